@@ -1,0 +1,129 @@
+//! Errors a client sees: a stable code and a human sentence.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Stable error codes of the WebSocket protocol (documented in `docs/protocol.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The frame is not a JSON object.
+    InvalidJson,
+    /// The frame has no string `type`.
+    MissingType,
+    /// `type` names no known action.
+    UnknownType,
+    /// A field is missing, has the wrong type or an invalid value.
+    InvalidField,
+    /// The frame is larger than the 32 KB the protocol allows.
+    MessageTooLarge,
+    /// A channel or id names another tenant.
+    CrossTenant,
+    /// No such conversation in the caller's tenant.
+    ConversationNotFound,
+    /// A conversation with that id already exists.
+    ConversationExists,
+    /// The caller is not a member of the conversation.
+    NotAMember,
+    /// The caller's role lacks the permission for this action.
+    Forbidden,
+    /// The connection is unknown or expired: reconnect with a fresh token.
+    UnknownConnection,
+    /// A temporary failure on our side: the same frame may be sent again.
+    Unavailable,
+    /// A bug or misconfiguration on our side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Whether sending the same frame again may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Unavailable)
+    }
+
+    /// The HTTP status the handler reports for this error (API Gateway logs it; the client
+    /// gets the ERROR frame).
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidJson
+            | ErrorCode::MissingType
+            | ErrorCode::UnknownType
+            | ErrorCode::InvalidField => 400,
+            ErrorCode::MessageTooLarge => 413,
+            ErrorCode::CrossTenant | ErrorCode::NotAMember | ErrorCode::Forbidden => 403,
+            ErrorCode::ConversationNotFound => 404,
+            ErrorCode::ConversationExists => 409,
+            ErrorCode::UnknownConnection => 401,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "INVALID_JSON",
+            ErrorCode::MissingType => "MISSING_TYPE",
+            ErrorCode::UnknownType => "UNKNOWN_TYPE",
+            ErrorCode::InvalidField => "INVALID_FIELD",
+            ErrorCode::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            ErrorCode::CrossTenant => "CROSS_TENANT",
+            ErrorCode::ConversationNotFound => "CONVERSATION_NOT_FOUND",
+            ErrorCode::ConversationExists => "CONVERSATION_EXISTS",
+            ErrorCode::NotAMember => "NOT_A_MEMBER",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::UnknownConnection => "UNKNOWN_CONNECTION",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answered to the client as an `ERROR` frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProtocolError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProtocolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_documented_names() {
+        for code in [
+            ErrorCode::InvalidJson,
+            ErrorCode::CrossTenant,
+            ErrorCode::UnknownConnection,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&code).unwrap(),
+                format!("\"{}\"", code.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn only_unavailable_is_retryable() {
+        assert!(ErrorCode::Unavailable.is_retryable());
+        assert!(!ErrorCode::Internal.is_retryable());
+        assert!(!ErrorCode::NotAMember.is_retryable());
+    }
+}

@@ -1,0 +1,441 @@
+//! Access tokens: verification (production and development) and minting (development only).
+//!
+//! A token is a JWT whose claims carry the user (`sub`), the tenant (`clientId`) and the role.
+//! Verification always pins the algorithm family to the configured key, so a token cannot
+//! choose its own algorithm (`alg: none`, or HS256 signed with a public key, are refused).
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::access::Principal;
+use crate::ids::{TenantId, UserId};
+use crate::role::Role;
+
+/// Smallest HS256 secret accepted (RFC 7518 §3.2: at least the hash size).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+/// The claims StackPro tokens carry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claims {
+    pub sub: String,
+    pub client_id: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Why a token was refused. Logged with the connection id; the token itself never is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no token was presented")]
+    Missing,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token's algorithm is not accepted by this deployment")]
+    AlgorithmNotAllowed,
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("the token names a signing key (kid) this deployment does not know")]
+    UnknownKey,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token was issued by someone else (iss)")]
+    WrongIssuer,
+    #[error("the token is meant for another audience (aud)")]
+    WrongAudience,
+    #[error("the token lacks or has an invalid claim: {0}")]
+    BadClaim(String),
+}
+
+/// Why a verifier could not be configured. Raised at start-up, never per request.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenConfigError {
+    #[error("the HS256 secret is {0} bytes; use at least {MIN_HS256_SECRET_BYTES} random bytes")]
+    WeakSecret(usize),
+    #[error("the public key is not a valid {algorithm:?} PEM key: {reason}")]
+    BadPem {
+        algorithm: Algorithm,
+        reason: String,
+    },
+    #[error("algorithm {0:?} is not supported; use RS256 or ES256 with a public key")]
+    UnsupportedAlgorithm(String),
+    #[error("the JWKS is not valid JSON Web Key Set JSON: {0}")]
+    BadJwks(String),
+    #[error("the JWKS holds no RS256 or ES256 signing key")]
+    EmptyJwks,
+    #[error("issuer and audience must both be set")]
+    MissingIssuerOrAudience,
+}
+
+struct VerificationKey {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies access tokens against one configured key source.
+pub struct TokenVerifier {
+    keys: Vec<VerificationKey>,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("TokenVerifier")
+            .field(
+                "keys",
+                &self
+                    .keys
+                    .iter()
+                    .map(|k| (&k.kid, k.algorithm))
+                    .collect::<Vec<_>>(),
+            )
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+impl TokenVerifier {
+    /// Development: a shared HS256 secret.
+    pub fn hs256(secret: &[u8], issuer: &str, audience: &str) -> Result<Self, TokenConfigError> {
+        if secret.len() < MIN_HS256_SECRET_BYTES {
+            return Err(TokenConfigError::WeakSecret(secret.len()));
+        }
+        let key = VerificationKey {
+            kid: None,
+            algorithm: Algorithm::HS256,
+            key: DecodingKey::from_secret(secret),
+        };
+        Self::new(vec![key], issuer, audience)
+    }
+
+    /// Production: an RS256 or ES256 public key in PEM form.
+    pub fn public_key_pem(
+        algorithm: &str,
+        pem: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, TokenConfigError> {
+        let (algorithm, key) = match algorithm {
+            "RS256" => (Algorithm::RS256, DecodingKey::from_rsa_pem(pem.as_bytes())),
+            "ES256" => (Algorithm::ES256, DecodingKey::from_ec_pem(pem.as_bytes())),
+            other => return Err(TokenConfigError::UnsupportedAlgorithm(other.to_owned())),
+        };
+        let key = key.map_err(|e| TokenConfigError::BadPem {
+            algorithm,
+            reason: e.to_string(),
+        })?;
+        Self::new(
+            vec![VerificationKey {
+                kid: None,
+                algorithm,
+                key,
+            }],
+            issuer,
+            audience,
+        )
+    }
+
+    /// Production: a JSON Web Key Set (e.g. an identity provider's `jwks.json`). Keys are
+    /// chosen by the token's `kid`; only RS256 and ES256 signing keys are kept.
+    pub fn jwks(jwks_json: &str, issuer: &str, audience: &str) -> Result<Self, TokenConfigError> {
+        let set: JwkSet = serde_json::from_str(jwks_json)
+            .map_err(|e| TokenConfigError::BadJwks(e.to_string()))?;
+        let keys: Vec<VerificationKey> = set.keys.iter().filter_map(jwk_key).collect();
+        if keys.is_empty() {
+            return Err(TokenConfigError::EmptyJwks);
+        }
+        Self::new(keys, issuer, audience)
+    }
+
+    fn new(
+        keys: Vec<VerificationKey>,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, TokenConfigError> {
+        if issuer.is_empty() || audience.is_empty() {
+            return Err(TokenConfigError::MissingIssuerOrAudience);
+        }
+        Ok(Self {
+            keys,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
+    }
+
+    /// Verifies signature, `exp`, `nbf`, `iss`, `aud`, and turns the claims into a principal.
+    pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        if token.is_empty() {
+            return Err(TokenError::Missing);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+            // `alg: none` (and any unknown name) does not even parse into an Algorithm.
+            ErrorKind::Json(_) | ErrorKind::InvalidAlgorithmName => TokenError::AlgorithmNotAllowed,
+            _ => TokenError::Malformed,
+        })?;
+        let key = self.select_key(&header)?;
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(map_error)?;
+        principal_from(data.claims)
+    }
+
+    fn select_key(&self, header: &Header) -> Result<&VerificationKey, TokenError> {
+        let mut candidates = self.keys.iter().filter(|k| k.algorithm == header.alg);
+        match &header.kid {
+            Some(kid) if self.keys.iter().any(|k| k.kid.is_some()) => candidates
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .ok_or(if self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
+                    TokenError::AlgorithmNotAllowed
+                } else {
+                    TokenError::UnknownKey
+                }),
+            _ => candidates.next().ok_or(TokenError::AlgorithmNotAllowed),
+        }
+    }
+}
+
+fn jwk_key(jwk: &Jwk) -> Option<VerificationKey> {
+    let algorithm = match jwk.common.key_algorithm {
+        Some(KeyAlgorithm::RS256) => Algorithm::RS256,
+        Some(KeyAlgorithm::ES256) => Algorithm::ES256,
+        _ => return None,
+    };
+    let key = DecodingKey::from_jwk(jwk).ok()?;
+    Some(VerificationKey {
+        kid: jwk.common.key_id.clone(),
+        algorithm,
+        key,
+    })
+}
+
+fn map_error(error: jsonwebtoken::errors::Error) -> TokenError {
+    match error.into_kind() {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            TokenError::AlgorithmNotAllowed
+        }
+        ErrorKind::MissingRequiredClaim(claim) => TokenError::BadClaim(format!("missing {claim}")),
+        ErrorKind::InvalidClaimFormat(claim) => {
+            TokenError::BadClaim(format!("bad format of {claim}"))
+        }
+        ErrorKind::Json(e) => TokenError::BadClaim(e.to_string()),
+        _ => TokenError::Malformed,
+    }
+}
+
+fn principal_from(claims: Claims) -> Result<Principal, TokenError> {
+    let bad = |e: &dyn std::fmt::Display| TokenError::BadClaim(e.to_string());
+    Ok(Principal {
+        tenant: TenantId::parse(claims.client_id).map_err(|e| bad(&e))?,
+        user: UserId::parse(claims.sub).map_err(|e| bad(&e))?,
+        role: claims.role.parse::<Role>().map_err(|e| bad(&e))?,
+        name: claims
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.chars().take(100).collect()),
+    })
+}
+
+/// Mints HS256 tokens for development and tests. Production tokens come from the identity
+/// provider; nothing in the deployed functions mints.
+pub struct DevTokenIssuer {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl DevTokenIssuer {
+    pub fn hs256(secret: &[u8], issuer: &str, audience: &str) -> Result<Self, TokenConfigError> {
+        if secret.len() < MIN_HS256_SECRET_BYTES {
+            return Err(TokenConfigError::WeakSecret(secret.len()));
+        }
+        Ok(Self {
+            key: EncodingKey::from_secret(secret),
+            issuer: issuer.into(),
+            audience: audience.into(),
+        })
+    }
+
+    /// A token for `principal`, valid from `now` for `ttl_seconds`.
+    pub fn mint(&self, principal: &Principal, now_seconds: u64, ttl_seconds: u64) -> String {
+        let claims = Claims {
+            sub: principal.user.to_string(),
+            client_id: principal.tenant.to_string(),
+            role: principal.role.to_string(),
+            name: principal.name.clone(),
+            exp: now_seconds + ttl_seconds,
+            nbf: Some(now_seconds),
+            iat: Some(now_seconds),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        sign(&Header::new(Algorithm::HS256), &claims, &self.key)
+    }
+}
+
+/// Signs arbitrary claims (tests use it to forge bad tokens).
+pub fn sign(header: &Header, claims: &Claims, key: &EncodingKey) -> String {
+    // Encoding only fails for a key that does not match the algorithm: a programming error.
+    jsonwebtoken::encode(header, claims, key).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn principal() -> Principal {
+        Principal {
+            tenant: TenantId::parse("123").unwrap(),
+            user: UserId::parse("alice").unwrap(),
+            role: Role::Owner,
+            name: Some("Alice".into()),
+        }
+    }
+
+    fn claims(exp: u64) -> Claims {
+        Claims {
+            sub: "alice".into(),
+            client_id: "123".into(),
+            role: "OWNER".into(),
+            name: None,
+            exp,
+            nbf: None,
+            iat: None,
+            iss: "stackpro".into(),
+            aud: "messaging".into(),
+        }
+    }
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::hs256(SECRET, "stackpro", "messaging").unwrap()
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[test]
+    fn a_minted_token_verifies_to_its_principal() {
+        let issuer = DevTokenIssuer::hs256(SECRET, "stackpro", "messaging").unwrap();
+        let token = issuer.mint(&principal(), now(), 3600);
+        assert_eq!(verifier().verify(&token).unwrap(), principal());
+    }
+
+    #[test]
+    fn refusals_name_their_reason() {
+        let key = EncodingKey::from_secret(SECRET);
+        let header = Header::new(Algorithm::HS256);
+        let v = verifier();
+        assert_eq!(v.verify(""), Err(TokenError::Missing));
+        assert_eq!(v.verify("abc.def"), Err(TokenError::Malformed));
+        assert_eq!(
+            v.verify(&sign(&header, &claims(now() - 3600), &key))
+                .unwrap_err(),
+            TokenError::Expired
+        );
+        let other = EncodingKey::from_secret(b"another-secret-another-secret-xx");
+        assert_eq!(
+            v.verify(&sign(&header, &claims(now() + 60), &other)),
+            Err(TokenError::BadSignature)
+        );
+        let mut c = claims(now() + 60);
+        c.iss = "evil".into();
+        assert_eq!(
+            v.verify(&sign(&header, &c, &key)),
+            Err(TokenError::WrongIssuer)
+        );
+        let mut c = claims(now() + 60);
+        c.aud = "other-app".into();
+        assert_eq!(
+            v.verify(&sign(&header, &c, &key)),
+            Err(TokenError::WrongAudience)
+        );
+        let mut c = claims(now() + 600);
+        c.nbf = Some(now() + 300);
+        assert_eq!(
+            v.verify(&sign(&header, &c, &key)),
+            Err(TokenError::NotYetValid)
+        );
+        let mut c = claims(now() + 60);
+        c.client_id = "1#2".into();
+        assert!(matches!(
+            v.verify(&sign(&header, &c, &key)),
+            Err(TokenError::BadClaim(_))
+        ));
+        let mut c = claims(now() + 60);
+        c.role = "SUPERUSER".into();
+        assert!(matches!(
+            v.verify(&sign(&header, &c, &key)),
+            Err(TokenError::BadClaim(_))
+        ));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        use base64_url as b64;
+        let header = b64(r#"{"alg":"none","typ":"JWT"}"#);
+        let body = b64(&serde_json::to_string(&claims(now() + 60)).unwrap());
+        assert_eq!(
+            verifier().verify(&format!("{header}.{body}.")),
+            Err(TokenError::AlgorithmNotAllowed)
+        );
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_at_start_up() {
+        assert!(matches!(
+            TokenVerifier::hs256(b"short", "i", "a"),
+            Err(TokenConfigError::WeakSecret(5))
+        ));
+    }
+
+    /// Unpadded base64url, enough to hand-craft a token header.
+    fn base64_url(input: &str) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = input.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,28 @@
+//! The local stack: what `template.yaml` deploys to AWS, recreated on an emulator (moto) from
+//! the template's own definitions, so local and deployed resources cannot drift apart.
+
+pub mod event_source;
+pub mod template;
+pub mod tokens;
+
+pub use template::{QueueDefinition, TableDefinition, Template, TemplateError};
+
+/// SDK configuration for an emulator at `endpoint`: fixed region and dummy credentials, so
+/// the SDK neither needs a profile nor probes the (blocked) instance metadata endpoint.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_sdk_dynamodb::config::{
+        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+    };
+    aws_config::SdkConfig::builder()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "stackpro-local",
+        )))
+        .behavior_version(BehaviorVersion::latest())
+        .build()
+}

@@ -1,0 +1,109 @@
+//! `stackpro-dev`: developer commands for the local stack.
+//!
+//! ```text
+//! stackpro-dev token --tenant 123 --user alice --role OWNER [--name "Alice"] [--ttl 3600]
+//! stackpro-dev bootstrap --endpoint http://127.0.0.1:5000 [--prefix stackpro-local]
+//! ```
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use messaging_core::{Principal, Role, TenantId, UserId};
+use messaging_devstack::template::{create_queues, create_table};
+use messaging_devstack::{tokens, Template};
+
+const USAGE: &str = "usage:
+  stackpro-dev token --tenant ID --user ID --role OWNER|ADMIN|USER [--name NAME] [--ttl SECONDS]
+      prints a development token for the local stack
+  stackpro-dev bootstrap --endpoint URL [--prefix NAME]
+      creates the table and queues of template.yaml on the emulator at URL and prints
+      TABLE_NAME=… and BROADCAST_QUEUE_URL=… lines for the functions' environment";
+
+fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
+    let mut map = HashMap::new();
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        let value = iter
+            .next()
+            .ok_or_else(|| format!("--{name} needs a value"))?;
+        map.insert(name.to_owned(), value.clone());
+    }
+    Ok(map)
+}
+
+fn token(args: &HashMap<String, String>) -> Result<String, String> {
+    let get = |name: &str| {
+        args.get(name)
+            .ok_or_else(|| format!("--{name} is required"))
+    };
+    let principal = Principal {
+        tenant: TenantId::parse(get("tenant")?.as_str()).map_err(|e| e.to_string())?,
+        user: UserId::parse(get("user")?.as_str()).map_err(|e| e.to_string())?,
+        role: get("role")?.parse::<Role>().map_err(|e| e.to_string())?,
+        name: args.get("name").cloned(),
+    };
+    let ttl = match args.get("ttl") {
+        Some(ttl) => ttl
+            .parse()
+            .map_err(|_| format!("--ttl must be a number of seconds, not {ttl:?}"))?,
+        None => 12 * 3600,
+    };
+    tokens::mint_local(&principal, ttl).map_err(|e| e.to_string())
+}
+
+async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
+    let endpoint = args
+        .get("endpoint")
+        .ok_or_else(|| anyhow::anyhow!("--endpoint is required"))?;
+    let prefix = args
+        .get("prefix")
+        .map(String::as_str)
+        .unwrap_or("stackpro-local");
+    let template = Template::workspace()?;
+    let sdk = messaging_devstack::sdk_config(endpoint);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table_name = format!("{prefix}-messaging");
+    create_table(&dynamodb, &template.table()?, &table_name).await?;
+    let urls = create_queues(&aws_sdk_sqs::Client::new(&sdk), &template.queues()?, prefix).await?;
+    println!("TABLE_NAME={table_name}");
+    if let Some(url) = urls.get("BroadcastQueue") {
+        println!("BROADCAST_QUEUE_URL={url}");
+    }
+    if let Some(url) = urls.get("BroadcastDeadLetterQueue") {
+        println!("BROADCAST_DLQ_URL={url}");
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let parsed = match flags(rest) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("{e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command.as_str() {
+        "token" => token(&parsed)
+            .map(|t| println!("{t}"))
+            .map_err(|e| anyhow::anyhow!(e)),
+        "bootstrap" => bootstrap(&parsed).await,
+        _ => Err(anyhow::anyhow!("unknown command {command:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stackpro-dev: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

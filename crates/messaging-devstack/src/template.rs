@@ -1,0 +1,388 @@
+//! Reads the resource definitions out of `template.yaml` and creates them on an emulator.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_yaml::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("template is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("template has no {0}")]
+    Missing(String),
+    #[error("template has an unexpected value at {0}")]
+    Unexpected(String),
+}
+
+/// `AWS::DynamoDB::Table` properties that shape the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDefinition {
+    pub logical_id: String,
+    pub attributes: Vec<(String, String)>,
+    pub key_schema: Vec<(String, String)>,
+    pub indexes: Vec<IndexDefinition>,
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexDefinition {
+    pub name: String,
+    pub key_schema: Vec<(String, String)>,
+    pub projection: String,
+}
+
+/// `AWS::SQS::Queue` properties that change behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueDefinition {
+    pub logical_id: String,
+    pub attributes: BTreeMap<String, String>,
+    /// Logical id of the dead-letter queue and `maxReceiveCount`.
+    pub redrive: Option<(String, u32)>,
+}
+
+impl QueueDefinition {
+    pub fn is_fifo(&self) -> bool {
+        self.attributes.get("FifoQueue").map(String::as_str) == Some("true")
+    }
+}
+
+/// The parts of `template.yaml` the local stack needs.
+#[derive(Debug, Clone)]
+pub struct Template {
+    root: Value,
+}
+
+impl Template {
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, TemplateError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        Ok(Self {
+            root: serde_yaml::from_str(text)?,
+        })
+    }
+
+    /// `template.yaml` at the workspace root.
+    pub fn workspace() -> Result<Self, TemplateError> {
+        Self::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"))
+    }
+
+    fn resources(&self) -> Result<&serde_yaml::Mapping, TemplateError> {
+        self.root
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| TemplateError::Missing("Resources".into()))
+    }
+
+    fn of_type(&self, kind: &str) -> Result<Vec<(String, &Value)>, TemplateError> {
+        Ok(self
+            .resources()?
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+            .filter_map(|(id, r)| Some((id.as_str()?.to_owned(), r.get("Properties")?)))
+            .collect())
+    }
+
+    /// The one DynamoDB table.
+    pub fn table(&self) -> Result<TableDefinition, TemplateError> {
+        let tables = self.of_type("AWS::DynamoDB::Table")?;
+        let [(logical_id, props)] = tables.as_slice() else {
+            return Err(TemplateError::Unexpected(format!(
+                "{} DynamoDB tables (expected one)",
+                tables.len()
+            )));
+        };
+        let pairs = |value: Option<&Value>,
+                     a: &str,
+                     b: &str,
+                     at: &str|
+         -> Result<Vec<(String, String)>, TemplateError> {
+            value
+                .and_then(Value::as_sequence)
+                .ok_or_else(|| TemplateError::Missing(at.into()))?
+                .iter()
+                .map(|e| {
+                    Ok((
+                        e.get(a)
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| TemplateError::Unexpected(at.into()))?
+                            .to_owned(),
+                        e.get(b)
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| TemplateError::Unexpected(at.into()))?
+                            .to_owned(),
+                    ))
+                })
+                .collect()
+        };
+        let indexes = match props
+            .get("GlobalSecondaryIndexes")
+            .and_then(Value::as_sequence)
+        {
+            None => Vec::new(),
+            Some(list) => list
+                .iter()
+                .map(|gsi| {
+                    Ok(IndexDefinition {
+                        name: gsi
+                            .get("IndexName")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| TemplateError::Missing("IndexName".into()))?
+                            .to_owned(),
+                        key_schema: pairs(
+                            gsi.get("KeySchema"),
+                            "AttributeName",
+                            "KeyType",
+                            "GSI KeySchema",
+                        )?,
+                        projection: gsi
+                            .get("Projection")
+                            .and_then(|p| p.get("ProjectionType"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("ALL")
+                            .to_owned(),
+                    })
+                })
+                .collect::<Result<_, TemplateError>>()?,
+        };
+        let ttl = props.get("TimeToLiveSpecification");
+        Ok(TableDefinition {
+            logical_id: logical_id.clone(),
+            attributes: pairs(
+                props.get("AttributeDefinitions"),
+                "AttributeName",
+                "AttributeType",
+                "AttributeDefinitions",
+            )?,
+            key_schema: pairs(
+                props.get("KeySchema"),
+                "AttributeName",
+                "KeyType",
+                "KeySchema",
+            )?,
+            indexes,
+            ttl_attribute: ttl
+                .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
+                .and_then(|t| t.get("AttributeName"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Every SQS queue, dead-letter queues first.
+    pub fn queues(&self) -> Result<Vec<QueueDefinition>, TemplateError> {
+        let mut queues = Vec::new();
+        for (logical_id, props) in self.of_type("AWS::SQS::Queue")? {
+            let mut attributes = BTreeMap::new();
+            for name in [
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "DelaySeconds",
+                "ReceiveMessageWaitTimeSeconds",
+                "FifoQueue",
+                "ContentBasedDeduplication",
+                "DeduplicationScope",
+                "FifoThroughputLimit",
+            ] {
+                if let Some(value) = props.get(name).and_then(scalar) {
+                    attributes.insert(name.to_owned(), value);
+                }
+            }
+            let redrive = match props.get("RedrivePolicy") {
+                None => None,
+                Some(policy) => {
+                    let target = policy
+                        .get("deadLetterTargetArn")
+                        .and_then(|v| match v {
+                            Value::Tagged(tagged) => tagged.value.as_str(),
+                            _ => None,
+                        })
+                        .and_then(|s| s.split('.').next())
+                        .ok_or_else(|| {
+                            TemplateError::Unexpected(format!("{logical_id} deadLetterTargetArn"))
+                        })?;
+                    let count = policy
+                        .get("maxReceiveCount")
+                        .and_then(scalar)
+                        .and_then(|c| c.parse().ok())
+                        .ok_or_else(|| {
+                            TemplateError::Unexpected(format!("{logical_id} maxReceiveCount"))
+                        })?;
+                    Some((target.to_owned(), count))
+                }
+            };
+            queues.push(QueueDefinition {
+                logical_id,
+                attributes,
+                redrive,
+            });
+        }
+        queues.sort_by_key(|q| q.redrive.is_some());
+        Ok(queues)
+    }
+
+    /// A top-level mapping by path, e.g. `["Resources", "WebSocketApi", "Properties"]`.
+    pub fn get(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(&self.root, |v, key| v.get(*key))
+    }
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Creates the table as the template defines it, under `name`.
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    definition: &TableDefinition,
+    name: &str,
+) -> anyhow::Result<()> {
+    let key = |(attr, kind): &(String, String)| {
+        KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(KeyType::from(kind.as_str()))
+            .build()
+    };
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attr, kind) in &definition.attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attr)
+                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .build()?,
+        );
+    }
+    for element in &definition.key_schema {
+        request = request.key_schema(key(element)?);
+    }
+    for index in &definition.indexes {
+        let mut gsi = GlobalSecondaryIndex::builder()
+            .index_name(&index.name)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::from(index.projection.as_str()))
+                    .build(),
+            );
+        for element in &index.key_schema {
+            gsi = gsi.key_schema(key(element)?);
+        }
+        request = request.global_secondary_indexes(gsi.build()?);
+    }
+    request.send().await?;
+    if let Some(attribute) = &definition.ttl_attribute {
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(attribute)
+                    .enabled(true)
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates every queue of the template, named `{prefix}-{LogicalId}` (`.fifo` for FIFO queues), wiring redrive policies
+/// to the created dead-letter queues. Returns queue URLs by logical id.
+pub async fn create_queues(
+    client: &aws_sdk_sqs::Client,
+    queues: &[QueueDefinition],
+    prefix: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut urls = BTreeMap::new();
+    let mut arns = BTreeMap::new();
+    for queue in queues {
+        let suffix = if queue.is_fifo() { ".fifo" } else { "" };
+        let mut request = client
+            .create_queue()
+            .queue_name(format!("{prefix}-{}{suffix}", queue.logical_id));
+        for (name, value) in &queue.attributes {
+            request = request.attributes(QueueAttributeName::from(name.as_str()), value);
+        }
+        if let Some((dlq, max_receive)) = &queue.redrive {
+            let arn = arns.get(dlq).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} redrives to {dlq}, which is not defined before it",
+                    queue.logical_id
+                )
+            })?;
+            let policy = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receive.to_string() });
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let url = request
+            .send()
+            .await?
+            .queue_url
+            .ok_or_else(|| anyhow::anyhow!("CreateQueue returned no URL"))?;
+        let arn = client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .ok_or_else(|| anyhow::anyhow!("queue {url} has no ARN"))?;
+        arns.insert(queue.logical_id.clone(), arn);
+        urls.insert(queue.logical_id.clone(), url);
+    }
+    Ok(urls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_workspace_template() {
+        let template = Template::workspace().unwrap();
+        let table = template.table().unwrap();
+        assert_eq!(
+            table.key_schema,
+            vec![("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]
+        );
+        let names: Vec<_> = table.indexes.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["GSI1", "UserIndex"]);
+        assert_eq!(table.ttl_attribute.as_deref(), Some("ttl"));
+        let queues = template.queues().unwrap();
+        let broadcast = queues
+            .iter()
+            .find(|q| q.logical_id == "BroadcastQueue")
+            .unwrap();
+        assert_eq!(
+            broadcast.redrive,
+            Some(("BroadcastDeadLetterQueue".into(), 5))
+        );
+        assert_eq!(broadcast.attributes["VisibilityTimeout"], "180");
+        assert!(broadcast.is_fifo());
+        assert!(queues[0].redrive.is_none(), "dead-letter queues come first");
+    }
+}

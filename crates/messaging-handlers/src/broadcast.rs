@@ -1,0 +1,276 @@
+//! The broadcast function: consumes fan-out jobs from the SQS FIFO queue and posts each job's
+//! frame to every subscribed connection through the `@connections` API.
+//!
+//! Per job: one paged Query finds the recipients; posts run with bounded concurrency; a 410
+//! removes exactly that recipient's connection; retryable failures are re-queued for just the
+//! recipients that failed (so the others are not sent a duplicate).
+//!
+//! Order: a batch may hold several jobs of one conversation (one FIFO message group). They
+//! run one after another, groups in parallel. A job that fails for a passing reason is
+//! reported in `batchItemFailures` together with every later job of its group, so SQS
+//! redelivers them in order. A job that can never succeed (malformed, or recipients still
+//! failing after [`MAX_ATTEMPTS`]) goes straight to the dead-letter queue instead, so it does
+//! not hold its conversation up.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::stream::{self, StreamExt};
+use tracing::{error, info, warn};
+
+use messaging_core::time::now_millis;
+use messaging_core::ConnectionId;
+use messaging_store::{
+    BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable, PostOutcome, StoreError,
+};
+
+/// Delivery attempts per recipient before the job goes to the dead-letter queue.
+pub const MAX_ATTEMPTS: u32 = 4;
+/// Message groups (conversations) of one SQS batch handled at the same time.
+const GROUP_CONCURRENCY: usize = 4;
+
+pub struct BroadcastService {
+    pub table: MessagingTable,
+    pub api: ConnectionsApi,
+    pub queue: BroadcastQueue,
+    pub dead_letters: BroadcastQueue,
+    /// PostToConnection calls in flight per job.
+    pub concurrency: usize,
+}
+
+/// What one job did (logged, and returned for tests and benchmarks).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobReport {
+    pub recipients: usize,
+    pub delivered: usize,
+    pub pruned: usize,
+    pub requeued: usize,
+    pub permanent_failures: usize,
+    pub query_pages: usize,
+    pub consumed_read_units: f64,
+    pub expired: bool,
+}
+
+/// Why a job did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("message body is not a broadcast job: {0}")]
+    Malformed(String),
+    #[error("recipients could not be read: {0}")]
+    Recipients(StoreError),
+    #[error("{0} recipients still failing after {MAX_ATTEMPTS} attempts")]
+    Exhausted(usize),
+    #[error("retry for {count} recipients could not be queued: {error}")]
+    Requeue { count: usize, error: StoreError },
+}
+
+impl JobError {
+    /// Retrying the same job cannot help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, JobError::Malformed(_) | JobError::Exhausted(_))
+    }
+}
+
+pub async fn handle(service: &BroadcastService, event: SqsEvent) -> SqsBatchResponse {
+    let failures: Vec<BatchItemFailure> = stream::iter(groups_in_order(event.records))
+        .map(|records| handle_group(service, records))
+        .buffer_unordered(GROUP_CONCURRENCY)
+        .flat_map(stream::iter)
+        .map(|item_identifier| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = item_identifier;
+            failure
+        })
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+/// Splits a batch into its FIFO message groups, keeping the order inside each.
+fn groups_in_order(records: Vec<SqsMessage>) -> Vec<Vec<SqsMessage>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<SqsMessage>> = HashMap::new();
+    for record in records {
+        let group = record
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_else(|| record.message_id.clone().unwrap_or_default());
+        if !groups.contains_key(&group) {
+            order.push(group.clone());
+        }
+        groups.entry(group).or_default().push(record);
+    }
+    order
+        .into_iter()
+        .filter_map(|g| groups.remove(&g))
+        .collect()
+}
+
+/// Runs one group's jobs in order; returns the message ids to report as failed.
+async fn handle_group(service: &BroadcastService, records: Vec<SqsMessage>) -> Vec<String> {
+    let mut failed = Vec::new();
+    for record in records {
+        let id = record.message_id.clone().unwrap_or_default();
+        if !failed.is_empty() {
+            // A later job must not overtake one that will be redelivered.
+            failed.push(id);
+            continue;
+        }
+        match handle_record(service, &record).await {
+            Ok(_) => {}
+            Err(e) if e.is_permanent() => dead_letter(service, &record, &e)
+                .await
+                .unwrap_or_else(|()| failed.push(id)),
+            Err(e) => {
+                warn!(sqs_message_id = %id, error = %e, "broadcast job failed; SQS will redeliver it");
+                failed.push(id);
+            }
+        }
+    }
+    failed
+}
+
+/// Moves a job that can never succeed to the dead-letter queue. `Err` when even that fails
+/// (then SQS redelivers it, and its redrive policy moves it after `maxReceiveCount`).
+async fn dead_letter(
+    service: &BroadcastService,
+    record: &SqsMessage,
+    reason: &JobError,
+) -> Result<(), ()> {
+    let id = record.message_id.clone().unwrap_or_default();
+    let group = record
+        .attributes
+        .get("MessageGroupId")
+        .cloned()
+        .unwrap_or_else(|| "unknown".into());
+    let body = record.body.clone().unwrap_or_default();
+    match service.dead_letters.send_raw(&body, &group, &id).await {
+        Ok(()) => {
+            error!(sqs_message_id = %id, error = %reason, "broadcast job moved to the dead-letter queue");
+            Ok(())
+        }
+        Err(e) => {
+            error!(sqs_message_id = %id, error = %reason, dead_letter_error = %e, "job failed and could not be dead-lettered");
+            Err(())
+        }
+    }
+}
+
+async fn handle_record(
+    service: &BroadcastService,
+    record: &SqsMessage,
+) -> Result<JobReport, JobError> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let job: BroadcastJob =
+        serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
+    run_job(service, &job).await
+}
+
+/// Delivers one job.
+#[tracing::instrument(skip_all, fields(tenant = %job.tenant, conversation = %job.conversation, attempt = job.attempt))]
+pub async fn run_job(
+    service: &BroadcastService,
+    job: &BroadcastJob,
+) -> Result<JobReport, JobError> {
+    let mut report = JobReport::default();
+    if job.expires_at.is_some_and(|at| at <= now_millis()) {
+        report.expired = true;
+        info!("job expired before delivery; dropped");
+        return Ok(report);
+    }
+    let recipients = service
+        .table
+        .recipients(&job.tenant, &job.conversation)
+        .await
+        .map_err(JobError::Recipients)?;
+    report.query_pages = recipients.pages;
+    report.consumed_read_units = recipients.consumed_read_units;
+    let targets: Vec<ConnectionId> = recipients
+        .connections
+        .into_iter()
+        .map(|(connection, _)| connection)
+        .filter(|c| job.exclude.as_ref() != Some(c))
+        .filter(|c| job.only.as_ref().is_none_or(|only| only.contains(c)))
+        .collect();
+    report.recipients = targets.len();
+
+    let frame = job.frame.as_bytes();
+    let outcomes: Vec<(ConnectionId, PostOutcome)> = stream::iter(targets)
+        .map(|connection| async move {
+            let outcome = service.api.post(&connection, frame).await;
+            (connection, outcome)
+        })
+        .buffer_unordered(service.concurrency)
+        .collect()
+        .await;
+
+    let mut retry = Vec::new();
+    for (connection, outcome) in outcomes {
+        match outcome {
+            PostOutcome::Delivered => report.delivered += 1,
+            PostOutcome::Gone => {
+                prune(service, job, &connection).await;
+                report.pruned += 1;
+            }
+            PostOutcome::Retryable(reason) => {
+                warn!(connection_id = %connection, %reason, "post failed; will retry");
+                retry.push(connection);
+            }
+            PostOutcome::Permanent(reason) => {
+                error!(connection_id = %connection, %reason, "post failed permanently");
+                report.permanent_failures += 1;
+            }
+        }
+    }
+    if !retry.is_empty() {
+        let next = job.attempt + 1;
+        if next >= MAX_ATTEMPTS {
+            return Err(JobError::Exhausted(retry.len()));
+        }
+        let count = retry.len();
+        let mut again = job.clone();
+        again.only = Some(retry);
+        again.attempt = next;
+        // The SDK already retried each post with backoff; the retry job goes to the back of
+        // the conversation's group (FIFO queues have no per-message delay).
+        service
+            .queue
+            .send(&again)
+            .await
+            .map_err(|error| JobError::Requeue { count, error })?;
+        report.requeued = count;
+    }
+    info!(
+        recipients = report.recipients,
+        delivered = report.delivered,
+        pruned = report.pruned,
+        requeued = report.requeued,
+        query_pages = report.query_pages,
+        consumed_read_units = report.consumed_read_units,
+        "broadcast done"
+    );
+    Ok(report)
+}
+
+/// A 410 means API Gateway closed the connection: remove it, and its subscription to this
+/// conversation even if the connection record itself was already gone.
+async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &ConnectionId) {
+    match service.table.remove_connection(connection).await {
+        Ok(removed) => {
+            info!(connection_id = %connection, had_record = removed.is_some(), "pruned a gone connection")
+        }
+        Err(e) => {
+            warn!(connection_id = %connection, error = %e, "could not prune a gone connection")
+        }
+    }
+    if let Err(e) = service
+        .table
+        .remove_subscription(&job.tenant, &job.conversation, connection)
+        .await
+    {
+        warn!(connection_id = %connection, error = %e, "could not remove a gone subscription");
+    }
+}

@@ -1,0 +1,128 @@
+//! Configuration from the environment, read once per process at start-up.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use messaging_core::token::{TokenConfigError, TokenVerifier};
+use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable};
+
+/// A start-up configuration problem; the message names the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set (see template.yaml for its value)")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("JWT settings are invalid: {0}")]
+    Token(#[from] TokenConfigError),
+}
+
+pub fn required(name: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(ConfigError::Missing(name)),
+    }
+}
+
+fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => {
+            value
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    name,
+                    reason: e.to_string(),
+                })
+        }
+        _ => Ok(default),
+    }
+}
+
+/// The shared AWS configuration: region, credentials and (locally) `AWS_ENDPOINT_URL`.
+pub async fn aws() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// `TABLE_NAME`.
+pub fn table(sdk: &SdkConfig) -> Result<MessagingTable, ConfigError> {
+    Ok(MessagingTable::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        required("TABLE_NAME")?,
+    ))
+}
+
+/// `BROADCAST_QUEUE_URL`.
+pub fn broadcast_queue(sdk: &SdkConfig) -> Result<BroadcastQueue, ConfigError> {
+    Ok(BroadcastQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        required("BROADCAST_QUEUE_URL")?,
+    ))
+}
+
+/// `BROADCAST_DLQ_URL`.
+pub fn broadcast_dead_letter_queue(sdk: &SdkConfig) -> Result<BroadcastQueue, ConfigError> {
+    Ok(BroadcastQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        required("BROADCAST_DLQ_URL")?,
+    ))
+}
+
+/// `WEBSOCKET_MANAGEMENT_ENDPOINT`: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+pub fn connections_api(sdk: &SdkConfig) -> Result<ConnectionsApi, ConfigError> {
+    let endpoint = required("WEBSOCKET_MANAGEMENT_ENDPOINT")?;
+    if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+        return Err(ConfigError::Invalid {
+            name: "WEBSOCKET_MANAGEMENT_ENDPOINT",
+            reason: "must be an http(s) URL such as https://abc123.execute-api.us-east-1.amazonaws.com/prod".into(),
+        });
+    }
+    let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        .endpoint_url(endpoint)
+        .build();
+    Ok(ConnectionsApi::new(
+        aws_sdk_apigatewaymanagement::Client::from_conf(config),
+    ))
+}
+
+/// `FANOUT_CONCURRENCY`: PostToConnection calls in flight per broadcast job.
+pub fn fanout_concurrency() -> Result<usize, ConfigError> {
+    let value: usize = parsed("FANOUT_CONCURRENCY", 64)?;
+    if value == 0 || value > 1024 {
+        return Err(ConfigError::Invalid {
+            name: "FANOUT_CONCURRENCY",
+            reason: "must be 1 to 1024".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// Token verification from `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_ALGORITHM` and
+/// `JWT_VERIFICATION_KEY`:
+///
+/// | JWT_ALGORITHM | JWT_VERIFICATION_KEY |
+/// |---|---|
+/// | `HS256` | the shared secret (≥ 32 bytes; development) |
+/// | `RS256` / `ES256` | the PEM public key (`\n` may be written as the two characters `\n`) |
+/// | `JWKS` | the identity provider's JSON Web Key Set document |
+pub fn token_verifier() -> Result<TokenVerifier, ConfigError> {
+    let issuer = required("JWT_ISSUER")?;
+    let audience = required("JWT_AUDIENCE")?;
+    let algorithm = required("JWT_ALGORITHM")?;
+    let key = required("JWT_VERIFICATION_KEY")?;
+    let verifier = match algorithm.trim() {
+        "HS256" => TokenVerifier::hs256(key.as_bytes(), &issuer, &audience)?,
+        alg @ ("RS256" | "ES256") => {
+            TokenVerifier::public_key_pem(alg, &key.replace("\\n", "\n"), &issuer, &audience)?
+        }
+        "JWKS" => TokenVerifier::jwks(&key, &issuer, &audience)?,
+        other => {
+            return Err(ConfigError::Invalid {
+                name: "JWT_ALGORITHM",
+                reason: format!("{other:?} is not one of HS256, RS256, ES256, JWKS"),
+            })
+        }
+    };
+    Ok(verifier)
+}

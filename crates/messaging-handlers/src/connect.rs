@@ -1,0 +1,89 @@
+//! `$connect`: verify the token, record the connection, mark the user online.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use messaging_core::time::now_millis;
+use messaging_core::token::TokenVerifier;
+use messaging_core::ConnectionId;
+use messaging_store::MessagingTable;
+use serde_json::json;
+use tracing::{error, info, warn};
+
+use crate::response;
+
+pub struct ConnectService {
+    pub table: MessagingTable,
+    pub verifier: TokenVerifier,
+}
+
+/// A refused handshake: API Gateway answers the client's upgrade with this status.
+fn refuse(code: u16, reason: &str) -> ApiGatewayProxyResponse {
+    let code_name = if code == 401 {
+        "UNAUTHORIZED"
+    } else {
+        "UNAVAILABLE"
+    };
+    response::with_body(
+        code,
+        json!({ "code": code_name, "message": reason }).to_string(),
+    )
+}
+
+#[tracing::instrument(skip_all, fields(connection_id, tenant, user))]
+pub async fn handle(
+    service: &ConnectService,
+    request: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let context = &request.request_context;
+    let Some(connection) = context
+        .connection_id
+        .as_deref()
+        .and_then(|c| ConnectionId::parse(c).ok())
+    else {
+        error!("$connect event without a valid requestContext.connectionId");
+        return refuse(400, "missing connection id");
+    };
+    tracing::Span::current().record("connection_id", connection.as_str());
+
+    let token = request
+        .query_string_parameters
+        .first("token")
+        .unwrap_or_default();
+    let principal = match service.verifier.verify(token) {
+        Ok(principal) => principal,
+        Err(reason) => {
+            // The reason is logged; the token is not.
+            warn!(%reason, "connection refused");
+            return refuse(401, &reason.to_string());
+        }
+    };
+    let span = tracing::Span::current();
+    span.record("tenant", principal.tenant.as_str());
+    span.record("user", principal.user.as_str());
+
+    let connected_at = if context.connected_at > 0 {
+        context.connected_at
+    } else {
+        now_millis()
+    };
+    match service
+        .table
+        .register_connection(&principal, &connection, connected_at)
+        .await
+    {
+        Ok(subscriptions) => {
+            info!(subscriptions, role = %principal.role, "connected");
+            response::status(200)
+        }
+        Err(e) => {
+            error!(error = %e, "could not record the connection; undoing");
+            // API Gateway will not send $disconnect for a refused connection: clean up here.
+            if let Err(cleanup) = service.table.remove_connection(&connection).await {
+                error!(error = %cleanup, "cleanup after a failed connect failed; TTL will expire the records");
+            }
+            refuse(
+                if e.is_retryable() { 503 } else { 500 },
+                "could not open the connection; try again",
+            )
+        }
+    }
+}

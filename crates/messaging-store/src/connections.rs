@@ -1,0 +1,419 @@
+//! Connection lifecycle: register at `$connect`, look up on every frame, remove at
+//! `$disconnect` or when API Gateway answers 410 Gone.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use serde_dynamo::{from_item, to_item};
+
+use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
+
+use crate::error::{corrupt, StoreError};
+use crate::items::{ConnectionItem, Presence, UserConnectionItem};
+use crate::table::{self, Key, CONNECTION_TTL_SECONDS, PK, SK};
+use crate::MessagingTable;
+
+/// A live connection and the caller behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRecord {
+    pub connection_id: ConnectionId,
+    pub principal: Principal,
+    /// Epoch milliseconds.
+    pub connected_at: i64,
+    pub subscriptions: Vec<ConversationId>,
+}
+
+/// What `remove_connection` removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedConnection {
+    pub principal: Principal,
+    /// Subscriptions deleted with it.
+    pub subscriptions: usize,
+    /// This was the user's last connection: presence is now offline.
+    pub went_offline: bool,
+}
+
+pub(crate) fn key_map(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn now_seconds(now_millis: i64) -> i64 {
+    now_millis.div_euclid(1000)
+}
+
+impl MessagingTable {
+    /// Records a new connection, marks the user online and subscribes the connection to every
+    /// conversation the user belongs to. Returns how many subscriptions were made.
+    ///
+    /// The registry, the user's connection item and the presence update are one transaction;
+    /// if subscribing fails afterwards the caller must `remove_connection` (the connect
+    /// handler does), so a refused connection leaves nothing behind.
+    pub async fn register_connection(
+        &self,
+        principal: &Principal,
+        connection: &ConnectionId,
+        connected_at: i64,
+    ) -> Result<usize, StoreError> {
+        let keys = table::tenant(&principal.tenant);
+        // From the time of writing, not of the event: a replayed or delayed event must not
+        // write records that are already expired.
+        let ttl = now_seconds(messaging_core::time::now_millis()) + CONNECTION_TTL_SECONDS;
+        let registry = table::connection(connection);
+        let registry_item = ConnectionItem {
+            pk: registry.pk,
+            sk: registry.sk,
+            connection_id: connection.clone(),
+            client_id: principal.tenant.clone(),
+            user: principal.user.clone(),
+            role: principal.role,
+            name: principal.name.clone(),
+            connected_at,
+            ttl,
+            subscriptions: Vec::new(),
+        };
+        let user_connection = keys.user_connection(&principal.user, connection);
+        let user_connection_item = UserConnectionItem {
+            pk: user_connection.pk,
+            sk: user_connection.sk,
+            connection_id: connection.clone(),
+            connected_at,
+            ttl,
+        };
+        let mut presence = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.user(&principal.user))))
+            .update_expression(
+                "SET #user = :user, #role = :role, #presence = :online, #lastSeen = :now, #clientId = :tenant \
+                 ADD #count :one",
+            )
+            .expression_attribute_names("#user", "user")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_names("#presence", "presence")
+            .expression_attribute_names("#lastSeen", "lastSeen")
+            .expression_attribute_names("#clientId", "clientId")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_values(":user", s(principal.user.as_str()))
+            .expression_attribute_values(":role", s(principal.role.as_str()))
+            .expression_attribute_values(":online", s(Presence::Online.as_str()))
+            .expression_attribute_values(":now", n(connected_at))
+            .expression_attribute_values(":tenant", s(principal.tenant.as_str()))
+            .expression_attribute_values(":one", n(1));
+        if let Some(name) = &principal.name {
+            presence = presence
+                .update_expression(
+                    "SET #user = :user, #role = :role, #presence = :online, #lastSeen = :now, #clientId = :tenant, \
+                     #name = :name ADD #count :one",
+                )
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name));
+        }
+        self.client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.name)
+                            .set_item(Some(
+                                to_item(&registry_item).map_err(|e| corrupt("connection", e))?,
+                            ))
+                            .condition_expression("attribute_not_exists(PK)")
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.name)
+                            .set_item(Some(
+                                to_item(&user_connection_item)
+                                    .map_err(|e| corrupt("user connection", e))?,
+                            ))
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            )
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(presence.build().map_err(build_error)?)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| crate::error::classify_transaction("TransactWriteItems(connect)", e))?;
+
+        // The registry is written first, so a conversation joined from now on subscribes this
+        // connection itself; the (eventually consistent) GSI1 read below covers the rest.
+        let conversations = self
+            .user_conversations(&principal.tenant, &principal.user)
+            .await?;
+        let subscriptions: Vec<(ConversationId, ConnectionId, UserId)> = conversations
+            .into_iter()
+            .map(|c| (c, connection.clone(), principal.user.clone()))
+            .collect();
+        self.subscribe(&principal.tenant, &subscriptions, ttl)
+            .await?;
+        Ok(subscriptions.len())
+    }
+
+    /// The live connection with this id, if any (consistent read).
+    pub async fn connection(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::connection(connection))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("GetItem(connection)", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let item: ConnectionItem = from_item(item).map_err(|e| corrupt("connection", e))?;
+        if item.ttl <= now_seconds(messaging_core::time::now_millis()) {
+            return Ok(None);
+        }
+        Ok(Some(ConnectionRecord {
+            connection_id: item.connection_id,
+            principal: Principal {
+                tenant: item.client_id,
+                user: item.user,
+                role: item.role,
+                name: item.name,
+            },
+            connected_at: item.connected_at,
+            subscriptions: item.subscriptions,
+        }))
+    }
+
+    /// Every live connection of a user (one Query).
+    pub async fn user_connections(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<ConnectionId>, StoreError> {
+        let keys = table::tenant(tenant);
+        let now = now_seconds(messaging_core::time::now_millis());
+        let items = self
+            .query_prefix(
+                &keys.pk(),
+                &keys.user_connections_prefix(user),
+                true,
+                "Query(user connections)",
+            )
+            .await?;
+        items
+            .into_iter()
+            .map(|item| {
+                from_item::<_, UserConnectionItem>(item).map_err(|e| corrupt("user connection", e))
+            })
+            .filter(|item| item.as_ref().map_or(true, |i| i.ttl > now))
+            .map(|item| item.map(|i| i.connection_id))
+            .collect()
+    }
+
+    /// Removes a connection and everything hanging off it: its subscriptions, the user's
+    /// connection item and, with the user's last connection, online presence. Idempotent:
+    /// `None` when the connection was already gone (or another remover won the race).
+    pub async fn remove_connection(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<RemovedConnection>, StoreError> {
+        let Some(item) = self.connection_item(connection).await? else {
+            return Ok(None);
+        };
+        let keys = table::tenant(&item.client_id);
+        let mut children = vec![keys.user_connection(&item.user, connection)];
+        children.extend(
+            item.subscriptions
+                .iter()
+                .map(|c| keys.subscription(c, connection)),
+        );
+        self.delete_keys(&children).await?;
+
+        // Only the remover whose conditional delete succeeds decrements the count, so
+        // concurrent disconnect and 410-pruning of one connection count it once.
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::connection(connection))))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => {}
+            Err(e) => match crate::error::classify("DeleteItem(connection)", e) {
+                StoreError::ConditionFailed(_) => return Ok(None),
+                other => return Err(other),
+            },
+        }
+        let went_offline = self.decrement_presence(&item.client_id, &item.user).await?;
+        Ok(Some(RemovedConnection {
+            principal: Principal {
+                tenant: item.client_id,
+                user: item.user,
+                role: item.role,
+                name: item.name,
+            },
+            subscriptions: item.subscriptions.len(),
+            went_offline,
+        }))
+    }
+
+    async fn connection_item(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<ConnectionItem>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::connection(connection))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("GetItem(connection)", e))?;
+        output
+            .item
+            .map(|i| from_item(i).map_err(|e| corrupt("connection", e)))
+            .transpose()
+    }
+
+    /// One connection fewer; flips presence offline when none are left. Returns whether it did.
+    async fn decrement_presence(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let now = messaging_core::time::now_millis();
+        let key = key_map(&table::tenant(tenant).user(user));
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key.clone()))
+            .update_expression("SET #lastSeen = :now ADD #count :minus")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#lastSeen", "lastSeen")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":minus", n(-1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("UpdateItem(presence)", e))?;
+        let remaining = output
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("connectionCount"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if remaining > 0 {
+            return Ok(false);
+        }
+        // Conditional: a connect that raced in between keeps the user online.
+        let offline = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .update_expression("SET #presence = :offline")
+            .condition_expression("#count <= :zero")
+            .expression_attribute_names("#presence", "presence")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_values(":offline", s(Presence::Offline.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match offline {
+            Ok(_) => Ok(true),
+            Err(e) => match crate::error::classify("UpdateItem(presence offline)", e) {
+                StoreError::ConditionFailed(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Subscribes connections to conversations: one subscription item each (batched), and
+    /// each connection's registry item learns its conversations (so removal finds them).
+    /// A registry that is already gone is skipped: its connection closed meanwhile.
+    pub(crate) async fn subscribe(
+        &self,
+        tenant: &TenantId,
+        subscriptions: &[(ConversationId, ConnectionId, UserId)],
+        ttl: i64,
+    ) -> Result<(), StoreError> {
+        let keys = table::tenant(tenant);
+        let mut by_connection: HashMap<&ConnectionId, Vec<&ConversationId>> = HashMap::new();
+        for (conversation, connection, _) in subscriptions {
+            by_connection
+                .entry(connection)
+                .or_default()
+                .push(conversation);
+        }
+        for (connection, conversations) in &by_connection {
+            let set = conversations
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>();
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.name)
+                .set_key(Some(key_map(&table::connection(connection))))
+                .update_expression("ADD #subs :subs")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_names("#subs", "subscriptions")
+                .expression_attribute_values(":subs", AttributeValue::Ss(set))
+                .send()
+                .await;
+            if let Err(e) = result {
+                match crate::error::classify("UpdateItem(subscriptions)", e) {
+                    StoreError::ConditionFailed(_) => continue,
+                    other => return Err(other),
+                }
+            }
+        }
+        let items = subscriptions
+            .iter()
+            .filter(|(_, connection, _)| by_connection.contains_key(connection))
+            .map(|(conversation, connection, user)| {
+                let key = keys.subscription(conversation, connection);
+                to_item(crate::items::SubscriptionItem {
+                    pk: key.pk,
+                    sk: key.sk,
+                    connection_id: connection.clone(),
+                    user: user.clone(),
+                    ttl,
+                })
+                .map_err(|e| corrupt("subscription", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.put_items(items).await
+    }
+}
+
+pub(crate) fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Failed(format!("request could not be built: {error}"))
+}

@@ -1,0 +1,344 @@
+//! Conversations, memberships and the fan-out subscriptions that make recipient lookup one
+//! Query.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
+};
+use serde_dynamo::{from_item, to_item};
+
+use messaging_core::time::rfc3339_millis;
+use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId};
+
+use crate::connections::{build_error, key_map, now_seconds, s};
+use crate::error::{classify, classify_transaction, corrupt, StoreError};
+use crate::items::{ConversationItem, MemberItem, SubscriptionItem};
+use crate::table::{self, CONNECTION_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK, SK};
+use crate::MessagingTable;
+
+/// A conversation to create, with its initial members (the creator is always one).
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub kind: ChannelKind,
+    pub title: Option<String>,
+    pub created_by: UserId,
+    /// Other initial members; duplicates and the creator are ignored.
+    pub members: Vec<UserId>,
+    /// Epoch milliseconds.
+    pub now: i64,
+}
+
+/// The result of adding a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    Joined { subscribed_connections: usize },
+    AlreadyMember,
+}
+
+/// One page of recipients, with what reading it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipientPage {
+    pub recipients: Vec<(ConnectionId, UserId)>,
+    pub consumed_read_units: f64,
+}
+
+/// Every live connection subscribed to a conversation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recipients {
+    pub connections: Vec<(ConnectionId, UserId)>,
+    /// Query requests made (1 per ~1 MB of subscriptions).
+    pub pages: usize,
+    pub consumed_read_units: f64,
+}
+
+impl MessagingTable {
+    /// Creates a conversation with its members in one transaction (nothing is written if it
+    /// already exists: `ConditionFailed`), then subscribes the members' live connections.
+    pub async fn create_conversation(
+        &self,
+        new: &NewConversation,
+    ) -> Result<ConversationItem, StoreError> {
+        let keys = table::tenant(&new.tenant);
+        let at = rfc3339_millis(new.now);
+        let key = keys.conversation(&new.conversation);
+        let item = ConversationItem {
+            pk: key.pk,
+            sk: key.sk,
+            conversation_id: new.conversation.clone(),
+            kind: new.kind,
+            channel: new.tenant.channel(new.kind, &new.conversation).to_string(),
+            title: new.title.clone(),
+            created_by: new.created_by.clone(),
+            created_at: at.clone(),
+            last_activity: at.clone(),
+        };
+        let mut members = vec![new.created_by.clone()];
+        for member in &new.members {
+            if !members.contains(member) {
+                members.push(member.clone());
+            }
+        }
+        let mut request = self.client.transact_write_items().transact_items(put(
+            &self.name,
+            to_item(&item).map_err(|e| corrupt("conversation", e))?,
+            Some("attribute_not_exists(PK)"),
+        )?);
+        for member in &members {
+            let member_item =
+                self.member_item(&new.tenant, &new.conversation, member, &new.created_by, &at);
+            request = request.transact_items(put(
+                &self.name,
+                to_item(&member_item).map_err(|e| corrupt("member", e))?,
+                None,
+            )?);
+        }
+        let tenant_metadata = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.metadata())))
+            .update_expression(
+                "SET #createdAt = if_not_exists(#createdAt, :at), #clientId = :tenant",
+            )
+            .expression_attribute_names("#createdAt", "createdAt")
+            .expression_attribute_names("#clientId", "clientId")
+            .expression_attribute_values(":at", s(&at))
+            .expression_attribute_values(":tenant", s(new.tenant.as_str()))
+            .build()
+            .map_err(build_error)?;
+        request
+            .transact_items(TransactWriteItem::builder().update(tenant_metadata).build())
+            .send()
+            .await
+            .map_err(|e| classify_transaction("TransactWriteItems(create conversation)", e))?;
+        for member in &members {
+            self.subscribe_user(&new.tenant, &new.conversation, member)
+                .await?;
+        }
+        Ok(item)
+    }
+
+    fn member_item(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        added_by: &UserId,
+        at: &str,
+    ) -> MemberItem {
+        let keys = table::tenant(tenant);
+        let key = keys.member(conversation, user);
+        MemberItem {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: keys.user_conversations_gsi1pk(user),
+            gsi1sk: keys.conversation_gsi1sk(conversation),
+            conversation_id: conversation.clone(),
+            user: user.clone(),
+            added_by: added_by.clone(),
+            joined_at: at.to_owned(),
+        }
+    }
+
+    /// The conversation, if it exists in this tenant.
+    pub async fn conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<ConversationItem>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(
+                &table::tenant(tenant).conversation(conversation),
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem(conversation)", e))?;
+        output
+            .item
+            .map(|i| from_item(i).map_err(|e| corrupt("conversation", e)))
+            .transpose()
+    }
+
+    /// Whether `user` is a member of the conversation (one consistent GetItem).
+    pub async fn is_member(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(
+                &table::tenant(tenant).member(conversation, user),
+            )))
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", PK)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem(member)", e))?;
+        Ok(output.item.is_some())
+    }
+
+    /// Adds `user` to the conversation (idempotent) and subscribes their live connections.
+    pub async fn add_member(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        added_by: &UserId,
+        now: i64,
+    ) -> Result<JoinOutcome, StoreError> {
+        let item = self.member_item(tenant, conversation, user, added_by, &rfc3339_millis(now));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&item).map_err(|e| corrupt("member", e))?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => {}
+            Err(e) => match classify("PutItem(member)", e) {
+                StoreError::ConditionFailed(_) => return Ok(JoinOutcome::AlreadyMember),
+                other => return Err(other),
+            },
+        }
+        let subscribed_connections = self.subscribe_user(tenant, conversation, user).await?;
+        Ok(JoinOutcome::Joined {
+            subscribed_connections,
+        })
+    }
+
+    /// The conversations `user` belongs to (GSI1, paged).
+    pub async fn user_conversations(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<ConversationId>, StoreError> {
+        let keys = table::tenant(tenant);
+        let mut conversations = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(GSI1)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", GSI1PK)
+                .expression_attribute_values(":pk", s(keys.user_conversations_gsi1pk(user)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query(GSI1 user conversations)", e))?;
+            // GSI1 projects keys only: the conversation id is read back from GSI1SK.
+            for item in page.items.unwrap_or_default() {
+                let sk = item.get(GSI1SK).and_then(|v| v.as_s().ok());
+                match sk.and_then(|sk| table::conversation_from_gsi1sk(sk)) {
+                    Some(conversation) => conversations.push(conversation),
+                    None => return Err(corrupt("member index entry", format!("GSI1SK {sk:?}"))),
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(conversations),
+            }
+        }
+    }
+
+    /// Subscribes every live connection of `user` to the conversation.
+    async fn subscribe_user(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<usize, StoreError> {
+        let connections = self.user_connections(tenant, user).await?;
+        let subscriptions: Vec<_> = connections
+            .into_iter()
+            .map(|c| (conversation.clone(), c, user.clone()))
+            .collect();
+        let ttl = now_seconds(messaging_core::time::now_millis()) + CONNECTION_TTL_SECONDS;
+        self.subscribe(tenant, &subscriptions, ttl).await?;
+        Ok(subscriptions.len())
+    }
+
+    /// Everyone to deliver a conversation's events to: **one Query** over the conversation's
+    /// subscriptions, paged by DynamoDB's 1 MB limit. Eventually consistent (half the read
+    /// cost); expired subscriptions are skipped.
+    pub async fn recipients(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Recipients, StoreError> {
+        let keys = table::tenant(tenant);
+        let now = now_seconds(messaging_core::time::now_millis());
+        let mut recipients = Recipients::default();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(keys.pk()))
+                .expression_attribute_values(":prefix", s(keys.subscriptions_prefix(conversation)))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query(recipients)", e))?;
+            recipients.pages += 1;
+            recipients.consumed_read_units += page
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units)
+                .unwrap_or_default();
+            for item in page.items.unwrap_or_default() {
+                let sub: SubscriptionItem =
+                    from_item(item).map_err(|e| corrupt("subscription", e))?;
+                if sub.ttl > now {
+                    recipients.connections.push((sub.connection_id, sub.user));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(recipients),
+            }
+        }
+    }
+
+    /// Deletes one subscription (a recipient that turned out to be gone).
+    pub async fn remove_subscription(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        connection: &ConnectionId,
+    ) -> Result<(), StoreError> {
+        self.delete_keys(&[table::tenant(tenant).subscription(conversation, connection)])
+            .await
+    }
+}
+
+fn put(
+    table: &str,
+    item: std::collections::HashMap<String, AttributeValue>,
+    condition: Option<&str>,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned));
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(build_error)?)
+        .build())
+}

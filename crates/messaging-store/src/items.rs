@@ -1,0 +1,153 @@
+//! The items of the table, as serde types (written and read with serde_dynamo).
+//!
+//! Attribute names are camelCase like the seed's schema; key attributes are those of
+//! [`crate::table`]. Plain ids are stored as strings; the tenant-scoped index values
+//! (`GSI1PK`, `userId`) are built by [`crate::table`] only.
+
+use serde::{Deserialize, Serialize};
+
+use messaging_core::protocol::MessageContent;
+use messaging_core::{
+    ChannelKind, ConnectionId, ConversationId, MessageId, Role, TenantId, UserId,
+};
+
+/// `CONNECTION#c | METADATA`: who is behind a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub connection_id: ConnectionId,
+    pub client_id: TenantId,
+    pub user: UserId,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Epoch milliseconds.
+    pub connected_at: i64,
+    pub ttl: i64,
+    /// Conversations this connection is subscribed to (a DynamoDB string set), so that
+    /// disconnecting removes exactly its subscriptions.
+    #[serde(
+        default,
+        with = "serde_dynamo::string_set",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub subscriptions: Vec<ConversationId>,
+}
+
+/// `CLIENT#t | USER#u#CONN#c`: one live connection of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserConnectionItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub connection_id: ConnectionId,
+    pub connected_at: i64,
+    pub ttl: i64,
+}
+
+/// `CLIENT#t | CONVERSATION#v`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub kind: ChannelKind,
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub last_activity: String,
+}
+
+/// `CLIENT#t | CONVERSATION#v#MEMBER#u`, indexed in GSI1 by user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    pub conversation_id: ConversationId,
+    pub user: UserId,
+    pub added_by: UserId,
+    pub joined_at: String,
+}
+
+/// `CLIENT#t | CONVERSATION#v#CONN#c`: deliver this conversation's events to connection c.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub connection_id: ConnectionId,
+    pub user: UserId,
+    pub ttl: i64,
+}
+
+/// `CLIENT#t | CONVERSATION#v#MSG#m`: a stored chat message (the seed's schema).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    pub sender_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
+    pub content: MessageContent,
+    /// RFC 3339; also the UserIndex sort key.
+    pub timestamp: String,
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    /// UserIndex partition: `CLIENT#t#USER#u` (tenant-scoped on purpose).
+    #[serde(rename = "userId")]
+    pub user_index_pk: String,
+}
+
+/// `CLIENT#t | USER#u` as read back (it is only ever written with UpdateItem).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserItem {
+    pub user: UserId,
+    pub role: Role,
+    pub presence: Presence,
+    #[serde(default)]
+    pub connection_count: i64,
+    pub last_seen: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    Online,
+    Offline,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Online => "online",
+            Presence::Offline => "offline",
+        }
+    }
+}

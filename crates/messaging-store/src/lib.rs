@@ -1,0 +1,46 @@
+//! Adapters of StackPro Messaging to AWS: the single DynamoDB table ([`table`] owns its
+//! layout), the SQS broadcast queue and the API Gateway `@connections` management API.
+
+pub mod connections_api;
+pub mod error;
+pub mod items;
+pub mod queue;
+pub mod request_counter;
+pub mod table;
+
+mod connections;
+mod conversations;
+mod messages;
+mod requests;
+
+pub use connections::{ConnectionRecord, RemovedConnection};
+pub use connections_api::{ConnectionsApi, PostOutcome};
+pub use conversations::{JoinOutcome, NewConversation, RecipientPage, Recipients};
+pub use error::StoreError;
+pub use messages::new_message_id;
+pub use queue::{new_event_id, BroadcastJob, BroadcastQueue};
+pub use request_counter::RequestCounter;
+
+/// The messaging table: every item of every tenant, in the layout of [`table`].
+#[derive(Debug, Clone)]
+pub struct MessagingTable {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+impl MessagingTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+}

@@ -1,0 +1,258 @@
+//! The single-table layout: every key of the `StackPro-Messaging` table is built here.
+//!
+//! Tenant data lives under partition `CLIENT#{clientId}` and every builder for it starts from
+//! a [`TenantId`] ([`TenantKeys`]), so a key of another tenant cannot be spelled by accident.
+//! Ids cannot contain `#` (see `messaging_core::ids`), so a segment never ends early and a
+//! `begins_with` prefix ending in `#` matches exactly one entity's children.
+//!
+//! | PK | SK | item | access pattern it serves |
+//! |---|---|---|---|
+//! | `CLIENT#t` | `METADATA` | tenant | portal info; created with its first conversation |
+//! | `CLIENT#t` | `USER#u` | tenant member | role, presence, live connection count (presence flips offline when it reaches 0) |
+//! | `CLIENT#t` | `USER#u#CONN#c` | a user's live connection | Query `begins_with USER#u#CONN#`: subscribe all of a user's sockets when they join a conversation |
+//! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join |
+//! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations |
+//! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | fan-out subscription | **one Query** `begins_with CONVERSATION#v#CONN#` = every socket to deliver to (1 MB ≈ 8,000 recipients a page) |
+//! | `CLIENT#t` | `CONVERSATION#v#MSG#m` | message | Query `begins_with CONVERSATION#v#MSG#`, newest first: history. UserIndex (`userId`=`CLIENT#t#USER#u` / `timestamp`): a user's messages |
+//! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment | Query `begins_with FILE#f#COMMENT#`: a file's comments |
+//! | `CONNECTION#c` | `METADATA` | connection registry | GetItem: API Gateway hands us only the connection id; this maps it to tenant, user and role |
+//!
+//! The registry is the one item outside a tenant partition: its key is the id API Gateway
+//! assigned (clients cannot choose it), and it is the source of the caller's tenant.
+//!
+//! Items that expire (connections, subscriptions) carry `ttl` (epoch seconds). DynamoDB deletes
+//! them some time after expiry, so readers also filter on it.
+
+use messaging_core::{
+    CommentId, ConnectionId, ConversationId, FileId, MessageId, TenantId, UserId,
+};
+
+/// Partition key attribute.
+pub const PK: &str = "PK";
+/// Sort key attribute.
+pub const SK: &str = "SK";
+/// GSI1 ("a user's conversations") partition key attribute.
+pub const GSI1PK: &str = "GSI1PK";
+/// GSI1 sort key attribute.
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI1: &str = "GSI1";
+/// UserIndex partition key attribute: always the tenant-scoped `CLIENT#t#USER#u`, never a bare
+/// user id (a bare id would gather the same user name across tenants).
+pub const USER_INDEX_PK: &str = "userId";
+/// UserIndex sort key attribute (RFC 3339).
+pub const USER_INDEX_SK: &str = "timestamp";
+pub const USER_INDEX: &str = "UserIndex";
+/// The TTL attribute (epoch seconds).
+pub const TTL: &str = "ttl";
+
+/// How long a connection (and what hangs off it) lives without a `$disconnect`: API Gateway's
+/// 2-hour connection limit, with margin for a missed disconnect.
+pub const CONNECTION_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// Key builders for one tenant's partition.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantKeys<'a>(&'a TenantId);
+
+/// The keys of `tenant`: the only way to build a tenant-scoped key.
+pub fn tenant(tenant: &TenantId) -> TenantKeys<'_> {
+    TenantKeys(tenant)
+}
+
+impl TenantKeys<'_> {
+    pub fn pk(&self) -> String {
+        format!("CLIENT#{}", self.0)
+    }
+
+    fn key(&self, sk: String) -> Key {
+        Key { pk: self.pk(), sk }
+    }
+
+    pub fn metadata(&self) -> Key {
+        self.key("METADATA".into())
+    }
+
+    pub fn user(&self, user: &UserId) -> Key {
+        self.key(format!("USER#{user}"))
+    }
+
+    pub fn user_connection(&self, user: &UserId, connection: &ConnectionId) -> Key {
+        self.key(format!("USER#{user}#CONN#{connection}"))
+    }
+
+    pub fn user_connections_prefix(&self, user: &UserId) -> String {
+        format!("USER#{user}#CONN#")
+    }
+
+    pub fn conversation(&self, conversation: &ConversationId) -> Key {
+        self.key(format!("CONVERSATION#{conversation}"))
+    }
+
+    pub fn member(&self, conversation: &ConversationId, user: &UserId) -> Key {
+        self.key(format!("CONVERSATION#{conversation}#MEMBER#{user}"))
+    }
+
+    pub fn members_prefix(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}#MEMBER#")
+    }
+
+    pub fn subscription(&self, conversation: &ConversationId, connection: &ConnectionId) -> Key {
+        self.key(format!("CONVERSATION#{conversation}#CONN#{connection}"))
+    }
+
+    pub fn subscriptions_prefix(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}#CONN#")
+    }
+
+    pub fn message(&self, conversation: &ConversationId, message: &MessageId) -> Key {
+        self.key(format!("CONVERSATION#{conversation}#MSG#{message}"))
+    }
+
+    pub fn messages_prefix(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}#MSG#")
+    }
+
+    pub fn file_comment(&self, file: &FileId, comment: &CommentId) -> Key {
+        self.key(format!("FILE#{file}#COMMENT#{comment}"))
+    }
+
+    pub fn file_comments_prefix(&self, file: &FileId) -> String {
+        format!("FILE#{file}#COMMENT#")
+    }
+
+    /// GSI1 partition of a user's memberships ("my conversations").
+    pub fn user_conversations_gsi1pk(&self, user: &UserId) -> String {
+        format!("CLIENT#{}#USER#{user}", self.0)
+    }
+
+    /// GSI1 sort key of one membership.
+    pub fn conversation_gsi1sk(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}")
+    }
+
+    /// UserIndex partition of a user's messages.
+    pub fn user_index_pk(&self, user: &UserId) -> String {
+        format!("CLIENT#{}#USER#{user}", self.0)
+    }
+}
+
+/// The connection registry key. Not tenant-scoped: see the module documentation.
+pub fn connection(connection: &ConnectionId) -> Key {
+    Key {
+        pk: format!("CONNECTION#{connection}"),
+        sk: "METADATA".into(),
+    }
+}
+
+/// Parses the conversation id back out of a GSI1 sort key.
+pub fn conversation_from_gsi1sk(sk: &str) -> Option<ConversationId> {
+    ConversationId::parse(sk.strip_prefix("CONVERSATION#")?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._-]{1,12}"
+    }
+
+    /// Every tenant-scoped key and index value a tenant can produce for the given ids.
+    fn all_keys(
+        t: &TenantId,
+        u: &UserId,
+        c: &ConversationId,
+        n: &ConnectionId,
+        m: &MessageId,
+    ) -> Vec<String> {
+        let k = tenant(t);
+        let f = FileId::parse(c.as_str()).unwrap();
+        let cm = CommentId::parse(m.as_str()).unwrap();
+        let keys = [
+            k.metadata(),
+            k.user(u),
+            k.user_connection(u, n),
+            k.conversation(c),
+            k.member(c, u),
+            k.subscription(c, n),
+            k.message(c, m),
+            k.file_comment(&f, &cm),
+        ];
+        keys.iter()
+            .map(|key| format!("{}|{}", key.pk, key.sk))
+            .chain([k.user_conversations_gsi1pk(u), k.user_index_pk(u)])
+            .collect()
+    }
+
+    #[test]
+    fn keys_match_the_documented_layout() {
+        let t = TenantId::parse("123").unwrap();
+        let c = ConversationId::parse("456").unwrap();
+        let m = MessageId::parse("789").unwrap();
+        assert_eq!(
+            tenant(&t).message(&c, &m),
+            Key {
+                pk: "CLIENT#123".into(),
+                sk: "CONVERSATION#456#MSG#789".into()
+            }
+        );
+        assert_eq!(tenant(&t).metadata().sk, "METADATA");
+        let n = ConnectionId::parse("TWegAcC4EowCHnA=").unwrap();
+        assert_eq!(connection(&n).pk, "CONNECTION#TWegAcC4EowCHnA=");
+        let g = tenant(&t).conversation_gsi1sk(&c);
+        assert_eq!(conversation_from_gsi1sk(&g), Some(c));
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_built_for_tenant_a_addresses_tenant_b(
+            a in id(), b in id(), u in id(), u2 in id(), c in id(), c2 in id(), n in id(), m in id()
+        ) {
+            prop_assume!(a != b);
+            let (ta, tb) = (TenantId::parse(a).unwrap(), TenantId::parse(b).unwrap());
+            let (u, u2) = (UserId::parse(u).unwrap(), UserId::parse(u2).unwrap());
+            let (c, c2) = (ConversationId::parse(c).unwrap(), ConversationId::parse(c2).unwrap());
+            let n = ConnectionId::parse(n).unwrap();
+            let m = MessageId::parse(m).unwrap();
+            // Even with every other id free to differ, no key or index value of A equals one of B.
+            let of_a = all_keys(&ta, &u, &c, &n, &m);
+            let of_b = all_keys(&tb, &u2, &c2, &n, &m);
+            for key in &of_a {
+                prop_assert!(!of_b.contains(key), "{key} is shared by both tenants");
+            }
+            // And every tenant-scoped key of A lives in A's partition only.
+            prop_assert_ne!(tenant(&ta).pk(), tenant(&tb).pk());
+        }
+
+        #[test]
+        fn a_conversation_prefix_matches_only_its_own_children(
+            t in id(), c in id(), c2 in id(), n in id(), u in id(), m in id()
+        ) {
+            prop_assume!(c != c2);
+            let t = TenantId::parse(t).unwrap();
+            let k = tenant(&t);
+            let (c, c2) = (ConversationId::parse(c).unwrap(), ConversationId::parse(c2).unwrap());
+            let n = ConnectionId::parse(n).unwrap();
+            let other = [
+                k.subscription(&c2, &n).sk,
+                k.member(&c2, &UserId::parse(u).unwrap()).sk,
+                k.message(&c2, &MessageId::parse(m).unwrap()).sk,
+            ];
+            for prefix in [k.subscriptions_prefix(&c), k.members_prefix(&c), k.messages_prefix(&c)] {
+                for sk in &other {
+                    prop_assert!(!sk.starts_with(&prefix), "{sk} matched {prefix}");
+                }
+            }
+            // Subscriptions, members and messages of one conversation never mix either.
+            prop_assert!(!k.subscription(&c, &n).sk.starts_with(&k.messages_prefix(&c)));
+            prop_assert!(!k.subscription(&c, &n).sk.starts_with(&k.members_prefix(&c)));
+        }
+    }
+}

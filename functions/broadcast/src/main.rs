@@ -1,0 +1,24 @@
+//! Broadcast Lambda (SQS consumer with ReportBatchItemFailures): see
+//! `messaging_handlers::broadcast`.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use messaging_handlers::{broadcast, config, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let sdk = config::aws().await;
+    let service = broadcast::BroadcastService {
+        table: config::table(&sdk)?,
+        api: config::connections_api(&sdk)?,
+        queue: config::broadcast_queue(&sdk)?,
+        dead_letters: config::broadcast_dead_letter_queue(&sdk)?,
+        concurrency: config::fanout_concurrency()?,
+    };
+    let service = &service;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(broadcast::handle(service, event.payload).await)
+    }))
+    .await
+}

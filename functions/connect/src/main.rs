@@ -1,0 +1,22 @@
+//! `$connect` Lambda: see `messaging_handlers::connect`.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use messaging_handlers::{config, connect, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let sdk = config::aws().await;
+    let service = connect::ConnectService {
+        table: config::table(&sdk)?,
+        verifier: config::token_verifier()?,
+    };
+    let service = &service;
+    run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<_, Error>(connect::handle(service, &event.payload).await)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,21 @@
+//! `$disconnect` Lambda: see `messaging_handlers::disconnect`.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use messaging_handlers::{config, disconnect, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let sdk = config::aws().await;
+    let service = disconnect::DisconnectService {
+        table: config::table(&sdk)?,
+    };
+    let service = &service;
+    run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<_, Error>(disconnect::handle(service, &event.payload).await?)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,22 @@
+//! `$default` (message routing) Lambda: see `messaging_handlers::route`.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use messaging_handlers::{config, route, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let sdk = config::aws().await;
+    let service = route::RouteService {
+        table: config::table(&sdk)?,
+        queue: config::broadcast_queue(&sdk)?,
+    };
+    let service = &service;
+    run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<_, Error>(route::handle(service, &event.payload).await)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs the Python tools into ./.venv, starts moto
+# on a free loopback port, runs format and lint checks, unit tests, property tests, the
+# moto-backed integration tests and both template linters, then stops moto.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+export SAM_CLI_TELEMETRY=0
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python tools (moto, cfn-lint, SAM CLI) into .venv"
+bash infra/local/venv.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "moto server"
+# shellcheck source=infra/local/moto.sh
+source infra/local/moto.sh
+start_moto "$ROOT/target/test-output/moto.log"
+echo "moto at $MOTO_ENDPOINT (pid $MOTO_PID)"
+
+export STACKPRO_TEST_ENDPOINT="$MOTO_ENDPOINT"
+export STACKPRO_VENV="$ROOT/.venv"
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export RUST_LOG="${RUST_LOG:-warn}"
+
+step "tests (unit, property, integration against moto, template linters)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi

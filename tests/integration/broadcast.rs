@@ -1,0 +1,241 @@
+//! The broadcast function against moto and a recording `@connections` server.
+
+use std::collections::BTreeMap;
+
+use messaging_core::{ConversationId, Role, TenantId};
+use messaging_handlers::broadcast::{run_job, JobError, MAX_ATTEMPTS};
+use messaging_store::BroadcastJob;
+use serde_json::json;
+use stackpro_messaging::{frames_for, Client, TestStack};
+
+async fn general_with_connections(stack: &TestStack, connections: usize) -> (Client, Vec<Client>) {
+    let owner = stack.connect_as("123", "owner", Role::Owner).await;
+    let create =
+        json!({ "type": "CREATE_CONVERSATION", "conversationId": "general", "kind": "general" });
+    assert_eq!(stack.send(&owner, &create).await.1["type"], "ACK");
+    // Up to 10 sockets per user: the first joins, the later ones are subscribed at connect.
+    let mut clients = Vec::new();
+    for i in 0..connections {
+        let user = format!("user{}", i / 10);
+        let client = stack.connect_as("123", &user, Role::User).await;
+        if i % 10 == 0 {
+            let join = json!({ "type": "JOIN_CONVERSATION", "conversationId": "general" });
+            assert_eq!(stack.send(&client, &join).await.1["type"], "ACK");
+        }
+        clients.push(client);
+    }
+    stack.pump().await;
+    stack.gateway.take();
+    (owner, clients)
+}
+
+#[tokio::test]
+async fn finding_the_recipients_costs_one_query_for_1_10_and_200_connections() {
+    let mut measured = BTreeMap::new();
+    for n in [1, 10, 200] {
+        let stack = TestStack::new().await;
+        let (owner, clients) = general_with_connections(&stack, n).await;
+        let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "hi all" } });
+        assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
+
+        stack.dynamo_requests.reset();
+        let responses = stack.pump().await;
+        assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()));
+        let deliveries = stack.gateway.take();
+        assert_eq!(
+            deliveries.len(),
+            n,
+            "every subscriber but the sender gets it"
+        );
+        for client in &clients {
+            assert_eq!(frames_for(&deliveries, client).len(), 1);
+        }
+        measured.insert(n, stack.dynamo_requests.snapshot());
+    }
+    eprintln!("DynamoDB requests of one fan-out, by recipients: {measured:?}");
+    for (n, requests) in &measured {
+        assert_eq!(
+            requests,
+            &BTreeMap::from([("Query".to_owned(), 1)]),
+            "N = {n}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_retryable_failure_is_retried_for_that_recipient_only() {
+    let stack = TestStack::new().await;
+    let (owner, clients) = general_with_connections(&stack, 3).await;
+    // Three 500s outlast the SDK's own three attempts, so the job re-queues that recipient.
+    stack.gateway.fail(clients[1].connection.as_str(), 3);
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "retry me" } });
+    stack.send(&owner, &message).await;
+    let responses = stack.pump().await;
+    assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()));
+    let posts = stack.gateway.take();
+    for client in &clients {
+        assert_eq!(
+            frames_for(&posts, client).len(),
+            1,
+            "exactly once each: {posts:?}"
+        );
+    }
+    assert_eq!(
+        posts.last().unwrap().0,
+        clients[1].connection.as_str(),
+        "the retried one comes last"
+    );
+    assert_eq!(stack.queued(&stack.queue_url).await, 0);
+}
+
+#[tokio::test]
+async fn events_of_one_conversation_are_delivered_in_the_order_they_were_accepted() {
+    let stack = TestStack::new().await;
+    let (owner, clients) = general_with_connections(&stack, 2).await;
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let text = format!("message {i:02}");
+        let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": text } });
+        stack.send(&owner, &frame).await;
+        sent.push(text);
+        if i % 4 == 0 {
+            stack
+                .send(
+                    &owner,
+                    &json!({ "type": "TYPING_START", "conversationId": "general" }),
+                )
+                .await;
+            stack
+                .send(
+                    &owner,
+                    &json!({ "type": "TYPING_STOP", "conversationId": "general" }),
+                )
+                .await;
+        }
+    }
+    stack.pump().await;
+    let posts = stack.gateway.take();
+    for client in &clients {
+        let frames = frames_for(&posts, client);
+        let texts: Vec<String> = frames
+            .iter()
+            .filter(|f| f["type"] == "NEW_MESSAGE")
+            .map(|f| f["data"]["content"]["text"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(texts, sent);
+        let typing: Vec<&str> = frames
+            .iter()
+            .filter_map(|f| f["type"].as_str().filter(|t| t.starts_with("TYPING")))
+            .collect();
+        assert_eq!(typing, ["TYPING_START", "TYPING_STOP"].repeat(3));
+    }
+}
+
+#[tokio::test]
+async fn a_job_still_failing_after_the_last_attempt_goes_back_to_sqs() {
+    let stack = TestStack::new().await;
+    let (_, clients) = general_with_connections(&stack, 1).await;
+    stack.gateway.fail(clients[0].connection.as_str(), 10);
+    let mut job = BroadcastJob::new(
+        "event-1",
+        TenantId::parse("123").unwrap(),
+        ConversationId::parse("general").unwrap(),
+        "{}".into(),
+    );
+    job.attempt = MAX_ATTEMPTS - 1;
+    let result = run_job(&stack.broadcast, &job).await;
+    assert!(matches!(result, Err(JobError::Exhausted(1))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_job_goes_to_the_dead_letter_queue_without_holding_up_its_conversation() {
+    let stack = TestStack::new().await;
+    let (owner, clients) = general_with_connections(&stack, 1).await;
+    // Poison in the conversation's own message group, ahead of a good job.
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.queue_url)
+        .message_body("this is not a job")
+        .message_group_id("123#general")
+        .message_deduplication_id("poison")
+        .send()
+        .await
+        .unwrap();
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "fine" } });
+    stack.send(&owner, &message).await;
+
+    let responses = stack.pump().await;
+    assert!(
+        responses.iter().all(|r| r.batch_item_failures.is_empty()),
+        "{responses:?}"
+    );
+    assert_eq!(
+        frames_for(&stack.gateway.take(), &clients[0]).len(),
+        1,
+        "the good job behind it is delivered"
+    );
+    assert_eq!(stack.queued(&stack.queue_url).await, 0);
+    let dead = stack
+        .sqs
+        .receive_message()
+        .queue_url(&stack.dlq_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body.as_deref(), Some("this is not a job"));
+}
+
+#[tokio::test]
+async fn a_passing_failure_returns_the_job_and_the_rest_of_its_group_to_sqs() {
+    let stack = TestStack::new().await;
+    let (owner, _) = general_with_connections(&stack, 1).await;
+    for text in ["first", "second"] {
+        let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": text } });
+        stack.send(&owner, &frame).await;
+    }
+    let event = stack.events.receive(0).await.unwrap().expect("a batch");
+    assert_eq!(event.records.len(), 2);
+    // The table disappears: reading recipients fails for a passing reason (as a throttle would).
+    stack
+        .dynamodb
+        .delete_table()
+        .table_name(&stack.table_name)
+        .send()
+        .await
+        .unwrap();
+    let response = messaging_handlers::broadcast::handle(&stack.broadcast, event.clone()).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    let ids: Vec<_> = event
+        .records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap())
+        .collect();
+    assert_eq!(
+        failed, ids,
+        "the failed job and every later job of its group"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_typing_job_is_dropped_unsent() {
+    let stack = TestStack::new().await;
+    general_with_connections(&stack, 2).await;
+    let mut job = BroadcastJob::new(
+        "event-1",
+        TenantId::parse("123").unwrap(),
+        ConversationId::parse("general").unwrap(),
+        "{}".into(),
+    );
+    job.expires_at = Some(messaging_core::time::now_millis() - 1);
+    let report = run_job(&stack.broadcast, &job).await.unwrap();
+    assert!(report.expired);
+    assert!(stack.gateway.posts().is_empty());
+}

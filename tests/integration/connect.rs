@@ -1,0 +1,284 @@
+//! `$connect` and `$disconnect` against moto.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use messaging_core::token::{sign, Claims, TokenVerifier};
+use messaging_core::Role;
+use messaging_devstack::tokens::{LOCAL_AUDIENCE, LOCAL_ISSUER, LOCAL_SECRET};
+use messaging_handlers::connect::{self, ConnectService};
+use stackpro_messaging::{events, TestStack};
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn claims(exp: u64) -> Claims {
+    Claims {
+        sub: "alice".into(),
+        client_id: "123".into(),
+        role: "OWNER".into(),
+        name: None,
+        exp,
+        nbf: None,
+        iat: None,
+        iss: LOCAL_ISSUER.into(),
+        aud: LOCAL_AUDIENCE.into(),
+    }
+}
+
+fn key(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_valid_token_records_the_connection_and_marks_the_user_online() {
+    let stack = TestStack::new().await;
+    let alice = stack.connect_as("123", "alice", Role::Owner).await;
+    let items = stack.snapshot().await;
+    let id = alice.connection.as_str();
+
+    let registry = &items[&format!("CONNECTION#{id}|METADATA")];
+    assert_eq!(registry["clientId"].as_s().unwrap(), "123");
+    assert_eq!(registry["user"].as_s().unwrap(), "alice");
+    assert_eq!(registry["role"].as_s().unwrap(), "OWNER");
+    let ttl: i64 = registry["ttl"].as_n().unwrap().parse().unwrap();
+    let expected = now() as i64 + 24 * 3600;
+    assert!(
+        (ttl - expected).abs() < 120,
+        "ttl {ttl} is not ~24 h from now"
+    );
+
+    assert!(items.contains_key(&format!("CLIENT#123|USER#alice#CONN#{id}")));
+    let user = &items["CLIENT#123|USER#alice"];
+    assert_eq!(user["presence"].as_s().unwrap(), "online");
+    assert_eq!(user["connectionCount"].as_n().unwrap(), "1");
+    assert_eq!(items.len(), 3, "unexpected items: {:?}", items.keys());
+}
+
+#[tokio::test]
+async fn bad_expired_foreign_and_unsigned_tokens_are_refused_with_nothing_written() {
+    let stack = TestStack::new().await;
+    let hs = Header::new(Algorithm::HS256);
+    let local = EncodingKey::from_secret(LOCAL_SECRET.as_bytes());
+    let other = EncodingKey::from_secret(b"a-different-secret-of-enough-length!!");
+    let unsigned = format!(
+        "{}.{}.",
+        b64url(br#"{"alg":"none","typ":"JWT"}"#),
+        b64url(
+            serde_json::to_string(&claims(now() + 600))
+                .unwrap()
+                .as_bytes()
+        )
+    );
+    let mut wrong_issuer = claims(now() + 600);
+    wrong_issuer.iss = "https://evil.example".into();
+    let mut wrong_audience = claims(now() + 600);
+    wrong_audience.aud = "another-app".into();
+    let mut not_yet = claims(now() + 7200);
+    not_yet.nbf = Some(now() + 3600);
+
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("missing token", None),
+        ("empty token", Some(String::new())),
+        ("garbage", Some("not-a-jwt".into())),
+        ("expired", Some(sign(&hs, &claims(now() - 3600), &local))),
+        (
+            "signed with another key",
+            Some(sign(&hs, &claims(now() + 600), &other)),
+        ),
+        ("alg none", Some(unsigned)),
+        ("wrong issuer", Some(sign(&hs, &wrong_issuer, &local))),
+        ("wrong audience", Some(sign(&hs, &wrong_audience, &local))),
+        ("not valid yet", Some(sign(&hs, &not_yet, &local))),
+    ];
+    for (case, token) in cases {
+        let connection = events::new_connection_id();
+        let response = connect::handle(
+            &stack.connect,
+            &events::connect(&connection, token.as_deref()),
+        )
+        .await;
+        assert_eq!(response.status_code, 401, "{case} was not refused");
+        assert!(stack.snapshot().await.is_empty(), "{case} wrote something");
+    }
+}
+
+#[tokio::test]
+async fn rs256_and_es256_tokens_verify_through_a_pem_key_or_a_jwks() {
+    let stack = TestStack::new().await;
+    let table = stack.connect.table.clone();
+    let rsa = EncodingKey::from_rsa_pem(key("rsa-private.pem").as_bytes()).unwrap();
+    let ec = EncodingKey::from_ec_pem(key("ec-private.pem").as_bytes()).unwrap();
+    let rsa_other = EncodingKey::from_rsa_pem(key("rsa-other-private.pem").as_bytes()).unwrap();
+    let with_kid = |alg, kid: &str| {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.into());
+        header
+    };
+
+    let pem = ConnectService {
+        table: table.clone(),
+        verifier: TokenVerifier::public_key_pem(
+            "RS256",
+            &key("rsa-public.pem"),
+            LOCAL_ISSUER,
+            LOCAL_AUDIENCE,
+        )
+        .unwrap(),
+    };
+    let jwks = ConnectService {
+        table,
+        verifier: TokenVerifier::jwks(&key("jwks.json"), LOCAL_ISSUER, LOCAL_AUDIENCE).unwrap(),
+    };
+    let hs256_with_public_key = sign(
+        &Header::new(Algorithm::HS256),
+        &claims(now() + 600),
+        &EncodingKey::from_secret(key("rsa-public.pem").as_bytes()),
+    );
+
+    let cases = [
+        (
+            "RS256 via PEM",
+            &pem,
+            sign(&Header::new(Algorithm::RS256), &claims(now() + 600), &rsa),
+            200,
+        ),
+        (
+            "RS256 via JWKS",
+            &jwks,
+            sign(
+                &with_kid(Algorithm::RS256, "rsa-1"),
+                &claims(now() + 600),
+                &rsa,
+            ),
+            200,
+        ),
+        (
+            "ES256 via JWKS",
+            &jwks,
+            sign(
+                &with_kid(Algorithm::ES256, "ec-1"),
+                &claims(now() + 600),
+                &ec,
+            ),
+            200,
+        ),
+        (
+            "RS256 by an unknown key",
+            &pem,
+            sign(
+                &Header::new(Algorithm::RS256),
+                &claims(now() + 600),
+                &rsa_other,
+            ),
+            401,
+        ),
+        (
+            "unknown kid",
+            &jwks,
+            sign(
+                &with_kid(Algorithm::RS256, "rsa-9"),
+                &claims(now() + 600),
+                &rsa,
+            ),
+            401,
+        ),
+        (
+            "kid of another algorithm",
+            &jwks,
+            sign(
+                &with_kid(Algorithm::RS256, "ec-1"),
+                &claims(now() + 600),
+                &rsa,
+            ),
+            401,
+        ),
+        (
+            "HS256 keyed with the public key",
+            &pem,
+            hs256_with_public_key,
+            401,
+        ),
+    ];
+    for (case, service, token, expected) in cases {
+        let before = stack.snapshot().await.len();
+        let response = connect::handle(
+            service,
+            &events::connect(&events::new_connection_id(), Some(&token)),
+        )
+        .await;
+        assert_eq!(response.status_code, expected, "{case}");
+        if expected != 200 {
+            assert_eq!(
+                stack.snapshot().await.len(),
+                before,
+                "{case} wrote something"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn presence_goes_offline_only_when_the_last_connection_closes() {
+    let stack = TestStack::new().await;
+    let phone = stack.connect_as("123", "alice", Role::User).await;
+    let laptop = stack.connect_as("123", "alice", Role::User).await;
+    let presence = |items: &std::collections::BTreeMap<String, _>| -> (String, String) {
+        let user: &std::collections::BTreeMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            &items["CLIENT#123|USER#alice"];
+        (
+            user["presence"].as_s().unwrap().clone(),
+            user["connectionCount"].as_n().unwrap().clone(),
+        )
+    };
+    assert_eq!(
+        presence(&stack.snapshot().await),
+        ("online".into(), "2".into())
+    );
+
+    stack.disconnect(&phone).await;
+    assert_eq!(
+        presence(&stack.snapshot().await),
+        ("online".into(), "1".into())
+    );
+
+    stack.disconnect(&laptop).await;
+    let items = stack.snapshot().await;
+    assert_eq!(presence(&items), ("offline".into(), "0".into()));
+    assert_eq!(
+        items.len(),
+        1,
+        "only the user record should remain: {:?}",
+        items.keys()
+    );
+
+    // A second disconnect of the same connection is harmless and counts nothing twice.
+    stack.disconnect(&laptop).await;
+    assert_eq!(
+        presence(&stack.snapshot().await),
+        ("offline".into(), "0".into())
+    );
+}

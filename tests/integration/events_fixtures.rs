@@ -1,0 +1,122 @@
+//! The fixtures under `events/` (also `sam local invoke -e` inputs) are in the exact shape
+//! API Gateway and SQS deliver: each deserialises with aws_lambda_events, survives a JSON
+//! round trip, and runs through its handler with the expected result.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::sqs::SqsEvent;
+use messaging_core::Role;
+use messaging_handlers::{broadcast, connect, disconnect, route};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use stackpro_messaging::TestStack;
+
+const CONNECTION: &str = "TWegAcC4EowCHnA=";
+
+fn fixture<T: DeserializeOwned + Serialize>(name: &str) -> T {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let parsed: T =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not a valid event: {e}"));
+    // Round trip: what we serialise reads back to the same event.
+    let again: T = serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+    assert_eq!(
+        serde_json::to_value(&again).unwrap(),
+        serde_json::to_value(&parsed).unwrap(),
+        "{name}"
+    );
+    parsed
+}
+
+fn body(response: &aws_lambda_events::apigw::ApiGatewayProxyResponse) -> Value {
+    match &response.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
+        None => Value::Null,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_fixture_is_listed_here() {
+    let mut names: Vec<String> =
+        std::fs::read_dir(format!("{}/events", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "connect-bad-token.json",
+            "connect-good-token.json",
+            "disconnect.json",
+            "route-chat-message.json",
+            "route-create-conversation.json",
+            "route-join-conversation.json",
+            "route-malformed-body.json",
+            "route-typing-start.json",
+            "route-typing-stop.json",
+            "sqs-broadcast-batch.json",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_fixtures_run_through_their_handlers() {
+    let stack = TestStack::new().await;
+    let ws = |name| fixture::<ApiGatewayWebsocketProxyRequest>(name);
+
+    let refused = connect::handle(&stack.connect, &ws("connect-bad-token.json")).await;
+    assert_eq!(refused.status_code, 401);
+    assert!(stack.snapshot().await.is_empty());
+
+    let accepted = connect::handle(&stack.connect, &ws("connect-good-token.json")).await;
+    assert_eq!(accepted.status_code, 200, "{:?}", accepted.body);
+    // bob, a member named in the create fixture, is online on another socket.
+    let bob = stack.connect_as("123", "bob", Role::User).await;
+
+    let created = route::handle(&stack.route, &ws("route-create-conversation.json")).await;
+    assert_eq!(body(&created)["type"], "ACK", "{:?}", created.body);
+    let joined = route::handle(&stack.route, &ws("route-join-conversation.json")).await;
+    assert_eq!(body(&joined)["requestId"], "req-2");
+    let sent = route::handle(&stack.route, &ws("route-chat-message.json")).await;
+    assert_eq!(body(&sent)["action"], "CHAT_MESSAGE");
+    for typing in ["route-typing-start.json", "route-typing-stop.json"] {
+        let response = route::handle(&stack.route, &ws(typing)).await;
+        assert_eq!(
+            (response.status_code, body(&response)),
+            (200, Value::Null),
+            "{typing}"
+        );
+    }
+    let malformed = route::handle(&stack.route, &ws("route-malformed-body.json")).await;
+    assert_eq!(
+        (malformed.status_code, body(&malformed)["code"].clone()),
+        (400, Value::from("INVALID_JSON"))
+    );
+    stack.pump().await;
+    stack.gateway.take();
+
+    // The SQS fixture: two jobs for conversation 456, excluding the fixture's connection.
+    let batch = broadcast::handle(
+        &stack.broadcast,
+        fixture::<SqsEvent>("sqs-broadcast-batch.json"),
+    )
+    .await;
+    assert!(batch.batch_item_failures.is_empty());
+    let posts = stack.gateway.take();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert!(posts.iter().all(|(c, _)| c == bob.connection.as_str()));
+
+    let gone = disconnect::handle(&stack.disconnect, &ws("disconnect.json"))
+        .await
+        .unwrap();
+    assert_eq!(gone.status_code, 200);
+    let items = stack.snapshot().await;
+    assert!(
+        items.keys().all(|k| !k.contains(CONNECTION)),
+        "{:?}",
+        items.keys()
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real handlers, real AWS SDK clients, moto. Run with
+//! `./infra/local/test.sh`.
+
+mod broadcast;
+mod connect;
+mod events_fixtures;
+mod isolation;
+mod route;
+mod template_lint;

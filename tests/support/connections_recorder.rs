@@ -1,0 +1,139 @@
+//! A recording stand-in for API Gateway's `@connections` API, for the handler-level tests
+//! (the local gateway serves the real thing for end-to-end tests). It answers POST with 200,
+//! or with 410 GoneException / 500 for ids the test chooses, in the error shape the Rust SDK
+//! maps to its typed errors. Unlike moto's endpoint, it keeps what was posted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Default)]
+struct Recorded {
+    posts: Vec<(String, String)>,
+    gone: HashSet<String>,
+    /// Remaining 500 answers per connection id.
+    failing: HashMap<String, u32>,
+}
+
+#[derive(Clone)]
+pub struct ConnectionsRecorder {
+    state: Arc<Mutex<Recorded>>,
+    endpoint: String,
+}
+
+impl ConnectionsRecorder {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(Recorded::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind recorder");
+        let endpoint = format!("http://{}/test", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { state, endpoint }
+    }
+
+    /// The management endpoint (with a stage path, as the real one has).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// From now on, posts to `connection` answer 410 Gone.
+    pub fn mark_gone(&self, connection: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .gone
+            .insert(connection.to_owned());
+    }
+
+    /// The next `times` posts to `connection` answer 500.
+    pub fn fail(&self, connection: &str, times: u32) {
+        self.state
+            .lock()
+            .unwrap()
+            .failing
+            .insert(connection.to_owned(), times);
+    }
+
+    /// Successful posts so far: (connection id, body).
+    pub fn posts(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().posts.clone()
+    }
+
+    /// Takes and clears the successful posts.
+    pub fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.state.lock().unwrap().posts)
+    }
+}
+
+fn error(status: StatusCode, kind: &str) -> Response {
+    let body = format!(r#"{{"__type":"{kind}","message":"{kind} from the test recorder"}}"#);
+    (
+        status,
+        [
+            ("x-amzn-errortype", kind),
+            ("content-type", "application/json"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let Some(raw) = uri.path().split("/@connections/").nth(1) else {
+        return error(StatusCode::NOT_FOUND, "NotFoundException");
+    };
+    let connection = percent_decode(raw);
+    if method != Method::POST {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "BadRequestException");
+    }
+    let mut state = state.lock().unwrap();
+    if state.gone.contains(&connection) {
+        return error(StatusCode::GONE, "GoneException");
+    }
+    if let Some(left) = state.failing.get_mut(&connection) {
+        if *left > 0 {
+            *left -= 1;
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerErrorException",
+            );
+        }
+    }
+    state
+        .posts
+        .push((connection, String::from_utf8_lossy(&body).into_owned()));
+    StatusCode::OK.into_response()
+}
+
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&raw[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

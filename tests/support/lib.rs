@@ -1,0 +1,255 @@
+//! Test support for the integration tests: a private copy of the stack on moto per test (own
+//! table and queues, created from template.yaml), the real handlers wired to real SDK clients,
+//! a recording `@connections` server, and builders for the events API Gateway sends.
+//!
+//! The moto endpoint comes from `STACKPRO_TEST_ENDPOINT`, which `infra/local/test.sh` sets
+//! after starting moto.
+
+pub mod connections_recorder;
+pub mod events;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+use messaging_core::{ConnectionId, Principal, Role, TenantId, UserId};
+use messaging_devstack::event_source::SqsEventSource;
+use messaging_devstack::template::{create_queues, create_table};
+use messaging_devstack::{tokens, Template};
+use messaging_handlers::broadcast::BroadcastService;
+use messaging_handlers::connect::ConnectService;
+use messaging_handlers::disconnect::DisconnectService;
+use messaging_handlers::route::RouteService;
+use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable, RequestCounter};
+
+pub use connections_recorder::ConnectionsRecorder;
+
+/// The moto endpoint, or a panic that says how to run the tests.
+pub fn endpoint() -> String {
+    std::env::var("STACKPRO_TEST_ENDPOINT").unwrap_or_else(|_| {
+        panic!("STACKPRO_TEST_ENDPOINT is not set: run the suite with ./infra/local/test.sh, which starts moto")
+    })
+}
+
+/// A private stack for one test.
+pub struct TestStack {
+    pub table_name: String,
+    /// Uncounted client for assertions.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Counts the DynamoDB requests the handlers make.
+    pub dynamo_requests: RequestCounter,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub events: SqsEventSource,
+    pub gateway: ConnectionsRecorder,
+    pub connect: ConnectService,
+    pub disconnect: DisconnectService,
+    pub route: RouteService,
+    pub broadcast: BroadcastService,
+}
+
+/// A connected test client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub connection: ConnectionId,
+    pub principal: Principal,
+}
+
+impl TestStack {
+    pub async fn new() -> Self {
+        let sdk = messaging_devstack::sdk_config(&endpoint());
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let template = Template::workspace().expect("template.yaml");
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let table_name = format!("test-{suffix}");
+        create_table(&dynamodb, &template.table().expect("table"), &table_name)
+            .await
+            .expect("create table");
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let urls = create_queues(
+            &sqs,
+            &template.queues().expect("queues"),
+            &format!("test-{suffix}"),
+        )
+        .await
+        .expect("create queues");
+        let queue_url = urls["BroadcastQueue"].clone();
+        let dlq_url = urls["BroadcastDeadLetterQueue"].clone();
+        let queue_arn =
+            format!("arn:aws:sqs:us-east-1:123456789012:test-{suffix}-BroadcastQueue.fifo");
+
+        let dynamo_requests = RequestCounter::new();
+        let counted = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(dynamo_requests.clone())
+                .build(),
+        );
+        let table = MessagingTable::new(counted, &table_name);
+        let queue = BroadcastQueue::new(sqs.clone(), &queue_url);
+        let dead_letters = BroadcastQueue::new(sqs.clone(), &dlq_url);
+        let gateway = ConnectionsRecorder::start().await;
+        let api_config = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(gateway.endpoint())
+            .build();
+        let api = ConnectionsApi::new(aws_sdk_apigatewaymanagement::Client::from_conf(api_config));
+
+        Self {
+            table_name,
+            dynamodb,
+            dynamo_requests,
+            sqs: sqs.clone(),
+            queue_url: queue_url.clone(),
+            dlq_url: dlq_url.clone(),
+            events: SqsEventSource::new(sqs, &queue_url, queue_arn, "us-east-1"),
+            gateway,
+            connect: ConnectService {
+                table: table.clone(),
+                verifier: tokens::local_verifier().expect("verifier"),
+            },
+            disconnect: DisconnectService {
+                table: table.clone(),
+            },
+            route: RouteService {
+                table: table.clone(),
+                queue: queue.clone(),
+            },
+            broadcast: BroadcastService {
+                table,
+                api,
+                queue,
+                dead_letters,
+                concurrency: 16,
+            },
+        }
+    }
+
+    /// Connects `user` of `tenant` with a freshly minted token; panics unless accepted.
+    pub async fn connect_as(&self, tenant: &str, user: &str, role: Role) -> Client {
+        let principal = Principal {
+            tenant: TenantId::parse(tenant).unwrap(),
+            user: UserId::parse(user).unwrap(),
+            role,
+            name: Some(format!("{user} of {tenant}")),
+        };
+        let token = tokens::mint_local(&principal, 3600).unwrap();
+        let connection = events::new_connection_id();
+        let response = messaging_handlers::connect::handle(
+            &self.connect,
+            &events::connect(&connection, Some(&token)),
+        )
+        .await;
+        assert_eq!(
+            response.status_code, 200,
+            "connect of {user}@{tenant} refused: {:?}",
+            response.body
+        );
+        Client {
+            connection: ConnectionId::parse(connection).unwrap(),
+            principal,
+        }
+    }
+
+    /// Sends a frame from `client` through the route handler: (status, answered frame or Null).
+    pub async fn send(&self, client: &Client, frame: &Value) -> (i64, Value) {
+        self.send_raw(client, &frame.to_string()).await
+    }
+
+    pub async fn send_raw(&self, client: &Client, body: &str) -> (i64, Value) {
+        let event = events::message(client.connection.as_str(), body);
+        let response = messaging_handlers::route::handle(&self.route, &event).await;
+        let frame = match response.body {
+            Some(aws_lambda_events::encodings::Body::Text(text)) => {
+                serde_json::from_str(&text).unwrap()
+            }
+            None => Value::Null,
+            Some(other) => panic!("unexpected body {other:?}"),
+        };
+        (response.status_code, frame)
+    }
+
+    pub async fn disconnect(&self, client: &Client) {
+        let response = messaging_handlers::disconnect::handle(
+            &self.disconnect,
+            &events::disconnect(client.connection.as_str()),
+        )
+        .await
+        .expect("disconnect");
+        assert_eq!(response.status_code, 200);
+    }
+
+    /// Runs the SQS event source mapping until the queue is empty: every batch goes through
+    /// the broadcast handler; succeeded records are deleted. Returns the batch responses.
+    pub async fn pump(&self) -> Vec<aws_lambda_events::sqs::SqsBatchResponse> {
+        let mut responses = Vec::new();
+        while let Some(event) = self.events.receive(0).await.expect("receive") {
+            let response =
+                messaging_handlers::broadcast::handle(&self.broadcast, event.clone()).await;
+            self.events
+                .complete(&event, &response)
+                .await
+                .expect("delete");
+            responses.push(response);
+        }
+        responses
+    }
+
+    /// Every item in the table, keyed "PK|SK" (test-only Scan, for "nothing was written").
+    pub async fn snapshot(&self) -> BTreeMap<String, BTreeMap<String, AttributeValue>> {
+        let mut items = BTreeMap::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamodb
+                .scan()
+                .table_name(&self.table_name)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items.unwrap_or_default() {
+                let key = format!(
+                    "{}|{}",
+                    item["PK"].as_s().unwrap(),
+                    item["SK"].as_s().unwrap()
+                );
+                items.insert(key, item.into_iter().collect());
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return items,
+            }
+        }
+    }
+
+    /// Number of messages waiting in the broadcast queue (visible + delayed + in flight).
+    pub async fn queued(&self, url: &str) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        attributes
+            .values()
+            .map(|v| v.parse::<usize>().unwrap_or(0))
+            .sum()
+    }
+}
+
+/// Frames delivered to `client`, parsed.
+pub fn frames_for(deliveries: &[(String, String)], client: &Client) -> Vec<Value> {
+    deliveries
+        .iter()
+        .filter(|(connection, _)| connection == client.connection.as_str())
+        .map(|(_, body)| serde_json::from_str(body).unwrap())
+        .collect()
+}
