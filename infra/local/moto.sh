@@ -28,6 +28,8 @@ sys.exit(1)
 PY
     then
       trap stop_moto EXIT
+      # Ctrl-C / kill become a normal exit, so the EXIT trap stops moto.
+      trap 'exit 130' INT TERM
       export MOTO_PID MOTO_ENDPOINT
       return 0
     fi

@@ -3,7 +3,10 @@
 //! ```text
 //! stackpro-dev token --tenant 123 --user alice --role OWNER [--name "Alice"] [--ttl 3600]
 //! stackpro-dev bootstrap --endpoint http://127.0.0.1:5000 [--prefix stackpro-local]
+//! stackpro-dev invoke route events/route-chat-message.json
 //! ```
+
+mod invoke;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -17,7 +20,10 @@ const USAGE: &str = "usage:
       prints a development token for the local stack
   stackpro-dev bootstrap --endpoint URL [--prefix NAME]
       creates the table and queues of template.yaml on the emulator at URL and prints
-      TABLE_NAME=… and BROADCAST_QUEUE_URL=… lines for the functions' environment";
+      TABLE_NAME=… and BROADCAST_QUEUE_URL=… lines for the functions' environment
+  stackpro-dev invoke connect|disconnect|route|broadcast EVENT.json
+      runs that function's handler once on the event, configured like the Lambda
+      (TABLE_NAME, BROADCAST_QUEUE_URL, JWT_*, AWS_ENDPOINT_URL…), and prints its response";
 
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut map = HashMap::new();
@@ -85,6 +91,24 @@ async fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    if command == "invoke" {
+        return match (rest.first(), rest.get(1), rest.len()) {
+            (Some(function), Some(event), 2) => match invoke::run(function, event).await {
+                Ok(response) => {
+                    println!("{response}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("stackpro-dev invoke: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            _ => {
+                eprintln!("{USAGE}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let parsed = match flags(rest) {
         Ok(parsed) => parsed,
         Err(e) => {

@@ -19,6 +19,8 @@ use futures_util::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use messaging_core::time::now_millis;
+
+use crate::config::{self, ConfigError};
 use messaging_core::ConnectionId;
 use messaging_store::{
     BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable, PostOutcome, StoreError,
@@ -36,6 +38,20 @@ pub struct BroadcastService {
     pub dead_letters: BroadcastQueue,
     /// PostToConnection calls in flight per job.
     pub concurrency: usize,
+}
+
+impl BroadcastService {
+    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `BROADCAST_DLQ_URL`,
+    /// `WEBSOCKET_MANAGEMENT_ENDPOINT`, `FANOUT_CONCURRENCY`.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table(sdk)?,
+            api: config::connections_api(sdk)?,
+            queue: config::broadcast_queue(sdk)?,
+            dead_letters: config::broadcast_dead_letter_queue(sdk)?,
+            concurrency: config::fanout_concurrency()?,
+        })
+    }
 }
 
 /// What one job did (logged, and returned for tests and benchmarks).

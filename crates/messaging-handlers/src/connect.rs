@@ -3,16 +3,26 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use messaging_core::time::now_millis;
 use messaging_core::token::TokenVerifier;
-use messaging_core::ConnectionId;
 use messaging_store::MessagingTable;
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use crate::response;
+use crate::config::{self, ConfigError};
+use crate::{event, response};
 
 pub struct ConnectService {
     pub table: MessagingTable,
     pub verifier: TokenVerifier,
+}
+
+impl ConnectService {
+    /// As the Lambda builds it: `TABLE_NAME` and the `JWT_*` settings.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table(sdk)?,
+            verifier: config::token_verifier()?,
+        })
+    }
 }
 
 /// A refused handshake: API Gateway answers the client's upgrade with this status.
@@ -34,15 +44,9 @@ pub async fn handle(
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let context = &request.request_context;
-    let Some(connection) = context
-        .connection_id
-        .as_deref()
-        .and_then(|c| ConnectionId::parse(c).ok())
-    else {
-        error!("$connect event without a valid requestContext.connectionId");
+    let Some(connection) = event::connection_id(request) else {
         return refuse(400, "missing connection id");
     };
-    tracing::Span::current().record("connection_id", connection.as_str());
 
     let token = request
         .query_string_parameters

@@ -1,14 +1,23 @@
 //! `$disconnect`: remove the connection and everything hanging off it.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use messaging_core::ConnectionId;
 use messaging_store::{MessagingTable, StoreError};
-use tracing::{error, info};
+use tracing::info;
 
-use crate::response;
+use crate::config::{self, ConfigError};
+use crate::{event, response};
 
 pub struct DisconnectService {
     pub table: MessagingTable,
+}
+
+impl DisconnectService {
+    /// As the Lambda builds it: `TABLE_NAME`.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table(sdk)?,
+        })
+    }
 }
 
 /// Returns an error only for a retryable store failure, so Lambda's own retry can help;
@@ -19,15 +28,9 @@ pub async fn handle(
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> Result<ApiGatewayProxyResponse, StoreError> {
     let context = &request.request_context;
-    let Some(connection) = context
-        .connection_id
-        .as_deref()
-        .and_then(|c| ConnectionId::parse(c).ok())
-    else {
-        error!("$disconnect event without a valid requestContext.connectionId");
+    let Some(connection) = event::connection_id(request) else {
         return Ok(response::status(400));
     };
-    tracing::Span::current().record("connection_id", connection.as_str());
     match service.table.remove_connection(&connection).await? {
         Some(removed) => info!(
             tenant = %removed.principal.tenant,

@@ -6,6 +6,7 @@ pub mod broadcast;
 pub mod config;
 pub mod connect;
 pub mod disconnect;
+pub mod event;
 pub mod response;
 pub mod route;
 pub mod telemetry;

@@ -9,7 +9,8 @@ pub fn init_tracing() {
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
-        .with_span_list(false)
+        // The span list includes lambda_runtime's invocation span, which carries requestId.
+        .with_span_list(true)
         .with_target(false)
         .without_time()
         .try_init();

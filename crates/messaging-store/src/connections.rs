@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use serde_dynamo::{from_item, to_item};
 
 use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 
 use crate::error::{corrupt, StoreError};
 use crate::items::{ConnectionItem, Presence, UserConnectionItem};
+use crate::requests::transact_put;
 use crate::table::{self, Key, CONNECTION_TTL_SECONDS, PK, SK};
 use crate::MessagingTable;
 
@@ -120,34 +121,16 @@ impl MessagingTable {
         }
         self.client
             .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.name)
-                            .set_item(Some(
-                                to_item(&registry_item).map_err(|e| corrupt("connection", e))?,
-                            ))
-                            .condition_expression("attribute_not_exists(PK)")
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            )
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.name)
-                            .set_item(Some(
-                                to_item(&user_connection_item)
-                                    .map_err(|e| corrupt("user connection", e))?,
-                            ))
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            )
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&registry_item).map_err(|e| corrupt("connection", e))?,
+                Some("attribute_not_exists(PK)"),
+            )?)
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&user_connection_item).map_err(|e| corrupt("user connection", e))?,
+                None,
+            )?)
             .transact_items(
                 TransactWriteItem::builder()
                     .update(presence.build().map_err(build_error)?)
@@ -176,19 +159,9 @@ impl MessagingTable {
         &self,
         connection: &ConnectionId,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.name)
-            .set_key(Some(key_map(&table::connection(connection))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| crate::error::classify("GetItem(connection)", e))?;
-        let Some(item) = output.item else {
+        let Some(item) = self.connection_item(connection).await? else {
             return Ok(None);
         };
-        let item: ConnectionItem = from_item(item).map_err(|e| corrupt("connection", e))?;
         if item.ttl <= now_seconds(messaging_core::time::now_millis()) {
             return Ok(None);
         }

@@ -1,18 +1,18 @@
 //! Conversations, memberships and the fan-out subscriptions that make recipient lookup one
 //! Query.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde_dynamo::{from_item, to_item};
 
+use messaging_core::protocol::ConversationView;
 use messaging_core::time::rfc3339_millis;
 use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId};
 
 use crate::connections::{build_error, key_map, now_seconds, s};
 use crate::error::{classify, classify_transaction, corrupt, StoreError};
 use crate::items::{ConversationItem, MemberItem, SubscriptionItem};
-use crate::table::{self, CONNECTION_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK, SK};
+use crate::requests::{transact_put, with_prefix};
+use crate::table::{self, CONNECTION_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK};
 use crate::MessagingTable;
 
 /// A conversation to create, with its initial members (the creator is always one).
@@ -34,13 +34,6 @@ pub struct NewConversation {
 pub enum JoinOutcome {
     Joined { subscribed_connections: usize },
     AlreadyMember,
-}
-
-/// One page of recipients, with what reading it cost.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecipientPage {
-    pub recipients: Vec<(ConnectionId, UserId)>,
-    pub consumed_read_units: f64,
 }
 
 /// Every live connection subscribed to a conversation.
@@ -65,13 +58,15 @@ impl MessagingTable {
         let item = ConversationItem {
             pk: key.pk,
             sk: key.sk,
-            conversation_id: new.conversation.clone(),
-            kind: new.kind,
-            channel: new.tenant.channel(new.kind, &new.conversation).to_string(),
-            title: new.title.clone(),
-            created_by: new.created_by.clone(),
-            created_at: at.clone(),
-            last_activity: at.clone(),
+            conversation: ConversationView {
+                conversation_id: new.conversation.clone(),
+                kind: new.kind,
+                channel: new.tenant.channel(new.kind, &new.conversation).to_string(),
+                title: new.title.clone(),
+                created_by: new.created_by.clone(),
+                created_at: at.clone(),
+                last_activity: at.clone(),
+            },
         };
         let mut members = vec![new.created_by.clone()];
         for member in &new.members {
@@ -79,15 +74,18 @@ impl MessagingTable {
                 members.push(member.clone());
             }
         }
-        let mut request = self.client.transact_write_items().transact_items(put(
-            &self.name,
-            to_item(&item).map_err(|e| corrupt("conversation", e))?,
-            Some("attribute_not_exists(PK)"),
-        )?);
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&item).map_err(|e| corrupt("conversation", e))?,
+                Some("attribute_not_exists(PK)"),
+            )?);
         for member in &members {
             let member_item =
                 self.member_item(&new.tenant, &new.conversation, member, &new.created_by, &at);
-            request = request.transact_items(put(
+            request = request.transact_items(transact_put(
                 &self.name,
                 to_item(&member_item).map_err(|e| corrupt("member", e))?,
                 None,
@@ -222,35 +220,25 @@ impl MessagingTable {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Vec<ConversationId>, StoreError> {
-        let keys = table::tenant(tenant);
-        let mut conversations = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .index_name(GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", GSI1PK)
-                .expression_attribute_values(":pk", s(keys.user_conversations_gsi1pk(user)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query(GSI1 user conversations)", e))?;
-            // GSI1 projects keys only: the conversation id is read back from GSI1SK.
-            for item in page.items.unwrap_or_default() {
+        let pk = table::tenant(tenant).user_conversations_gsi1pk(user);
+        let pages = self
+            .query_all("Query(GSI1 user conversations)", |q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", GSI1PK)
+                    .expression_attribute_values(":pk", s(&pk))
+            })
+            .await?;
+        // GSI1 projects keys only: the conversation id is read back from GSI1SK.
+        pages
+            .items
+            .iter()
+            .map(|item| {
                 let sk = item.get(GSI1SK).and_then(|v| v.as_s().ok());
-                match sk.and_then(|sk| table::conversation_from_gsi1sk(sk)) {
-                    Some(conversation) => conversations.push(conversation),
-                    None => return Err(corrupt("member index entry", format!("GSI1SK {sk:?}"))),
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(conversations),
-            }
-        }
+                sk.and_then(|sk| table::conversation_from_gsi1sk(sk))
+                    .ok_or_else(|| corrupt("member index entry", format!("GSI1SK {sk:?}")))
+            })
+            .collect()
     }
 
     /// Subscribes every live connection of `user` to the conversation.
@@ -279,42 +267,23 @@ impl MessagingTable {
         conversation: &ConversationId,
     ) -> Result<Recipients, StoreError> {
         let keys = table::tenant(tenant);
+        let (pk, prefix) = (keys.pk(), keys.subscriptions_prefix(conversation));
+        let pages = self
+            .query_all("Query(recipients)", |q| with_prefix(q, &pk, &prefix))
+            .await?;
         let now = now_seconds(messaging_core::time::now_millis());
-        let mut recipients = Recipients::default();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(keys.pk()))
-                .expression_attribute_values(":prefix", s(keys.subscriptions_prefix(conversation)))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query(recipients)", e))?;
-            recipients.pages += 1;
-            recipients.consumed_read_units += page
-                .consumed_capacity
-                .as_ref()
-                .and_then(|c| c.capacity_units)
-                .unwrap_or_default();
-            for item in page.items.unwrap_or_default() {
-                let sub: SubscriptionItem =
-                    from_item(item).map_err(|e| corrupt("subscription", e))?;
-                if sub.ttl > now {
-                    recipients.connections.push((sub.connection_id, sub.user));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(recipients),
+        let mut connections = Vec::with_capacity(pages.items.len());
+        for item in pages.items {
+            let sub: SubscriptionItem = from_item(item).map_err(|e| corrupt("subscription", e))?;
+            if sub.ttl > now {
+                connections.push((sub.connection_id, sub.user));
             }
         }
+        Ok(Recipients {
+            connections,
+            pages: pages.pages,
+            consumed_read_units: pages.consumed_read_units,
+        })
     }
 
     /// Deletes one subscription (a recipient that turned out to be gone).
@@ -327,18 +296,4 @@ impl MessagingTable {
         self.delete_keys(&[table::tenant(tenant).subscription(conversation, connection)])
             .await
     }
-}
-
-fn put(
-    table: &str,
-    item: std::collections::HashMap<String, AttributeValue>,
-    condition: Option<&str>,
-) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned));
-    Ok(TransactWriteItem::builder()
-        .put(put.build().map_err(build_error)?)
-        .build())
 }

@@ -6,10 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use messaging_core::protocol::MessageContent;
-use messaging_core::{
-    ChannelKind, ConnectionId, ConversationId, MessageId, Role, TenantId, UserId,
-};
+use messaging_core::protocol::{ConversationView, MessageView};
+use messaging_core::{ConnectionId, ConversationId, Role, TenantId, UserId};
 
 /// `CONNECTION#c | METADATA`: who is behind a connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,22 +49,15 @@ pub struct UserConnectionItem {
     pub ttl: i64,
 }
 
-/// `CLIENT#t | CONVERSATION#v`.
+/// `CLIENT#t | CONVERSATION#v`: the conversation as clients see it, plus its keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ConversationItem {
     #[serde(rename = "PK")]
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
-    pub conversation_id: ConversationId,
-    pub kind: ChannelKind,
-    pub channel: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    pub created_by: UserId,
-    pub created_at: String,
-    pub last_activity: String,
+    #[serde(flatten)]
+    pub conversation: ConversationView,
 }
 
 /// `CLIENT#t | CONVERSATION#v#MEMBER#u`, indexed in GSI1 by user.
@@ -100,26 +91,18 @@ pub struct SubscriptionItem {
     pub ttl: i64,
 }
 
-/// `CLIENT#t | CONVERSATION#v#MSG#m`: a stored chat message (the seed's schema).
+/// `CLIENT#t | CONVERSATION#v#MSG#m`: a stored chat message: the seed's schema, exactly as
+/// clients see it, plus its keys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct MessageItem {
     #[serde(rename = "PK")]
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
-    pub conversation_id: ConversationId,
-    pub message_id: MessageId,
-    pub sender_id: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sender_name: Option<String>,
-    pub content: MessageContent,
-    /// RFC 3339; also the UserIndex sort key.
-    pub timestamp: String,
-    pub edited: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_message_id: Option<String>,
-    /// UserIndex partition: `CLIENT#t#USER#u` (tenant-scoped on purpose).
+    #[serde(flatten)]
+    pub message: MessageView,
+    /// UserIndex partition: `CLIENT#t#USER#u` (tenant-scoped on purpose). The message's
+    /// `timestamp` is the index's sort key.
     #[serde(rename = "userId")]
     pub user_index_pk: String,
 }

@@ -15,7 +15,7 @@ mod requests;
 
 pub use connections::{ConnectionRecord, RemovedConnection};
 pub use connections_api::{ConnectionsApi, PostOutcome};
-pub use conversations::{JoinOutcome, NewConversation, RecipientPage, Recipients};
+pub use conversations::{JoinOutcome, NewConversation, Recipients};
 pub use error::StoreError;
 pub use messages::new_message_id;
 pub use queue::{new_event_id, BroadcastJob, BroadcastQueue};

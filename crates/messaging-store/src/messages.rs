@@ -1,15 +1,15 @@
 //! Chat messages: store, and read back newest first.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_dynamo::{from_item, to_item};
 
-use messaging_core::protocol::{MessageContent, MessageView};
+use messaging_core::protocol::MessageView;
 use messaging_core::{ConversationId, MessageId, TenantId};
 
 use crate::connections::{key_map, s};
 use crate::error::{classify, corrupt, StoreError};
 use crate::items::MessageItem;
-use crate::table::{self, PK, SK};
+use crate::requests::with_prefix;
+use crate::table;
 use crate::MessagingTable;
 
 /// A new time-ordered message id (UUIDv7 as 32 hex digits: sorts by creation time).
@@ -31,14 +31,7 @@ impl MessagingTable {
         let item = MessageItem {
             pk: key.pk,
             sk: key.sk,
-            conversation_id: message.conversation_id.clone(),
-            message_id: message.message_id.clone(),
-            sender_id: message.sender_id.clone(),
-            sender_name: message.sender_name.clone(),
-            content: message.content.clone(),
-            timestamp: message.timestamp.clone(),
-            edited: message.edited,
-            client_message_id: message.client_message_id.clone(),
+            message: message.clone(),
             user_index_pk: keys.user_index_pk(&message.sender_id),
         };
         self.client
@@ -89,18 +82,8 @@ impl MessagingTable {
         limit: i32,
     ) -> Result<Vec<MessageView>, StoreError> {
         let keys = table::tenant(tenant);
-        let output = self
-            .client
-            .query()
-            .table_name(&self.name)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys.pk()))
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(keys.messages_prefix(conversation)),
-            )
+        let query = self.client.query().table_name(&self.name);
+        let output = with_prefix(query, &keys.pk(), &keys.messages_prefix(conversation))
             .scan_index_forward(false)
             .limit(limit)
             .send()
@@ -111,21 +94,8 @@ impl MessagingTable {
             .unwrap_or_default()
             .into_iter()
             .map(|item| {
-                let m: MessageItem = from_item(item).map_err(|e| corrupt("message", e))?;
-                Ok(MessageView {
-                    conversation_id: m.conversation_id,
-                    message_id: m.message_id,
-                    sender_id: m.sender_id,
-                    sender_name: m.sender_name,
-                    content: MessageContent {
-                        text: m.content.text,
-                        kind: m.content.kind,
-                        attachments: m.content.attachments,
-                    },
-                    timestamp: m.timestamp,
-                    edited: m.edited,
-                    client_message_id: m.client_message_id,
-                })
+                let stored: MessageItem = from_item(item).map_err(|e| corrupt("message", e))?;
+                Ok(stored.message)
             })
             .collect()
     }

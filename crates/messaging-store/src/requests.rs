@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, Put, PutRequest, ReturnConsumedCapacity, TransactWriteItem,
+    WriteRequest,
+};
 
 use crate::connections::{build_error, key_map, s};
 use crate::error::{classify, StoreError};
@@ -18,8 +22,56 @@ const UNPROCESSED_ROUNDS: u32 = 6;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// What a paged Query read, and what it cost.
+#[derive(Debug, Default)]
+pub(crate) struct QueryPages {
+    pub items: Vec<Item>,
+    pub pages: usize,
+    pub consumed_read_units: f64,
+}
+
+/// The key condition "partition `pk`, sort key beginning with `prefix`".
+pub(crate) fn with_prefix(query: QueryFluentBuilder, pk: &str, prefix: &str) -> QueryFluentBuilder {
+    query
+        .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#sk", SK)
+        .expression_attribute_values(":pk", s(pk))
+        .expression_attribute_values(":prefix", s(prefix))
+}
+
 impl MessagingTable {
-    /// All items of partition `pk` whose sort key starts with `prefix`, following pages.
+    /// Runs the Query that `build` describes (key condition, index, consistency) to its last
+    /// page, counting pages and consumed read units.
+    pub(crate) async fn query_all(
+        &self,
+        operation: &str,
+        build: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<QueryPages, StoreError> {
+        let mut result = QueryPages::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = build(self.client.query().table_name(&self.name))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify(operation, e))?;
+            result.pages += 1;
+            result.consumed_read_units += page
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units)
+                .unwrap_or_default();
+            result.items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(result),
+            }
+        }
+    }
+
+    /// All items of partition `pk` whose sort key starts with `prefix`.
     pub(crate) async fn query_prefix(
         &self,
         pk: &str,
@@ -27,29 +79,12 @@ impl MessagingTable {
         consistent: bool,
         operation: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(consistent)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify(operation, e))?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        let pages = self
+            .query_all(operation, |q| {
+                with_prefix(q, pk, prefix).consistent_read(consistent)
+            })
+            .await?;
+        Ok(pages.items)
     }
 
     pub(crate) async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
@@ -110,4 +145,19 @@ impl MessagingTable {
         }
         Ok(())
     }
+}
+
+/// One Put of a TransactWriteItems request, optionally conditional.
+pub(crate) fn transact_put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned));
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(build_error)?)
+        .build())
 }

@@ -9,13 +9,7 @@ use messaging_handlers::{broadcast, config, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let sdk = config::aws().await;
-    let service = broadcast::BroadcastService {
-        table: config::table(&sdk)?,
-        api: config::connections_api(&sdk)?,
-        queue: config::broadcast_queue(&sdk)?,
-        dead_letters: config::broadcast_dead_letter_queue(&sdk)?,
-        concurrency: config::fanout_concurrency()?,
-    };
+    let service = broadcast::BroadcastService::from_env(&sdk)?;
     let service = &service;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(broadcast::handle(service, event.payload).await)

@@ -8,9 +8,7 @@ use messaging_handlers::{config, disconnect, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let sdk = config::aws().await;
-    let service = disconnect::DisconnectService {
-        table: config::table(&sdk)?,
-    };
+    let service = disconnect::DisconnectService::from_env(&sdk)?;
     let service = &service;
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

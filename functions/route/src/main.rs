@@ -8,10 +8,7 @@ use messaging_handlers::{config, route, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let sdk = config::aws().await;
-    let service = route::RouteService {
-        table: config::table(&sdk)?,
-        queue: config::broadcast_queue(&sdk)?,
-    };
+    let service = route::RouteService::from_env(&sdk)?;
     let service = &service;
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

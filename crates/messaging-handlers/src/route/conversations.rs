@@ -1,9 +1,7 @@
 //! CREATE_CONVERSATION and JOIN_CONVERSATION, under the role rules of `messaging_core::access`.
 
 use messaging_core::access::Decision;
-use messaging_core::protocol::{
-    ConversationRef, ConversationView, CreateConversation, ServerFrame,
-};
+use messaging_core::protocol::{ConversationRef, CreateConversation, ServerFrame};
 use messaging_core::time::now_millis;
 use messaging_core::{ConversationId, ErrorCode, ProtocolError};
 use messaging_store::{
@@ -60,15 +58,7 @@ pub(super) async fn create(
         }
         Err(e) => return Err(store_failure(e)),
     };
-    let view = ConversationView {
-        conversation_id: item.conversation_id.clone(),
-        channel: item.channel,
-        kind: item.kind,
-        title: item.title,
-        created_by: item.created_by,
-        created_at: item.created_at,
-        last_activity: item.last_activity,
-    };
+    let view = item.conversation;
     info!(conversation = %view.conversation_id, kind = %view.kind, "conversation created");
     announce(
         service,
@@ -109,8 +99,11 @@ pub(super) async fn join(
         .map_err(store_failure)?
     {
         refused(
-            p.may_join(item.kind),
-            &format!("join {} conversation {conversation:?}", item.kind),
+            p.may_join(item.conversation.kind),
+            &format!(
+                "join {} conversation {conversation:?}",
+                item.conversation.kind
+            ),
         )?;
     }
     let outcome = service

@@ -11,14 +11,25 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use tracing::{error, info, warn};
 
 use messaging_core::protocol::{parse_inbound, request_id_of, Command, ServerFrame};
-use messaging_core::{ConnectionId, ErrorCode, ProtocolError};
+use messaging_core::{ErrorCode, ProtocolError};
 use messaging_store::{BroadcastQueue, ConnectionRecord, MessagingTable, StoreError};
 
-use crate::response;
+use crate::config::{self, ConfigError};
+use crate::{event, response};
 
 pub struct RouteService {
     pub table: MessagingTable,
     pub queue: BroadcastQueue,
+}
+
+impl RouteService {
+    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table(sdk)?,
+            queue: config::broadcast_queue(sdk)?,
+        })
+    }
 }
 
 /// What a command handler answers: an ACK frame, or nothing (typing indicators).
@@ -29,16 +40,9 @@ pub async fn handle(
     service: &RouteService,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
-    let Some(connection) = request
-        .request_context
-        .connection_id
-        .as_deref()
-        .and_then(|c| ConnectionId::parse(c).ok())
-    else {
-        error!("route event without a valid requestContext.connectionId");
+    let Some(connection) = event::connection_id(request) else {
         return response::status(400);
     };
-    tracing::Span::current().record("connection_id", connection.as_str());
 
     let body = request.body.as_deref().unwrap_or_default();
     if request.is_base64_encoded {

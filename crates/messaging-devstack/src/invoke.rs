@@ -1,0 +1,42 @@
+//! `stackpro-dev invoke`: one function, one event, no Docker. The handler is built from the
+//! environment exactly as its Lambda `main` builds it, and the event goes through JSON as
+//! Lambda passes it.
+
+use anyhow::Context;
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use messaging_handlers::{broadcast, config, connect, disconnect, route};
+
+pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(event_path).with_context(|| format!("cannot read {event_path}"))?;
+    let sdk = config::aws().await;
+    let websocket = || -> anyhow::Result<ApiGatewayWebsocketProxyRequest> {
+        serde_json::from_str(&text)
+            .with_context(|| format!("{event_path} is not an API Gateway WebSocket event"))
+    };
+    let response = match function {
+        "connect" => {
+            let service = connect::ConnectService::from_env(&sdk)?;
+            serde_json::to_string_pretty(&connect::handle(&service, &websocket()?).await)?
+        }
+        "disconnect" => {
+            let service = disconnect::DisconnectService::from_env(&sdk)?;
+            serde_json::to_string_pretty(&disconnect::handle(&service, &websocket()?).await?)?
+        }
+        "route" => {
+            let service = route::RouteService::from_env(&sdk)?;
+            serde_json::to_string_pretty(&route::handle(&service, &websocket()?).await)?
+        }
+        "broadcast" => {
+            let event: SqsEvent = serde_json::from_str(&text)
+                .with_context(|| format!("{event_path} is not an SQS event"))?;
+            let service = broadcast::BroadcastService::from_env(&sdk)?;
+            serde_json::to_string_pretty(&broadcast::handle(&service, event).await)?
+        }
+        other => anyhow::bail!(
+            "unknown function {other:?}; expected connect, disconnect, route or broadcast"
+        ),
+    };
+    Ok(response)
+}
