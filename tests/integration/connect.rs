@@ -120,7 +120,9 @@ async fn rs256_and_es256_tokens_verify_through_a_pem_key_or_a_jwks() {
         header
     };
 
+    let queue = stack.connect.queue.clone();
     let pem = ConnectService {
+        queue: queue.clone(),
         table: table.clone(),
         verifier: TokenVerifier::public_key_pem(
             "RS256",
@@ -131,6 +133,7 @@ async fn rs256_and_es256_tokens_verify_through_a_pem_key_or_a_jwks() {
         .unwrap(),
     };
     let jwks = ConnectService {
+        queue,
         table,
         verifier: TokenVerifier::jwks(&key("jwks.json"), LOCAL_ISSUER, LOCAL_AUDIENCE).unwrap(),
     };
@@ -261,5 +264,37 @@ async fn presence_goes_offline_only_when_the_last_connection_closes() {
     assert_eq!(
         presence(&stack.snapshot().await),
         ("offline".into(), "0".into())
+    );
+}
+
+#[tokio::test]
+async fn presence_is_announced_when_the_first_connection_opens_and_the_last_closes() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("123", "owner", Role::Owner).await;
+    let create = serde_json::json!({ "type": "CREATE_CONVERSATION", "conversationId": "team", "kind": "project", "members": ["bob"] });
+    stack.send(&owner, &create).await;
+    stack.pump().await;
+    stack.gateway.take();
+
+    let phone = stack.connect_as("123", "bob", Role::User).await;
+    let laptop = stack.connect_as("123", "bob", Role::User).await;
+    stack.disconnect(&phone).await;
+    stack.disconnect(&laptop).await;
+    stack.pump().await;
+    let presence: Vec<String> = stackpro_messaging::frames_for(&stack.gateway.take(), &owner)
+        .iter()
+        .filter(|f| f["type"] == "PRESENCE")
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["userId"].as_str().unwrap(),
+                f["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        presence,
+        ["bob online", "bob offline"],
+        "only the first open and the last close"
     );
 }

@@ -276,3 +276,73 @@ async fn disconnect_removes_every_subscription_of_the_connection() {
         items.keys()
     );
 }
+
+#[tokio::test]
+async fn list_conversations_returns_mine_most_recently_active_first() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("123", "owner", Role::Owner).await;
+    let carol = stack.connect_as("123", "carol", Role::User).await;
+    for (id, members) in [
+        ("alpha", vec!["carol"]),
+        ("beta", vec![]),
+        ("gamma", vec!["carol"]),
+    ] {
+        assert_eq!(
+            stack.send(&owner, &create(id, "project", &members)).await.1["type"],
+            "ACK"
+        );
+    }
+    stack.send(&owner, &chat("alpha", "bump alpha")).await;
+
+    let list = json!({ "type": "LIST_CONVERSATIONS", "requestId": "l1" });
+    let (_, frame) = stack.send(&carol, &list).await;
+    assert_eq!(frame["type"], "CONVERSATIONS");
+    assert_eq!(frame["requestId"], "l1");
+    let ids: Vec<&str> = frame["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["conversationId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alpha", "gamma"], "carol's only, most recent first");
+    let (_, frame) = stack.send(&owner, &list).await;
+    assert_eq!(frame["conversations"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn history_returns_newest_first_with_member_presence_and_only_to_members() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("123", "owner", Role::Owner).await;
+    let carol = stack.connect_as("123", "carol", Role::User).await;
+    let outsider = stack.connect_as("123", "dave", Role::User).await;
+    stack
+        .send(&owner, &create("456", "project", &["carol", "erin"]))
+        .await;
+    for i in 1..=3 {
+        stack.send(&carol, &chat("456", &format!("m{i}"))).await;
+    }
+    let history =
+        json!({ "type": "GET_HISTORY", "requestId": "h", "conversationId": "456", "limit": 2 });
+    let (_, frame) = stack.send(&owner, &history).await;
+    assert_eq!(frame["type"], "HISTORY", "{frame}");
+    let texts: Vec<&str> = frame["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["m3", "m2"]);
+    assert_eq!(
+        frame["members"],
+        json!([
+            { "userId": "carol", "status": "online" },
+            { "userId": "erin", "status": "offline" },
+            { "userId": "owner", "status": "online" }
+        ])
+    );
+    let (status, frame) = stack.send(&outsider, &history).await;
+    assert_eq!(
+        (status, frame["code"].as_str()),
+        (403, Some("NOT_A_MEMBER"))
+    );
+}

@@ -107,9 +107,11 @@ impl TestStack {
             connect: ConnectService {
                 table: table.clone(),
                 verifier: tokens::local_verifier().expect("verifier"),
+                queue: queue.clone(),
             },
             disconnect: DisconnectService {
                 table: table.clone(),
+                queue: queue.clone(),
             },
             route: RouteService {
                 table: table.clone(),

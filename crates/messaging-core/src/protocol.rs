@@ -42,6 +42,8 @@ pub enum Command {
     TypingStop(ConversationRef),
     CreateConversation(CreateConversation),
     JoinConversation(ConversationRef),
+    ListConversations,
+    GetHistory(GetHistory),
 }
 
 impl Command {
@@ -53,6 +55,8 @@ impl Command {
             Command::TypingStop(_) => "TYPING_STOP",
             Command::CreateConversation(_) => "CREATE_CONVERSATION",
             Command::JoinConversation(_) => "JOIN_CONVERSATION",
+            Command::ListConversations => "LIST_CONVERSATIONS",
+            Command::GetHistory(_) => "GET_HISTORY",
         }
     }
 }
@@ -64,7 +68,13 @@ pub const KNOWN_TYPES: &[&str] = &[
     "TYPING_STOP",
     "CREATE_CONVERSATION",
     "JOIN_CONVERSATION",
+    "LIST_CONVERSATIONS",
+    "GET_HISTORY",
 ];
+
+/// Messages a GET_HISTORY returns when it names no `limit`, and the most it may name.
+pub const DEFAULT_HISTORY_LIMIT: u16 = 50;
+pub const MAX_HISTORY_LIMIT: u16 = 100;
 
 /// Names a conversation either by id or by channel (`client:{clientId}:{kind}:{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -162,6 +172,30 @@ pub struct CreateConversation {
     pub members: Vec<UserId>,
 }
 
+/// `GET_HISTORY`: the newest messages of a conversation, and who is in it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetHistory {
+    #[serde(flatten)]
+    pub target: ConversationRef,
+    #[serde(default = "default_history_limit")]
+    pub limit: u16,
+}
+
+fn default_history_limit() -> u16 {
+    DEFAULT_HISTORY_LIMIT
+}
+
+fn validate_history(history: GetHistory) -> Result<GetHistory, ProtocolError> {
+    if history.limit == 0 || history.limit > MAX_HISTORY_LIMIT {
+        return Err(ProtocolError::new(
+            ErrorCode::InvalidField,
+            format!("limit must be 1 to {MAX_HISTORY_LIMIT}"),
+        ));
+    }
+    Ok(history)
+}
+
 /// Parses one inbound frame.
 pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
     if body.len() > MAX_FRAME_BYTES {
@@ -210,6 +244,8 @@ pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
         "TYPING_STOP" => Command::TypingStop(payload(&value)?),
         "CREATE_CONVERSATION" => Command::CreateConversation(validate_create(payload(&value)?)?),
         "JOIN_CONVERSATION" => Command::JoinConversation(payload(&value)?),
+        "LIST_CONVERSATIONS" => Command::ListConversations,
+        "GET_HISTORY" => Command::GetHistory(validate_history(payload(&value)?)?),
         other => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownType,
@@ -369,6 +405,49 @@ pub enum ServerFrame {
     ConversationCreated {
         conversation: ConversationView,
     },
+    /// The answer to LIST_CONVERSATIONS: most recently active first.
+    Conversations {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        conversations: Vec<ConversationView>,
+    },
+    /// The answer to GET_HISTORY: newest message first.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        conversation_id: ConversationId,
+        messages: Vec<MessageView>,
+        members: Vec<MemberPresence>,
+    },
+    /// A user came online (first connection) or went offline (last connection closed).
+    Presence {
+        user_id: UserId,
+        status: PresenceStatus,
+    },
+}
+
+/// A conversation member and whether they are connected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberPresence {
+    pub user_id: UserId,
+    pub status: PresenceStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    Online,
+    Offline,
+}
+
+impl PresenceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceStatus::Online => "online",
+            PresenceStatus::Offline => "offline",
+        }
+    }
 }
 
 impl ServerFrame {
@@ -438,6 +517,29 @@ mod tests {
             ),
             ErrorCode::InvalidField
         );
+    }
+
+    #[test]
+    fn history_limits_are_checked() {
+        let inbound = parse_inbound(r#"{"type":"GET_HISTORY","conversationId":"1"}"#).unwrap();
+        let Command::GetHistory(history) = inbound.command else {
+            panic!()
+        };
+        assert_eq!(history.limit, DEFAULT_HISTORY_LIMIT);
+        assert_eq!(
+            code(r#"{"type":"GET_HISTORY","conversationId":"1","limit":0}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(r#"{"type":"GET_HISTORY","conversationId":"1","limit":101}"#),
+            ErrorCode::InvalidField
+        );
+        assert!(matches!(
+            parse_inbound(r#"{"type":"LIST_CONVERSATIONS"}"#)
+                .unwrap()
+                .command,
+            Command::ListConversations
+        ));
     }
 
     #[test]

@@ -21,6 +21,8 @@ use tracing::{error, info, warn};
 use messaging_core::time::now_millis;
 
 use crate::config::{self, ConfigError};
+use crate::presence;
+use messaging_core::protocol::PresenceStatus;
 use messaging_core::ConnectionId;
 use messaging_store::{
     BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable, PostOutcome, StoreError,
@@ -276,7 +278,19 @@ pub async fn run_job(
 async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &ConnectionId) {
     match service.table.remove_connection(connection).await {
         Ok(removed) => {
-            info!(connection_id = %connection, had_record = removed.is_some(), "pruned a gone connection")
+            info!(connection_id = %connection, had_record = removed.is_some(), "pruned a gone connection");
+            if let Some(removed) = removed.filter(|r| r.went_offline) {
+                let p = &removed.principal;
+                let offline = PresenceStatus::Offline;
+                presence::announce(
+                    &service.queue,
+                    &p.tenant,
+                    &p.user,
+                    offline,
+                    &removed.subscriptions,
+                )
+                .await;
+            }
         }
         Err(e) => {
             warn!(connection_id = %connection, error = %e, "could not prune a gone connection")

@@ -1,26 +1,29 @@
 //! `$connect`: verify the token, record the connection, mark the user online.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use messaging_core::protocol::PresenceStatus;
 use messaging_core::time::now_millis;
 use messaging_core::token::TokenVerifier;
-use messaging_store::MessagingTable;
+use messaging_store::{BroadcastQueue, MessagingTable};
 use serde_json::json;
 use tracing::{error, info, warn};
 
 use crate::config::{self, ConfigError};
-use crate::{event, response};
+use crate::{event, presence, response};
 
 pub struct ConnectService {
     pub table: MessagingTable,
     pub verifier: TokenVerifier,
+    pub queue: BroadcastQueue,
 }
 
 impl ConnectService {
-    /// As the Lambda builds it: `TABLE_NAME` and the `JWT_*` settings.
+    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL` and the `JWT_*` settings.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
             verifier: config::token_verifier()?,
+            queue: config::broadcast_queue(sdk)?,
         })
     }
 }
@@ -43,11 +46,9 @@ pub async fn handle(
     service: &ConnectService,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
-    let context = &request.request_context;
     let Some(connection) = event::connection_id(request) else {
         return refuse(400, "missing connection id");
     };
-
     let token = request
         .query_string_parameters
         .first("token")
@@ -64,6 +65,7 @@ pub async fn handle(
     span.record("tenant", principal.tenant.as_str());
     span.record("user", principal.user.as_str());
 
+    let context = &request.request_context;
     let connected_at = if context.connected_at > 0 {
         context.connected_at
     } else {
@@ -74,8 +76,19 @@ pub async fn handle(
         .register_connection(&principal, &connection, connected_at)
         .await
     {
-        Ok(subscriptions) => {
-            info!(subscriptions, role = %principal.role, "connected");
+        Ok(registered) => {
+            info!(subscriptions = registered.conversations.len(), role = %principal.role, "connected");
+            if registered.first_connection {
+                let (tenant, user) = (&principal.tenant, &principal.user);
+                presence::announce(
+                    &service.queue,
+                    tenant,
+                    user,
+                    PresenceStatus::Online,
+                    &registered.conversations,
+                )
+                .await;
+            }
             response::status(200)
         }
         Err(e) => {

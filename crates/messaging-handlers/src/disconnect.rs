@@ -1,21 +1,24 @@
 //! `$disconnect`: remove the connection and everything hanging off it.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use messaging_store::{MessagingTable, StoreError};
+use messaging_core::protocol::PresenceStatus;
+use messaging_store::{BroadcastQueue, MessagingTable, StoreError};
 use tracing::info;
 
 use crate::config::{self, ConfigError};
-use crate::{event, response};
+use crate::{event, presence, response};
 
 pub struct DisconnectService {
     pub table: MessagingTable,
+    pub queue: BroadcastQueue,
 }
 
 impl DisconnectService {
-    /// As the Lambda builds it: `TABLE_NAME`.
+    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
+            queue: config::broadcast_queue(sdk)?,
         })
     }
 }
@@ -27,20 +30,31 @@ pub async fn handle(
     service: &DisconnectService,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> Result<ApiGatewayProxyResponse, StoreError> {
-    let context = &request.request_context;
     let Some(connection) = event::connection_id(request) else {
         return Ok(response::status(400));
     };
-    match service.table.remove_connection(&connection).await? {
-        Some(removed) => info!(
-            tenant = %removed.principal.tenant,
-            user = %removed.principal.user,
-            subscriptions = removed.subscriptions,
-            went_offline = removed.went_offline,
-            status = context.disconnect_status_code,
-            "disconnected"
-        ),
-        None => info!("disconnect of an unknown or already removed connection"),
+    let Some(removed) = service.table.remove_connection(&connection).await? else {
+        info!("disconnect of an unknown or already removed connection");
+        return Ok(response::status(200));
+    };
+    let p = &removed.principal;
+    info!(
+        tenant = %p.tenant,
+        user = %p.user,
+        subscriptions = removed.subscriptions.len(),
+        went_offline = removed.went_offline,
+        status = request.request_context.disconnect_status_code,
+        "disconnected"
+    );
+    if removed.went_offline {
+        presence::announce(
+            &service.queue,
+            &p.tenant,
+            &p.user,
+            PresenceStatus::Offline,
+            &removed.subscriptions,
+        )
+        .await;
     }
     Ok(response::status(200))
 }

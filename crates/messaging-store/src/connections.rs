@@ -9,10 +9,11 @@ use serde_dynamo::{from_item, to_item};
 use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 
 use crate::error::{corrupt, StoreError};
-use crate::items::{ConnectionItem, Presence, UserConnectionItem};
+use crate::items::{ConnectionItem, UserConnectionItem, UserItem};
 use crate::requests::transact_put;
 use crate::table::{self, Key, CONNECTION_TTL_SECONDS, PK, SK};
 use crate::MessagingTable;
+use messaging_core::protocol::PresenceStatus;
 
 /// A live connection and the caller behind it.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,12 +25,22 @@ pub struct ConnectionRecord {
     pub subscriptions: Vec<ConversationId>,
 }
 
+/// What `register_connection` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    /// The conversations the connection was subscribed to.
+    pub conversations: Vec<ConversationId>,
+    /// It is the user's only connection: the user just came online. (Two connections opened
+    /// at the same instant may both see two and neither report it; presence itself is right.)
+    pub first_connection: bool,
+}
+
 /// What `remove_connection` removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemovedConnection {
     pub principal: Principal,
-    /// Subscriptions deleted with it.
-    pub subscriptions: usize,
+    /// The conversations it was subscribed to (its subscriptions are deleted).
+    pub subscriptions: Vec<ConversationId>,
     /// This was the user's last connection: presence is now offline.
     pub went_offline: bool,
 }
@@ -65,7 +76,7 @@ impl MessagingTable {
         principal: &Principal,
         connection: &ConnectionId,
         connected_at: i64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Registered, StoreError> {
         let keys = table::tenant(&principal.tenant);
         // From the time of writing, not of the event: a replayed or delayed event must not
         // write records that are already expired.
@@ -106,7 +117,7 @@ impl MessagingTable {
             .expression_attribute_names("#count", "connectionCount")
             .expression_attribute_values(":user", s(principal.user.as_str()))
             .expression_attribute_values(":role", s(principal.role.as_str()))
-            .expression_attribute_values(":online", s(Presence::Online.as_str()))
+            .expression_attribute_values(":online", s(PresenceStatus::Online.as_str()))
             .expression_attribute_values(":now", n(connected_at))
             .expression_attribute_values(":tenant", s(principal.tenant.as_str()))
             .expression_attribute_values(":one", n(1));
@@ -151,7 +162,32 @@ impl MessagingTable {
             .collect();
         self.subscribe(&principal.tenant, &subscriptions, ttl)
             .await?;
-        Ok(subscriptions.len())
+        let user = self.user(&principal.tenant, &principal.user).await?;
+        Ok(Registered {
+            conversations: subscriptions.into_iter().map(|(c, _, _)| c).collect(),
+            first_connection: user.is_some_and(|u| u.connection_count == 1),
+        })
+    }
+
+    /// The tenant's record of a user (role, presence, live connection count).
+    pub async fn user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<UserItem>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::tenant(tenant).user(user))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("GetItem(user)", e))?;
+        output
+            .item
+            .map(|i| from_item(i).map_err(|e| corrupt("user", e)))
+            .transpose()
     }
 
     /// The live connection with this id, if any (consistent read).
@@ -248,7 +284,7 @@ impl MessagingTable {
                 role: item.role,
                 name: item.name,
             },
-            subscriptions: item.subscriptions.len(),
+            subscriptions: item.subscriptions,
             went_offline,
         }))
     }
@@ -315,7 +351,7 @@ impl MessagingTable {
             .condition_expression("#count <= :zero")
             .expression_attribute_names("#presence", "presence")
             .expression_attribute_names("#count", "connectionCount")
-            .expression_attribute_values(":offline", s(Presence::Offline.as_str()))
+            .expression_attribute_values(":offline", s(PresenceStatus::Offline.as_str()))
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;

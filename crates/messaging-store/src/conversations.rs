@@ -4,13 +4,13 @@
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde_dynamo::{from_item, to_item};
 
-use messaging_core::protocol::ConversationView;
+use messaging_core::protocol::{ConversationView, MemberPresence, PresenceStatus};
 use messaging_core::time::rfc3339_millis;
 use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId};
 
 use crate::connections::{build_error, key_map, now_seconds, s};
 use crate::error::{classify, classify_transaction, corrupt, StoreError};
-use crate::items::{ConversationItem, MemberItem, SubscriptionItem};
+use crate::items::{ConversationItem, MemberItem, SubscriptionItem, UserItem};
 use crate::requests::{transact_put, with_prefix};
 use crate::table::{self, CONNECTION_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK};
 use crate::MessagingTable;
@@ -284,6 +284,78 @@ impl MessagingTable {
             pages: pages.pages,
             consumed_read_units: pages.consumed_read_units,
         })
+    }
+
+    /// The conversations with these ids (one BatchGetItem per 100), most recently active
+    /// first. Ids without a conversation are skipped.
+    pub async fn conversations_by_id(
+        &self,
+        tenant: &TenantId,
+        ids: &[ConversationId],
+    ) -> Result<Vec<ConversationView>, StoreError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = ids.iter().map(|c| keys.conversation(c)).collect();
+        let mut conversations = self
+            .get_items(&wanted, false)
+            .await?
+            .into_iter()
+            .map(|item| {
+                from_item::<_, ConversationItem>(item)
+                    .map(|i| i.conversation)
+                    .map_err(|e| corrupt("conversation", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        conversations.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
+        Ok(conversations)
+    }
+
+    /// The members of a conversation and their presence: one Query, one BatchGetItem per 100.
+    pub async fn members_with_presence(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<MemberPresence>, StoreError> {
+        let keys = table::tenant(tenant);
+        let members = self
+            .query_prefix(
+                &keys.pk(),
+                &keys.members_prefix(conversation),
+                false,
+                "Query(members)",
+            )
+            .await?
+            .into_iter()
+            .map(|item| {
+                from_item::<_, MemberItem>(item)
+                    .map(|m| m.user)
+                    .map_err(|e| corrupt("member", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let users: Vec<_> = members.iter().map(|u| keys.user(u)).collect();
+        let online: std::collections::HashSet<UserId> = self
+            .get_items(&users, false)
+            .await?
+            .into_iter()
+            .filter_map(|item| from_item::<_, UserItem>(item).ok())
+            .filter(|u| u.presence == PresenceStatus::Online)
+            .map(|u| u.user)
+            .collect();
+        let mut result: Vec<MemberPresence> = members
+            .into_iter()
+            .map(|user| {
+                let status = if online.contains(&user) {
+                    PresenceStatus::Online
+                } else {
+                    PresenceStatus::Offline
+                };
+                MemberPresence {
+                    user_id: user,
+                    status,
+                }
+            })
+            .collect();
+        result.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Ok(result)
     }
 
     /// Deletes one subscription (a recipient that turned out to be gone).

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use messaging_core::protocol::{ConversationView, MessageView};
+use messaging_core::protocol::{ConversationView, MessageView, PresenceStatus};
 use messaging_core::{ConnectionId, ConversationId, Role, TenantId, UserId};
 
 /// `CONNECTION#c | METADATA`: who is behind a connection.
@@ -113,24 +113,8 @@ pub struct MessageItem {
 pub struct UserItem {
     pub user: UserId,
     pub role: Role,
-    pub presence: Presence,
+    pub presence: PresenceStatus,
     #[serde(default)]
     pub connection_count: i64,
     pub last_seen: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Presence {
-    Online,
-    Offline,
-}
-
-impl Presence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Presence::Online => "online",
-            Presence::Offline => "offline",
-        }
-    }
 }

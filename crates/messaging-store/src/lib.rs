@@ -13,7 +13,7 @@ mod conversations;
 mod messages;
 mod requests;
 
-pub use connections::{ConnectionRecord, RemovedConnection};
+pub use connections::{ConnectionRecord, Registered, RemovedConnection};
 pub use connections_api::{ConnectionsApi, PostOutcome};
 pub use conversations::{JoinOutcome, NewConversation, Recipients};
 pub use error::StoreError;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Put, PutRequest, ReturnConsumedCapacity, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnConsumedCapacity,
+    TransactWriteItem, WriteRequest,
 };
 
 use crate::connections::{build_error, key_map, s};
@@ -17,6 +17,8 @@ use crate::MessagingTable;
 
 /// BatchWriteItem's limit.
 const BATCH_SIZE: usize = 25;
+/// BatchGetItem's limit.
+const BATCH_GET_SIZE: usize = 100;
 /// Rounds of resubmitting unprocessed items before giving up (with backoff between).
 const UNPROCESSED_ROUNDS: u32 = 6;
 
@@ -85,6 +87,54 @@ impl MessagingTable {
             })
             .await?;
         Ok(pages.items)
+    }
+
+    /// The items with these keys (BatchGetItem, 100 keys a request, unprocessed keys
+    /// retried), in no particular order; missing items are simply absent.
+    pub(crate) async fn get_items(
+        &self,
+        keys: &[Key],
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_SIZE) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(key_map).collect()))
+                .consistent_read(consistent)
+                .build()
+                .map_err(build_error)?;
+            for round in 0..=UNPROCESSED_ROUNDS {
+                if round == UNPROCESSED_ROUNDS {
+                    return Err(StoreError::Unavailable(format!(
+                        "BatchGetItem: keys still unprocessed after {UNPROCESSED_ROUNDS} rounds"
+                    )));
+                }
+                if round > 0 {
+                    tokio::time::sleep(Duration::from_millis(25 << round)).await;
+                }
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchGetItem", e))?;
+                items.extend(
+                    output
+                        .responses
+                        .and_then(|mut r| r.remove(&self.name))
+                        .unwrap_or_default(),
+                );
+                match output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.name))
+                {
+                    Some(rest) if !rest.keys.is_empty() => pending = rest,
+                    _ => break,
+                }
+            }
+        }
+        Ok(items)
     }
 
     pub(crate) async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {

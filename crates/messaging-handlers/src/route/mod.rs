@@ -5,6 +5,7 @@
 
 mod chat;
 mod conversations;
+mod reads;
 mod typing;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
@@ -86,6 +87,12 @@ pub async fn handle(
         }
         Command::JoinConversation(target) => {
             conversations::join(service, &caller, &target, request_id.clone()).await
+        }
+        Command::ListConversations => {
+            reads::list_conversations(service, &caller, request_id.clone()).await
+        }
+        Command::GetHistory(history) => {
+            reads::history(service, &caller, history, request_id.clone()).await
         }
     };
     match reply {
