@@ -4,6 +4,8 @@
 mod broadcast;
 mod connect;
 mod events_fixtures;
+mod gateway_conformance;
+mod gateway_e2e;
 mod isolation;
 mod route;
 mod template_lint;

@@ -7,6 +7,7 @@
 
 pub mod connections_recorder;
 pub mod events;
+pub mod gateway;
 
 use std::collections::BTreeMap;
 

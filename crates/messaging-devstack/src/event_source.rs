@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName,
+};
 
 /// Lambda's default batch size for SQS.
 pub const DEFAULT_BATCH_SIZE: i32 = 10;
@@ -32,6 +35,45 @@ impl SqsEventSource {
             region: region.into(),
             batch_size: DEFAULT_BATCH_SIZE,
         }
+    }
+
+    /// Records per batch (the event source's `BatchSize`, at most 10).
+    pub fn with_batch_size(mut self, batch_size: i32) -> Self {
+        self.batch_size = batch_size.clamp(1, 10);
+        self
+    }
+
+    /// Makes failed records visible again after `seconds` instead of the queue's visibility
+    /// timeout (locally only, to see redelivery and dead-letter redrive without waiting).
+    pub async fn release(
+        &self,
+        event: &SqsEvent,
+        failed: &[String],
+        seconds: i32,
+    ) -> anyhow::Result<()> {
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = event
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.message_id.as_ref().is_some_and(|id| failed.contains(id)))
+            .filter_map(|(i, r)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r.receipt_handle.clone()?)
+                    .visibility_timeout(seconds)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !entries.is_empty() {
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await?;
+        }
+        Ok(())
     }
 
     /// Long-polls for up to `wait_seconds`; `None` when nothing arrived.

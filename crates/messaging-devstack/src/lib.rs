@@ -5,7 +5,10 @@ pub mod event_source;
 pub mod template;
 pub mod tokens;
 
-pub use template::{QueueDefinition, TableDefinition, Template, TemplateError};
+pub use template::{
+    QueueDefinition, ScheduleDefinition, SqsEventSourceDefinition, TableDefinition, Template,
+    TemplateError, WebSocketApi, WebSocketRoute,
+};
 
 /// SDK configuration for an emulator at `endpoint`: fixed region and dummy credentials, so
 /// the SDK neither needs a profile nor probes the (blocked) instance metadata endpoint.

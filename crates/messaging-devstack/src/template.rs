@@ -91,12 +91,20 @@ impl Template {
             .ok_or_else(|| TemplateError::Missing("Resources".into()))
     }
 
+    /// (logical id, properties) of every resource of `kind`; a resource without a
+    /// `Properties` block (valid CloudFormation) has empty properties.
     fn of_type(&self, kind: &str) -> Result<Vec<(String, &Value)>, TemplateError> {
+        static EMPTY: Value = Value::Null;
         Ok(self
             .resources()?
             .iter()
             .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
-            .filter_map(|(id, r)| Some((id.as_str()?.to_owned(), r.get("Properties")?)))
+            .filter_map(|(id, r)| {
+                Some((
+                    id.as_str()?.to_owned(),
+                    r.get("Properties").unwrap_or(&EMPTY),
+                ))
+            })
             .collect())
     }
 
@@ -244,6 +252,214 @@ impl Template {
     }
 }
 
+/// The WebSocket API as the template defines it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketApi {
+    /// e.g. `$request.body.type`.
+    pub route_selection_expression: String,
+    pub routes: Vec<WebSocketRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketRoute {
+    /// `$connect`, `$disconnect`, `$default` or a custom key.
+    pub key: String,
+    /// The binary (`BuildProperties.Binary`) of the function its integration invokes.
+    pub function: String,
+    /// Two-way: the integration's response body is sent back to the caller.
+    pub returns_response: bool,
+}
+
+/// An SQS event source mapping of a function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqsEventSourceDefinition {
+    pub function: String,
+    pub queue_logical_id: String,
+    pub batch_size: i32,
+    pub report_batch_item_failures: bool,
+}
+
+/// An EventBridge schedule of a function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleDefinition {
+    pub function: String,
+    pub rule: String,
+    /// The period of a `rate(…)` expression.
+    pub every: std::time::Duration,
+}
+
+impl Template {
+    /// The (one) WebSocket API: its route selection expression and each route's function.
+    pub fn websocket_api(&self) -> Result<WebSocketApi, TemplateError> {
+        let apis: Vec<_> = self
+            .of_type("AWS::ApiGatewayV2::Api")?
+            .into_iter()
+            .filter(|(_, p)| p.get("ProtocolType").and_then(Value::as_str) == Some("WEBSOCKET"))
+            .collect();
+        let [(api_id, api)] = apis.as_slice() else {
+            return Err(TemplateError::Unexpected(format!(
+                "{} WebSocket APIs (expected one)",
+                apis.len()
+            )));
+        };
+        let route_selection_expression = api
+            .get("RouteSelectionExpression")
+            .and_then(Value::as_str)
+            .ok_or_else(|| TemplateError::Missing("RouteSelectionExpression".into()))?
+            .to_owned();
+        let mut routes = Vec::new();
+        for (id, props) in self.of_type("AWS::ApiGatewayV2::Route")? {
+            if reference(props.get("ApiId")).as_deref() != Some(api_id.as_str()) {
+                continue;
+            }
+            let key = props
+                .get("RouteKey")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TemplateError::Missing(format!("{id} RouteKey")))?
+                .to_owned();
+            let integration = reference(props.get("Target"))
+                .ok_or_else(|| TemplateError::Unexpected(format!("{id} Target")))?;
+            let uri = reference(self.get(&[
+                "Resources",
+                integration.as_str(),
+                "Properties",
+                "IntegrationUri",
+            ]))
+            .ok_or_else(|| TemplateError::Unexpected(format!("{integration} IntegrationUri")))?;
+            routes.push(WebSocketRoute {
+                key,
+                function: self.binary_of(&uri)?,
+                returns_response: props.get("RouteResponseSelectionExpression").is_some(),
+            });
+        }
+        routes.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(WebSocketApi {
+            route_selection_expression,
+            routes,
+        })
+    }
+
+    /// Every SQS event source of every function.
+    pub fn sqs_event_sources(&self) -> Result<Vec<SqsEventSourceDefinition>, TemplateError> {
+        let mut sources = Vec::new();
+        for (function_id, event) in self.function_events("SQS")? {
+            let queue = reference(event.get("Queue"))
+                .ok_or_else(|| TemplateError::Unexpected(format!("{function_id} SQS Queue")))?;
+            sources.push(SqsEventSourceDefinition {
+                function: self.binary_of(&function_id)?,
+                queue_logical_id: queue,
+                batch_size: event.get("BatchSize").and_then(Value::as_i64).unwrap_or(10) as i32,
+                report_batch_item_failures: event
+                    .get("FunctionResponseTypes")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|t| {
+                        t.iter()
+                            .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+                    }),
+            });
+        }
+        Ok(sources)
+    }
+
+    /// Every `rate(…)` schedule of every function (`Schedule` and `ScheduleV2` events).
+    pub fn schedules(&self) -> Result<Vec<ScheduleDefinition>, TemplateError> {
+        let mut schedules = Vec::new();
+        for kind in ["Schedule", "ScheduleV2"] {
+            for (function_id, event) in self.function_events(kind)? {
+                let expression = event
+                    .get(if kind == "Schedule" {
+                        "Schedule"
+                    } else {
+                        "ScheduleExpression"
+                    })
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        TemplateError::Missing(format!("{function_id} schedule expression"))
+                    })?;
+                let every = parse_rate(expression).ok_or_else(|| {
+                    TemplateError::Unexpected(format!(
+                        "{function_id}: only rate(…) schedules run locally, not {expression:?}"
+                    ))
+                })?;
+                schedules.push(ScheduleDefinition {
+                    function: self.binary_of(&function_id)?,
+                    rule: format!("{function_id}-{kind}"),
+                    every,
+                });
+            }
+        }
+        Ok(schedules)
+    }
+
+    /// (function logical id, event properties) of every event of `kind`.
+    fn function_events(&self, kind: &str) -> Result<Vec<(String, &Value)>, TemplateError> {
+        let mut events = Vec::new();
+        for (id, props) in self.of_type("AWS::Serverless::Function")? {
+            if let Some(map) = props.get("Events").and_then(Value::as_mapping) {
+                for event in map.values() {
+                    if event.get("Type").and_then(Value::as_str) == Some(kind) {
+                        if let Some(properties) = event.get("Properties") {
+                            events.push((id.clone(), properties));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// `BuildProperties.Binary` of a function resource.
+    fn binary_of(&self, function_id: &str) -> Result<String, TemplateError> {
+        self.get(&[
+            "Resources",
+            function_id,
+            "Metadata",
+            "BuildProperties",
+            "Binary",
+        ])
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            TemplateError::Missing(format!("{function_id} Metadata.BuildProperties.Binary"))
+        })
+    }
+}
+
+/// The logical id a `!Ref X`, `!GetAtt X.Arn` or `!Sub "…${X}…"`/`"…${X.Arn}…"` refers to
+/// (the first `${…}` that is not a pseudo parameter).
+fn reference(value: Option<&Value>) -> Option<String> {
+    let Value::Tagged(tagged) = value? else {
+        return None;
+    };
+    let text = tagged.value.as_str()?;
+    match tagged.tag.to_string().as_str() {
+        "!Ref" => Some(text.to_owned()),
+        "!GetAtt" => text.split('.').next().map(str::to_owned),
+        "!Sub" => text
+            .split("${")
+            .skip(1)
+            .filter_map(|part| part.split('}').next())
+            .find(|name| !name.starts_with("AWS::"))
+            .and_then(|name| name.split('.').next())
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// `rate(5 minutes)` → 300 s.
+pub fn parse_rate(expression: &str) -> Option<std::time::Duration> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (count, unit) = inner.trim().split_once(' ')?;
+    let count: u64 = count.parse().ok()?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    (count > 0).then(|| std::time::Duration::from_secs(count * seconds))
+}
+
 fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::Number(n) => Some(n.to_string()),
@@ -384,5 +600,49 @@ mod tests {
         assert_eq!(broadcast.attributes["VisibilityTimeout"], "180");
         assert!(broadcast.is_fifo());
         assert!(queues[0].redrive.is_none(), "dead-letter queues come first");
+    }
+
+    #[test]
+    fn reads_routes_event_sources_and_schedules() {
+        let template = Template::workspace().unwrap();
+        let api = template.websocket_api().unwrap();
+        assert_eq!(api.route_selection_expression, "$request.body.type");
+        let routes: Vec<_> = api
+            .routes
+            .iter()
+            .map(|r| (r.key.as_str(), r.function.as_str(), r.returns_response))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("$connect", "connect", false),
+                ("$default", "route", true),
+                ("$disconnect", "disconnect", false)
+            ]
+        );
+        let sources = template.sqs_event_sources().unwrap();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(
+            (
+                sources[0].function.as_str(),
+                sources[0].queue_logical_id.as_str()
+            ),
+            ("broadcast", "BroadcastQueue")
+        );
+        assert!(sources[0].report_batch_item_failures);
+
+        let scheduled = Template::parse(
+            "Resources:\n  Batch:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: notify-batch}}\n    Properties:\n      Events:\n        Every5:\n          Type: Schedule\n          Properties: {Schedule: rate(5 minutes)}\n",
+        )
+        .unwrap();
+        let schedules = scheduled.schedules().unwrap();
+        assert_eq!(schedules.len(), 1);
+        assert_eq!(schedules[0].function, "notify-batch");
+        assert_eq!(schedules[0].every, std::time::Duration::from_secs(300));
+        assert_eq!(
+            parse_rate("rate(1 hour)"),
+            Some(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(parse_rate("cron(0 12 * * ? *)"), None);
     }
 }

@@ -71,7 +71,11 @@ pub fn broadcast_dead_letter_queue(sdk: &SdkConfig) -> Result<BroadcastQueue, Co
 
 /// `WEBSOCKET_MANAGEMENT_ENDPOINT`: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
 pub fn connections_api(sdk: &SdkConfig) -> Result<ConnectionsApi, ConfigError> {
-    let endpoint = required("WEBSOCKET_MANAGEMENT_ENDPOINT")?;
+    connections_api_at(sdk, &required("WEBSOCKET_MANAGEMENT_ENDPOINT")?)
+}
+
+/// The `@connections` client for an explicit endpoint (the local gateway knows its own).
+pub fn connections_api_at(sdk: &SdkConfig, endpoint: &str) -> Result<ConnectionsApi, ConfigError> {
     if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
         return Err(ConfigError::Invalid {
             name: "WEBSOCKET_MANAGEMENT_ENDPOINT",

@@ -1,0 +1,75 @@
+//! The demo web client (static files compiled in) and the development-token endpoint it uses.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use messaging_core::{Principal, Role, TenantId, UserId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Shared;
+
+const INDEX: &str = include_str!("../demo/index.html");
+const APP: &str = include_str!("../demo/app.js");
+const STYLE: &str = include_str!("../demo/style.css");
+
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    APP,
+                )
+            }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
+        )
+        .route("/dev/config.json", get(config))
+        .route("/dev/token", get(token))
+}
+
+async fn config(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({ "stage": shared.api.stage })).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    tenant: String,
+    user: String,
+    role: String,
+    name: Option<String>,
+}
+
+/// A development token signed with the local stack's secret (what `stackpro-dev token` mints).
+async fn token(Query(request): Query<TokenRequest>) -> Response {
+    let parsed = (|| -> Result<Principal, String> {
+        Ok(Principal {
+            tenant: TenantId::parse(request.tenant).map_err(|e| e.to_string())?,
+            user: UserId::parse(request.user).map_err(|e| e.to_string())?,
+            role: request.role.parse::<Role>().map_err(|e| e.to_string())?,
+            name: request.name.filter(|n| !n.trim().is_empty()),
+        })
+    })();
+    match parsed.and_then(|p| {
+        messaging_devstack::tokens::mint_local(&p, 12 * 3600).map_err(|e| e.to_string())
+    }) {
+        Ok(token) => axum::Json(json!({ "token": token })).into_response(),
+        Err(message) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "message": message })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,105 @@
+//! The functions the gateway invokes, by binary name (the template's
+//! `Metadata.BuildProperties.Binary`). Events go in and responses come out as JSON, exactly as
+//! Lambda passes them, into the same handler code the Lambda binaries wrap.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use messaging_handlers::broadcast::{self, BroadcastService};
+use messaging_handlers::connect::{self, ConnectService};
+use messaging_handlers::disconnect::{self, DisconnectService};
+use messaging_handlers::route::{self, RouteService};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A function's result: its JSON response, or its error message (what Lambda reports as a
+/// function error).
+pub type Invocation = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+type Handler = Arc<dyn Fn(Value) -> Invocation + Send + Sync>;
+
+#[derive(Clone, Default)]
+pub struct Functions {
+    handlers: HashMap<String, Handler>,
+}
+
+impl std::fmt::Debug for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.handlers.keys()).finish()
+    }
+}
+
+impl Functions {
+    /// Registers `binary`, whose handler takes the event type `E` and answers `R`.
+    pub fn register<E, R, F, Fut>(&mut self, binary: &str, handler: F)
+    where
+        E: DeserializeOwned + Send + 'static,
+        R: Serialize,
+        F: Fn(E) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, String>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            binary.to_owned(),
+            Arc::new(move |event: Value| {
+                let handler = handler.clone();
+                Box::pin(async move {
+                    // Through bytes, as the Lambda runtime hands the payload over.
+                    let bytes = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
+                    let event: E = serde_json::from_slice(&bytes)
+                        .map_err(|e| format!("invalid event: {e}"))?;
+                    let response = handler(event).await?;
+                    serde_json::to_value(&response).map_err(|e| e.to_string())
+                })
+            }),
+        );
+    }
+
+    pub fn contains(&self, binary: &str) -> bool {
+        self.handlers.contains_key(binary)
+    }
+
+    pub async fn invoke(&self, binary: &str, event: Value) -> Result<Value, String> {
+        match self.handlers.get(binary) {
+            Some(handler) => handler(event).await,
+            None => Err(format!("no local implementation of function {binary:?}")),
+        }
+    }
+
+    /// The four StackPro Messaging functions.
+    pub fn stackpro(
+        connect: ConnectService,
+        disconnect: DisconnectService,
+        route: RouteService,
+        broadcast: BroadcastService,
+    ) -> Self {
+        let (c, d, r, b) = (
+            Arc::new(connect),
+            Arc::new(disconnect),
+            Arc::new(route),
+            Arc::new(broadcast),
+        );
+        let mut functions = Self::default();
+        functions.register("connect", move |e: ApiGatewayWebsocketProxyRequest| {
+            let c = c.clone();
+            async move { Ok(connect::handle(&c, &e).await) }
+        });
+        functions.register("disconnect", move |e: ApiGatewayWebsocketProxyRequest| {
+            let d = d.clone();
+            async move { disconnect::handle(&d, &e).await.map_err(|e| e.to_string()) }
+        });
+        functions.register("route", move |e: ApiGatewayWebsocketProxyRequest| {
+            let r = r.clone();
+            async move { Ok(route::handle(&r, &e).await) }
+        });
+        functions.register("broadcast", move |e: SqsEvent| {
+            let b = b.clone();
+            async move { Ok(broadcast::handle(&b, e).await) }
+        });
+        functions
+    }
+}

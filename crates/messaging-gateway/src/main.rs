@@ -1,0 +1,138 @@
+//! `stackpro-gateway`: the local API Gateway WebSocket API, configured like the functions
+//! (TABLE_NAME, BROADCAST_QUEUE_URL, BROADCAST_DLQ_URL, JWT_*, AWS_ENDPOINT_URL…).
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use messaging_devstack::Template;
+use messaging_gateway::{management_endpoint, Functions, GatewayConfig};
+use messaging_handlers::broadcast::BroadcastService;
+use messaging_handlers::connect::ConnectService;
+use messaging_handlers::disconnect::DisconnectService;
+use messaging_handlers::route::RouteService;
+use messaging_handlers::{config, telemetry};
+
+const USAGE: &str =
+    "usage: stackpro-gateway [--listen 127.0.0.1:3001] [--stage local] [--template template.yaml]
+    [--idle-timeout SECONDS] [--max-connection SECONDS] [--schedule-every SECONDS]
+    [--failed-visibility SECONDS] [--queue LogicalId=URL]... [--no-demo]
+Functions are configured from the environment, as in Lambda; BROADCAST_QUEUE_URL also names
+the template's BroadcastQueue for its SQS event source mapping.";
+
+fn seconds(flags: &HashMap<String, String>, name: &str) -> anyhow::Result<Option<Duration>> {
+    flags
+        .get(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map(Duration::from_secs)
+                .with_context(|| format!("--{name} takes whole seconds"))
+        })
+        .transpose()
+}
+
+async fn run(args: Vec<String>) -> anyhow::Result<()> {
+    let mut flags = HashMap::new();
+    let mut queues = BTreeMap::new();
+    let mut demo = true;
+    let mut iter = args.into_iter();
+    while let Some(flag) = iter.next() {
+        match flag.as_str() {
+            "--no-demo" => demo = false,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            "--queue" => {
+                let value = iter.next().context("--queue needs LogicalId=URL")?;
+                let (id, url) = value
+                    .split_once('=')
+                    .context("--queue needs LogicalId=URL")?;
+                queues.insert(id.to_owned(), url.to_owned());
+            }
+            other => {
+                let name = other
+                    .strip_prefix("--")
+                    .with_context(|| format!("unexpected argument {other:?}\n{USAGE}"))?;
+                let value = iter
+                    .next()
+                    .with_context(|| format!("--{name} needs a value"))?;
+                flags.insert(name.to_owned(), value);
+            }
+        }
+    }
+    let template = Template::load(
+        flags
+            .get("template")
+            .map(String::as_str)
+            .unwrap_or("template.yaml"),
+    )?;
+    let listen = flags
+        .get("listen")
+        .map(String::as_str)
+        .unwrap_or("127.0.0.1:3001");
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let mut gateway = GatewayConfig::new(template);
+    if let Some(stage) = flags.get("stage") {
+        gateway.stage = stage.clone();
+    }
+    if let Some(idle) = seconds(&flags, "idle-timeout")? {
+        gateway.limits.idle_timeout = idle;
+    }
+    if let Some(max) = seconds(&flags, "max-connection")? {
+        gateway.limits.max_duration = max;
+    }
+    gateway.schedule_every = seconds(&flags, "schedule-every")?;
+    gateway.failed_visibility_seconds =
+        seconds(&flags, "failed-visibility")?.map(|d| d.as_secs() as i32);
+    gateway.demo = demo;
+
+    let sdk = config::aws().await;
+    let endpoint = management_endpoint(listener.local_addr()?, &gateway.stage);
+    let broadcast = BroadcastService {
+        table: config::table(&sdk)?,
+        api: config::connections_api_at(&sdk, &endpoint)?,
+        queue: config::broadcast_queue(&sdk)?,
+        dead_letters: config::broadcast_dead_letter_queue(&sdk)?,
+        concurrency: config::fanout_concurrency()?,
+    };
+    queues
+        .entry("BroadcastQueue".to_owned())
+        .or_insert_with(|| broadcast.queue.url().to_owned());
+    gateway.sqs = Some((aws_sdk_sqs::Client::new(&sdk), queues));
+    let functions = Functions::stackpro(
+        ConnectService::from_env(&sdk)?,
+        DisconnectService::from_env(&sdk)?,
+        RouteService::from_env(&sdk)?,
+        broadcast,
+    );
+    let running = messaging_gateway::start(listener, gateway, functions).await?;
+    println!(
+        "WebSocket API:       {}?token=<JWT>",
+        running.websocket_url()
+    );
+    println!(
+        "@connections API:    {}/@connections/{{connectionId}}",
+        running.management_endpoint()
+    );
+    println!("Demo web client:     {}", running.page_url());
+    tokio::signal::ctrl_c().await?;
+    eprintln!("stopping: closing every connection");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::init_tracing();
+    match run(std::env::args().skip(1).collect()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stackpro-gateway: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! End to end through the local gateway: real WebSocket clients, the real functions, the SQS
+//! event source mapping and the `@connections` API, on moto.
+
+use std::time::Duration;
+
+use messaging_core::Role;
+use serde_json::{json, Value};
+use stackpro_messaging::gateway::{GatewayStack, WsClient};
+
+const QUIET: Duration = Duration::from_millis(1500);
+
+fn chat(conversation: &str, text: &str) -> Value {
+    json!({ "type": "CHAT_MESSAGE", "conversationId": conversation, "content": { "text": text } })
+}
+
+fn create(id: &str, kind: &str, members: &[&str]) -> Value {
+    json!({ "type": "CREATE_CONVERSATION", "conversationId": id, "kind": kind, "members": members })
+}
+
+fn texts(frames: &[Value]) -> Vec<String> {
+    let mut texts: Vec<String> = frames
+        .iter()
+        .filter(|f| f["type"] == "NEW_MESSAGE")
+        .map(|f| f["data"]["content"]["text"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    texts
+}
+
+async fn ack(client: &mut WsClient, frame: &Value) -> Value {
+    client.send(frame).await;
+    let answer = client.expect_answer().await;
+    assert_eq!(answer["type"], "ACK", "{frame} was answered with {answer}");
+    answer
+}
+
+trait Answer {
+    async fn expect_answer(&mut self) -> Value;
+}
+
+impl Answer for WsClient {
+    /// The next ACK or ERROR.
+    async fn expect_answer(&mut self) -> Value {
+        loop {
+            let frame = self.next(Duration::from_secs(5)).await.expect("an answer");
+            if frame["type"] == "ACK" || frame["type"] == "ERROR" {
+                return frame;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn members_receive_each_message_once_and_nobody_else_does() {
+    let gw = GatewayStack::start().await;
+    let mut a_owner = gw.connect("acme", "owner", Role::Owner).await;
+    let mut a_bob = gw.connect("acme", "bob", Role::User).await;
+    let mut a_carol = gw.connect("acme", "carol", Role::User).await;
+    let mut g_owner = gw.connect("globex", "owner", Role::Owner).await;
+    let mut g_bob = gw.connect("globex", "bob", Role::User).await;
+
+    ack(&mut a_owner, &create("project-1", "project", &["bob"])).await;
+    ack(&mut g_owner, &create("project-1", "project", &["bob"])).await;
+    for c in [
+        &mut a_owner,
+        &mut a_bob,
+        &mut a_carol,
+        &mut g_owner,
+        &mut g_bob,
+    ] {
+        c.drain(Duration::from_millis(700)).await;
+    }
+
+    ack(&mut a_owner, &chat("project-1", "acme to bob")).await;
+    ack(&mut g_bob, &chat("project-1", "globex bob to owner")).await;
+
+    assert_eq!(texts(&a_bob.drain(QUIET).await), ["acme to bob"]);
+    assert_eq!(texts(&g_owner.drain(QUIET).await), ["globex bob to owner"]);
+    assert!(
+        texts(&a_carol.drain(QUIET).await).is_empty(),
+        "carol is no member"
+    );
+    assert!(
+        texts(&g_bob.drain(QUIET).await).is_empty(),
+        "the sender's own socket only gets the ACK"
+    );
+    assert!(texts(&a_owner.drain(QUIET).await).is_empty());
+
+    // The foreign channel is refused over the socket too.
+    a_carol.send(&json!({ "type": "CHAT_MESSAGE", "channel": "client:globex:project:project-1", "content": { "text": "x" } })).await;
+    let refused = a_carol.expect_answer().await;
+    assert_eq!(refused["code"], "CROSS_TENANT");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn typing_indicators_are_delivered_with_their_expiry() {
+    let gw = GatewayStack::start().await;
+    let mut owner = gw.connect("123", "owner", Role::Owner).await;
+    let mut carol = gw.connect("123", "carol", Role::User).await;
+    ack(&mut owner, &create("456", "project", &["carol"])).await;
+    carol.drain(Duration::from_millis(700)).await;
+
+    owner
+        .send(&json!({ "type": "TYPING_START", "conversationId": "456" }))
+        .await;
+    let typing = carol.expect("TYPING_START").await;
+    assert_eq!(typing["userId"], "owner");
+    let left = typing["expiresAt"].as_i64().unwrap() - messaging_core::time::now_millis();
+    assert!(left > 5_000 && left <= 10_000, "expires in {left} ms");
+    owner
+        .send(&json!({ "type": "TYPING_STOP", "conversationId": "456" }))
+        .await;
+    assert_eq!(carol.expect("TYPING_STOP").await["userId"], "owner");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn closing_a_socket_removes_it_and_reconnecting_catches_up() {
+    let gw = GatewayStack::start().await;
+    let mut owner = gw.connect("123", "owner", Role::Owner).await;
+    let bob = gw.connect("123", "bob", Role::User).await;
+    ack(&mut owner, &create("team", "project", &["bob"])).await;
+    let bob_connection = {
+        // The registry knows bob's socket; closing it runs $disconnect and removes it.
+        let items = gw.stack.snapshot().await;
+        items
+            .keys()
+            .filter(|k| k.starts_with("CLIENT#123|USER#bob#CONN#"))
+            .count()
+    };
+    assert_eq!(bob_connection, 1);
+    bob.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let items = gw.stack.snapshot().await;
+    assert!(
+        !items.keys().any(|k| k.contains("USER#bob#CONN#")),
+        "bob's connection was not removed"
+    );
+    assert_eq!(
+        items["CLIENT#123|USER#bob"]["presence"].as_s().unwrap(),
+        "offline"
+    );
+
+    ack(&mut owner, &chat("team", "while you were away")).await;
+    let mut bob = gw.connect("123", "bob", Role::User).await;
+    bob.send(&json!({ "type": "GET_HISTORY", "conversationId": "team" }))
+        .await;
+    let history = bob.expect("HISTORY").await;
+    assert_eq!(
+        history["messages"][0]["content"]["text"],
+        "while you were away"
+    );
+    ack(&mut owner, &chat("team", "welcome back")).await;
+    assert_eq!(texts(&bob.drain(QUIET).await), ["welcome back"]);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_that_vanished_without_disconnect_is_pruned_on_410() {
+    let gw = GatewayStack::start().await;
+    let mut owner = gw.connect("123", "owner", Role::Owner).await;
+    let mut carol = gw.connect("123", "carol", Role::User).await;
+    ack(&mut owner, &create("team", "project", &["carol"])).await;
+    // A record for a socket the gateway does not have (as after a lost $disconnect).
+    let ghost = gw.stack.connect_as("123", "carol", Role::User).await;
+    carol.drain(Duration::from_millis(500)).await;
+
+    ack(&mut owner, &chat("team", "anyone?")).await;
+    assert_eq!(texts(&carol.drain(QUIET).await), ["anyone?"]);
+    let items = gw.stack.snapshot().await;
+    assert!(
+        !items.keys().any(|k| k.contains(ghost.connection.as_str())),
+        "the ghost was not pruned"
+    );
+    assert!(
+        items
+            .keys()
+            .any(|k| k.starts_with("CLIENT#123|USER#carol#CONN#")),
+        "the live socket stays"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn presence_events_reach_the_conversation_live() {
+    let gw = GatewayStack::start().await;
+    let mut owner = gw.connect("123", "owner", Role::Owner).await;
+    ack(&mut owner, &create("team", "project", &["dave"])).await;
+    owner.drain(Duration::from_millis(500)).await;
+    let dave = gw.connect("123", "dave", Role::User).await;
+    let online = owner.expect("PRESENCE").await;
+    assert_eq!(
+        (online["userId"].as_str(), online["status"].as_str()),
+        (Some("dave"), Some("online"))
+    );
+    dave.close().await;
+    let offline = owner.expect("PRESENCE").await;
+    assert_eq!(offline["status"], "offline");
+    gw.stop().await;
+}

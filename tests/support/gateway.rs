@@ -1,0 +1,226 @@
+//! The local gateway in tests: the real gateway on a free loopback port, in front of the real
+//! functions, against the test's own table and queues on moto; and a WebSocket test client.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use messaging_core::{Principal, Role, TenantId, UserId};
+use messaging_devstack::{tokens, Template};
+use messaging_gateway::{management_endpoint, Functions, GatewayConfig, Limits, RunningGateway};
+use messaging_handlers::broadcast::BroadcastService;
+use messaging_handlers::connect::ConnectService;
+use messaging_handlers::disconnect::DisconnectService;
+use messaging_handlers::route::RouteService;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::TestStack;
+
+/// A gateway running the StackPro functions against a private test stack.
+pub struct GatewayStack {
+    pub stack: TestStack,
+    pub gateway: RunningGateway,
+}
+
+impl GatewayStack {
+    pub async fn start() -> Self {
+        Self::start_with(Limits::default()).await
+    }
+
+    pub async fn start_with(limits: Limits) -> Self {
+        let stack = TestStack::new().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut config = GatewayConfig::new(Template::workspace().unwrap());
+        config.limits = limits;
+        let endpoint = management_endpoint(listener.local_addr().unwrap(), &config.stage);
+        config.sqs = Some((
+            stack.sqs.clone(),
+            BTreeMap::from([("BroadcastQueue".to_owned(), stack.queue_url.clone())]),
+        ));
+        config.demo = true;
+        let functions = stack.functions(&endpoint);
+        let gateway = messaging_gateway::start(listener, config, functions)
+            .await
+            .expect("gateway starts");
+        Self { stack, gateway }
+    }
+
+    /// Connects a WebSocket client with a fresh token for `user` of `tenant`.
+    pub async fn connect(&self, tenant: &str, user: &str, role: Role) -> WsClient {
+        let principal = Principal {
+            tenant: TenantId::parse(tenant).unwrap(),
+            user: UserId::parse(user).unwrap(),
+            role,
+            name: None,
+        };
+        let token = tokens::mint_local(&principal, 3600).unwrap();
+        WsClient::connect(&format!("{}?token={token}", self.gateway.websocket_url()))
+            .await
+            .unwrap_or_else(|e| panic!("{user}@{tenant} could not connect: {e}"))
+    }
+
+    pub async fn stop(self) {
+        self.gateway.shutdown().await;
+    }
+}
+
+impl TestStack {
+    /// The four functions, wired to this stack, posting to `@connections` at `endpoint`.
+    pub fn functions(&self, endpoint: &str) -> Functions {
+        let sdk = messaging_devstack::sdk_config(&crate::endpoint());
+        let table = self.connect.table.clone();
+        let queue = self.route.queue.clone();
+        Functions::stackpro(
+            ConnectService {
+                table: table.clone(),
+                verifier: tokens::local_verifier().unwrap(),
+                queue: queue.clone(),
+            },
+            DisconnectService {
+                table: table.clone(),
+                queue: queue.clone(),
+            },
+            RouteService {
+                table: table.clone(),
+                queue: queue.clone(),
+            },
+            BroadcastService {
+                table,
+                api: messaging_handlers::config::connections_api_at(&sdk, endpoint).unwrap(),
+                queue,
+                dead_letters: self.broadcast.dead_letters.clone(),
+                concurrency: 16,
+            },
+        )
+    }
+}
+
+/// A real WebSocket client.
+pub struct WsClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ended {
+    Closed(u16, String),
+    Dropped,
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Self { socket })
+    }
+
+    pub async fn send(&mut self, frame: &Value) {
+        self.socket
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next text frame as it is (not parsed) within `within`.
+    pub async fn next_raw(&mut self, within: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
+            match next.ok()? {
+                Message::Text(text) => return Some(text.to_string()),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn send_message(
+        &mut self,
+        message: Message,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.socket.send(message).await
+    }
+
+    /// The next JSON frame within `within`, skipping pings.
+    pub async fn next(&mut self, within: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
+            match next.ok()? {
+                Message::Text(text) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame of `kind` within five seconds, skipping others.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(frame) if frame["type"] == kind => return frame,
+                Some(_) => continue,
+                None => panic!("no {kind} frame arrived"),
+            }
+        }
+    }
+
+    /// Every frame arriving within `within`.
+    pub async fn drain(&mut self, within: Duration) -> Vec<Value> {
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        while let Some(frame) = self
+            .next(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    /// Waits for the server to end the connection; what it said when it did.
+    pub async fn ended(&mut self, within: Duration) -> Ended {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => panic!("the connection is still open after {within:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return Ended::Dropped,
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return match frame {
+                        Some(CloseFrame { code, reason }) => {
+                            Ended::Closed(code.into(), reason.to_string())
+                        }
+                        None => Ended::Closed(1005, String::new()),
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+        // Wait for the server's close reply.
+        while let Ok(Some(Ok(_))) =
+            tokio::time::timeout(Duration::from_secs(2), self.socket.next()).await
+        {}
+    }
+}
