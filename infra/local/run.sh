@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs the local stack: moto (DynamoDB, SQS, SESv2, CloudWatch) on a free loopback port, with
-# the table and queues of template.yaml, and writes the functions' environment to
-# target/local/stack.env. Ctrl-C stops everything it started.
+# Runs StackPro Messaging locally: moto (DynamoDB, SQS, SESv2, CloudWatch) with the table and
+# queues of template.yaml, and the local API Gateway WebSocket emulator in front of the real
+# functions, serving the demo web client. Ctrl-C stops everything it started.
+#   GATEWAY_PORT (default 3001; a free port when taken)   extra arguments go to stackpro-gateway
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 bash infra/local/venv.sh
-cargo build --quiet -p messaging-devstack --bin stackpro-dev
+cargo build --quiet -p messaging-devstack --bin stackpro-dev -p messaging-gateway --bin stackpro-gateway
 DEV="$ROOT/target/debug/stackpro-dev"
 
 # shellcheck source=infra/local/moto.sh
@@ -20,26 +21,50 @@ env_file="$ROOT/target/local/stack.env"
   echo "export AWS_ENDPOINT_URL=$MOTO_ENDPOINT"
   echo "export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
   "$DEV" bootstrap --endpoint "$MOTO_ENDPOINT" --prefix stackpro-local | sed 's/^/export /'
-  # Until the local gateway serves @connections, posts go to moto's stub, which discards them.
-  echo "export WEBSOCKET_MANAGEMENT_ENDPOINT=$MOTO_ENDPOINT"
   echo "export JWT_ISSUER=https://auth.stackpro.local JWT_AUDIENCE=stackpro-messaging JWT_ALGORITHM=HS256"
   echo "export JWT_VERIFICATION_KEY=stackpro-local-development-secret-not-for-production"
   echo "export RUST_LOG=\${RUST_LOG:-info}"
 } >"$env_file"
+# shellcheck disable=SC1090
+source "$env_file"
+
+port="${GATEWAY_PORT:-3001}"
+if ! "$ROOT/.venv/bin/python" -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$port" 2>/dev/null; then
+  port="$(free_port)"
+fi
+# The management endpoint the functions use is the gateway's own.
+echo "export WEBSOCKET_MANAGEMENT_ENDPOINT=http://127.0.0.1:$port/local" >>"$env_file"
+"$ROOT/target/debug/stackpro-gateway" --listen "127.0.0.1:$port" "$@" >"$ROOT/target/local/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+stop_all() {
+  if kill -0 "$GATEWAY_PID" 2>/dev/null; then
+    kill -INT "$GATEWAY_PID" 2>/dev/null || true # closes every socket, running $disconnect
+    wait "$GATEWAY_PID" 2>/dev/null || true
+  fi
+  stop_moto
+}
+trap stop_all EXIT
+for _ in $(seq 1 100); do
+  grep -q "Demo web client" "$ROOT/target/local/gateway.log" 2>/dev/null && break
+  kill -0 "$GATEWAY_PID" 2>/dev/null || { cat "$ROOT/target/local/gateway.log" >&2; exit 1; }
+  sleep 0.1
+done
 
 cat <<EOF2
 
-StackPro Messaging local stack is up.
-  moto (DynamoDB, SQS, SESv2, CloudWatch): $MOTO_ENDPOINT   (pid $MOTO_PID, log target/local/moto.log)
-  environment of the functions:            $env_file
+StackPro Messaging is running locally.
+  WebSocket API:    ws://127.0.0.1:$port/local?token=<JWT>
+  Demo web client:  http://127.0.0.1:$port/
+  @connections:     http://127.0.0.1:$port/local/@connections/{connectionId}
+  moto:             $MOTO_ENDPOINT  (pid $MOTO_PID)
+  logs:             target/local/gateway.log, target/local/moto.log
+  environment:      target/local/stack.env (source it to run stackpro-dev invoke)
 
-In another terminal:
-  source target/local/stack.env
-  target/debug/stackpro-dev token --tenant 123 --user alice --role OWNER       # a development token
-  target/debug/stackpro-dev invoke connect events/connect-good-token.json      # run a function on an event
-  target/debug/stackpro-dev invoke route   events/route-create-conversation.json
-  target/debug/stackpro-dev invoke route   events/route-chat-message.json
+Mint a development token:
+  target/debug/stackpro-dev token --tenant 123 --user alice --role OWNER
+and connect any WebSocket client, e.g.
+  websocat "ws://127.0.0.1:$port/local?token=\$(target/debug/stackpro-dev token --tenant 123 --user alice --role OWNER)"
 
-Ctrl-C stops moto.
+Ctrl-C stops the gateway and moto.
 EOF2
-wait "$MOTO_PID"
+wait "$GATEWAY_PID"

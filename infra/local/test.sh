@@ -12,6 +12,15 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Python tools (moto, cfn-lint, SAM CLI) into .venv"
 bash infra/local/venv.sh
 
+step "Browser test dependencies (Debian chromium, playwright-core from npm)"
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -188,11 +188,16 @@ async fn presence_events_reach_the_conversation_live() {
     let mut owner = gw.connect("123", "owner", Role::Owner).await;
     ack(&mut owner, &create("team", "project", &["dave"])).await;
     owner.drain(Duration::from_millis(500)).await;
-    let dave = gw.connect("123", "dave", Role::User).await;
+    let mut dave = gw.connect("123", "dave", Role::User).await;
     let online = owner.expect("PRESENCE").await;
     assert_eq!(
         (online["userId"].as_str(), online["status"].as_str()),
         (Some("dave"), Some("online"))
+    );
+    let to_dave = dave.drain(Duration::from_millis(500)).await;
+    assert!(
+        to_dave.iter().all(|f| f["type"] != "PRESENCE"),
+        "dave is not told he came online: {to_dave:?}"
     );
     dave.close().await;
     let offline = owner.expect("PRESENCE").await;

@@ -2,6 +2,7 @@
 //! `./infra/local/test.sh`.
 
 mod broadcast;
+mod browser;
 mod connect;
 mod events_fixtures;
 mod gateway_conformance;

@@ -105,7 +105,12 @@ async fn every_malformed_frame_gets_its_error_code_and_writes_nothing() {
         assert_eq!(frame["type"], "ERROR", "{shown}");
         assert_eq!(frame["code"], code, "{shown}: {frame}");
         assert_eq!(got_status, status, "{shown}");
-        assert!(!frame["message"].as_str().unwrap().is_empty());
+        let message = frame["message"].as_str().unwrap();
+        assert!(!message.is_empty());
+        assert!(
+            !message.contains("Id(\""),
+            "debug syntax leaked into {message:?}"
+        );
         assert_eq!(frame["retryable"], false);
     }
     assert_eq!(

@@ -63,10 +63,12 @@ function handle(frame) {
       state.conversations.clear();
       frame.conversations.forEach((c) => state.conversations.set(c.conversationId, c));
       renderConversations();
+      renderTitle();
       break;
     case "CONVERSATION_CREATED":
       state.conversations.set(frame.conversation.conversationId, frame.conversation);
       renderConversations();
+      renderTitle();
       break;
     case "HISTORY":
       if (frame.conversationId !== state.open) break;
@@ -151,7 +153,7 @@ function openConversation(id) {
   state.open = id;
   const c = state.conversations.get(id);
   if (c) c.unread = false;
-  $("chat-title").textContent = c ? (c.title || c.conversationId) + "  ·  " + c.channel : id;
+  renderTitle();
   $("messages").replaceChildren();
   state.typing.forEach((t) => clearTimeout(t));
   state.typing.clear();
@@ -159,6 +161,12 @@ function openConversation(id) {
   $("composer").disabled = $("send").disabled = false;
   renderConversations();
   send({ type: "GET_HISTORY", conversationId: id });
+}
+
+function renderTitle() {
+  if (!state.open) return;
+  const c = state.conversations.get(state.open);
+  $("chat-title").textContent = c ? `${c.title || c.conversationId}  ·  ${c.channel}` : state.open;
 }
 
 function appendMessage(m) {

@@ -22,6 +22,8 @@ use crate::{events, Shared};
 
 /// Frames waiting for a slow client before `@connections` POSTs wait too.
 const OUTBOUND_BUFFER: usize = 256;
+/// Initial read buffer per socket.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// A new connection id, as API Gateway makes them (16 characters of base64, may hold `+`, `/`).
 pub fn new_connection_id() -> String {
@@ -97,7 +99,10 @@ pub(crate) async fn upgrade(
             }
         }
     }
+    // tungstenite reserves its read buffer (128 KiB by default) per socket up front; 4 KiB
+    // grows on demand to the 128 KB message limit and cuts idle memory per connection.
     let mut ws = ws
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_frame_size(shared.limits.max_frame_bytes)
         .max_message_size(shared.limits.max_message_bytes);
     if let Some(protocol) = protocol {

@@ -288,6 +288,7 @@ async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &Conn
                     &p.user,
                     offline,
                     &removed.subscriptions,
+                    None,
                 )
                 .await;
             }

@@ -86,6 +86,7 @@ pub async fn handle(
                     user,
                     PresenceStatus::Online,
                     &registered.conversations,
+                    Some(&connection),
                 )
                 .await;
             }

@@ -53,6 +53,7 @@ pub async fn handle(
             &p.user,
             PresenceStatus::Offline,
             &removed.subscriptions,
+            None,
         )
         .await;
     }

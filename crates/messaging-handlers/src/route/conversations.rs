@@ -51,7 +51,7 @@ pub(super) async fn create(
             return Err(ProtocolError::new(
                 ErrorCode::ConversationExists,
                 format!(
-                    "conversation {:?} already exists; choose another id or join it",
+                    "conversation \"{}\" already exists; choose another id or join it",
                     new.conversation
                 ),
             ))
@@ -101,7 +101,7 @@ pub(super) async fn join(
         refused(
             p.may_join(item.conversation.kind),
             &format!(
-                "join {} conversation {conversation:?}",
+                "join {} conversation \"{conversation}\"",
                 item.conversation.kind
             ),
         )?;

@@ -147,7 +147,7 @@ pub(crate) async fn require_member(
         None => Err(not_found(conversation)),
         Some(_) => Err(ProtocolError::new(
             ErrorCode::NotAMember,
-            format!("you are not a member of conversation {conversation:?}; join it first"),
+            format!("you are not a member of conversation \"{conversation}\"; join it first"),
         )),
     }
 }
@@ -155,6 +155,6 @@ pub(crate) async fn require_member(
 pub(crate) fn not_found(conversation: &messaging_core::ConversationId) -> ProtocolError {
     ProtocolError::new(
         ErrorCode::ConversationNotFound,
-        format!("conversation {conversation:?} does not exist in your portal"),
+        format!("conversation \"{conversation}\" does not exist in your portal"),
     )
 }

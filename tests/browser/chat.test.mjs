@@ -1,0 +1,84 @@
+// The demo web client in headless Debian Chromium, driven by playwright-core: two users of
+// one tenant chat live (typing, presence, messages rendered as text); a user of another
+// tenant sees nothing. Started by tests/integration/browser.rs with STACKPRO_GATEWAY_URL set.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const base = process.env.STACKPRO_GATEWAY_URL;
+const out = process.env.STACKPRO_TEST_OUTPUT ?? "target/test-output/browser";
+const timeout = 10_000;
+let browser;
+
+before(async () => {
+  assert.ok(base, "STACKPRO_GATEWAY_URL must name a running local gateway");
+  mkdirSync(out, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => browser?.close());
+
+async function open(who) {
+  const page = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage();
+  page.setDefaultTimeout(timeout);
+  await page.goto(base);
+  await page.getByTestId("tenant").fill(who.tenant);
+  await page.getByTestId("user").fill(who.user);
+  await page.getByTestId("role").selectOption(who.role);
+  await page.getByTestId("connect").click();
+  await page.getByTestId("status").filter({ hasText: "Connected" }).waitFor();
+  return page;
+}
+
+test("two users of a tenant chat live and another tenant sees nothing", async () => {
+  const alice = await open({ tenant: "acme", user: "alice", role: "OWNER" });
+  const bob = await open({ tenant: "acme", user: "bob", role: "USER" });
+  const mallory = await open({ tenant: "globex", user: "mallory", role: "OWNER" });
+
+  // Alice opens a project conversation with Bob; it appears in Bob's list live.
+  await alice.getByTestId("create-id").fill("launch");
+  await alice.getByTestId("create-kind").selectOption("project");
+  await alice.getByTestId("create-title").fill("Launch plan");
+  await alice.getByTestId("create-members").fill("bob");
+  await alice.getByTestId("create").click();
+  await alice.getByTestId("chat-title").filter({ hasText: "Launch plan" }).waitFor();
+  const conversation = bob.getByTestId("conversation").filter({ hasText: "Launch plan" });
+  await conversation.waitFor();
+  await conversation.click();
+  await bob.getByTestId("chat-title").filter({ hasText: "client:acme:project:launch" }).waitFor();
+  // Presence: Bob sees Alice online.
+  await bob.locator('[data-testid="member"][data-status="online"]', { hasText: "alice" }).waitFor();
+
+  // Typing appears for Bob while Alice types, and goes when her message arrives.
+  await alice.getByTestId("composer").pressSequentially("Hel");
+  await bob.getByTestId("typing").filter({ hasText: "alice is typing" }).waitFor();
+  const hostile = "Hello <b>bob</b> & <img src=x onerror=alert(1)>";
+  await alice.getByTestId("composer").fill(hostile);
+  await alice.getByTestId("composer").press("Enter");
+  await bob.getByTestId("message").filter({ hasText: hostile }).waitFor();
+  assert.equal(await bob.locator('[data-testid="message"] b, [data-testid="message"] img').count(), 0,
+    "user text must be rendered as text, never as HTML");
+  await bob.waitForFunction(() => document.querySelector('[data-testid="typing"]').textContent === "");
+
+  // Bob answers; Alice gets it live.
+  await bob.getByTestId("composer").fill("Got it, thanks!");
+  await bob.getByTestId("composer").press("Enter");
+  await alice.getByTestId("message").filter({ hasText: "Got it, thanks!" }).waitFor();
+
+  // The other tenant saw nothing, and cannot reach the conversation by its id.
+  await mallory.waitForTimeout(500);
+  assert.equal(await mallory.getByTestId("conversation").count(), 0);
+  assert.equal(await mallory.getByTestId("message").count(), 0);
+  await mallory.getByTestId("join-id").fill("launch");
+  await mallory.getByTestId("join").click();
+  await mallory.getByTestId("toast").filter({ hasText: "CONVERSATION_NOT_FOUND" }).waitFor();
+
+  await bob.screenshot({ path: `${out}/chat-bob.png` });
+  await alice.screenshot({ path: `${out}/chat-alice.png` });
+  await mallory.screenshot({ path: `${out}/chat-other-tenant.png` });
+});
