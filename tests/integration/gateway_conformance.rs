@@ -133,19 +133,9 @@ fn events_of(recorded: &Recorded, route: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The echo API answers plain text, not JSON.
 async fn text(client: &mut WsClient) -> Option<String> {
-    // The echo API answers plain text, not JSON: read raw.
-    client.next_text(Duration::from_secs(3)).await
-}
-
-trait RawText {
-    async fn next_text(&mut self, within: Duration) -> Option<String>;
-}
-
-impl RawText for WsClient {
-    async fn next_text(&mut self, within: Duration) -> Option<String> {
-        self.next_raw(within).await
-    }
+    client.next_raw(Duration::from_secs(3)).await
 }
 
 #[tokio::test]

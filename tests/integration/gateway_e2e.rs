@@ -6,48 +6,15 @@ use std::time::Duration;
 use messaging_core::Role;
 use serde_json::{json, Value};
 use stackpro_messaging::gateway::{GatewayStack, WsClient};
+use stackpro_messaging::{chat, create, texts};
 
 const QUIET: Duration = Duration::from_millis(1500);
-
-fn chat(conversation: &str, text: &str) -> Value {
-    json!({ "type": "CHAT_MESSAGE", "conversationId": conversation, "content": { "text": text } })
-}
-
-fn create(id: &str, kind: &str, members: &[&str]) -> Value {
-    json!({ "type": "CREATE_CONVERSATION", "conversationId": id, "kind": kind, "members": members })
-}
-
-fn texts(frames: &[Value]) -> Vec<String> {
-    let mut texts: Vec<String> = frames
-        .iter()
-        .filter(|f| f["type"] == "NEW_MESSAGE")
-        .map(|f| f["data"]["content"]["text"].as_str().unwrap().to_owned())
-        .collect();
-    texts.sort();
-    texts
-}
 
 async fn ack(client: &mut WsClient, frame: &Value) -> Value {
     client.send(frame).await;
     let answer = client.expect_answer().await;
     assert_eq!(answer["type"], "ACK", "{frame} was answered with {answer}");
     answer
-}
-
-trait Answer {
-    async fn expect_answer(&mut self) -> Value;
-}
-
-impl Answer for WsClient {
-    /// The next ACK or ERROR.
-    async fn expect_answer(&mut self) -> Value {
-        loop {
-            let frame = self.next(Duration::from_secs(5)).await.expect("an answer");
-            if frame["type"] == "ACK" || frame["type"] == "ERROR" {
-                return frame;
-            }
-        }
-    }
 }
 
 #[tokio::test]

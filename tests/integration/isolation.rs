@@ -4,22 +4,8 @@
 use std::collections::BTreeMap;
 
 use messaging_core::Role;
-use serde_json::{json, Value};
-use stackpro_messaging::{frames_for, Client, TestStack};
-
-fn chat(conversation: &str, text: &str) -> Value {
-    json!({ "type": "CHAT_MESSAGE", "conversationId": conversation, "content": { "text": text } })
-}
-
-fn texts(frames: &[Value]) -> Vec<String> {
-    let mut texts: Vec<String> = frames
-        .iter()
-        .filter(|f| f["type"] == "NEW_MESSAGE")
-        .map(|f| f["data"]["content"]["text"].as_str().unwrap().to_owned())
-        .collect();
-    texts.sort();
-    texts
-}
+use serde_json::json;
+use stackpro_messaging::{chat, frames_for, texts, Client, TestStack};
 
 #[tokio::test]
 async fn two_tenants_exchange_messages_and_each_member_receives_each_exactly_once() {

@@ -3,14 +3,10 @@
 use messaging_core::protocol::MAX_FRAME_BYTES;
 use messaging_core::Role;
 use serde_json::{json, Value};
-use stackpro_messaging::{frames_for, TestStack};
+use stackpro_messaging::{create, frames_for, TestStack};
 
 fn chat(conversation: &str, text: &str) -> Value {
     json!({ "type": "CHAT_MESSAGE", "requestId": "r1", "conversationId": conversation, "content": { "text": text, "type": "text" } })
-}
-
-fn create(conversation: &str, kind: &str, members: &[&str]) -> Value {
-    json!({ "type": "CREATE_CONVERSATION", "conversationId": conversation, "kind": kind, "title": "Contracts", "members": members })
 }
 
 #[tokio::test]

@@ -155,17 +155,16 @@ impl WsClient {
 
     /// The next JSON frame within `within`, skipping pings.
     pub async fn next(&mut self, within: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + within;
+        let text = self.next_raw(within).await?;
+        Some(serde_json::from_str(&text).expect("JSON frame"))
+    }
+
+    /// The next ACK or ERROR (within five seconds).
+    pub async fn expect_answer(&mut self) -> Value {
         loop {
-            let next = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .ok()??;
-            match next.ok()? {
-                Message::Text(text) => {
-                    return Some(serde_json::from_str(&text).expect("JSON frame"))
-                }
-                Message::Close(_) => return None,
-                _ => continue,
+            let frame = self.next(Duration::from_secs(5)).await.expect("an answer");
+            if frame["type"] == "ACK" || frame["type"] == "ERROR" {
+                return frame;
             }
         }
     }

@@ -256,3 +256,24 @@ pub fn frames_for(deliveries: &[(String, String)], client: &Client) -> Vec<Value
         .map(|(_, body)| serde_json::from_str(body).unwrap())
         .collect()
 }
+
+/// A CHAT_MESSAGE frame.
+pub fn chat(conversation: &str, text: &str) -> Value {
+    serde_json::json!({ "type": "CHAT_MESSAGE", "conversationId": conversation, "content": { "text": text } })
+}
+
+/// A CREATE_CONVERSATION frame.
+pub fn create(conversation: &str, kind: &str, members: &[&str]) -> Value {
+    serde_json::json!({ "type": "CREATE_CONVERSATION", "conversationId": conversation, "kind": kind, "members": members })
+}
+
+/// The texts of the NEW_MESSAGE frames among `frames`, sorted.
+pub fn texts(frames: &[Value]) -> Vec<String> {
+    let mut texts: Vec<String> = frames
+        .iter()
+        .filter(|f| f["type"] == "NEW_MESSAGE")
+        .filter_map(|f| f["data"]["content"]["text"].as_str().map(str::to_owned))
+        .collect();
+    texts.sort();
+    texts
+}

@@ -45,6 +45,15 @@ impl Live {
         }
     }
 
+    /// `identity` as API Gateway reports it (events and `@connections` GET).
+    pub fn identity(&self) -> serde_json::Value {
+        let mut identity = serde_json::json!({ "sourceIp": self.source_ip });
+        if let Some(agent) = &self.user_agent {
+            identity["userAgent"] = serde_json::json!(agent);
+        }
+        identity
+    }
+
     pub fn touch(&self, now: i64) {
         self.last_active_at.store(now, Ordering::Relaxed);
     }

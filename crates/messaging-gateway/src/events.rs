@@ -43,10 +43,7 @@ fn context(
     now: i64,
 ) -> Map<String, Value> {
     let request_id = new_request_id();
-    let mut identity = json!({ "sourceIp": live.source_ip });
-    if let Some(agent) = &live.user_agent {
-        identity["userAgent"] = json!(agent);
-    }
+    let identity = live.identity();
     let Value::Object(map) = json!({
         "routeKey": route_key,
         "eventType": event_type,

@@ -99,10 +99,7 @@ pub(crate) async fn get(
         Ok(live) => live,
         Err(refusal) => return refusal.into_response(),
     };
-    let mut identity = json!({ "sourceIp": live.source_ip });
-    if let Some(agent) = &live.user_agent {
-        identity["userAgent"] = json!(agent);
-    }
+    let identity = live.identity();
     let body = json!({
         "connectedAt": rfc3339_millis(live.connected_at),
         "identity": identity,
