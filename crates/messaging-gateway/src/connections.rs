@@ -1,7 +1,7 @@
 //! The live WebSocket connections, by id: what `@connections` reads and writes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::mpsc;
@@ -68,11 +68,13 @@ impl Live {
     }
 }
 
-/// Every live connection, and the most there have been at once.
+/// Every live connection, the most there have been at once, and the `@connections` POSTs
+/// delivered (what API Gateway bills as outbound messages).
 #[derive(Debug, Default)]
 pub struct Connections {
     live: RwLock<HashMap<String, Arc<Live>>>,
     peak: AtomicUsize,
+    posts: AtomicU64,
 }
 
 impl Connections {
@@ -108,5 +110,14 @@ impl Connections {
 
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_post(&self) {
+        self.posts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `@connections` POSTs delivered so far.
+    pub fn posts(&self) -> u64 {
+        self.posts.load(Ordering::Relaxed)
     }
 }

@@ -84,6 +84,7 @@ pub(crate) async fn post(
         Err(e) => Outbound::Binary(e.into_bytes()),
     };
     if live.send(outbound).await {
+        shared.connections.count_post();
         StatusCode::OK.into_response()
     } else {
         GONE.into_response()

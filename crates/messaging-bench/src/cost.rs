@@ -1,0 +1,203 @@
+//! Cost per million chat messages, from counted requests and measured durations, with
+//! published us-east-1 prices; beside it the seed's per-recipient lookups and a
+//! Scan-every-connection design at 10,000 connections, from their request counts.
+
+use serde::Serialize;
+
+use crate::fanout::FanoutResult;
+
+pub const API_GATEWAY_PER_MESSAGE: f64 = 1.00 / 1e6; // per 32 KB message unit
+pub const LAMBDA_PER_REQUEST: f64 = 0.20 / 1e6;
+pub const LAMBDA_PER_GB_SECOND_ARM: f64 = 0.000_013_333_4;
+pub const DYNAMODB_PER_WRITE_UNIT: f64 = 0.625 / 1e6;
+pub const DYNAMODB_PER_READ_UNIT: f64 = 0.125 / 1e6;
+pub const SQS_FIFO_PER_REQUEST: f64 = 0.50 / 1e6;
+pub const ROUTE_MEMORY_GB: f64 = 0.125;
+pub const BROADCAST_MEMORY_GB: f64 = 0.25;
+/// The Scan design's read units per message at 10,000 connections (eventually consistent,
+/// ~50-byte items: 500 KB a message).
+pub const SCAN_READ_UNITS_AT_10K: f64 = 61.0;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cost {
+    pub design: String,
+    pub recipients: usize,
+    pub api_gateway: f64,
+    pub lambda: f64,
+    pub dynamodb: f64,
+    pub sqs: f64,
+    pub total: f64,
+    /// Everything but API Gateway.
+    pub above_api_gateway: f64,
+    pub notes: String,
+}
+
+fn per_million(
+    design: &str,
+    recipients: usize,
+    api: f64,
+    lambda: f64,
+    dynamodb: f64,
+    sqs: f64,
+    notes: String,
+) -> Cost {
+    let m = 1e6;
+    Cost {
+        design: design.into(),
+        recipients,
+        api_gateway: api * m,
+        lambda: lambda * m,
+        dynamodb: dynamodb * m,
+        sqs: sqs * m,
+        total: (api + lambda + dynamodb + sqs) * m,
+        above_api_gateway: (lambda + dynamodb + sqs) * m,
+        notes,
+    }
+}
+
+/// Billed GB-seconds of one invocation (Lambda rounds up to the millisecond).
+fn gb_seconds(ms: f64, gb: f64) -> f64 {
+    ms.ceil() / 1000.0 * gb
+}
+
+/// Our design, from one measured fan-out to `run.recipients`.
+pub fn ours(run: &FanoutResult) -> Cost {
+    let n = run.recipients as f64;
+    // Inbound CHAT_MESSAGE + its ACK (the two-way route's response) + one frame per recipient.
+    let api = (2.0 + n) * API_GATEWAY_PER_MESSAGE;
+    let lambda = 2.0 * LAMBDA_PER_REQUEST
+        + (gb_seconds(run.route_ms, ROUTE_MEMORY_GB)
+            + gb_seconds(run.broadcast_ms, BROADCAST_MEMORY_GB))
+            * LAMBDA_PER_GB_SECOND_ARM;
+    let count = |op: &str| *run.route_dynamodb_requests.get(op).unwrap_or(&0) as f64;
+    // Strongly consistent GetItems (connection, membership) cost 1 RRU each; the message put
+    // writes the table and UserIndex (1 WRU each, ≤1 KB); lastActivity is one more write.
+    let reads = count("GetItem") + run.recipient_query_read_units;
+    let writes = count("PutItem") * 2.0 + count("UpdateItem");
+    let dynamodb = reads * DYNAMODB_PER_READ_UNIT + writes * DYNAMODB_PER_WRITE_UNIT;
+    // Send, plus the receive and the delete that handled it (one per DeleteMessageBatch). The
+    // event source mapping's empty long polls are a fixed cost per poller, not per message.
+    let sqs_count = |op: &str| *run.sqs_requests.get(op).unwrap_or(&0) as f64;
+    let sqs_requests = sqs_count("SendMessage") + 2.0 * sqs_count("DeleteMessageBatch");
+    let sqs = sqs_requests * SQS_FIFO_PER_REQUEST;
+    per_million(
+        "StackPro (this)",
+        run.recipients,
+        api,
+        lambda,
+        dynamodb,
+        sqs,
+        format!(
+            "{reads:.1} RRU, {writes:.0} WRU, {sqs_requests:.0} SQS FIFO requests (send, receive, delete at one message a batch), route {:.1} ms @128 MB, broadcast {:.1} ms @256 MB",
+            run.route_ms, run.broadcast_ms
+        ),
+    )
+}
+
+/// The seed's sketch: look up every recipient's connection and check its access (1 + 2N
+/// strongly consistent reads), fan out from the same function; Lambda time taken equal to ours
+/// (generous to it: it makes 2N more requests in sequence).
+pub fn seed(run: &FanoutResult) -> Cost {
+    let n = run.recipients as f64;
+    let api = (1.0 + n) * API_GATEWAY_PER_MESSAGE;
+    let lambda = LAMBDA_PER_REQUEST
+        + gb_seconds(run.route_ms + run.broadcast_ms, ROUTE_MEMORY_GB) * LAMBDA_PER_GB_SECOND_ARM;
+    let reads = 1.0 + 2.0 * n;
+    let writes = 2.0;
+    let dynamodb = reads * DYNAMODB_PER_READ_UNIT + writes * DYNAMODB_PER_WRITE_UNIT;
+    per_million(
+        "seed: lookup per recipient",
+        run.recipients,
+        api,
+        lambda,
+        dynamodb,
+        0.0,
+        format!("{reads:.0} RRU, {writes:.0} WRU; Redis not counted"),
+    )
+}
+
+/// A Scan of every connection per message (the AWS sample chat app) at 10,000 connections.
+pub fn scan(run: &FanoutResult) -> Cost {
+    let n = run.recipients as f64;
+    let api = (1.0 + n) * API_GATEWAY_PER_MESSAGE;
+    let lambda = LAMBDA_PER_REQUEST
+        + gb_seconds(run.route_ms + run.broadcast_ms, ROUTE_MEMORY_GB) * LAMBDA_PER_GB_SECOND_ARM;
+    let reads = SCAN_READ_UNITS_AT_10K;
+    let writes = 2.0;
+    let dynamodb = reads * DYNAMODB_PER_READ_UNIT + writes * DYNAMODB_PER_WRITE_UNIT;
+    per_million(
+        "Scan all connections (10,000)",
+        run.recipients,
+        api,
+        lambda,
+        dynamodb,
+        0.0,
+        format!("{reads:.0} RRU per Scan, {writes:.0} WRU"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn run(recipients: usize) -> FanoutResult {
+        let counts = |pairs: &[(&str, u64)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect::<BTreeMap<_, _>>()
+        };
+        FanoutResult {
+            recipients,
+            delivered: recipients,
+            seconds_to_ack: 0.0,
+            seconds_to_first: 0.0,
+            seconds_to_last: 0.0,
+            deliveries_per_second: 0.0,
+            raw_seconds_to_last: 0.0,
+            raw_deliveries_per_second: 0.0,
+            percent_of_raw: 0.0,
+            recipient_query_seconds: 0.0,
+            posting_deliveries_per_second: 0.0,
+            posting_percent_of_raw: 0.0,
+            route_dynamodb_requests: counts(&[("GetItem", 2), ("PutItem", 1), ("UpdateItem", 1)]),
+            broadcast_dynamodb_requests: counts(&[("Query", 1)]),
+            recipient_query_pages: 1,
+            recipient_query_read_units: 1.0,
+            sqs_requests: counts(&[
+                ("SendMessage", 1),
+                ("ReceiveMessage", 5),
+                ("DeleteMessageBatch", 1),
+            ]),
+            post_to_connection_calls: recipients as u64,
+            route_ms: 9.2,
+            broadcast_ms: 20.0,
+        }
+    }
+
+    #[test]
+    fn our_cost_is_itemised_from_the_counted_requests() {
+        let cost = ours(&run(10));
+        assert!(
+            (cost.api_gateway - 12.0).abs() < 1e-9,
+            "inbound + ACK + 10 deliveries"
+        );
+        // 3 RRU and 3 WRU.
+        assert!((cost.dynamodb - (3.0 * 0.125 + 3.0 * 0.625)).abs() < 1e-9);
+        // Send + receive + delete; the extra (empty) receives are not per message.
+        assert!((cost.sqs - 1.5).abs() < 1e-9);
+        // 2 requests + 10 ms (rounded up) at 128 MB + 20 ms at 256 MB.
+        let lambda = 0.4 + (0.010 * 0.125 + 0.020 * 0.25) * 1e6 * LAMBDA_PER_GB_SECOND_ARM;
+        assert!((cost.lambda - lambda).abs() < 1e-9);
+        assert!((cost.total - (cost.api_gateway + cost.above_api_gateway)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_seed_design_reads_grow_with_recipients_and_the_scan_does_not() {
+        assert!((seed(&run(100)).dynamodb - (201.0 * 0.125 + 2.0 * 0.625)).abs() < 1e-9);
+        assert_eq!(scan(&run(2)).dynamodb, scan(&run(100)).dynamodb);
+        assert!(seed(&run(100)).dynamodb > ours(&run(100)).dynamodb);
+    }
+}

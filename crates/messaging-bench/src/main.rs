@@ -1,0 +1,178 @@
+//! `stackpro-bench`: fan-out against the raw gateway rate, steady-load latency, cold start
+//! and cost per million messages, on the local stack. Results go to `bench/results/` as
+//! `latest.json` and `latest.md`. Run it with `./infra/local/bench.sh`.
+
+mod coldstart;
+mod cost;
+mod fanout;
+mod report;
+mod stack;
+mod steady;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+struct Options {
+    endpoint: String,
+    out: PathBuf,
+    bin_dir: PathBuf,
+    sizes: Vec<usize>,
+    concurrency: usize,
+    steady_clients: usize,
+    steady_rate: f64,
+    steady_seconds: f64,
+    cold_runs: usize,
+    cold_only: bool,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let number = |name: &str, default: &str| -> anyhow::Result<f64> {
+        flag(name)
+            .unwrap_or_else(|| default.into())
+            .parse()
+            .with_context(|| format!("{name} takes a number"))
+    };
+    Ok(Options {
+        endpoint: flag("--endpoint")
+            .context("--endpoint (the moto URL) is required; ./infra/local/bench.sh sets it")?,
+        out: flag("--out")
+            .unwrap_or_else(|| "bench/results".into())
+            .into(),
+        bin_dir: flag("--bin-dir")
+            .unwrap_or_else(|| "target/release".into())
+            .into(),
+        sizes: flag("--sizes")
+            .unwrap_or_else(|| "2,10,100,1000,5000".into())
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .context("--sizes takes numbers like 10,100")
+            })
+            .collect::<anyhow::Result<_>>()?,
+        concurrency: number("--concurrency", "64")? as usize,
+        steady_clients: number("--steady-clients", "1000")? as usize,
+        steady_rate: number("--steady-rate", "10")?,
+        steady_seconds: number("--steady-seconds", "20")?,
+        cold_runs: number("--cold-runs", "20")? as usize,
+        cold_only: args.iter().any(|a| a == "--cold-only"),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let started = std::time::Instant::now();
+
+    // Cold start first, on an idle machine.
+    let function_env: Vec<(String, String)> = [
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "bench"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_ENDPOINT_URL", o.endpoint.as_str()),
+        ("TABLE_NAME", "bench"),
+        (
+            "BROADCAST_QUEUE_URL",
+            "http://127.0.0.1:1/123456789012/bench.fifo",
+        ),
+        (
+            "BROADCAST_DLQ_URL",
+            "http://127.0.0.1:1/123456789012/bench-dlq.fifo",
+        ),
+        ("WEBSOCKET_MANAGEMENT_ENDPOINT", "http://127.0.0.1:1/local"),
+        ("JWT_ISSUER", messaging_devstack::tokens::LOCAL_ISSUER),
+        ("JWT_AUDIENCE", messaging_devstack::tokens::LOCAL_AUDIENCE),
+        ("JWT_ALGORITHM", "HS256"),
+        (
+            "JWT_VERIFICATION_KEY",
+            messaging_devstack::tokens::LOCAL_SECRET,
+        ),
+        ("RUST_LOG", "warn"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    eprintln!("cold start: {} runs per function", o.cold_runs);
+    let cold_start = coldstart::measure(
+        &o.bin_dir,
+        &["connect", "disconnect", "route", "broadcast"],
+        o.cold_runs,
+        &function_env,
+    )
+    .await?;
+
+    if o.cold_only {
+        println!("{}", serde_json::to_string_pretty(&cold_start)?);
+        return Ok(());
+    }
+    let stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+    let mut fanout = Vec::new();
+    let mut next_index = 0;
+    for &n in &o.sizes {
+        eprintln!("fan-out to {n}");
+        let result = fanout::run(&stack, n, next_index).await?;
+        eprintln!(
+            "  last delivery after {:.3} s, {:.0}/s ({:.0} % of raw)",
+            result.seconds_to_last, result.deliveries_per_second, result.percent_of_raw
+        );
+        next_index += n + 1;
+        fanout.push(result);
+    }
+    eprintln!(
+        "steady load: {} clients, {} msg/s for {} s",
+        o.steady_clients, o.steady_rate, o.steady_seconds
+    );
+    // A fresh table, queues and gateway: moto's per-request time grows with what the fan-out
+    // runs left behind (~3 items per client), which would measure moto, not the design.
+    stack.gateway.shutdown().await;
+    let steady_stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+    let steady = steady::run(
+        &steady_stack,
+        o.steady_clients,
+        o.steady_rate,
+        o.steady_seconds,
+        0,
+    )
+    .await?;
+    steady_stack.gateway.shutdown().await;
+
+    let mut costs = Vec::new();
+    for n in [2, 10, 100] {
+        if let Some(run) = fanout.iter().find(|f| f.recipients == n) {
+            costs.extend([cost::ours(run), cost::seed(run), cost::scan(run)]);
+        }
+    }
+    let report = report::Report {
+        machine: report::Machine::describe(),
+        fanout_concurrency: o.concurrency,
+        fanout,
+        steady: Some(steady),
+        cold_start,
+        cost_per_million_messages: costs,
+    };
+    std::fs::create_dir_all(&o.out)?;
+    std::fs::write(
+        o.out.join("latest.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(o.out.join("latest.md"), report.markdown())?;
+    eprintln!(
+        "wrote {}/latest.json and latest.md in {:.0} s",
+        o.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! The results as JSON and as a Markdown table, with the machine they were measured on.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::coldstart::ColdStart;
+use crate::cost::Cost;
+use crate::fanout::FanoutResult;
+use crate::steady::SteadyResult;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub date: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub rustc: String,
+    pub emulator: String,
+    pub notes: String,
+}
+
+impl Machine {
+    pub fn describe() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split(':').nth(1))
+            })
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let kib: f64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|r| r.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or(0.0);
+        let rustc = std::process::Command::new("rustc")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        Self {
+            date: messaging_core::time::rfc3339_millis(messaging_core::time::now_millis()),
+            cpu,
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            memory_gib: kib / 1024.0 / 1024.0,
+            rustc,
+            emulator: "moto server 5.2.5 (DynamoDB, SQS) + the local gateway, all on loopback".into(),
+            notes: "The bench process runs the gateway, the functions and every client on the same 2 cores; moto is a single Python process.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub machine: Machine,
+    pub fanout_concurrency: usize,
+    pub fanout: Vec<FanoutResult>,
+    pub steady: Option<SteadyResult>,
+    pub cold_start: Vec<ColdStart>,
+    pub cost_per_million_messages: Vec<Cost>,
+}
+
+fn ops(map: &std::collections::BTreeMap<String, u64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let m = &self.machine;
+        let mut out = String::new();
+        let _ = writeln!(out, "# StackPro Messaging — benchmark results\n");
+        let _ = writeln!(
+            out,
+            "Measured {} on {} ({} cores, {:.1} GiB), {}. {} {}\n",
+            m.date, m.cpu, m.cores, m.memory_gib, m.rustc, m.emulator, m.notes
+        );
+        let _ = writeln!(
+            out,
+            "## Fan-out: one message to N connected clients (concurrency {})\n",
+            self.fanout_concurrency
+        );
+        let _ = writeln!(out, "| N | delivered | ACK (s) | first (s) | last (s) | deliveries/s | raw gateway deliveries/s | % of raw | recipient Query on moto (s) | posting phase deliveries/s (% of raw) | DynamoDB requests (route; broadcast) | recipient Query pages / RRU | SQS requests | PostToConnection |");
+        let _ = writeln!(
+            out,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for f in &self.fanout {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {:.0} % | {:.3} | {:.0} ({:.0} %) | {}; {} | {} / {:.1} | {} | {} |",
+                f.recipients, f.delivered, f.seconds_to_ack, f.seconds_to_first, f.seconds_to_last, f.deliveries_per_second,
+                f.raw_deliveries_per_second, f.percent_of_raw, f.recipient_query_seconds, f.posting_deliveries_per_second,
+                f.posting_percent_of_raw, ops(&f.route_dynamodb_requests), ops(&f.broadcast_dynamodb_requests),
+                f.recipient_query_pages, f.recipient_query_read_units, ops(&f.sqs_requests), f.post_to_connection_calls
+            );
+        }
+        if let Some(s) = &self.steady {
+            let _ = writeln!(out, "\n## Steady load\n");
+            let _ = writeln!(
+                out,
+                "{} clients in {} conversations of 10 (one portal each), {} messages/s for {} s: {} messages, {} deliveries expected, {} received, **{} lost, {} duplicates**.\n",
+                s.clients, s.conversations, s.messages_per_second, s.seconds, s.messages_sent, s.deliveries_expected,
+                s.deliveries_received, s.lost, s.duplicates
+            );
+            let _ = writeln!(
+                out,
+                "| send → deliver latency | p50 | p95 | p99 | max |\n|---|---|---|---|---|"
+            );
+            let _ = writeln!(
+                out,
+                "| ms | {:.1} | {:.1} | {:.1} | {:.1} |",
+                s.latency_ms_p50, s.latency_ms_p95, s.latency_ms_p99, s.latency_ms_max
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n## Cold start (release build, spawn → first Runtime API request)\n"
+        );
+        let _ = writeln!(out, "| function | stripped size | min ms | median ms | p95 ms | max ms | runs |\n|---|---|---|---|---|---|---|");
+        for c in &self.cold_start {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} MB | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                c.function,
+                c.binary_bytes as f64 / 1e6,
+                c.ms_min,
+                c.ms_median,
+                c.ms_p95,
+                c.ms_max,
+                c.runs
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n## Cost per 1 million chat messages (us-east-1 prices)\n"
+        );
+        let _ = writeln!(out, "| design | N | API Gateway | Lambda | DynamoDB | SQS | total | above API Gateway | basis |\n|---|---|---|---|---|---|---|---|---|");
+        for c in &self.cost_per_million_messages {
+            let _ = writeln!(
+                out,
+                "| {} | {} | ${:.2} | ${:.2} | ${:.2} | ${:.2} | ${:.2} | ${:.2} | {} |",
+                c.design,
+                c.recipients,
+                c.api_gateway,
+                c.lambda,
+                c.dynamodb,
+                c.sqs,
+                c.total,
+                c.above_api_gateway,
+                c.notes
+            );
+        }
+        out
+    }
+}

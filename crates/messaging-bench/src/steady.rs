@@ -1,0 +1,150 @@
+//! Steady load: C clients in conversations of 10, each conversation in its own portal
+//! (tenant), sending at a fixed total rate; latency from send to delivery measured at every
+//! receiving client; losses and duplicates counted.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::stack::Stack;
+
+pub const GROUP: usize = 10;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SteadyResult {
+    pub clients: usize,
+    pub conversations: usize,
+    pub messages_per_second: f64,
+    pub seconds: f64,
+    pub messages_sent: usize,
+    pub deliveries_expected: usize,
+    pub deliveries_received: usize,
+    pub lost: usize,
+    pub duplicates: usize,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p95: f64,
+    pub latency_ms_p99: f64,
+    pub latency_ms_max: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub async fn run(
+    stack: &Stack,
+    clients: usize,
+    rate: f64,
+    seconds: f64,
+    first_index: usize,
+) -> anyhow::Result<SteadyResult> {
+    let (arrive, mut arrivals) = mpsc::unbounded_channel();
+    let opened = stack.open(first_index, clients, arrive).await?;
+    let conversations = clients / GROUP;
+    for (k, group) in opened.chunks(GROUP).enumerate().take(conversations) {
+        stack
+            .seed(
+                &format!("steady{k}"),
+                &format!("steady-{k}"),
+                &group.iter().collect::<Vec<_>>(),
+            )
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let total = (rate * seconds).round() as usize;
+    let mut sent_at: HashMap<usize, Instant> = HashMap::with_capacity(total);
+    let mut sender_of: HashMap<usize, usize> = HashMap::with_capacity(total);
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    for seq in 0..total {
+        ticker.tick().await;
+        let k = seq % conversations;
+        let sender = &opened[k * GROUP + (seq / conversations) % GROUP];
+        let frame = json!({
+            "type": "CHAT_MESSAGE", "conversationId": format!("steady-{k}"),
+            "content": { "text": format!("steady {run} {seq} end") }
+        });
+        sent_at.insert(seq, Instant::now());
+        sender_of.insert(seq, sender.index);
+        sender.outgoing.send(frame.to_string())?;
+    }
+    let expected = total * (GROUP - 1);
+    let mut seen: HashMap<(usize, usize), u32> = HashMap::with_capacity(expected);
+    let mut latencies = Vec::with_capacity(expected);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let marker = format!("steady {run} ");
+    while seen.len() < expected {
+        let Ok(Some((index, text, at))) = tokio::time::timeout_at(deadline, arrivals.recv()).await
+        else {
+            break;
+        };
+        if !text.contains("NEW_MESSAGE") {
+            continue;
+        }
+        let Some(rest) = text.split(&marker).nth(1) else {
+            continue;
+        };
+        let Some(seq) = rest.split(' ').next().and_then(|s| s.parse::<usize>().ok()) else {
+            continue;
+        };
+        let count = seen.entry((index, seq)).or_default();
+        *count += 1;
+        if *count == 1 {
+            latencies.push(at.duration_since(sent_at[&seq]).as_secs_f64() * 1000.0);
+        }
+    }
+    // A last look for duplicates that arrive after everything was delivered.
+    while let Ok(Some((index, text, _))) =
+        tokio::time::timeout(Duration::from_millis(1500), arrivals.recv()).await
+    {
+        if let Some(seq) = text
+            .split(&marker)
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            *seen.entry((index, seq)).or_default() += 1;
+        }
+    }
+    let received: usize = seen.values().map(|c| *c as usize).sum();
+    let duplicates: usize = seen.values().map(|c| (*c as usize).saturating_sub(1)).sum();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    Ok(SteadyResult {
+        clients,
+        conversations,
+        messages_per_second: rate,
+        seconds,
+        messages_sent: total,
+        deliveries_expected: expected,
+        deliveries_received: received - duplicates,
+        lost: expected.saturating_sub(seen.len()),
+        duplicates,
+        latency_ms_p50: percentile(&latencies, 50.0),
+        latency_ms_p95: percentile(&latencies, 95.0),
+        latency_ms_p99: percentile(&latencies, 99.0),
+        latency_ms_max: latencies.last().copied().unwrap_or(f64::NAN),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let sorted: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&sorted, 50.0), 51.0);
+        assert_eq!(percentile(&sorted, 99.0), 99.0);
+        assert_eq!(percentile(&sorted, 100.0), 100.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+}
