@@ -239,3 +239,41 @@ async fn an_expired_typing_job_is_dropped_unsent() {
     assert!(report.expired);
     assert!(stack.gateway.posts().is_empty());
 }
+
+#[tokio::test]
+async fn an_orphaned_subscription_is_removed_on_410_even_without_its_connection_record() {
+    let stack = TestStack::new().await;
+    let (owner, clients) = general_with_connections(&stack, 2).await;
+    let orphan = clients[0].connection.as_str().to_owned();
+    // A removal that stopped half-way: the registry item is gone, the subscription is not.
+    stack
+        .dynamodb
+        .delete_item()
+        .table_name(&stack.table_name)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CONNECTION#{orphan}")),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("METADATA".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    stack.gateway.mark_gone(&orphan);
+    let message =
+        json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "x" } });
+    stack.send(&owner, &message).await;
+    stack.pump().await;
+    assert_eq!(
+        frames_for(&stack.gateway.take(), &clients[1]).len(),
+        1,
+        "the live one still receives"
+    );
+    let items = stack.snapshot().await;
+    assert!(
+        !items.contains_key(&format!("CLIENT#123|CONVERSATION#general#CONN#{orphan}")),
+        "orphan subscription left"
+    );
+}

@@ -276,26 +276,34 @@ pub async fn run_job(
 /// A 410 means API Gateway closed the connection: remove it, and its subscription to this
 /// conversation even if the connection record itself was already gone.
 async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &ConnectionId) {
-    match service.table.remove_connection(connection).await {
-        Ok(removed) => {
-            info!(connection_id = %connection, had_record = removed.is_some(), "pruned a gone connection");
-            if let Some(removed) = removed.filter(|r| r.went_offline) {
+    // Removing the connection removes the subscriptions its record lists; this one is deleted
+    // separately only when the record was already gone or did not list it.
+    let covered = match service.table.remove_connection(connection).await {
+        Ok(Some(removed)) => {
+            info!(connection_id = %connection, "pruned a gone connection");
+            if removed.went_offline {
                 let p = &removed.principal;
-                let offline = PresenceStatus::Offline;
+                let (offline, conversations) = (PresenceStatus::Offline, &removed.subscriptions);
                 presence::announce(
                     &service.queue,
                     &p.tenant,
                     &p.user,
                     offline,
-                    &removed.subscriptions,
+                    conversations,
                     None,
                 )
                 .await;
             }
+            removed.subscriptions.contains(&job.conversation)
         }
+        Ok(None) => false,
         Err(e) => {
-            warn!(connection_id = %connection, error = %e, "could not prune a gone connection")
+            warn!(connection_id = %connection, error = %e, "could not prune a gone connection");
+            false
         }
+    };
+    if covered {
+        return;
     }
     if let Err(e) = service
         .table
