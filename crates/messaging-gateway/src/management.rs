@@ -29,7 +29,7 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 }
 
 /// API Gateway's refusals of a connection id.
-struct Refusal(StatusCode, &'static str, &'static str);
+pub(crate) struct Refusal(StatusCode, &'static str, &'static str);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -65,65 +65,51 @@ pub(crate) async fn post(
     State(shared): State<Arc<Shared>>,
     Path((stage, id)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
-    let live = match find(&shared, &stage, &id) {
-        Ok(live) => live,
-        Err(refusal) => return refusal.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let live = find(&shared, &stage, &id)?;
     let limit = shared.limits.max_message_bytes;
     if body.len() > limit {
         let message = format!("payload of {} bytes exceeds {limit}", body.len());
-        return error(
+        return Ok(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PayloadTooLargeException",
             &message,
-        );
+        ));
     }
     let outbound = match String::from_utf8(body.to_vec()) {
         Ok(text) => Outbound::Text(text),
         Err(e) => Outbound::Binary(e.into_bytes()),
     };
-    if live.send(outbound).await {
-        shared.connections.count_post();
-        StatusCode::OK.into_response()
-    } else {
-        GONE.into_response()
+    if !live.send(outbound).await {
+        return Err(GONE);
     }
+    shared.connections.count_post();
+    Ok(StatusCode::OK.into_response())
 }
 
 /// GET: when the connection opened, who it is, when it was last active.
 pub(crate) async fn get(
     State(shared): State<Arc<Shared>>,
     Path((stage, id)): Path<(String, String)>,
-) -> Response {
-    let live = match find(&shared, &stage, &id) {
-        Ok(live) => live,
-        Err(refusal) => return refusal.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let live = find(&shared, &stage, &id)?;
     let identity = live.identity();
     let body = json!({
         "connectedAt": rfc3339_millis(live.connected_at),
         "identity": identity,
         "lastActiveAt": rfc3339_millis(live.last_active_at()),
     });
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    let headers = [("content-type", "application/json")];
+    Ok((StatusCode::OK, headers, body.to_string()).into_response())
 }
 
 /// DELETE: close the connection (its `$disconnect` then runs).
 pub(crate) async fn delete(
     State(shared): State<Arc<Shared>>,
     Path((stage, id)): Path<(String, String)>,
-) -> Response {
-    let live = match find(&shared, &stage, &id) {
-        Ok(live) => live,
-        Err(refusal) => return refusal.into_response(),
-    };
+) -> Result<Response, Refusal> {
+    let live = find(&shared, &stage, &id)?;
     live.send(Outbound::Close(1000, "Connection deleted".into()))
         .await;
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

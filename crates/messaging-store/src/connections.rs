@@ -10,7 +10,7 @@ use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 
 use crate::error::{corrupt, StoreError};
 use crate::items::{ConnectionItem, UserConnectionItem, UserItem};
-use crate::requests::transact_put;
+use crate::requests::{decode_all, transact_put};
 use crate::table::{self, Key, CONNECTION_TTL_SECONDS, PK, SK};
 use crate::MessagingTable;
 use messaging_core::protocol::PresenceStatus;
@@ -230,14 +230,12 @@ impl MessagingTable {
                 "Query(user connections)",
             )
             .await?;
-        items
+        let connections: Vec<UserConnectionItem> = decode_all(items, "user connection")?;
+        Ok(connections
             .into_iter()
-            .map(|item| {
-                from_item::<_, UserConnectionItem>(item).map_err(|e| corrupt("user connection", e))
-            })
-            .filter(|item| item.as_ref().map_or(true, |i| i.ttl > now))
-            .map(|item| item.map(|i| i.connection_id))
-            .collect()
+            .filter(|c| c.ttl > now)
+            .map(|c| c.connection_id)
+            .collect())
     }
 
     /// Removes a connection and everything hanging off it: its subscriptions, the user's

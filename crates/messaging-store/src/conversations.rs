@@ -11,7 +11,7 @@ use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId
 use crate::connections::{build_error, key_map, now_seconds, s};
 use crate::error::{classify, classify_transaction, corrupt, StoreError};
 use crate::items::{ConversationItem, MemberItem, SubscriptionItem, UserItem};
-use crate::requests::{transact_put, with_prefix};
+use crate::requests::{decode_all, transact_put, with_prefix};
 use crate::table::{self, CONNECTION_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK};
 use crate::MessagingTable;
 
@@ -272,13 +272,12 @@ impl MessagingTable {
             .query_all("Query(recipients)", |q| with_prefix(q, &pk, &prefix))
             .await?;
         let now = now_seconds(messaging_core::time::now_millis());
-        let mut connections = Vec::with_capacity(pages.items.len());
-        for item in pages.items {
-            let sub: SubscriptionItem = from_item(item).map_err(|e| corrupt("subscription", e))?;
-            if sub.ttl > now {
-                connections.push((sub.connection_id, sub.user));
-            }
-        }
+        let subscriptions: Vec<SubscriptionItem> = decode_all(pages.items, "subscription")?;
+        let connections = subscriptions
+            .into_iter()
+            .filter(|sub| sub.ttl > now)
+            .map(|sub| (sub.connection_id, sub.user))
+            .collect();
         Ok(Recipients {
             connections,
             pages: pages.pages,
@@ -295,16 +294,10 @@ impl MessagingTable {
     ) -> Result<Vec<ConversationView>, StoreError> {
         let keys = table::tenant(tenant);
         let wanted: Vec<_> = ids.iter().map(|c| keys.conversation(c)).collect();
-        let mut conversations = self
-            .get_items(&wanted, false)
-            .await?
-            .into_iter()
-            .map(|item| {
-                from_item::<_, ConversationItem>(item)
-                    .map(|i| i.conversation)
-                    .map_err(|e| corrupt("conversation", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let items: Vec<ConversationItem> =
+            decode_all(self.get_items(&wanted, false).await?, "conversation")?;
+        let mut conversations: Vec<ConversationView> =
+            items.into_iter().map(|i| i.conversation).collect();
         conversations.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
         Ok(conversations)
     }
@@ -316,21 +309,18 @@ impl MessagingTable {
         conversation: &ConversationId,
     ) -> Result<Vec<MemberPresence>, StoreError> {
         let keys = table::tenant(tenant);
-        let members = self
+        let items = self
             .query_prefix(
                 &keys.pk(),
                 &keys.members_prefix(conversation),
                 false,
                 "Query(members)",
             )
-            .await?
+            .await?;
+        let members: Vec<UserId> = decode_all::<MemberItem>(items, "member")?
             .into_iter()
-            .map(|item| {
-                from_item::<_, MemberItem>(item)
-                    .map(|m| m.user)
-                    .map_err(|e| corrupt("member", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|m| m.user)
+            .collect();
         let users: Vec<_> = members.iter().map(|u| keys.user(u)).collect();
         let online: std::collections::HashSet<UserId> = self
             .get_items(&users, false)

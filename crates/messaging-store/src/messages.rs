@@ -1,6 +1,6 @@
 //! Chat messages: store, and read back newest first.
 
-use serde_dynamo::{from_item, to_item};
+use serde_dynamo::to_item;
 
 use messaging_core::protocol::MessageView;
 use messaging_core::{ConversationId, MessageId, TenantId};
@@ -8,7 +8,7 @@ use messaging_core::{ConversationId, MessageId, TenantId};
 use crate::connections::{key_map, s};
 use crate::error::{classify, corrupt, StoreError};
 use crate::items::MessageItem;
-use crate::requests::with_prefix;
+use crate::requests::{decode_all, with_prefix};
 use crate::table;
 use crate::MessagingTable;
 
@@ -89,14 +89,7 @@ impl MessagingTable {
             .send()
             .await
             .map_err(|e| classify("Query(messages)", e))?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                let stored: MessageItem = from_item(item).map_err(|e| corrupt("message", e))?;
-                Ok(stored.message)
-            })
-            .collect()
+        let stored: Vec<MessageItem> = decode_all(output.items.unwrap_or_default(), "message")?;
+        Ok(stored.into_iter().map(|m| m.message).collect())
     }
 }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::connections::{build_error, key_map, s};
-use crate::error::{classify, StoreError};
+use crate::error::{classify, corrupt, StoreError};
 use crate::table::{Key, PK, SK};
 use crate::MessagingTable;
 
@@ -30,6 +30,17 @@ pub(crate) struct QueryPages {
     pub items: Vec<Item>,
     pub pages: usize,
     pub consumed_read_units: f64,
+}
+
+/// Every item as a `T`, or `Corrupt` naming `what` at the first that is not one.
+pub(crate) fn decode_all<T: serde::de::DeserializeOwned>(
+    items: Vec<Item>,
+    what: &str,
+) -> Result<Vec<T>, StoreError> {
+    items
+        .into_iter()
+        .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt(what, e)))
+        .collect()
 }
 
 /// The key condition "partition `pk`, sort key beginning with `prefix`".
