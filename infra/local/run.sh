@@ -23,6 +23,7 @@ env_file="$ROOT/target/local/stack.env"
   "$DEV" bootstrap --endpoint "$MOTO_ENDPOINT" --prefix stackpro-local | sed 's/^/export /'
   echo "export JWT_ISSUER=https://auth.stackpro.local JWT_AUDIENCE=stackpro-messaging JWT_ALGORITHM=HS256"
   echo "export JWT_VERIFICATION_KEY=stackpro-local-development-secret-not-for-production"
+  echo "export CURSOR_SECRET=stackpro-local-cursor-secret-not-for-production"
   echo "export RUST_LOG=\${RUST_LOG:-info}"
 } >"$env_file"
 # shellcheck disable=SC1090

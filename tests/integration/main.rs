@@ -8,5 +8,6 @@ mod events_fixtures;
 mod gateway_conformance;
 mod gateway_e2e;
 mod isolation;
+mod messages;
 mod route;
 mod template_lint;

@@ -27,10 +27,15 @@ async fn a_chat_message_is_stored_queued_and_acknowledged() {
     assert_eq!(ack["type"], "ACK");
     assert_eq!(ack["requestId"], "r1");
     let message_id = ack["messageId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        ack["seq"], 1,
+        "the first message of a conversation is seq 1"
+    );
     assert!(ack["timestamp"].as_str().unwrap().ends_with('Z'));
 
     let items = stack.snapshot().await;
-    let stored = &items[&format!("CLIENT#123|CONVERSATION#456#MSG#{message_id}")];
+    let stored = &items["CLIENT#123|CONVERSATION#456#MSG#000000000001"];
+    assert_eq!(stored["messageId"].as_s().unwrap(), &message_id);
     assert_eq!(stored["senderId"].as_s().unwrap(), "carol");
     assert_eq!(
         stored["content"].as_m().unwrap()["text"].as_s().unwrap(),
@@ -47,6 +52,7 @@ async fn a_chat_message_is_stored_queued_and_acknowledged() {
         conversation["lastActivity"].as_s().unwrap(),
         ack["timestamp"].as_str().unwrap()
     );
+    assert_eq!(conversation["lastSeq"].as_n().unwrap(), "1");
     assert_eq!(
         conversation["channel"].as_s().unwrap(),
         "client:123:project:456"

@@ -126,9 +126,11 @@ fn routes_are_the_three_the_functions_expect() {
 #[test]
 fn jwt_parameters_have_no_secret_defaults() {
     let template = Template::workspace().unwrap();
-    let key = template.get(&["Parameters", "JwtVerificationKey"]).unwrap();
-    assert_eq!(key["NoEcho"].as_bool(), Some(true));
-    assert!(key.get("Default").is_none());
+    for secret in ["JwtVerificationKey", "CursorSecret"] {
+        let key = template.get(&["Parameters", secret]).unwrap();
+        assert_eq!(key["NoEcho"].as_bool(), Some(true), "{secret}");
+        assert!(key.get("Default").is_none(), "{secret} has a default");
+    }
     for name in ["JwtIssuer", "JwtAudience"] {
         assert!(
             template.get(&["Parameters", name, "Default"]).is_none(),

@@ -87,6 +87,7 @@ impl TestStack {
             RouteService {
                 table: table.clone(),
                 queue: queue.clone(),
+                cursors: tokens::local_cursor_signer(),
             },
             BroadcastService {
                 table,

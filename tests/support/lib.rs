@@ -117,6 +117,7 @@ impl TestStack {
             route: RouteService {
                 table: table.clone(),
                 queue: queue.clone(),
+                cursors: tokens::local_cursor_signer(),
             },
             broadcast: BroadcastService {
                 table,

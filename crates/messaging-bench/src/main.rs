@@ -100,6 +100,10 @@ async fn main() -> anyhow::Result<()> {
             "JWT_VERIFICATION_KEY",
             messaging_devstack::tokens::LOCAL_SECRET,
         ),
+        (
+            "CURSOR_SECRET",
+            messaging_devstack::tokens::LOCAL_CURSOR_SECRET,
+        ),
         ("RUST_LOG", "warn"),
     ]
     .into_iter()

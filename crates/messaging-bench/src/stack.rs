@@ -90,6 +90,7 @@ impl Stack {
         let route_service = Arc::new(RouteService {
             table: counted_table(&route_dynamodb),
             queue: queue.clone(),
+            cursors: messaging_devstack::tokens::local_cursor_signer(),
         });
         let broadcast_service = Arc::new(BroadcastService {
             table: counted_table(&broadcast_dynamodb),
@@ -255,6 +256,7 @@ impl Stack {
                 user: user.clone(),
                 added_by: user.clone(),
                 joined_at: messaging_core::time::rfc3339_millis(now),
+                last_read_seq: 0,
             })?);
             let subscription = keys.subscription(&conversation, &client.connection);
             items.push(serde_dynamo::to_item(SubscriptionItem {

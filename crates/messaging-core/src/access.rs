@@ -29,6 +29,8 @@ pub enum Decision {
     MissingPermission(Permission),
     /// The conversation is members-only and the caller is not a member.
     MembersOnly,
+    /// Only the author of the message may do this.
+    AuthorOnly,
 }
 
 impl Principal {
@@ -64,6 +66,35 @@ impl Principal {
             Decision::Allow
         } else {
             Decision::MembersOnly
+        }
+    }
+}
+
+impl Principal {
+    /// Editing a message: its author only, whatever the role (an edit speaks for the author).
+    pub fn may_edit(&self, author: &UserId) -> Decision {
+        if *author == self.user {
+            Decision::Allow
+        } else {
+            Decision::AuthorOnly
+        }
+    }
+
+    /// Deleting a message: its author, or a role with `canDeleteMessages` (OWNER).
+    pub fn may_delete(&self, author: &UserId) -> Decision {
+        if *author == self.user {
+            Decision::Allow
+        } else {
+            require(self.role, Permission::DeleteMessages)
+        }
+    }
+
+    /// Removing a member: anyone may leave; removing someone else needs `canInviteUsers`.
+    pub fn may_remove_member(&self, member: &UserId) -> Decision {
+        if *member == self.user {
+            Decision::Allow
+        } else {
+            require(self.role, Permission::InviteUsers)
         }
     }
 }
@@ -111,6 +142,32 @@ mod tests {
         assert_eq!(user.may_join(ChannelKind::File), Decision::MembersOnly);
         assert_eq!(
             principal(Role::Admin).may_join(ChannelKind::Project),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn authors_edit_owners_delete_anything_members_may_leave() {
+        let other = UserId::parse("someone-else").unwrap();
+        let me = UserId::parse("u1").unwrap();
+        for role in Role::ALL {
+            let p = principal(role);
+            assert_eq!(p.may_edit(&me), Decision::Allow);
+            assert_eq!(p.may_edit(&other), Decision::AuthorOnly);
+            assert_eq!(p.may_delete(&me), Decision::Allow);
+            assert_eq!(p.may_remove_member(&me), Decision::Allow);
+        }
+        assert_eq!(principal(Role::Owner).may_delete(&other), Decision::Allow);
+        assert_eq!(
+            principal(Role::Admin).may_delete(&other),
+            Decision::MissingPermission(Permission::DeleteMessages)
+        );
+        assert_eq!(
+            principal(Role::User).may_remove_member(&other),
+            Decision::MissingPermission(Permission::InviteUsers)
+        );
+        assert_eq!(
+            principal(Role::Admin).may_remove_member(&other),
             Decision::Allow
         );
     }

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     ConversationNotFound,
     /// A conversation with that id already exists.
     ConversationExists,
+    /// No such message in the conversation (or it was deleted, for an edit or reaction).
+    MessageNotFound,
+    /// A page cursor that was altered, or issued for another user, conversation or search.
+    InvalidCursor,
     /// The caller is not a member of the conversation.
     NotAMember,
     /// The caller's role lacks the permission for this action.
@@ -49,10 +53,11 @@ impl ErrorCode {
             ErrorCode::InvalidJson
             | ErrorCode::MissingType
             | ErrorCode::UnknownType
-            | ErrorCode::InvalidField => 400,
+            | ErrorCode::InvalidField
+            | ErrorCode::InvalidCursor => 400,
             ErrorCode::MessageTooLarge => 413,
             ErrorCode::CrossTenant | ErrorCode::NotAMember | ErrorCode::Forbidden => 403,
-            ErrorCode::ConversationNotFound => 404,
+            ErrorCode::ConversationNotFound | ErrorCode::MessageNotFound => 404,
             ErrorCode::ConversationExists => 409,
             ErrorCode::UnknownConnection => 401,
             ErrorCode::Unavailable => 503,
@@ -70,6 +75,8 @@ impl ErrorCode {
             ErrorCode::CrossTenant => "CROSS_TENANT",
             ErrorCode::ConversationNotFound => "CONVERSATION_NOT_FOUND",
             ErrorCode::ConversationExists => "CONVERSATION_EXISTS",
+            ErrorCode::MessageNotFound => "MESSAGE_NOT_FOUND",
+            ErrorCode::InvalidCursor => "INVALID_CURSOR",
             ErrorCode::NotAMember => "NOT_A_MEMBER",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::UnknownConnection => "UNKNOWN_CONNECTION",

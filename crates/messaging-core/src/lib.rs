@@ -7,10 +7,12 @@
 
 pub mod access;
 pub mod channel;
+pub mod cursor;
 pub mod error;
 pub mod ids;
 pub mod protocol;
 pub mod role;
+pub mod search;
 pub mod time;
 pub mod token;
 

@@ -26,3 +26,11 @@ pub fn mint_local(principal: &Principal, ttl_seconds: u64) -> Result<String, Tok
         .unwrap_or_default();
     Ok(local_issuer()?.mint(principal, now, ttl_seconds))
 }
+
+/// The page-cursor secret of the local stack (`CURSOR_SECRET` in `infra/local/sam-env.json`).
+pub const LOCAL_CURSOR_SECRET: &str = "stackpro-local-cursor-secret-not-for-production";
+
+/// The cursor signer every local function uses.
+pub fn local_cursor_signer() -> messaging_core::cursor::CursorSigner {
+    messaging_core::cursor::CursorSigner::new(LOCAL_CURSOR_SECRET.as_bytes())
+}

@@ -199,11 +199,18 @@ pub async fn run_job(
         info!("job expired before delivery; dropped");
         return Ok(report);
     }
-    let recipients = service
-        .table
-        .recipients(&job.tenant, &job.conversation)
-        .await
-        .map_err(JobError::Recipients)?;
+    let recipients = match &job.users {
+        None => service
+            .table
+            .recipients(&job.tenant, &job.conversation)
+            .await
+            .map_err(JobError::Recipients)?,
+        Some(users) => service
+            .table
+            .connections_of(&job.tenant, users)
+            .await
+            .map_err(JobError::Recipients)?,
+    };
     report.query_pages = recipients.pages;
     report.consumed_read_units = recipients.consumed_read_units;
     let targets: Vec<ConnectionId> = recipients

@@ -1,6 +1,7 @@
 //! Configuration from the environment, read once per process at start-up.
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use messaging_core::cursor::CursorSigner;
 use messaging_core::token::{TokenConfigError, TokenVerifier};
 use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable};
 
@@ -100,6 +101,22 @@ pub fn fanout_concurrency() -> Result<usize, ConfigError> {
         });
     }
     Ok(value)
+}
+
+/// Shortest `CURSOR_SECRET` accepted.
+pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
+
+/// The page-cursor signer from `CURSOR_SECRET` (at least 32 bytes; a NoEcho template
+/// parameter).
+pub fn cursor_signer() -> Result<CursorSigner, ConfigError> {
+    let secret = required("CURSOR_SECRET")?;
+    if secret.len() < MIN_CURSOR_SECRET_BYTES {
+        return Err(ConfigError::Invalid {
+            name: "CURSOR_SECRET",
+            reason: format!("it must be at least {MIN_CURSOR_SECRET_BYTES} bytes"),
+        });
+    }
+    Ok(CursorSigner::new(secret.as_bytes()))
 }
 
 /// Token verification from `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_ALGORITHM` and

@@ -15,6 +15,9 @@ use crate::table::{self, Key, CONNECTION_TTL_SECONDS, PK, SK};
 use crate::MessagingTable;
 use messaging_core::protocol::PresenceStatus;
 
+/// How long presence holds without a heartbeat (the seed's 5-minute presence TTL).
+pub const PRESENCE_TTL_MILLIS: i64 = 5 * 60 * 1000;
+
 /// A live connection and the caller behind it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectionRecord {
@@ -106,8 +109,8 @@ impl MessagingTable {
             .table_name(&self.name)
             .set_key(Some(key_map(&keys.user(&principal.user))))
             .update_expression(
-                "SET #user = :user, #role = :role, #presence = :online, #lastSeen = :now, #clientId = :tenant \
-                 ADD #count :one",
+                "SET #user = :user, #role = :role, #presence = :online, #lastSeen = :now, #clientId = :tenant, \
+                 #expires = :expires ADD #count :one",
             )
             .expression_attribute_names("#user", "user")
             .expression_attribute_names("#role", "role")
@@ -115,6 +118,11 @@ impl MessagingTable {
             .expression_attribute_names("#lastSeen", "lastSeen")
             .expression_attribute_names("#clientId", "clientId")
             .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_names("#expires", "presenceExpiresAt")
+            .expression_attribute_values(
+                ":expires",
+                n(messaging_core::time::now_millis() + PRESENCE_TTL_MILLIS),
+            )
             .expression_attribute_values(":user", s(principal.user.as_str()))
             .expression_attribute_values(":role", s(principal.role.as_str()))
             .expression_attribute_values(":online", s(PresenceStatus::Online.as_str()))
@@ -125,7 +133,7 @@ impl MessagingTable {
             presence = presence
                 .update_expression(
                     "SET #user = :user, #role = :role, #presence = :online, #lastSeen = :now, #clientId = :tenant, \
-                     #name = :name ADD #count :one",
+                     #expires = :expires, #name = :name ADD #count :one",
                 )
                 .expression_attribute_names("#name", "name")
                 .expression_attribute_values(":name", s(name));
@@ -306,6 +314,52 @@ impl MessagingTable {
             .transpose()
     }
 
+    /// Sets a connected user's presence (online or away) and extends it for another
+    /// [`PRESENCE_TTL_MILLIS`]. Returns the status others saw before, or `None` when the user
+    /// has no live connection (nothing is written then).
+    pub async fn set_presence(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        status: PresenceStatus,
+        now: i64,
+    ) -> Result<Option<PresenceStatus>, StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::tenant(tenant).user(user))))
+            .update_expression("SET #presence = :status, #expires = :expires, #lastSeen = :now")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#presence", "presence")
+            .expression_attribute_names("#expires", "presenceExpiresAt")
+            .expression_attribute_names("#lastSeen", "lastSeen")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":expires", n(now + PRESENCE_TTL_MILLIS))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match updated {
+            Ok(output) => {
+                let before = output
+                    .attributes
+                    .map(from_item::<_, UserItem>)
+                    .transpose()
+                    .map_err(|e| corrupt("user", e))?;
+                Ok(Some(
+                    before.map_or(PresenceStatus::Offline, |u| u.presence_at(now)),
+                ))
+            }
+            Err(e) => match crate::error::classify("UpdateItem(set presence)", e) {
+                StoreError::ConditionFailed(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
     /// One connection fewer; flips presence offline when none are left. Returns whether it did.
     async fn decrement_presence(
         &self,
@@ -418,6 +472,36 @@ impl MessagingTable {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.put_items(items).await
+    }
+
+    /// Removes `conversation` from a connection's subscription set (a closed registry is
+    /// skipped).
+    pub(crate) async fn forget_subscription(
+        &self,
+        connection: &ConnectionId,
+        conversation: &ConversationId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::connection(connection))))
+            .update_expression("DELETE #subs :subs")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#subs", "subscriptions")
+            .expression_attribute_values(
+                ":subs",
+                AttributeValue::Ss(vec![conversation.to_string()]),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match crate::error::classify("UpdateItem(forget subscription)", e) {
+                StoreError::ConditionFailed(_) => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use serde_dynamo::{from_item, to_item};
 
-use messaging_core::protocol::{ConversationView, MemberPresence, PresenceStatus};
+use messaging_core::protocol::{
+    ConversationSummary, ConversationView, MemberPresence, PresenceStatus,
+};
 use messaging_core::time::rfc3339_millis;
 use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId};
 
@@ -66,6 +68,7 @@ impl MessagingTable {
                 created_by: new.created_by.clone(),
                 created_at: at.clone(),
                 last_activity: at.clone(),
+                last_seq: 0,
             },
         };
         let mut members = vec![new.created_by.clone()];
@@ -134,6 +137,7 @@ impl MessagingTable {
             user: user.clone(),
             added_by: added_by.clone(),
             joined_at: at.to_owned(),
+            last_read_seq: 0,
         }
     }
 
@@ -220,13 +224,16 @@ impl MessagingTable {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Vec<ConversationId>, StoreError> {
-        let pk = table::tenant(tenant).user_conversations_gsi1pk(user);
+        let keys = table::tenant(tenant);
+        let pk = keys.user_conversations_gsi1pk(user);
         let pages = self
             .query_all("Query(GSI1 user conversations)", |q| {
                 q.index_name(GSI1)
-                    .key_condition_expression("#pk = :pk")
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                     .expression_attribute_names("#pk", GSI1PK)
+                    .expression_attribute_names("#sk", GSI1SK)
                     .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":prefix", s(keys.conversations_gsi1_prefix()))
             })
             .await?;
         // GSI1 projects keys only: the conversation id is read back from GSI1SK.
@@ -285,6 +292,23 @@ impl MessagingTable {
         })
     }
 
+    /// The live connections of these users (one Query each): recipients of an event for
+    /// named users rather than a conversation's subscribers.
+    pub async fn connections_of(
+        &self,
+        tenant: &TenantId,
+        users: &[UserId],
+    ) -> Result<Recipients, StoreError> {
+        let mut recipients = Recipients::default();
+        for user in users {
+            for connection in self.user_connections(tenant, user).await? {
+                recipients.connections.push((connection, user.clone()));
+            }
+            recipients.pages += 1;
+        }
+        Ok(recipients)
+    }
+
     /// The conversations with these ids (one BatchGetItem per 100), most recently active
     /// first. Ids without a conversation are skipped.
     pub async fn conversations_by_id(
@@ -322,30 +346,148 @@ impl MessagingTable {
             .map(|m| m.user)
             .collect();
         let users: Vec<_> = members.iter().map(|u| keys.user(u)).collect();
-        let online: std::collections::HashSet<UserId> = self
+        let now = messaging_core::time::now_millis();
+        let present: std::collections::HashMap<UserId, PresenceStatus> = self
             .get_items(&users, false)
             .await?
             .into_iter()
             .filter_map(|item| from_item::<_, UserItem>(item).ok())
-            .filter(|u| u.presence == PresenceStatus::Online)
-            .map(|u| u.user)
+            .map(|u| (u.user.clone(), u.presence_at(now)))
             .collect();
         let mut result: Vec<MemberPresence> = members
             .into_iter()
-            .map(|user| {
-                let status = if online.contains(&user) {
-                    PresenceStatus::Online
-                } else {
-                    PresenceStatus::Offline
-                };
-                MemberPresence {
-                    user_id: user,
-                    status,
-                }
+            .map(|user| MemberPresence {
+                status: present
+                    .get(&user)
+                    .copied()
+                    .unwrap_or(PresenceStatus::Offline),
+                user_id: user,
             })
             .collect();
         result.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         Ok(result)
+    }
+
+    /// The membership of `user`, if any (consistent).
+    pub async fn member(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<Option<MemberItem>, StoreError> {
+        let key = table::tenant(tenant).member(conversation, user);
+        self.get_item(&key, "GetItem(member)")
+            .await?
+            .map(|i| from_item(i).map_err(|e| corrupt("member", e)))
+            .transpose()
+    }
+
+    /// Removes `user` from the conversation: the membership, then the subscriptions of the
+    /// user's live connections (and their entries in each connection's set). `false` when
+    /// the user was not a member (nothing is written).
+    pub async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let keys = table::tenant(tenant);
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.member(conversation, user))))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => {}
+            Err(e) => match classify("DeleteItem(member)", e) {
+                StoreError::ConditionFailed(_) => return Ok(false),
+                other => return Err(other),
+            },
+        }
+        let connections = self.user_connections(tenant, user).await?;
+        let subscriptions: Vec<_> = connections
+            .iter()
+            .map(|c| keys.subscription(conversation, c))
+            .collect();
+        self.delete_keys(&subscriptions).await?;
+        for connection in &connections {
+            self.forget_subscription(connection, conversation).await?;
+        }
+        Ok(true)
+    }
+
+    /// Moves `user`'s read marker forward to `seq` (never back). `false` when it was
+    /// already there or beyond.
+    pub async fn mark_read(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        seq: u64,
+    ) -> Result<bool, StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(
+                &table::tenant(tenant).member(conversation, user),
+            )))
+            .update_expression("SET #read = :seq")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(#read) OR #read < :seq)",
+            )
+            .expression_attribute_names("#read", "lastReadSeq")
+            .expression_attribute_values(":seq", crate::connections::n(seq as i64))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e) => match classify("UpdateItem(read marker)", e) {
+                StoreError::ConditionFailed(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// "My conversations": each with the caller's read marker and unread count, most
+    /// recently active first. One GSI1 Query, BatchGetItems of conversations and
+    /// memberships, and one counting Query per conversation with something unread.
+    pub async fn conversation_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<ConversationSummary>, StoreError> {
+        let ids = self.user_conversations(tenant, user).await?;
+        let conversations = self.conversations_by_id(tenant, &ids).await?;
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = ids.iter().map(|c| keys.member(c, user)).collect();
+        let read: std::collections::HashMap<ConversationId, u64> =
+            decode_all::<MemberItem>(self.get_items(&wanted, false).await?, "member")?
+                .into_iter()
+                .map(|m| (m.conversation_id, m.last_read_seq))
+                .collect();
+        let counts = futures_util::future::join_all(conversations.iter().map(|c| {
+            let last_read = read.get(&c.conversation_id).copied().unwrap_or(0);
+            self.unread_count(tenant, &c.conversation_id, user, last_read, c.last_seq)
+        }))
+        .await;
+        conversations
+            .into_iter()
+            .zip(counts)
+            .map(|(conversation, unread)| {
+                Ok(ConversationSummary {
+                    last_read_seq: read
+                        .get(&conversation.conversation_id)
+                        .copied()
+                        .unwrap_or(0),
+                    unread_count: unread?,
+                    conversation,
+                })
+            })
+            .collect()
     }
 
     /// Deletes one subscription (a recipient that turned out to be gone).

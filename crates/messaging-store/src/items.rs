@@ -76,6 +76,9 @@ pub struct MemberItem {
     pub user: UserId,
     pub added_by: UserId,
     pub joined_at: String,
+    /// The read marker (MARK_READ): the member has read every message up to this `seq`.
+    #[serde(default)]
+    pub last_read_seq: u64,
 }
 
 /// `CLIENT#t | CONVERSATION#v#CONN#c`: deliver this conversation's events to connection c.
@@ -105,6 +108,38 @@ pub struct MessageItem {
     /// `timestamp` is the index's sort key.
     #[serde(rename = "userId")]
     pub user_index_pk: String,
+    /// Bumped by every change: edits, deletes and reactions are conditional on it.
+    #[serde(default)]
+    pub version: u64,
+    /// Set on a thread reply: GSI1 lists a thread's replies.
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+}
+
+/// `CLIENT#t | CONVERSATION#v#CMID#u#{id}`: a send's idempotency key, pointing at the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientMessageItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub seq: u64,
+    pub ttl: i64,
+}
+
+/// `CLIENT#t | SEARCH#{word}#{timestamp}#v#{seq}`: one word of one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchEntryItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub seq: u64,
 }
 
 /// `CLIENT#t | USER#u` as read back (it is only ever written with UpdateItem).
@@ -117,4 +152,20 @@ pub struct UserItem {
     #[serde(default)]
     pub connection_count: i64,
     pub last_seen: i64,
+    /// Epoch ms after which `presence` no longer holds (the seed's 5-minute presence TTL):
+    /// refreshed at connect and by SET_PRESENCE heartbeats.
+    #[serde(default)]
+    pub presence_expires_at: i64,
+}
+
+impl UserItem {
+    /// The presence others see at `now`: offline without a live connection or once the
+    /// heartbeat lapsed.
+    pub fn presence_at(&self, now: i64) -> PresenceStatus {
+        if self.connection_count > 0 && self.presence_expires_at > now {
+            self.presence
+        } else {
+            PresenceStatus::Offline
+        }
+    }
 }

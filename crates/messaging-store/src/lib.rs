@@ -13,11 +13,11 @@ mod conversations;
 mod messages;
 mod requests;
 
-pub use connections::{ConnectionRecord, Registered, RemovedConnection};
+pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_TTL_MILLIS};
 pub use connections_api::{ConnectionsApi, PostOutcome};
 pub use conversations::{JoinOutcome, NewConversation, Recipients};
 pub use error::StoreError;
-pub use messages::new_message_id;
+pub use messages::{new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage};
 pub use queue::{new_event_id, BroadcastJob, BroadcastQueue};
 pub use request_counter::RequestCounter;
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use messaging_core::{ConnectionId, ConversationId, TenantId};
+use messaging_core::{ConnectionId, ConversationId, TenantId, UserId};
 
 use crate::error::{classify, StoreError};
 
@@ -20,6 +20,11 @@ pub struct BroadcastJob {
     /// The connection that caused the event (it already got its ACK).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<ConnectionId>,
+    /// Deliver to these users' live connections instead of the conversation's subscribers
+    /// (a member who was just removed; the readers of a file). `conversation` still names
+    /// the FIFO group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<UserId>>,
     /// A retry of a partly failed job: deliver only to these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<Vec<ConnectionId>>,
@@ -44,6 +49,7 @@ impl BroadcastJob {
             conversation,
             frame,
             exclude: None,
+            users: None,
             only: None,
             expires_at: None,
             attempt: 0,

@@ -13,7 +13,9 @@
 //! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join |
 //! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations |
 //! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | fan-out subscription | **one Query** `begins_with CONVERSATION#v#CONN#` = every socket to deliver to (1 MB ≈ 8,000 recipients a page) |
-//! | `CLIENT#t` | `CONVERSATION#v#MSG#m` | message | Query `begins_with CONVERSATION#v#MSG#`, newest first: history. UserIndex (`userId`=`CLIENT#t#USER#u` / `timestamp`): a user's messages |
+//! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. UserIndex (`userId`=`CLIENT#t#USER#u` / `timestamp`): a user's messages. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies |
+//! | `CLIENT#t` | `CONVERSATION#v#CMID#u#{clientMessageId}` | idempotency key of a send (24 h TTL) | written in the send transaction: a resend with the same id fails its condition and stores nothing |
+//! | `CLIENT#t` | `SEARCH#{word}#{timestamp}#v#{seq:012}` | search index entry | Query `begins_with SEARCH#{word}#`, newest first: candidate messages for a word |
 //! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment | Query `begins_with FILE#f#COMMENT#`: a file's comments |
 //! | `CONNECTION#c` | `METADATA` | connection registry | GetItem: API Gateway hands us only the connection id; this maps it to tenant, user and role |
 //!
@@ -23,9 +25,7 @@
 //! Items that expire (connections, subscriptions) carry `ttl` (epoch seconds). DynamoDB deletes
 //! them some time after expiry, so readers also filter on it.
 
-use messaging_core::{
-    CommentId, ConnectionId, ConversationId, FileId, MessageId, TenantId, UserId,
-};
+use messaging_core::{CommentId, ConnectionId, ConversationId, FileId, TenantId, UserId};
 
 /// Partition key attribute.
 pub const PK: &str = "PK";
@@ -48,6 +48,14 @@ pub const TTL: &str = "ttl";
 /// How long a connection (and what hangs off it) lives without a `$disconnect`: API Gateway's
 /// 2-hour connection limit, with margin for a missed disconnect.
 pub const CONNECTION_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+/// How long a client message id protects against a resend.
+pub const CLIENT_MESSAGE_ID_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+/// Digits of a `seq` inside a key: sorts numerically up to 10^12 - 1 messages.
+fn seq_part(seq: u64) -> String {
+    format!("{seq:012}")
+}
 
 /// A primary key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -110,8 +118,53 @@ impl TenantKeys<'_> {
         format!("CONVERSATION#{conversation}#CONN#")
     }
 
-    pub fn message(&self, conversation: &ConversationId, message: &MessageId) -> Key {
-        self.key(format!("CONVERSATION#{conversation}#MSG#{message}"))
+    pub fn message(&self, conversation: &ConversationId, seq: u64) -> Key {
+        self.key(format!("CONVERSATION#{conversation}#MSG#{}", seq_part(seq)))
+    }
+
+    /// The idempotency item of `user`'s send with this client message id. The id is the last
+    /// segment, so whatever characters it holds cannot reach another item's key range.
+    pub fn client_message(
+        &self,
+        conversation: &ConversationId,
+        user: &UserId,
+        client_message_id: &str,
+    ) -> Key {
+        self.key(format!(
+            "CONVERSATION#{conversation}#CMID#{user}#{client_message_id}"
+        ))
+    }
+
+    /// GSI1 partition of the replies to message `parent`.
+    pub fn thread_gsi1pk(&self, conversation: &ConversationId, parent: u64) -> String {
+        format!(
+            "CLIENT#{}#CONVERSATION#{conversation}#THREAD#{}",
+            self.0,
+            seq_part(parent)
+        )
+    }
+
+    /// GSI1 sort key of a reply.
+    pub fn thread_gsi1sk(&self, seq: u64) -> String {
+        format!("MSG#{}", seq_part(seq))
+    }
+
+    /// The search index entry of `word` for one message.
+    pub fn search_entry(
+        &self,
+        word: &str,
+        timestamp: &str,
+        conversation: &ConversationId,
+        seq: u64,
+    ) -> Key {
+        self.key(format!(
+            "SEARCH#{word}#{timestamp}#{conversation}#{}",
+            seq_part(seq)
+        ))
+    }
+
+    pub fn search_prefix(&self, word: &str) -> String {
+        format!("SEARCH#{word}#")
     }
 
     pub fn messages_prefix(&self, conversation: &ConversationId) -> String {
@@ -136,6 +189,12 @@ impl TenantKeys<'_> {
         format!("CONVERSATION#{conversation}")
     }
 
+    /// The GSI1 sort-key prefix of a user's memberships (their GSI1 partition also holds
+    /// other entries, such as files shared with them).
+    pub fn conversations_gsi1_prefix(&self) -> &'static str {
+        "CONVERSATION#"
+    }
+
     /// UserIndex partition of a user's messages.
     pub fn user_index_pk(&self, user: &UserId) -> String {
         format!("CLIENT#{}#USER#{user}", self.0)
@@ -150,6 +209,12 @@ pub fn connection(connection: &ConnectionId) -> Key {
     }
 }
 
+/// Parses the `seq` back out of a message sort key or a thread GSI1 sort key.
+pub fn seq_from_key(sk: &str) -> Option<u64> {
+    let (_, digits) = sk.rsplit_once("MSG#")?;
+    digits.parse().ok()
+}
+
 /// Parses the conversation id back out of a GSI1 sort key.
 pub fn conversation_from_gsi1sk(sk: &str) -> Option<ConversationId> {
     ConversationId::parse(sk.strip_prefix("CONVERSATION#")?).ok()
@@ -158,6 +223,7 @@ pub fn conversation_from_gsi1sk(sk: &str) -> Option<ConversationId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use messaging_core::MessageId;
     use proptest::prelude::*;
 
     fn id() -> impl Strategy<Value = String> {
@@ -172,6 +238,7 @@ mod tests {
         n: &ConnectionId,
         m: &MessageId,
     ) -> Vec<String> {
+        let seq = m.as_str().len() as u64;
         let k = tenant(t);
         let f = FileId::parse(c.as_str()).unwrap();
         let cm = CommentId::parse(m.as_str()).unwrap();
@@ -182,12 +249,18 @@ mod tests {
             k.conversation(c),
             k.member(c, u),
             k.subscription(c, n),
-            k.message(c, m),
+            k.message(c, seq),
+            k.client_message(c, u, m.as_str()),
+            k.search_entry(u.as_str(), "2026-01-01T00:00:00.000Z", c, seq),
             k.file_comment(&f, &cm),
         ];
         keys.iter()
             .map(|key| format!("{}|{}", key.pk, key.sk))
-            .chain([k.user_conversations_gsi1pk(u), k.user_index_pk(u)])
+            .chain([
+                k.user_conversations_gsi1pk(u),
+                k.user_index_pk(u),
+                k.thread_gsi1pk(c, seq),
+            ])
             .collect()
     }
 
@@ -195,14 +268,17 @@ mod tests {
     fn keys_match_the_documented_layout() {
         let t = TenantId::parse("123").unwrap();
         let c = ConversationId::parse("456").unwrap();
-        let m = MessageId::parse("789").unwrap();
         assert_eq!(
-            tenant(&t).message(&c, &m),
+            tenant(&t).message(&c, 789),
             Key {
                 pk: "CLIENT#123".into(),
-                sk: "CONVERSATION#456#MSG#789".into()
+                sk: "CONVERSATION#456#MSG#000000000789".into()
             }
         );
+        assert_eq!(seq_from_key(&tenant(&t).message(&c, 789).sk), Some(789));
+        assert_eq!(seq_from_key(&tenant(&t).thread_gsi1sk(12)), Some(12));
+        // Sequence keys sort as numbers.
+        assert!(tenant(&t).message(&c, 9).sk < tenant(&t).message(&c, 10).sk);
         assert_eq!(tenant(&t).metadata().sk, "METADATA");
         let n = ConnectionId::parse("TWegAcC4EowCHnA=").unwrap();
         assert_eq!(connection(&n).pk, "CONNECTION#TWegAcC4EowCHnA=");
@@ -243,7 +319,7 @@ mod tests {
             let other = [
                 k.subscription(&c2, &n).sk,
                 k.member(&c2, &UserId::parse(u).unwrap()).sk,
-                k.message(&c2, &MessageId::parse(m).unwrap()).sk,
+                k.message(&c2, m.len() as u64).sk,
             ];
             for prefix in [k.subscriptions_prefix(&c), k.members_prefix(&c), k.messages_prefix(&c)] {
                 for sk in &other {

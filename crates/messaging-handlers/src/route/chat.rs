@@ -1,12 +1,17 @@
-//! CHAT_MESSAGE: check membership, store, hand to the broadcast queue, acknowledge.
+//! CHAT_MESSAGE: check membership, store as the conversation's next `seq` (at most once per
+//! client message id), hand to the broadcast queue, acknowledge.
 
 use messaging_core::protocol::{ChatMessage, MessageContent, MessageView, ServerFrame};
-use messaging_core::time::{now_millis, rfc3339_millis};
+use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, ProtocolError};
-use messaging_store::{new_message_id, BroadcastJob, ConnectionRecord};
+use messaging_store::{BroadcastJob, ConnectionRecord, NewMessage, Sent};
 use tracing::{error, info};
 
 use super::{require_member, store_failure, Reply, RouteService};
+
+/// A duplicate send re-queues its fan-out only while SQS FIFO would still drop it as a
+/// duplicate of the first (its deduplication window is 5 minutes): delivered at most once.
+const REQUEUE_DUPLICATE_WITHIN_MILLIS: i64 = 4 * 60 * 1000;
 
 pub(super) async fn send(
     service: &RouteService,
@@ -17,58 +22,106 @@ pub(super) async fn send(
     let p = &caller.principal;
     let conversation = chat.target.resolve(&p.tenant)?;
     require_member(service, caller, &conversation).await?;
-
-    let message = MessageView {
-        conversation_id: conversation.clone(),
-        message_id: new_message_id(),
-        sender_id: p.user.clone(),
+    let new = NewMessage {
+        tenant: p.tenant.clone(),
+        conversation: conversation.clone(),
+        sender: p.user.clone(),
         sender_name: p.name.clone(),
         content: MessageContent {
             text: chat.content.text,
             kind: chat.content.kind,
             attachments: Vec::new(),
         },
-        timestamp: rfc3339_millis(now_millis()),
-        edited: false,
         client_message_id: chat.client_message_id,
+        parent_seq: chat.parent_seq,
+        now: now_millis(),
     };
-    service
+    let sent = service
         .table
-        .put_message(&p.tenant, &message)
+        .send_message(&new)
         .await
         .map_err(store_failure)?;
+    let (message, frame, duplicate) = match sent {
+        Sent::ParentNotFound => {
+            return Err(ProtocolError::new(
+                ErrorCode::MessageNotFound,
+                format!(
+                    "message {} of conversation \"{conversation}\" cannot take replies (it does not exist, was deleted, or is itself a reply)",
+                    chat.parent_seq.unwrap_or_default()
+                ),
+            ))
+        }
+        Sent::Stored {
+            message,
+            thread_count,
+        } => {
+            let frame = fan_out_frame(&message, thread_count);
+            (message, frame, false)
+        }
+        Sent::Duplicate(first) => {
+            info!(seq = first.seq, "duplicate send; nothing stored");
+            let age = new.now - message_time(&first);
+            if age > REQUEUE_DUPLICATE_WITHIN_MILLIS {
+                return Ok(Some(ack(request_id, &first, true)));
+            }
+            // The first send may have been stored without being queued: queue it again
+            // under the same deduplication id, which SQS drops if it was.
+            let frame = fan_out_frame(&first, None);
+            (first, frame, true)
+        }
+    };
 
     let mut job = BroadcastJob::new(
         message.message_id.to_string(),
         p.tenant.clone(),
         conversation.clone(),
-        ServerFrame::NewMessage {
-            data: message.clone(),
-        }
-        .to_json(),
+        frame.to_json(),
     );
     job.exclude = Some(caller.connection_id.clone());
     if let Err(e) = service.queue.send(&job).await {
-        // Undo the write so that sending again cannot leave two copies behind.
-        error!(error = %e, message_id = %message.message_id, "enqueue failed; removing the stored message");
-        if let Err(undo) = service
-            .table
-            .delete_message(&p.tenant, &conversation, &message.message_id)
-            .await
-        {
-            error!(error = %undo, message_id = %message.message_id, "could not remove the undelivered message");
-        }
+        error!(error = %e, seq = message.seq, "enqueue failed; the message is stored but not delivered live");
+        let resend = if message.client_message_id.is_some() {
+            "send the same frame again (same clientMessageId) to deliver it; it will not be stored twice"
+        } else {
+            "members see it when they load history; send with a clientMessageId to make resending safe"
+        };
         return Err(ProtocolError::new(
             ErrorCode::Unavailable,
-            "the message could not be delivered and was not stored; send it again",
+            format!(
+                "message stored as seq {} but not delivered live: {resend}",
+                message.seq
+            ),
         ));
     }
-    info!(conversation = %conversation, message_id = %message.message_id, "message stored and queued");
-    Ok(Some(ServerFrame::Ack {
+    info!(conversation = %conversation, seq = message.seq, duplicate, "message queued");
+    Ok(Some(ack(request_id, &message, duplicate)))
+}
+
+/// NEW_MESSAGE, or THREAD_REPLY for a reply (with the parent's new count).
+fn fan_out_frame(message: &MessageView, thread_count: Option<u32>) -> ServerFrame {
+    match (message.parent_seq, thread_count) {
+        (Some(_), Some(thread_count)) => ServerFrame::ThreadReply {
+            data: message.clone(),
+            thread_count,
+        },
+        _ => ServerFrame::NewMessage {
+            data: message.clone(),
+        },
+    }
+}
+
+fn message_time(message: &MessageView) -> i64 {
+    messaging_core::time::parse_rfc3339_millis(&message.timestamp).unwrap_or(0)
+}
+
+fn ack(request_id: Option<String>, message: &MessageView, duplicate: bool) -> ServerFrame {
+    ServerFrame::Ack {
         request_id,
         action: "CHAT_MESSAGE".into(),
-        conversation_id: conversation,
-        message_id: Some(message.message_id),
-        timestamp: Some(message.timestamp),
-    }))
+        conversation_id: Some(message.conversation_id.clone()),
+        message_id: Some(message.message_id.clone()),
+        seq: Some(message.seq),
+        timestamp: Some(message.timestamp.clone()),
+        duplicate,
+    }
 }

@@ -1,29 +1,16 @@
 //! CREATE_CONVERSATION and JOIN_CONVERSATION, under the role rules of `messaging_core::access`.
 
-use messaging_core::access::Decision;
-use messaging_core::protocol::{ConversationRef, CreateConversation, ServerFrame};
+use messaging_core::protocol::{
+    AddMembers, ConversationRef, CreateConversation, RemoveMember, ServerFrame,
+};
 use messaging_core::time::now_millis;
-use messaging_core::{ConversationId, ErrorCode, ProtocolError};
+use messaging_core::{ErrorCode, ProtocolError};
 use messaging_store::{
     new_event_id, BroadcastJob, ConnectionRecord, JoinOutcome, NewConversation, StoreError,
 };
 use tracing::{info, warn};
 
-use super::{not_found, store_failure, Reply, RouteService};
-
-fn refused(decision: Decision, what: &str) -> Result<(), ProtocolError> {
-    match decision {
-        Decision::Allow => Ok(()),
-        Decision::MissingPermission(permission) => Err(ProtocolError::new(
-            ErrorCode::Forbidden,
-            format!("your role may not {what} (it lacks {})", permission.name()),
-        )),
-        Decision::MembersOnly => Err(ProtocolError::new(
-            ErrorCode::Forbidden,
-            format!("you may not {what}: it is members-only; ask an OWNER or ADMIN to add you"),
-        )),
-    }
-}
+use super::{announce, not_found, refused, require_member, store_failure, Reply, RouteService};
 
 pub(super) async fn create(
     service: &RouteService,
@@ -69,7 +56,7 @@ pub(super) async fn create(
         },
     )
     .await;
-    Ok(Some(ack(
+    Ok(Some(ServerFrame::ack(
         request_id,
         "CREATE_CONVERSATION",
         view.conversation_id,
@@ -122,35 +109,117 @@ pub(super) async fn join(
         };
         announce(service, caller, &conversation, frame).await;
     }
-    Ok(Some(ack(request_id, "JOIN_CONVERSATION", conversation)))
-}
-
-fn ack(request_id: Option<String>, action: &str, conversation: ConversationId) -> ServerFrame {
-    ServerFrame::Ack {
+    Ok(Some(ServerFrame::ack(
         request_id,
-        action: action.into(),
-        conversation_id: conversation,
-        message_id: None,
-        timestamp: None,
-    }
+        "JOIN_CONVERSATION",
+        conversation,
+    )))
 }
 
-/// Tells the conversation's other sockets. Best effort: the change itself is already stored
-/// and visible on the next read, so a failed announcement is logged, not refused.
-async fn announce(
+/// ADD_MEMBERS: OWNER/ADMIN add users (whether or not they are members themselves). Each
+/// new member's live sockets are subscribed at once; members hear MEMBER_JOINED.
+pub(super) async fn add_members(
     service: &RouteService,
     caller: &ConnectionRecord,
-    conversation: &ConversationId,
-    frame: ServerFrame,
-) {
-    let mut job = BroadcastJob::new(
-        new_event_id(),
-        caller.principal.tenant.clone(),
-        conversation.clone(),
-        frame.to_json(),
-    );
-    job.exclude = Some(caller.connection_id.clone());
-    if let Err(e) = service.queue.send(&job).await {
-        warn!(error = %e, conversation = %conversation, "announcement not queued");
+    add: AddMembers,
+    request_id: Option<String>,
+) -> Reply {
+    let p = &caller.principal;
+    let conversation = add.target.resolve(&p.tenant)?;
+    refused(p.may_add_members(), "add members")?;
+    if service
+        .table
+        .conversation(&p.tenant, &conversation)
+        .await
+        .map_err(store_failure)?
+        .is_none()
+    {
+        return Err(not_found(&conversation));
     }
+    for user in &add.members {
+        let outcome = service
+            .table
+            .add_member(&p.tenant, &conversation, user, &p.user, now_millis())
+            .await
+            .map_err(store_failure)?;
+        if let JoinOutcome::Joined { .. } = outcome {
+            let frame = ServerFrame::MemberJoined {
+                conversation_id: conversation.clone(),
+                user_id: user.clone(),
+            };
+            announce(service, caller, &conversation, frame).await;
+        }
+    }
+    info!(conversation = %conversation, added = add.members.len(), "members added");
+    Ok(Some(ServerFrame::ack(
+        request_id,
+        "ADD_MEMBERS",
+        conversation,
+    )))
+}
+
+/// REMOVE_MEMBER: OWNER/ADMIN remove anyone; anyone may remove themself. The removed user's
+/// sockets stop receiving the conversation at once and get MEMBER_REMOVED themselves.
+pub(super) async fn remove_member(
+    service: &RouteService,
+    caller: &ConnectionRecord,
+    remove: RemoveMember,
+    request_id: Option<String>,
+) -> Reply {
+    let p = &caller.principal;
+    let conversation = remove.target.resolve(&p.tenant)?;
+    let leaving = remove.user_id == p.user;
+    if leaving {
+        require_member(service, caller, &conversation).await?;
+    } else {
+        refused(p.may_remove_member(&remove.user_id), "remove other members")?;
+        if service
+            .table
+            .conversation(&p.tenant, &conversation)
+            .await
+            .map_err(store_failure)?
+            .is_none()
+        {
+            return Err(not_found(&conversation));
+        }
+    }
+    let removed = service
+        .table
+        .remove_member(&p.tenant, &conversation, &remove.user_id)
+        .await
+        .map_err(store_failure)?;
+    if !removed {
+        return Err(ProtocolError::new(
+            ErrorCode::NotAMember,
+            format!(
+                "\"{}\" is not a member of conversation \"{conversation}\"",
+                remove.user_id
+            ),
+        ));
+    }
+    let frame = ServerFrame::MemberRemoved {
+        conversation_id: conversation.clone(),
+        user_id: remove.user_id.clone(),
+        removed_by: p.user.clone(),
+    };
+    announce(service, caller, &conversation, frame.clone()).await;
+    if !leaving {
+        // The removed user is no longer subscribed: tell their sockets directly.
+        let mut job = BroadcastJob::new(
+            new_event_id(),
+            p.tenant.clone(),
+            conversation.clone(),
+            frame.to_json(),
+        );
+        job.users = Some(vec![remove.user_id.clone()]);
+        if let Err(e) = service.queue.send(&job).await {
+            warn!(error = %e, "removal notice not queued");
+        }
+    }
+    info!(conversation = %conversation, member = %remove.user_id, "member removed");
+    Ok(Some(ServerFrame::ack(
+        request_id,
+        "REMOVE_MEMBER",
+        conversation,
+    )))
 }

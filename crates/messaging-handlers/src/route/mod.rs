@@ -3,17 +3,23 @@
 //! The caller's tenant, user and role come from the stored connection, never from the frame.
 //! A refused frame is answered with an ERROR frame and writes nothing.
 
+mod changes;
 mod chat;
 mod conversations;
 mod reads;
+mod status;
 mod typing;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use tracing::{error, info, warn};
 
+use messaging_core::access::Decision;
+use messaging_core::cursor::CursorSigner;
 use messaging_core::protocol::{parse_inbound, request_id_of, Command, ServerFrame};
-use messaging_core::{ErrorCode, ProtocolError};
-use messaging_store::{BroadcastQueue, ConnectionRecord, MessagingTable, StoreError};
+use messaging_core::{ConversationId, ErrorCode, ProtocolError};
+use messaging_store::{
+    new_event_id, BroadcastJob, BroadcastQueue, ConnectionRecord, MessagingTable, StoreError,
+};
 
 use crate::config::{self, ConfigError};
 use crate::{event, response};
@@ -21,14 +27,17 @@ use crate::{event, response};
 pub struct RouteService {
     pub table: MessagingTable,
     pub queue: BroadcastQueue,
+    /// Signs the page cursors of GET_HISTORY, GET_THREAD and SEARCH.
+    pub cursors: CursorSigner,
 }
 
 impl RouteService {
-    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`.
+    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `CURSOR_SECRET`.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
+            cursors: config::cursor_signer()?,
         })
     }
 }
@@ -78,23 +87,7 @@ pub async fn handle(
     span.record("tenant", caller.principal.tenant.as_str());
     span.record("user", caller.principal.user.as_str());
 
-    let reply = match inbound.command {
-        Command::ChatMessage(chat) => chat::send(service, &caller, chat, request_id.clone()).await,
-        Command::TypingStart(target) => typing::indicate(service, &caller, &target, true).await,
-        Command::TypingStop(target) => typing::indicate(service, &caller, &target, false).await,
-        Command::CreateConversation(create) => {
-            conversations::create(service, &caller, create, request_id.clone()).await
-        }
-        Command::JoinConversation(target) => {
-            conversations::join(service, &caller, &target, request_id.clone()).await
-        }
-        Command::ListConversations => {
-            reads::list_conversations(service, &caller, request_id.clone()).await
-        }
-        Command::GetHistory(history) => {
-            reads::history(service, &caller, history, request_id.clone()).await
-        }
-    };
+    let reply = dispatch(service, &caller, inbound.command, request_id.clone()).await;
     match reply {
         Ok(Some(frame)) => response::frame(200, &frame),
         Ok(None) => response::status(200),
@@ -102,6 +95,80 @@ pub async fn handle(
             info!(code = %e.code, "request refused");
             response::error(request_id, &e)
         }
+    }
+}
+
+async fn dispatch(
+    service: &RouteService,
+    caller: &ConnectionRecord,
+    command: Command,
+    request_id: Option<String>,
+) -> Reply {
+    let r = request_id;
+    match command {
+        Command::ChatMessage(chat) => chat::send(service, caller, chat, r).await,
+        Command::EditMessage(edit) => changes::edit(service, caller, edit, r).await,
+        Command::DeleteMessage(message) => changes::delete(service, caller, message, r).await,
+        Command::AddReaction(reaction) => changes::react(service, caller, reaction, true, r).await,
+        Command::RemoveReaction(reaction) => {
+            changes::react(service, caller, reaction, false, r).await
+        }
+        Command::TypingStart(target) => typing::indicate(service, caller, &target, true).await,
+        Command::TypingStop(target) => typing::indicate(service, caller, &target, false).await,
+        Command::CreateConversation(create) => {
+            conversations::create(service, caller, create, r).await
+        }
+        Command::JoinConversation(target) => conversations::join(service, caller, &target, r).await,
+        Command::AddMembers(add) => conversations::add_members(service, caller, add, r).await,
+        Command::RemoveMember(remove) => {
+            conversations::remove_member(service, caller, remove, r).await
+        }
+        Command::ListConversations => reads::list_conversations(service, caller, r).await,
+        Command::GetHistory(history) => reads::history(service, caller, history, r).await,
+        Command::GetThread(thread) => reads::thread(service, caller, thread, r).await,
+        Command::Search(search) => reads::search(service, caller, search, r).await,
+        Command::GetPresence(target) => reads::presence(service, caller, &target, r).await,
+        Command::MarkRead(marker) => status::mark_read(service, caller, marker, r).await,
+        Command::SetPresence(set) => status::set_presence(service, caller, set, r).await,
+    }
+}
+
+/// A refused access decision as the client sees it; `what` completes "you may not …".
+pub(crate) fn refused(decision: Decision, what: &str) -> Result<(), ProtocolError> {
+    match decision {
+        Decision::Allow => Ok(()),
+        Decision::MissingPermission(permission) => Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("your role may not {what} (it lacks {})", permission.name()),
+        )),
+        Decision::MembersOnly => Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("you may not {what}: it is members-only; ask an OWNER or ADMIN to add you"),
+        )),
+        Decision::AuthorOnly => Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!("you may not {what}: only its author may"),
+        )),
+    }
+}
+
+/// Tells the conversation's other sockets. Best effort: the change itself is already stored
+/// and visible on the next read, so a failed announcement is logged, not refused.
+pub(crate) async fn announce(
+    service: &RouteService,
+    caller: &ConnectionRecord,
+    conversation: &ConversationId,
+    frame: ServerFrame,
+) {
+    let mut job = BroadcastJob::new(
+        new_event_id(),
+        caller.principal.tenant.clone(),
+        conversation.clone(),
+        frame.to_json(),
+    );
+    job.exclude = Some(caller.connection_id.clone());
+    if let Err(e) = service.queue.send(&job).await {
+        warn!(error = %e, conversation = %conversation, "announcement not queued");
     }
 }
 

@@ -1,26 +1,29 @@
-//! LIST_CONVERSATIONS and GET_HISTORY: what a client loads when it opens.
+//! The reads: LIST_CONVERSATIONS, GET_HISTORY (pages and catch-up), GET_THREAD, SEARCH and
+//! GET_PRESENCE. Every one is members-only (search: over the caller's conversations only)
+//! and pages through signed cursors bound to the caller and the request.
 
-use messaging_core::protocol::{GetHistory, ServerFrame};
-use messaging_store::ConnectionRecord;
+use std::collections::HashSet;
+
+use messaging_core::protocol::{
+    ConversationRef, GetHistory, GetThread, PageOrder, Search, ServerFrame,
+};
+use messaging_core::search::query_words;
+use messaging_core::{ErrorCode, ProtocolError};
+use messaging_store::{ConnectionRecord, MessageRange};
 
 use super::{require_member, store_failure, Reply, RouteService};
 
-/// The caller's conversations, most recently active first: one GSI1 Query, one BatchGetItem
-/// per 100 conversations.
+/// The caller's conversations, most recently active first, with read markers and unread
+/// counts.
 pub(super) async fn list_conversations(
     service: &RouteService,
     caller: &ConnectionRecord,
     request_id: Option<String>,
 ) -> Reply {
     let p = &caller.principal;
-    let ids = service
-        .table
-        .user_conversations(&p.tenant, &p.user)
-        .await
-        .map_err(store_failure)?;
     let conversations = service
         .table
-        .conversations_by_id(&p.tenant, &ids)
+        .conversation_summaries(&p.tenant, &p.user)
         .await
         .map_err(store_failure)?;
     Ok(Some(ServerFrame::Conversations {
@@ -29,7 +32,14 @@ pub(super) async fn list_conversations(
     }))
 }
 
-/// The newest messages (members only) and the members with their presence.
+fn seq_position(position: String) -> Result<u64, ProtocolError> {
+    position
+        .parse()
+        .map_err(|_| ProtocolError::new(ErrorCode::InvalidCursor, "cursor refused: bad position"))
+}
+
+/// Newest first (`cursor` continues older), or with `sinceSeq` everything after it oldest
+/// first: what a reconnecting client missed. The first page also lists the members.
 pub(super) async fn history(
     service: &RouteService,
     caller: &ConnectionRecord,
@@ -39,21 +49,168 @@ pub(super) async fn history(
     let p = &caller.principal;
     let conversation = history.target.resolve(&p.tenant)?;
     require_member(service, caller, &conversation).await?;
-    let limit = i32::from(history.limit);
-    let messages = service
+    let scope = match history.since_seq {
+        Some(since) => format!("history:{conversation}:since:{since}"),
+        None => format!("history:{conversation}:newest"),
+    };
+    let position = match &history.cursor {
+        Some(cursor) => Some(seq_position(
+            service.cursors.open(cursor, &p.tenant, &p.user, &scope)?,
+        )?),
+        None => None,
+    };
+    let (range, order) = match history.since_seq {
+        Some(since) => (
+            MessageRange::OldestAfter(position.unwrap_or(since)),
+            PageOrder::OldestFirst,
+        ),
+        None => (MessageRange::NewestBefore(position), PageOrder::NewestFirst),
+    };
+    let page = service
         .table
-        .recent_messages(&p.tenant, &conversation, limit)
+        .message_page(&p.tenant, &conversation, range, usize::from(history.limit))
         .await
         .map_err(store_failure)?;
+    let members = if history.cursor.is_none() {
+        service
+            .table
+            .members_with_presence(&p.tenant, &conversation)
+            .await
+            .map_err(store_failure)?
+    } else {
+        Vec::new()
+    };
+    let next_cursor = page.next.map(|seq| {
+        service
+            .cursors
+            .issue(&p.tenant, &p.user, &scope, &seq.to_string())
+    });
+    Ok(Some(ServerFrame::History {
+        request_id,
+        conversation_id: conversation,
+        order,
+        messages: page.messages,
+        next_cursor,
+        members,
+    }))
+}
+
+/// A message and its replies, oldest first.
+pub(super) async fn thread(
+    service: &RouteService,
+    caller: &ConnectionRecord,
+    thread: GetThread,
+    request_id: Option<String>,
+) -> Reply {
+    let p = &caller.principal;
+    let (conversation, seq) = (
+        thread.message.target.resolve(&p.tenant)?,
+        thread.message.seq,
+    );
+    require_member(service, caller, &conversation).await?;
+    let parent = service
+        .table
+        .message(&p.tenant, &conversation, seq)
+        .await
+        .map_err(store_failure)?
+        .map(|m| m.view().clone())
+        .filter(|m| m.parent_seq.is_none())
+        .ok_or_else(|| {
+            ProtocolError::new(
+                ErrorCode::MessageNotFound,
+                format!("conversation \"{conversation}\" has no thread at message {seq}"),
+            )
+        })?;
+    let scope = format!("thread:{conversation}:{seq}");
+    let after = match &thread.cursor {
+        Some(cursor) => Some(seq_position(
+            service.cursors.open(cursor, &p.tenant, &p.user, &scope)?,
+        )?),
+        None => None,
+    };
+    let page = service
+        .table
+        .thread_replies(
+            &p.tenant,
+            &conversation,
+            seq,
+            after,
+            usize::from(thread.limit),
+        )
+        .await
+        .map_err(store_failure)?;
+    Ok(Some(ServerFrame::Thread {
+        request_id,
+        conversation_id: conversation,
+        parent,
+        replies: page.messages,
+        next_cursor: page.next.map(|s| {
+            service
+                .cursors
+                .issue(&p.tenant, &p.user, &scope, &s.to_string())
+        }),
+    }))
+}
+
+/// Messages with every word of the query, in the caller's conversations only.
+pub(super) async fn search(
+    service: &RouteService,
+    caller: &ConnectionRecord,
+    search: Search,
+    request_id: Option<String>,
+) -> Reply {
+    let p = &caller.principal;
+    let words = query_words(&search.query);
+    let scope = format!("search:{}", words.join(" "));
+    let start = match &search.cursor {
+        Some(cursor) => Some(service.cursors.open(cursor, &p.tenant, &p.user, &scope)?),
+        None => None,
+    };
+    let readable: HashSet<_> = service
+        .table
+        .user_conversations(&p.tenant, &p.user)
+        .await
+        .map_err(store_failure)?
+        .into_iter()
+        .collect();
+    let (results, next) = service
+        .table
+        .search_messages(
+            &p.tenant,
+            &readable,
+            &words,
+            start,
+            usize::from(search.limit),
+        )
+        .await
+        .map_err(store_failure)?;
+    Ok(Some(ServerFrame::SearchResults {
+        request_id,
+        query: search.query,
+        results,
+        next_cursor: next
+            .map(|position| service.cursors.issue(&p.tenant, &p.user, &scope, &position)),
+    }))
+}
+
+/// Who is online (or away) in a conversation: every member with their presence.
+pub(super) async fn presence(
+    service: &RouteService,
+    caller: &ConnectionRecord,
+    target: &ConversationRef,
+    request_id: Option<String>,
+) -> Reply {
+    let p = &caller.principal;
+    let conversation = target.resolve(&p.tenant)?;
+    require_member(service, caller, &conversation).await?;
     let members = service
         .table
         .members_with_presence(&p.tenant, &conversation)
         .await
         .map_err(store_failure)?;
-    Ok(Some(ServerFrame::History {
+    Ok(Some(ServerFrame::PresenceList {
         request_id,
         conversation_id: conversation,
-        messages,
         members,
     }))
 }

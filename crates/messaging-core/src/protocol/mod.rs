@@ -5,13 +5,25 @@
 //! action means a new [`Command`] variant, a line in [`parse_inbound`] and a handler; the
 //! compiler then points at every `match` that must learn it.
 
+mod commands;
+mod frames;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use commands::{
+    AddMembers, EditMessage, GetThread, MessageRef, Reaction, RemoveMember, Search, SetPresence,
+    MAX_EMOJI_BYTES, MAX_QUERY_CHARS,
+};
+pub use frames::{
+    ConversationSummary, ConversationView, MemberPresence, MessageContent, MessageView, PageOrder,
+    PresenceStatus, ServerFrame, MAX_UNREAD_COUNTED,
+};
+
 use crate::channel::{ChannelError, ChannelKind, ChannelName};
 use crate::error::{ErrorCode, ProtocolError};
-use crate::ids::{ConversationId, MessageId, TenantId, UserId};
+use crate::ids::{ConversationId, TenantId, UserId};
 
 /// Largest inbound frame we accept (API Gateway's frame size; one billed 32 KB unit).
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
@@ -38,12 +50,23 @@ pub struct Inbound {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     ChatMessage(ChatMessage),
+    EditMessage(EditMessage),
+    DeleteMessage(MessageRef),
+    AddReaction(Reaction),
+    RemoveReaction(Reaction),
     TypingStart(ConversationRef),
     TypingStop(ConversationRef),
     CreateConversation(CreateConversation),
     JoinConversation(ConversationRef),
+    AddMembers(AddMembers),
+    RemoveMember(RemoveMember),
     ListConversations,
     GetHistory(GetHistory),
+    GetThread(GetThread),
+    Search(Search),
+    MarkRead(MessageRef),
+    SetPresence(SetPresence),
+    GetPresence(ConversationRef),
 }
 
 impl Command {
@@ -51,12 +74,23 @@ impl Command {
     pub fn type_name(&self) -> &'static str {
         match self {
             Command::ChatMessage(_) => "CHAT_MESSAGE",
+            Command::EditMessage(_) => "EDIT_MESSAGE",
+            Command::DeleteMessage(_) => "DELETE_MESSAGE",
+            Command::AddReaction(_) => "ADD_REACTION",
+            Command::RemoveReaction(_) => "REMOVE_REACTION",
             Command::TypingStart(_) => "TYPING_START",
             Command::TypingStop(_) => "TYPING_STOP",
             Command::CreateConversation(_) => "CREATE_CONVERSATION",
             Command::JoinConversation(_) => "JOIN_CONVERSATION",
+            Command::AddMembers(_) => "ADD_MEMBERS",
+            Command::RemoveMember(_) => "REMOVE_MEMBER",
             Command::ListConversations => "LIST_CONVERSATIONS",
             Command::GetHistory(_) => "GET_HISTORY",
+            Command::GetThread(_) => "GET_THREAD",
+            Command::Search(_) => "SEARCH",
+            Command::MarkRead(_) => "MARK_READ",
+            Command::SetPresence(_) => "SET_PRESENCE",
+            Command::GetPresence(_) => "GET_PRESENCE",
         }
     }
 }
@@ -64,12 +98,23 @@ impl Command {
 /// The action types a client may send, for error messages.
 pub const KNOWN_TYPES: &[&str] = &[
     "CHAT_MESSAGE",
+    "EDIT_MESSAGE",
+    "DELETE_MESSAGE",
+    "ADD_REACTION",
+    "REMOVE_REACTION",
     "TYPING_START",
     "TYPING_STOP",
     "CREATE_CONVERSATION",
     "JOIN_CONVERSATION",
+    "ADD_MEMBERS",
+    "REMOVE_MEMBER",
     "LIST_CONVERSATIONS",
     "GET_HISTORY",
+    "GET_THREAD",
+    "SEARCH",
+    "MARK_READ",
+    "SET_PRESENCE",
+    "GET_PRESENCE",
 ];
 
 /// Messages a GET_HISTORY returns when it names no `limit`, and the most it may name.
@@ -143,6 +188,9 @@ pub struct ChatMessage {
     #[serde(default)]
     pub client_message_id: Option<String>,
     pub content: ChatContent,
+    /// Makes this a reply in the thread of the message with this `seq`.
+    #[serde(default)]
+    pub parent_seq: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +228,12 @@ pub struct GetHistory {
     pub target: ConversationRef,
     #[serde(default = "default_history_limit")]
     pub limit: u16,
+    /// The `nextCursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Catch up: the messages after this `seq`, oldest first (instead of the newest first).
+    #[serde(default)]
+    pub since_seq: Option<u64>,
 }
 
 fn default_history_limit() -> u16 {
@@ -187,12 +241,7 @@ fn default_history_limit() -> u16 {
 }
 
 fn validate_history(history: GetHistory) -> Result<GetHistory, ProtocolError> {
-    if history.limit == 0 || history.limit > MAX_HISTORY_LIMIT {
-        return Err(ProtocolError::new(
-            ErrorCode::InvalidField,
-            format!("limit must be 1 to {MAX_HISTORY_LIMIT}"),
-        ));
-    }
+    commands::limit_ok(history.limit)?;
     Ok(history)
 }
 
@@ -240,12 +289,29 @@ pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
     };
     let command = match kind {
         "CHAT_MESSAGE" => Command::ChatMessage(validate_chat(payload(&value)?)?),
+        "EDIT_MESSAGE" => Command::EditMessage(validate_edit(payload(&value)?)?),
+        "DELETE_MESSAGE" => Command::DeleteMessage(payload(&value)?),
+        "ADD_REACTION" => Command::AddReaction(commands::validate_reaction(payload(&value)?)?),
+        "REMOVE_REACTION" => {
+            Command::RemoveReaction(commands::validate_reaction(payload(&value)?)?)
+        }
         "TYPING_START" => Command::TypingStart(payload(&value)?),
         "TYPING_STOP" => Command::TypingStop(payload(&value)?),
         "CREATE_CONVERSATION" => Command::CreateConversation(validate_create(payload(&value)?)?),
         "JOIN_CONVERSATION" => Command::JoinConversation(payload(&value)?),
+        "ADD_MEMBERS" => Command::AddMembers(commands::validate_members(payload(&value)?)?),
+        "REMOVE_MEMBER" => Command::RemoveMember(payload(&value)?),
         "LIST_CONVERSATIONS" => Command::ListConversations,
         "GET_HISTORY" => Command::GetHistory(validate_history(payload(&value)?)?),
+        "GET_THREAD" => {
+            let thread: GetThread = payload(&value)?;
+            commands::limit_ok(thread.limit)?;
+            Command::GetThread(thread)
+        }
+        "SEARCH" => Command::Search(commands::validate_search(payload(&value)?)?),
+        "MARK_READ" => Command::MarkRead(payload(&value)?),
+        "SET_PRESENCE" => Command::SetPresence(commands::validate_presence(payload(&value)?)?),
+        "GET_PRESENCE" => Command::GetPresence(payload(&value)?),
         other => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownType,
@@ -282,13 +348,23 @@ fn payload<T: DeserializeOwned>(value: &Value) -> Result<T, ProtocolError> {
     T::deserialize(value).map_err(|e| ProtocolError::new(ErrorCode::InvalidField, e.to_string()))
 }
 
-fn validate_chat(chat: ChatMessage) -> Result<ChatMessage, ProtocolError> {
-    if chat.content.text.trim().is_empty() {
+fn text_ok(content: &ChatContent) -> Result<(), ProtocolError> {
+    if content.text.trim().is_empty() {
         return Err(ProtocolError::new(
             ErrorCode::InvalidField,
             "content.text must not be empty",
         ));
     }
+    Ok(())
+}
+
+fn validate_edit(edit: EditMessage) -> Result<EditMessage, ProtocolError> {
+    text_ok(&edit.content)?;
+    Ok(edit)
+}
+
+fn validate_chat(chat: ChatMessage) -> Result<ChatMessage, ProtocolError> {
+    text_ok(&chat.content)?;
     if let Some(id) = &chat.client_message_id {
         if id.is_empty() || id.chars().count() > MAX_CLIENT_MESSAGE_ID_CHARS {
             return Err(ProtocolError::new(
@@ -316,155 +392,6 @@ fn validate_create(create: CreateConversation) -> Result<CreateConversation, Pro
         ));
     }
     Ok(create)
-}
-
-/// A stored chat message as clients see it (the seed's message schema).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageView {
-    pub conversation_id: ConversationId,
-    pub message_id: MessageId,
-    pub sender_id: UserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sender_name: Option<String>,
-    pub content: MessageContent,
-    /// RFC 3339 UTC.
-    pub timestamp: String,
-    pub edited: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_message_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageContent {
-    pub text: String,
-    #[serde(rename = "type")]
-    pub kind: ContentKind,
-    #[serde(default)]
-    pub attachments: Vec<Value>,
-}
-
-/// A conversation as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConversationView {
-    pub conversation_id: ConversationId,
-    pub channel: String,
-    pub kind: ChannelKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    pub created_by: UserId,
-    pub created_at: String,
-    pub last_activity: String,
-}
-
-/// Every frame the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "SCREAMING_SNAKE_CASE",
-    rename_all_fields = "camelCase"
-)]
-pub enum ServerFrame {
-    /// The answer to a successful request.
-    Ack {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        request_id: Option<String>,
-        /// The `type` of the frame being acknowledged.
-        action: String,
-        conversation_id: ConversationId,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        message_id: Option<MessageId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timestamp: Option<String>,
-    },
-    /// The answer to a refused request.
-    Error {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        request_id: Option<String>,
-        code: ErrorCode,
-        message: String,
-        retryable: bool,
-    },
-    NewMessage {
-        data: MessageView,
-    },
-    TypingStart {
-        conversation_id: ConversationId,
-        user_id: UserId,
-        expires_at: i64,
-    },
-    TypingStop {
-        conversation_id: ConversationId,
-        user_id: UserId,
-    },
-    MemberJoined {
-        conversation_id: ConversationId,
-        user_id: UserId,
-    },
-    ConversationCreated {
-        conversation: ConversationView,
-    },
-    /// The answer to LIST_CONVERSATIONS: most recently active first.
-    Conversations {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        request_id: Option<String>,
-        conversations: Vec<ConversationView>,
-    },
-    /// The answer to GET_HISTORY: newest message first.
-    History {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        request_id: Option<String>,
-        conversation_id: ConversationId,
-        messages: Vec<MessageView>,
-        members: Vec<MemberPresence>,
-    },
-    /// A user came online (first connection) or went offline (last connection closed).
-    Presence {
-        user_id: UserId,
-        status: PresenceStatus,
-    },
-}
-
-/// A conversation member and whether they are connected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MemberPresence {
-    pub user_id: UserId,
-    pub status: PresenceStatus,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PresenceStatus {
-    Online,
-    Offline,
-}
-
-impl PresenceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PresenceStatus::Online => "online",
-            PresenceStatus::Offline => "offline",
-        }
-    }
-}
-
-impl ServerFrame {
-    pub fn error(request_id: Option<String>, error: &ProtocolError) -> Self {
-        ServerFrame::Error {
-            request_id,
-            code: error.code,
-            message: error.message.clone(),
-            retryable: error.code.is_retryable(),
-        }
-    }
-
-    /// The JSON text sent on the socket.
-    pub fn to_json(&self) -> String {
-        // Serialising these types cannot fail: no maps with non-string keys, no foreign types.
-        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"type\":\"ERROR\"}"))
-    }
 }
 
 #[cfg(test)]

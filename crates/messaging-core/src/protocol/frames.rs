@@ -1,0 +1,288 @@
+//! What the server sends: the views of stored things and every server frame.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::channel::ChannelKind;
+use crate::error::{ErrorCode, ProtocolError};
+use crate::ids::{ConversationId, MessageId, UserId};
+
+use super::ContentKind;
+
+/// A stored chat message as clients see it (the seed's message schema, plus `seq`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+    /// Position in the conversation: strictly increasing, no gaps between stored messages of
+    /// one conversation. Edits, deletes and reactions name a message by it.
+    pub seq: u64,
+    pub sender_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
+    pub content: MessageContent,
+    /// RFC 3339 UTC.
+    pub timestamp: String,
+    pub edited: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    /// A deleted message stays as a tombstone (empty content) so `seq` keeps no holes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Emoji → the users who reacted with it (the seed's shape).
+    #[serde(default)]
+    pub reactions: BTreeMap<String, Vec<UserId>>,
+    /// Replies in this message's thread.
+    #[serde(default)]
+    pub thread_count: u32,
+    /// Set on a thread reply: the `seq` of the message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageContent {
+    pub text: String,
+    #[serde(rename = "type")]
+    pub kind: ContentKind,
+    #[serde(default)]
+    pub attachments: Vec<Value>,
+}
+
+/// A conversation as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationView {
+    pub conversation_id: ConversationId,
+    pub channel: String,
+    pub kind: ChannelKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub last_activity: String,
+    /// The `seq` of the newest message (0: none yet).
+    #[serde(default)]
+    pub last_seq: u64,
+}
+
+/// One entry of "my conversations": the conversation and where the caller stopped reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    /// The caller's read marker (MARK_READ).
+    pub last_read_seq: u64,
+    /// Messages after the marker written by others and not deleted, counted up to
+    /// [`MAX_UNREAD_COUNTED`] ("99+" territory).
+    pub unread_count: u32,
+}
+
+/// Unread counts stop at this (a client shows "100+").
+pub const MAX_UNREAD_COUNTED: u32 = 100;
+
+/// A conversation member and their presence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberPresence {
+    pub user_id: UserId,
+    pub status: PresenceStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    Online,
+    Away,
+    Offline,
+}
+
+impl PresenceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceStatus::Online => "online",
+            PresenceStatus::Away => "away",
+            PresenceStatus::Offline => "offline",
+        }
+    }
+}
+
+/// Which way a page of messages runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PageOrder {
+    NewestFirst,
+    OldestFirst,
+}
+
+/// Every frame the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+pub enum ServerFrame {
+    /// The answer to a successful request.
+    Ack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        /// The `type` of the frame being acknowledged.
+        action: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<ConversationId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<MessageId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp: Option<String>,
+        /// A CHAT_MESSAGE whose `clientMessageId` was already stored: nothing new was stored
+        /// or delivered; the ids are those of the first copy.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        duplicate: bool,
+    },
+    /// The answer to a refused request.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        code: ErrorCode,
+        message: String,
+        retryable: bool,
+    },
+    NewMessage {
+        data: MessageView,
+    },
+    /// A reply in a thread; `threadCount` is the parent's count including it.
+    ThreadReply {
+        data: MessageView,
+        thread_count: u32,
+    },
+    MessageEdited {
+        data: MessageView,
+    },
+    MessageDeleted {
+        conversation_id: ConversationId,
+        seq: u64,
+        message_id: MessageId,
+        deleted_by: UserId,
+    },
+    ReactionsChanged {
+        conversation_id: ConversationId,
+        seq: u64,
+        message_id: MessageId,
+        reactions: BTreeMap<String, Vec<UserId>>,
+    },
+    TypingStart {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        expires_at: i64,
+    },
+    TypingStop {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    MemberJoined {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    MemberRemoved {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        removed_by: UserId,
+    },
+    /// A member moved their read marker.
+    ReadReceipt {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        seq: u64,
+    },
+    ConversationCreated {
+        conversation: ConversationView,
+    },
+    /// The answer to LIST_CONVERSATIONS: most recently active first.
+    Conversations {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        conversations: Vec<ConversationSummary>,
+    },
+    /// The answer to GET_HISTORY.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        conversation_id: ConversationId,
+        order: PageOrder,
+        messages: Vec<MessageView>,
+        /// Present when there is more: send it back as `cursor` for the next page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
+        members: Vec<MemberPresence>,
+    },
+    /// The answer to GET_THREAD: the parent and its replies, oldest first.
+    Thread {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        conversation_id: ConversationId,
+        parent: MessageView,
+        replies: Vec<MessageView>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
+    },
+    /// The answer to SEARCH: matching messages the caller may read, newest first.
+    SearchResults {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        query: String,
+        results: Vec<MessageView>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
+    },
+    /// The answer to GET_PRESENCE: every member and their presence.
+    PresenceList {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        conversation_id: ConversationId,
+        members: Vec<MemberPresence>,
+    },
+    /// A user's presence changed (first connection, last connection closed, away/back).
+    Presence {
+        user_id: UserId,
+        status: PresenceStatus,
+    },
+}
+
+impl ServerFrame {
+    pub fn error(request_id: Option<String>, error: &ProtocolError) -> Self {
+        ServerFrame::Error {
+            request_id,
+            code: error.code,
+            message: error.message.clone(),
+            retryable: error.code.is_retryable(),
+        }
+    }
+
+    /// A plain ACK of `action` on a conversation.
+    pub fn ack(request_id: Option<String>, action: &str, conversation: ConversationId) -> Self {
+        ServerFrame::Ack {
+            request_id,
+            action: action.into(),
+            conversation_id: Some(conversation),
+            message_id: None,
+            seq: None,
+            timestamp: None,
+            duplicate: false,
+        }
+    }
+
+    /// The JSON text sent on the socket.
+    pub fn to_json(&self) -> String {
+        // Serialising these types cannot fail: no maps with non-string keys, no foreign types.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"type\":\"ERROR\"}"))
+    }
+}

@@ -1,0 +1,452 @@
+//! Sequence numbers, idempotent send, catch-up after a reconnect, cursor-paged history,
+//! edits, deletes, reactions and threads: through the real route and broadcast handlers
+//! against moto.
+
+use messaging_core::Role;
+use serde_json::{json, Value};
+use stackpro_messaging::{chat, create, frames_for, Client, TestStack};
+
+fn msgs(frame: &Value, field: &str) -> Vec<(u64, String)> {
+    frame[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {frame}"))
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap(),
+                m["content"]["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn stored_messages(
+    items: &std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    >,
+    conversation: &str,
+) -> usize {
+    let prefix = format!("CONVERSATION#{conversation}#MSG#");
+    items
+        .keys()
+        .filter(|k| {
+            k.split('|')
+                .nth(1)
+                .is_some_and(|sk| sk.starts_with(&prefix))
+        })
+        .count()
+}
+
+async fn two_member_conversation(stack: &TestStack, tenant: &str) -> (Client, Client) {
+    let owner = stack.connect_as(tenant, "owner", Role::Owner).await;
+    let bob = stack.connect_as(tenant, "bob", Role::User).await;
+    let (_, ack) = stack
+        .send(&owner, &create("team", "project", &["bob"]))
+        .await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    stack.pump().await;
+    stack.gateway.take();
+    (owner, bob)
+}
+
+#[tokio::test]
+async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
+    let stack = TestStack::new().await;
+    let (owner, bob) = two_member_conversation(&stack, "acme").await;
+    let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "clientMessageId": "c-1", "content": { "text": "Contract v2 attached" } });
+
+    let (_, first) = stack.send(&owner, &frame).await;
+    assert_eq!(
+        (first["type"].as_str(), first["seq"].as_u64()),
+        (Some("ACK"), Some(1)),
+        "{first}"
+    );
+    assert!(first.get("duplicate").is_none());
+    // The resend, as after a lost ACK: same ids back, flagged, nothing new.
+    let (_, again) = stack.send(&owner, &frame).await;
+    assert_eq!(again["duplicate"], true, "{again}");
+    assert_eq!(
+        (&again["messageId"], &again["seq"]),
+        (&first["messageId"], &first["seq"])
+    );
+    // And two copies racing each other.
+    let racing = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "clientMessageId": "c-2", "content": { "text": "sent twice at once" } });
+    let ((_, a), (_, b)) = tokio::join!(stack.send(&owner, &racing), stack.send(&owner, &racing));
+    assert_eq!(a["messageId"], b["messageId"], "{a} {b}");
+    assert_eq!(
+        [
+            a["duplicate"].as_bool().unwrap_or(false),
+            b["duplicate"].as_bool().unwrap_or(false)
+        ]
+        .iter()
+        .filter(|d| **d)
+        .count(),
+        1
+    );
+
+    stack.pump().await;
+    let to_bob = frames_for(&stack.gateway.take(), &bob);
+    let texts: Vec<&str> = to_bob
+        .iter()
+        .filter(|f| f["type"] == "NEW_MESSAGE")
+        .map(|f| f["data"]["content"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Contract v2 attached", "sent twice at once"],
+        "{to_bob:?}"
+    );
+    let items = stack.snapshot().await;
+    assert_eq!(stored_messages(&items, "team"), 2);
+    assert_eq!(
+        items["CLIENT#acme|CONVERSATION#team"]["lastSeq"]
+            .as_n()
+            .unwrap(),
+        "2"
+    );
+    // The same client id from another user, or in another conversation, is another message.
+    let (_, other) = stack.send(&bob, &frame).await;
+    assert_eq!(
+        (other["seq"].as_u64(), other.get("duplicate")),
+        (Some(3), None),
+        "{other}"
+    );
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_receives_exactly_what_it_missed_in_order() {
+    let stack = TestStack::new().await;
+    let (owner, bob) = two_member_conversation(&stack, "acme").await;
+    for text in ["one", "two"] {
+        stack.send(&owner, &chat("team", text)).await;
+    }
+    stack.pump().await;
+    let seen: Vec<u64> = frames_for(&stack.gateway.take(), &bob)
+        .iter()
+        .map(|f| f["data"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seen, [1, 2]);
+
+    stack.disconnect(&bob).await;
+    for text in ["three", "four", "five"] {
+        let (_, ack) = stack.send(&owner, &chat("team", text)).await;
+        assert_eq!(ack["type"], "ACK");
+    }
+    stack.pump().await;
+    assert!(frames_for(&stack.gateway.take(), &bob).is_empty());
+
+    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    let catch_up =
+        json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 2, "limit": 2 });
+    let (_, page) = stack.send(&bob, &catch_up).await;
+    assert_eq!(page["order"], "oldestFirst");
+    assert_eq!(
+        msgs(&page, "messages"),
+        [(3, "three".into()), (4, "four".into())]
+    );
+    let cursor = page["nextCursor"]
+        .as_str()
+        .expect("more to come")
+        .to_owned();
+    let (_, rest) = stack
+        .send(&bob, &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 2, "limit": 2, "cursor": cursor }))
+        .await;
+    assert_eq!(msgs(&rest, "messages"), [(5, "five".into())]);
+    assert!(rest.get("nextCursor").is_none(), "{rest}");
+    // Up to date: nothing after 5.
+    let (_, none) = stack
+        .send(
+            &bob,
+            &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 5 }),
+        )
+        .await;
+    assert_eq!(msgs(&none, "messages"), []);
+}
+
+#[tokio::test]
+async fn history_pages_newest_first_and_refuses_altered_or_foreign_cursors() {
+    let stack = TestStack::new().await;
+    let (owner, bob) = two_member_conversation(&stack, "acme").await;
+    let carol = stack.connect_as("acme", "carol", Role::User).await;
+    stack
+        .send(
+            &owner,
+            &json!({ "type": "ADD_MEMBERS", "conversationId": "team", "members": ["carol"] }),
+        )
+        .await;
+    for i in 1..=5 {
+        stack.send(&owner, &chat("team", &format!("m{i}"))).await;
+    }
+    let page = |cursor: Option<&str>| {
+        let mut frame = json!({ "type": "GET_HISTORY", "conversationId": "team", "limit": 2 });
+        if let Some(c) = cursor {
+            frame["cursor"] = json!(c);
+        }
+        frame
+    };
+    let (_, p1) = stack.send(&bob, &page(None)).await;
+    assert_eq!(p1["order"], "newestFirst");
+    assert_eq!(msgs(&p1, "messages"), [(5, "m5".into()), (4, "m4".into())]);
+    assert_eq!(p1["members"].as_array().unwrap().len(), 3);
+    let c1 = p1["nextCursor"].as_str().unwrap();
+    let (_, p2) = stack.send(&bob, &page(Some(c1))).await;
+    assert_eq!(msgs(&p2, "messages"), [(3, "m3".into()), (2, "m2".into())]);
+    let (_, p3) = stack.send(&bob, &page(p2["nextCursor"].as_str())).await;
+    assert_eq!(msgs(&p3, "messages"), [(1, "m1".into())]);
+    assert!(p3.get("nextCursor").is_none());
+
+    // Altered: one character of the signed position changed.
+    let mut altered = c1.to_owned().into_bytes();
+    altered[3] = if altered[3] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    // Foreign: another member's cursor, the same cursor for another request.
+    let other_conversation =
+        json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0, "cursor": c1 });
+    for (who, frame) in [
+        (&bob, page(Some(&altered))),
+        (&carol, page(Some(c1))),
+        (&bob, other_conversation),
+        (&bob, page(Some("not-a-cursor"))),
+    ] {
+        let (status, refused) = stack.send(who, &frame).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (400, Some("INVALID_CURSOR")),
+            "{refused}"
+        );
+    }
+    // Another tenant with the same conversation id never reaches the cursor check.
+    let stranger = stack.connect_as("globex", "bob", Role::Owner).await;
+    let (_, refused) = stack.send(&stranger, &page(Some(c1))).await;
+    assert_eq!(refused["code"], "CONVERSATION_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn edits_deletes_reactions_and_thread_replies_are_fanned_out_as_their_own_events() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let admin = stack.connect_as("acme", "admin", Role::Admin).await;
+    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    let alice = stack.connect_as("acme", "alice", Role::User).await;
+    stack
+        .send(
+            &owner,
+            &create("team", "project", &["admin", "bob", "alice"]),
+        )
+        .await;
+    let (_, ack) = stack
+        .send(&bob, &chat("team", "draft of the contract"))
+        .await;
+    assert_eq!(ack["seq"], 1);
+    stack.pump().await;
+    stack.gateway.take();
+    let target = |kind: &str, extra: Value| {
+        let mut frame = json!({ "type": kind, "conversationId": "team", "seq": 1 });
+        frame
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        frame
+    };
+    let code = |frame: &Value| {
+        frame["code"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| frame["type"].as_str().unwrap().to_owned())
+    };
+
+    // Reactions: the seed's emoji → users map.
+    assert_eq!(
+        code(
+            &stack
+                .send(&alice, &target("ADD_REACTION", json!({ "emoji": "👍" })))
+                .await
+                .1
+        ),
+        "ACK"
+    );
+    assert_eq!(
+        code(
+            &stack
+                .send(&owner, &target("ADD_REACTION", json!({ "emoji": "👍" })))
+                .await
+                .1
+        ),
+        "ACK"
+    );
+    assert_eq!(
+        code(
+            &stack
+                .send(&owner, &target("ADD_REACTION", json!({ "emoji": "❤️" })))
+                .await
+                .1
+        ),
+        "ACK"
+    );
+    assert_eq!(
+        code(
+            &stack
+                .send(&owner, &target("REMOVE_REACTION", json!({ "emoji": "❤️" })))
+                .await
+                .1
+        ),
+        "ACK"
+    );
+    // Editing: the author only.
+    let before = stack.snapshot().await;
+    for who in [&alice, &admin, &owner] {
+        let (status, refused) = stack
+            .send(
+                who,
+                &target("EDIT_MESSAGE", json!({ "content": { "text": "hijacked" } })),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&refused)),
+            (403, "FORBIDDEN".into()),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        stack.snapshot().await,
+        before,
+        "refused edits wrote nothing"
+    );
+    assert_eq!(
+        code(
+            &stack
+                .send(
+                    &bob,
+                    &target(
+                        "EDIT_MESSAGE",
+                        json!({ "content": { "text": "final contract" } })
+                    )
+                )
+                .await
+                .1
+        ),
+        "ACK"
+    );
+    // A thread reply.
+    let reply = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "parentSeq": 1, "content": { "text": "looks good" } });
+    let (_, reply_ack) = stack.send(&alice, &reply).await;
+    assert_eq!(reply_ack["seq"], 2, "{reply_ack}");
+
+    stack.pump().await;
+    let to_bob = frames_for(&stack.gateway.take(), &bob);
+    let kinds: Vec<&str> = to_bob.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "REACTIONS_CHANGED",
+            "REACTIONS_CHANGED",
+            "REACTIONS_CHANGED",
+            "REACTIONS_CHANGED",
+            "THREAD_REPLY"
+        ],
+        "{to_bob:?}"
+    );
+    assert_eq!(to_bob[3]["reactions"], json!({ "👍": ["alice", "owner"] }));
+    assert_eq!(to_bob[4]["threadCount"], 1);
+    assert_eq!(to_bob[4]["data"]["parentSeq"], 1);
+    let to_alice = frames_for(&stack.gateway.take(), &alice);
+    assert!(to_alice.is_empty());
+
+    let (_, thread) = stack
+        .send(
+            &owner,
+            &json!({ "type": "GET_THREAD", "conversationId": "team", "seq": 1 }),
+        )
+        .await;
+    assert_eq!(thread["parent"]["content"]["text"], "final contract");
+    assert_eq!(thread["parent"]["edited"], true);
+    assert!(thread["parent"]["editedAt"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    assert_eq!(thread["parent"]["threadCount"], 1);
+    assert_eq!(msgs(&thread, "replies"), [(2, "looks good".into())]);
+    // A reply to a reply, or to nothing, is refused.
+    for parent in [2, 99] {
+        let mut frame = reply.clone();
+        frame["parentSeq"] = json!(parent);
+        assert_eq!(
+            code(&stack.send(&alice, &frame).await.1),
+            "MESSAGE_NOT_FOUND"
+        );
+    }
+
+    // Deleting: the author, or OWNER (canDeleteMessages); not ADMIN, not another USER.
+    for who in [&alice, &admin] {
+        assert_eq!(
+            code(
+                &stack
+                    .send(who, &target("DELETE_MESSAGE", json!({})))
+                    .await
+                    .1
+            ),
+            "FORBIDDEN"
+        );
+    }
+    assert_eq!(
+        code(
+            &stack
+                .send(&owner, &target("DELETE_MESSAGE", json!({})))
+                .await
+                .1
+        ),
+        "ACK"
+    );
+    stack.pump().await;
+    let deleted = frames_for(&stack.gateway.take(), &bob);
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(
+        (
+            deleted[0]["type"].as_str(),
+            deleted[0]["deletedBy"].as_str()
+        ),
+        (Some("MESSAGE_DELETED"), Some("owner"))
+    );
+    // A tombstone keeps its place; it can no longer change or take replies.
+    let (_, history) = stack
+        .send(
+            &bob,
+            &json!({ "type": "GET_HISTORY", "conversationId": "team" }),
+        )
+        .await;
+    let tombstone = &history["messages"][1];
+    assert_eq!(
+        (
+            tombstone["seq"].as_u64(),
+            tombstone["deleted"].as_bool(),
+            tombstone["content"]["text"].as_str()
+        ),
+        (Some(1), Some(true), Some(""))
+    );
+    assert_eq!(
+        code(
+            &stack
+                .send(
+                    &bob,
+                    &target("EDIT_MESSAGE", json!({ "content": { "text": "x" } }))
+                )
+                .await
+                .1
+        ),
+        "MESSAGE_NOT_FOUND"
+    );
+    assert_eq!(
+        code(
+            &stack
+                .send(&bob, &target("ADD_REACTION", json!({ "emoji": "👍" })))
+                .await
+                .1
+        ),
+        "MESSAGE_NOT_FOUND"
+    );
+    assert_eq!(
+        code(&stack.send(&alice, &reply).await.1),
+        "MESSAGE_NOT_FOUND"
+    );
+}
