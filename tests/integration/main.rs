@@ -3,6 +3,7 @@
 
 mod broadcast;
 mod browser;
+mod collaboration;
 mod connect;
 mod events_fixtures;
 mod gateway_conformance;
