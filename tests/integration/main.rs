@@ -6,6 +6,7 @@ mod browser;
 mod collaboration;
 mod connect;
 mod events_fixtures;
+mod files;
 mod gateway_conformance;
 mod gateway_e2e;
 mod isolation;

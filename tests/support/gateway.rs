@@ -11,6 +11,7 @@ use messaging_gateway::{management_endpoint, Functions, GatewayConfig, Limits, R
 use messaging_handlers::broadcast::BroadcastService;
 use messaging_handlers::connect::ConnectService;
 use messaging_handlers::disconnect::DisconnectService;
+use messaging_handlers::file_share::FileShareService;
 use messaging_handlers::route::RouteService;
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -87,6 +88,12 @@ impl TestStack {
             RouteService {
                 table: table.clone(),
                 queue: queue.clone(),
+                cursors: tokens::local_cursor_signer(),
+            },
+            FileShareService {
+                table: table.clone(),
+                queue: queue.clone(),
+                storage: self.files.storage.clone(),
                 cursors: tokens::local_cursor_signer(),
             },
             BroadcastService {

@@ -8,19 +8,22 @@
 pub mod connections_recorder;
 pub mod events;
 pub mod gateway;
+pub mod http;
 
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
+use messaging_core::protocol::FILE_TYPES;
 use messaging_core::{ConnectionId, Principal, Role, TenantId, UserId};
 use messaging_devstack::event_source::SqsEventSource;
-use messaging_devstack::template::{create_queues, create_table};
+use messaging_devstack::template::{create_buckets, create_queues, create_table};
 use messaging_devstack::{tokens, Template};
 use messaging_handlers::broadcast::BroadcastService;
 use messaging_handlers::connect::ConnectService;
 use messaging_handlers::disconnect::DisconnectService;
+use messaging_handlers::file_share::FileShareService;
 use messaging_handlers::route::RouteService;
 use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable, RequestCounter};
 
@@ -48,7 +51,10 @@ pub struct TestStack {
     pub connect: ConnectService,
     pub disconnect: DisconnectService,
     pub route: RouteService,
+    pub files: FileShareService,
     pub broadcast: BroadcastService,
+    /// The files bucket of this stack.
+    pub bucket: String,
 }
 
 /// A connected test client.
@@ -76,6 +82,15 @@ impl TestStack {
         )
         .await
         .expect("create queues");
+        let s3 = messaging_store::FileStorage::new(&sdk, "").client().clone();
+        let buckets = create_buckets(
+            &s3,
+            &template.buckets().expect("buckets"),
+            &format!("test-{suffix}"),
+        )
+        .await
+        .expect("create buckets");
+        let bucket = buckets["FilesBucket"].clone();
         let queue_url = urls["BroadcastQueue"].clone();
         let dlq_url = urls["BroadcastDeadLetterQueue"].clone();
         let queue_arn =
@@ -97,6 +112,13 @@ impl TestStack {
         let api = ConnectionsApi::new(aws_sdk_apigatewaymanagement::Client::from_conf(api_config));
 
         Self {
+            files: FileShareService {
+                table: table.clone(),
+                queue: queue.clone(),
+                storage: messaging_store::FileStorage::new(&sdk, &bucket),
+                cursors: tokens::local_cursor_signer(),
+            },
+            bucket,
             table_name,
             dynamodb,
             dynamo_requests,
@@ -160,9 +182,18 @@ impl TestStack {
         self.send_raw(client, &frame.to_string()).await
     }
 
+    /// Sends a raw frame, routed as the WebSocket API routes it: file frames to `file-share`,
+    /// everything else to `route`.
     pub async fn send_raw(&self, client: &Client, body: &str) -> (i64, Value) {
         let event = events::message(client.connection.as_str(), body);
-        let response = messaging_handlers::route::handle(&self.route, &event).await;
+        let kind = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["type"].as_str().map(str::to_owned));
+        let response = if kind.is_some_and(|k| FILE_TYPES.contains(&k.as_str())) {
+            messaging_handlers::file_share::handle(&self.files, &event).await
+        } else {
+            messaging_handlers::route::handle(&self.route, &event).await
+        };
         let frame = match response.body {
             Some(aws_lambda_events::encodings::Body::Text(text)) => {
                 serde_json::from_str(&text).unwrap()

@@ -26,6 +26,14 @@ pub enum ErrorCode {
     ConversationExists,
     /// No such message in the conversation (or it was deleted, for an edit or reaction).
     MessageNotFound,
+    /// No such file in the caller's tenant, or none the caller may read (the two look alike).
+    FileNotFound,
+    /// A file with that id already exists.
+    FileExists,
+    /// The file is not shared with that user.
+    ShareNotFound,
+    /// No such comment on the file (for a reply).
+    CommentNotFound,
     /// A page cursor that was altered, or issued for another user, conversation or search.
     InvalidCursor,
     /// The caller is not a member of the conversation.
@@ -57,8 +65,12 @@ impl ErrorCode {
             | ErrorCode::InvalidCursor => 400,
             ErrorCode::MessageTooLarge => 413,
             ErrorCode::CrossTenant | ErrorCode::NotAMember | ErrorCode::Forbidden => 403,
-            ErrorCode::ConversationNotFound | ErrorCode::MessageNotFound => 404,
-            ErrorCode::ConversationExists => 409,
+            ErrorCode::ConversationNotFound
+            | ErrorCode::MessageNotFound
+            | ErrorCode::FileNotFound
+            | ErrorCode::ShareNotFound
+            | ErrorCode::CommentNotFound => 404,
+            ErrorCode::ConversationExists | ErrorCode::FileExists => 409,
             ErrorCode::UnknownConnection => 401,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
@@ -77,6 +89,10 @@ impl ErrorCode {
             ErrorCode::ConversationExists => "CONVERSATION_EXISTS",
             ErrorCode::MessageNotFound => "MESSAGE_NOT_FOUND",
             ErrorCode::InvalidCursor => "INVALID_CURSOR",
+            ErrorCode::FileNotFound => "FILE_NOT_FOUND",
+            ErrorCode::FileExists => "FILE_EXISTS",
+            ErrorCode::ShareNotFound => "SHARE_NOT_FOUND",
+            ErrorCode::CommentNotFound => "COMMENT_NOT_FOUND",
             ErrorCode::NotAMember => "NOT_A_MEMBER",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::UnknownConnection => "UNKNOWN_CONNECTION",

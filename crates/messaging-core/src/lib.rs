@@ -9,6 +9,7 @@ pub mod access;
 pub mod channel;
 pub mod cursor;
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod protocol;
 pub mod role;

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
-use messaging_handlers::{broadcast, config, connect, disconnect, route};
+use messaging_handlers::{broadcast, config, connect, disconnect, file_share, route};
 
 pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
     let text =
@@ -28,6 +28,10 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             let service = route::RouteService::from_env(&sdk)?;
             serde_json::to_string_pretty(&route::handle(&service, &websocket()?).await)?
         }
+        "file-share" => {
+            let service = file_share::FileShareService::from_env(&sdk)?;
+            serde_json::to_string_pretty(&file_share::handle(&service, &websocket()?).await)?
+        }
         "broadcast" => {
             let event: SqsEvent = serde_json::from_str(&text)
                 .with_context(|| format!("{event_path} is not an SQS event"))?;
@@ -35,7 +39,7 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             serde_json::to_string_pretty(&broadcast::handle(&service, event).await)?
         }
         other => anyhow::bail!(
-            "unknown function {other:?}; expected connect, disconnect, route or broadcast"
+            "unknown function {other:?}; expected connect, disconnect, route, file-share or broadcast"
         ),
     };
     Ok(response)

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use messaging_core::{Principal, Role, TenantId, UserId};
-use messaging_devstack::template::{create_queues, create_table};
+use messaging_devstack::template::{create_buckets, create_queues, create_table};
 use messaging_devstack::{tokens, Template};
 
 const USAGE: &str = "usage:
@@ -74,12 +74,17 @@ async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
     let table_name = format!("{prefix}-messaging");
     create_table(&dynamodb, &template.table()?, &table_name).await?;
     let urls = create_queues(&aws_sdk_sqs::Client::new(&sdk), &template.queues()?, prefix).await?;
+    let s3 = messaging_store::FileStorage::new(&sdk, "").client().clone();
+    let buckets = create_buckets(&s3, &template.buckets()?, prefix).await?;
     println!("TABLE_NAME={table_name}");
     if let Some(url) = urls.get("BroadcastQueue") {
         println!("BROADCAST_QUEUE_URL={url}");
     }
     if let Some(url) = urls.get("BroadcastDeadLetterQueue") {
         println!("BROADCAST_DLQ_URL={url}");
+    }
+    if let Some(name) = buckets.get("FilesBucket") {
+        println!("FILES_BUCKET={name}");
     }
     Ok(())
 }

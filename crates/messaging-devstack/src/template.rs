@@ -246,9 +246,52 @@ impl Template {
         Ok(queues)
     }
 
+    /// Every S3 bucket: its logical id and the HTTP methods its CORS rules allow.
+    pub fn buckets(&self) -> Result<Vec<BucketDefinition>, TemplateError> {
+        Ok(self
+            .of_type("AWS::S3::Bucket")?
+            .into_iter()
+            .map(|(logical_id, props)| {
+                let cors_methods = props
+                    .get("CorsConfiguration")
+                    .and_then(|c| c.get("CorsRules"))
+                    .and_then(Value::as_sequence)
+                    .map(|rules| {
+                        rules
+                            .iter()
+                            .filter_map(|r| r.get("AllowedMethods")?.as_sequence())
+                            .flatten()
+                            .filter_map(|m| m.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                BucketDefinition {
+                    logical_id,
+                    cors_methods,
+                }
+            })
+            .collect())
+    }
+
     /// A top-level mapping by path, e.g. `["Resources", "WebSocketApi", "Properties"]`.
     pub fn get(&self, path: &[&str]) -> Option<&Value> {
         path.iter().try_fold(&self.root, |v, key| v.get(*key))
+    }
+}
+
+/// An S3 bucket of the template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketDefinition {
+    pub logical_id: String,
+    /// Methods of its CORS rules (locally allowed from any origin, like the default
+    /// `FilesAllowedOrigins`).
+    pub cors_methods: Vec<String>,
+}
+
+impl BucketDefinition {
+    /// The bucket's local name: `{prefix}-{logical id}`, lowercased as bucket names must be.
+    pub fn local_name(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.logical_id).to_lowercase()
     }
 }
 
@@ -573,6 +616,37 @@ pub async fn create_queues(
     Ok(urls)
 }
 
+/// Creates the template's buckets (with their CORS methods, from any origin). Returns
+/// logical id → bucket name.
+pub async fn create_buckets(
+    client: &aws_sdk_s3::Client,
+    buckets: &[BucketDefinition],
+    prefix: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let mut names = BTreeMap::new();
+    for bucket in buckets {
+        let name = bucket.local_name(prefix);
+        client.create_bucket().bucket(&name).send().await?;
+        if !bucket.cors_methods.is_empty() {
+            let rule = CorsRule::builder()
+                .set_allowed_methods(Some(bucket.cors_methods.clone()))
+                .allowed_origins("*")
+                .allowed_headers("*")
+                .max_age_seconds(3600)
+                .build()?;
+            client
+                .put_bucket_cors()
+                .bucket(&name)
+                .cors_configuration(CorsConfiguration::builder().cors_rules(rule).build()?)
+                .send()
+                .await?;
+        }
+        names.insert(bucket.logical_id.clone(), name);
+    }
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,14 +686,24 @@ mod tests {
             .iter()
             .map(|r| (r.key.as_str(), r.function.as_str(), r.returns_response))
             .collect();
+        let lifecycle: Vec<_> = routes.iter().filter(|r| r.0.starts_with('$')).collect();
         assert_eq!(
-            routes,
+            lifecycle,
             [
-                ("$connect", "connect", false),
-                ("$default", "route", true),
-                ("$disconnect", "disconnect", false)
+                &("$connect", "connect", false),
+                &("$default", "route", true),
+                &("$disconnect", "disconnect", false)
             ]
         );
+        // Every file frame type, and nothing else, is a two-way route to file-share.
+        let mut file_routes: Vec<_> = routes.iter().filter(|r| !r.0.starts_with('$')).collect();
+        file_routes.sort();
+        let mut expected: Vec<_> = messaging_core::protocol::FILE_TYPES
+            .iter()
+            .map(|t| (*t, "file-share", true))
+            .collect();
+        expected.sort();
+        assert_eq!(file_routes, expected.iter().collect::<Vec<_>>());
         let sources = template.sqs_event_sources().unwrap();
         assert_eq!(sources.len(), 1);
         assert_eq!(

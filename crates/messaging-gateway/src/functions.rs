@@ -12,6 +12,7 @@ use aws_lambda_events::sqs::SqsEvent;
 use messaging_handlers::broadcast::{self, BroadcastService};
 use messaging_handlers::connect::{self, ConnectService};
 use messaging_handlers::disconnect::{self, DisconnectService};
+use messaging_handlers::file_share::{self, FileShareService};
 use messaging_handlers::route::{self, RouteService};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -70,13 +71,15 @@ impl Functions {
         }
     }
 
-    /// The four StackPro Messaging functions.
+    /// The StackPro Messaging functions.
     pub fn stackpro(
         connect: ConnectService,
         disconnect: DisconnectService,
         route: RouteService,
+        file_share: FileShareService,
         broadcast: BroadcastService,
     ) -> Self {
+        let files = Arc::new(file_share);
         let (c, d, r, b) = (
             Arc::new(connect),
             Arc::new(disconnect),
@@ -95,6 +98,10 @@ impl Functions {
         functions.register("route", move |e: ApiGatewayWebsocketProxyRequest| {
             let r = r.clone();
             async move { Ok(route::handle(&r, &e).await) }
+        });
+        functions.register("file-share", move |e: ApiGatewayWebsocketProxyRequest| {
+            let f = files.clone();
+            async move { Ok(file_share::handle(&f, &e).await) }
         });
         functions.register("broadcast", move |e: SqsEvent| {
             let b = b.clone();

@@ -107,6 +107,7 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         ConnectService::from_env(&sdk)?,
         DisconnectService::from_env(&sdk)?,
         RouteService::from_env(&sdk)?,
+        messaging_handlers::file_share::FileShareService::from_env(&sdk)?,
         broadcast,
     );
     let running = messaging_gateway::start(listener, gateway, functions).await?;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod connect;
 pub mod disconnect;
 pub mod event;
+pub mod file_share;
 pub mod presence;
 pub mod response;
 pub mod route;

@@ -11,7 +11,7 @@ use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 use crate::error::{corrupt, StoreError};
 use crate::items::{ConnectionItem, UserConnectionItem, UserItem};
 use crate::requests::{decode_all, transact_put};
-use crate::table::{self, Key, CONNECTION_TTL_SECONDS, PK, SK};
+use crate::table::{self, Key, CONNECTION_TTL_SECONDS, GSI1PK, GSI1SK, PK, SK};
 use crate::MessagingTable;
 use messaging_core::protocol::PresenceStatus;
 
@@ -105,13 +105,19 @@ impl MessagingTable {
             connected_at,
             ttl,
         };
+        // OWNER and ADMIN are listed in GSI1 as the tenant's staff (who read every file);
+        // a user whose role dropped leaves that list at their next connection.
+        let mut set = vec![
+            "#user = :user",
+            "#role = :role",
+            "#presence = :online",
+            "#lastSeen = :now",
+            "#clientId = :tenant",
+            "#expires = :expires",
+        ];
         let mut presence = Update::builder()
             .table_name(&self.name)
             .set_key(Some(key_map(&keys.user(&principal.user))))
-            .update_expression(
-                "SET #user = :user, #role = :role, #presence = :online, #lastSeen = :now, #clientId = :tenant, \
-                 #expires = :expires ADD #count :one",
-            )
             .expression_attribute_names("#user", "user")
             .expression_attribute_names("#role", "role")
             .expression_attribute_names("#presence", "presence")
@@ -119,6 +125,8 @@ impl MessagingTable {
             .expression_attribute_names("#clientId", "clientId")
             .expression_attribute_names("#count", "connectionCount")
             .expression_attribute_names("#expires", "presenceExpiresAt")
+            .expression_attribute_names("#g1pk", GSI1PK)
+            .expression_attribute_names("#g1sk", GSI1SK)
             .expression_attribute_values(
                 ":expires",
                 n(messaging_core::time::now_millis() + PRESENCE_TTL_MILLIS),
@@ -130,14 +138,25 @@ impl MessagingTable {
             .expression_attribute_values(":tenant", s(principal.tenant.as_str()))
             .expression_attribute_values(":one", n(1));
         if let Some(name) = &principal.name {
+            set.push("#name = :name");
             presence = presence
-                .update_expression(
-                    "SET #user = :user, #role = :role, #presence = :online, #lastSeen = :now, #clientId = :tenant, \
-                     #expires = :expires, #name = :name ADD #count :one",
-                )
                 .expression_attribute_names("#name", "name")
                 .expression_attribute_values(":name", s(name));
         }
+        let staff = principal
+            .role
+            .can(messaging_core::Permission::AccessAllFiles);
+        let remove = if staff {
+            set.extend(["#g1pk = :staff", "#g1sk = :staffUser"]);
+            presence = presence
+                .expression_attribute_values(":staff", s(keys.staff_gsi1pk()))
+                .expression_attribute_values(":staffUser", s(format!("USER#{}", principal.user)));
+            ""
+        } else {
+            " REMOVE #g1pk, #g1sk"
+        };
+        let presence =
+            presence.update_expression(format!("SET {} ADD #count :one{remove}", set.join(", ")));
         self.client
             .transact_write_items()
             .transact_items(transact_put(

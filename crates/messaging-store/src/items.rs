@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use messaging_core::files::{CommentView, FilePermissions, FileView};
 use messaging_core::protocol::{ConversationView, MessageView, PresenceStatus};
-use messaging_core::{ConnectionId, ConversationId, Role, TenantId, UserId};
+use messaging_core::{ConnectionId, ConversationId, FileId, Role, TenantId, UserId};
 
 /// `CONNECTION#c | METADATA`: who is behind a connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,4 +169,76 @@ impl UserItem {
             PresenceStatus::Offline
         }
     }
+}
+
+/// `CLIENT#t | FILE#f`: a file's metadata, listed in GSI1 under the tenant's files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    #[serde(flatten)]
+    pub file: FileView,
+    /// The object's key in the files bucket: `tenants/{clientId}/files/{fileId}`.
+    #[serde(rename = "s3Key")]
+    pub s3_key: String,
+}
+
+/// `CLIENT#t | FILE#f#SHARE#u`: what u may do with f, listed in GSI1 under u.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK")]
+    pub gsi1pk: String,
+    #[serde(rename = "GSI1SK")]
+    pub gsi1sk: String,
+    pub file_id: FileId,
+    pub user: UserId,
+    pub permissions: FilePermissions,
+    pub shared_by: UserId,
+    pub shared_at: String,
+}
+
+/// `CLIENT#t | FILE#f#COMMENT#k`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommentItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(flatten)]
+    pub comment: CommentView,
+}
+
+/// `CLIENT#t | NOTIFICATION#u#n`: something u should hear about while away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    /// Present while pending: the batch job's work list.
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    pub notification_id: String,
+    pub client_id: TenantId,
+    pub user: UserId,
+    /// `NEW_MESSAGE`, `FILE_SHARED`, …
+    pub kind: String,
+    /// The event, as the notification templates read it.
+    pub data: serde_json::Value,
+    pub created_at: String,
+    pub ttl: i64,
 }

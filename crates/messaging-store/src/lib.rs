@@ -6,10 +6,12 @@ pub mod error;
 pub mod items;
 pub mod queue;
 pub mod request_counter;
+pub mod storage;
 pub mod table;
 
 mod connections;
 mod conversations;
+mod files;
 mod messages;
 mod requests;
 
@@ -17,9 +19,11 @@ pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_
 pub use connections_api::{ConnectionsApi, PostOutcome};
 pub use conversations::{JoinOutcome, NewConversation, Recipients};
 pub use error::StoreError;
+pub use files::{file_object_key, StoredFile};
 pub use messages::{new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage};
 pub use queue::{new_event_id, BroadcastJob, BroadcastQueue};
 pub use request_counter::RequestCounter;
+pub use storage::FileStorage;
 
 /// The messaging table: every item of every tenant, in the layout of [`table`].
 #[derive(Debug, Clone)]

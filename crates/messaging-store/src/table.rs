@@ -16,7 +16,10 @@
 //! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. UserIndex (`userId`=`CLIENT#t#USER#u` / `timestamp`): a user's messages. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies |
 //! | `CLIENT#t` | `CONVERSATION#v#CMID#u#{clientMessageId}` | idempotency key of a send (24 h TTL) | written in the send transaction: a resend with the same id fails its condition and stores nothing |
 //! | `CLIENT#t` | `SEARCH#{word}#{timestamp}#v#{seq:012}` | search index entry | Query `begins_with SEARCH#{word}#`, newest first: candidate messages for a word |
-//! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment | Query `begins_with FILE#f#COMMENT#`: a file's comments |
+//! | `CLIENT#t` | `FILE#f` | file metadata (name, size, type, owner, S3 key) | GetItem on every file action. GSI1 (`CLIENT#t#FILES` / `FILE#f`): every file of the tenant (OWNER/ADMIN) |
+//! | `CLIENT#t` | `FILE#f#SHARE#u` | a share: u's read/comment/edit/download | GetItem: the caller's permissions. Query `begins_with FILE#f#SHARE#`: who may read (comment fan-out). GSI1 (`CLIENT#t#USER#u` / `FILE#f`): files shared with u |
+//! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment (k: time-ordered) | Query `begins_with FILE#f#COMMENT#`: a file's comments, oldest first |
+//! | `CLIENT#t` | `NOTIFICATION#u#n` | a pending notification for u (n: time-ordered) | written when u is offline; the notification batch reads and settles them |
 //! | `CONNECTION#c` | `METADATA` | connection registry | GetItem: API Gateway hands us only the connection id; this maps it to tenant, user and role |
 //!
 //! The registry is the one item outside a tenant partition: its key is the id API Gateway
@@ -171,6 +174,43 @@ impl TenantKeys<'_> {
         format!("CONVERSATION#{conversation}#MSG#")
     }
 
+    pub fn file(&self, file: &FileId) -> Key {
+        self.key(format!("FILE#{file}"))
+    }
+
+    pub fn file_share(&self, file: &FileId, user: &UserId) -> Key {
+        self.key(format!("FILE#{file}#SHARE#{user}"))
+    }
+
+    pub fn file_shares_prefix(&self, file: &FileId) -> String {
+        format!("FILE#{file}#SHARE#")
+    }
+
+    /// GSI1 partition of every file of the tenant.
+    pub fn files_gsi1pk(&self) -> String {
+        format!("CLIENT#{}#FILES", self.0)
+    }
+
+    /// GSI1 sort key of a file (under the tenant's files, or a user's shares).
+    pub fn file_gsi1sk(&self, file: &FileId) -> String {
+        format!("FILE#{file}")
+    }
+
+    /// GSI1 partition of the tenant's OWNERs and ADMINs (who may read every file).
+    pub fn staff_gsi1pk(&self) -> String {
+        format!("CLIENT#{}#STAFF", self.0)
+    }
+
+    pub fn notification(&self, user: &UserId, id: &str) -> Key {
+        self.key(format!("NOTIFICATION#{user}#{id}"))
+    }
+
+    /// GSI1 sort key of a pending notification in the cross-tenant work list of the batch
+    /// job ([`PENDING_NOTIFICATIONS_GSI1PK`]): oldest first.
+    pub fn pending_notification_gsi1sk(&self, at: &str, user: &UserId, id: &str) -> String {
+        format!("{at}#CLIENT#{}#USER#{user}#{id}", self.0)
+    }
+
     pub fn file_comment(&self, file: &FileId, comment: &CommentId) -> Key {
         self.key(format!("FILE#{file}#COMMENT#{comment}"))
     }
@@ -201,12 +241,21 @@ impl TenantKeys<'_> {
     }
 }
 
+/// GSI1 partition listing every pending notification (the batch job's work list; an entry
+/// leaves it when the notification is settled).
+pub const PENDING_NOTIFICATIONS_GSI1PK: &str = "NOTIFICATIONS#PENDING";
+
 /// The connection registry key. Not tenant-scoped: see the module documentation.
 pub fn connection(connection: &ConnectionId) -> Key {
     Key {
         pk: format!("CONNECTION#{connection}"),
         sk: "METADATA".into(),
     }
+}
+
+/// Parses the file id back out of a GSI1 sort key.
+pub fn file_from_gsi1sk(sk: &str) -> Option<FileId> {
+    FileId::parse(sk.strip_prefix("FILE#")?).ok()
 }
 
 /// Parses the `seq` back out of a message sort key or a thread GSI1 sort key.
@@ -252,6 +301,9 @@ mod tests {
             k.message(c, seq),
             k.client_message(c, u, m.as_str()),
             k.search_entry(u.as_str(), "2026-01-01T00:00:00.000Z", c, seq),
+            k.file(&f),
+            k.file_share(&f, u),
+            k.notification(u, m.as_str()),
             k.file_comment(&f, &cm),
         ];
         keys.iter()
@@ -260,6 +312,8 @@ mod tests {
                 k.user_conversations_gsi1pk(u),
                 k.user_index_pk(u),
                 k.thread_gsi1pk(c, seq),
+                k.files_gsi1pk(),
+                k.staff_gsi1pk(),
             ])
             .collect()
     }

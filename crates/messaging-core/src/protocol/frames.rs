@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::channel::ChannelKind;
 use crate::error::{ErrorCode, ProtocolError};
-use crate::ids::{ConversationId, MessageId, UserId};
+use crate::files::{CommentView, FileEntry, FilePermissions, FileView};
+use crate::ids::{ConversationId, FileId, MessageId, UserId};
 
 use super::ContentKind;
 
@@ -138,6 +139,8 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         conversation_id: Option<ConversationId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_id: Option<FileId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<MessageId>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
@@ -255,6 +258,67 @@ pub enum ServerFrame {
         user_id: UserId,
         status: PresenceStatus,
     },
+    /// The answer to REGISTER_FILE and GET_FILE: the file and what the caller may do with it
+    /// (REGISTER_FILE also carries the presigned upload URL).
+    File {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        file: FileView,
+        permissions: FilePermissions,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<PresignedUrl>,
+    },
+    /// The answer to LIST_FILES: every file the caller can read.
+    Files {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        files: Vec<FileEntry>,
+    },
+    /// To the user a file was just shared with (the seed's event).
+    FileShared {
+        file: FileView,
+        shared_by: UserId,
+        permissions: FilePermissions,
+    },
+    /// To the user whose share was revoked.
+    FileShareRevoked {
+        file_id: FileId,
+        user_id: UserId,
+    },
+    /// A new comment, to everyone who may read the file.
+    FileComment {
+        comment: CommentView,
+    },
+    /// The answer to LIST_FILE_COMMENTS: oldest first.
+    FileComments {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        file_id: FileId,
+        comments: Vec<CommentView>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
+    },
+    /// The answer to GET_DOWNLOAD_URL / GET_UPLOAD_URL.
+    FileUrl {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        file_id: FileId,
+        #[serde(flatten)]
+        url: PresignedUrl,
+    },
+}
+
+/// A presigned S3 request: use `method` on `url` (with `headers`) before `expiresAt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresignedUrl {
+    pub method: String,
+    pub url: String,
+    /// Headers the request must carry as signed (e.g. `content-type` of an upload).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Epoch milliseconds.
+    pub expires_at: i64,
 }
 
 impl ServerFrame {
@@ -273,6 +337,21 @@ impl ServerFrame {
             request_id,
             action: action.into(),
             conversation_id: Some(conversation),
+            file_id: None,
+            message_id: None,
+            seq: None,
+            timestamp: None,
+            duplicate: false,
+        }
+    }
+
+    /// A plain ACK of `action` on a file.
+    pub fn file_ack(request_id: Option<String>, action: &str, file: FileId) -> Self {
+        ServerFrame::Ack {
+            request_id,
+            action: action.into(),
+            conversation_id: None,
+            file_id: Some(file),
             message_id: None,
             seq: None,
             timestamp: None,

@@ -6,6 +6,7 @@
 //! compiler then points at every `match` that must learn it.
 
 mod commands;
+mod file_commands;
 mod frames;
 
 use serde::de::DeserializeOwned;
@@ -16,9 +17,13 @@ pub use commands::{
     AddMembers, EditMessage, GetThread, MessageRef, Reaction, RemoveMember, Search, SetPresence,
     MAX_EMOJI_BYTES, MAX_QUERY_CHARS,
 };
+pub use file_commands::{
+    parse_file_inbound, CommentOnFile, FileCommand, FileInbound, FileRef, ListFileComments,
+    RegisterFile, RevokeShare, ShareFile, FILE_TYPES,
+};
 pub use frames::{
     ConversationSummary, ConversationView, MemberPresence, MessageContent, MessageView, PageOrder,
-    PresenceStatus, ServerFrame, MAX_UNREAD_COUNTED,
+    PresenceStatus, PresignedUrl, ServerFrame, MAX_UNREAD_COUNTED,
 };
 
 use crate::channel::{ChannelError, ChannelKind, ChannelName};
@@ -245,8 +250,16 @@ fn validate_history(history: GetHistory) -> Result<GetHistory, ProtocolError> {
     Ok(history)
 }
 
-/// Parses one inbound frame.
-pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
+/// The common part of every inbound frame: size, JSON object, `requestId`, `type`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub request_id: Option<String>,
+    pub kind: String,
+    pub value: Value,
+}
+
+/// Checks what every frame must be, before its payload is read.
+pub fn parse_envelope(body: &str) -> Result<Envelope, ProtocolError> {
     if body.len() > MAX_FRAME_BYTES {
         return Err(ProtocolError::new(
             ErrorCode::MessageTooLarge,
@@ -279,7 +292,7 @@ pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
         }
     };
     let kind = match object.get("type") {
-        Some(Value::String(kind)) => kind.as_str(),
+        Some(Value::String(kind)) => kind.clone(),
         _ => {
             return Err(ProtocolError::new(
                 ErrorCode::MissingType,
@@ -287,6 +300,21 @@ pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
             ))
         }
     };
+    Ok(Envelope {
+        request_id,
+        kind,
+        value,
+    })
+}
+
+/// Parses one inbound frame of the `route` function.
+pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
+    let Envelope {
+        request_id,
+        kind,
+        value,
+    } = parse_envelope(body)?;
+    let kind = kind.as_str();
     let command = match kind {
         "CHAT_MESSAGE" => Command::ChatMessage(validate_chat(payload(&value)?)?),
         "EDIT_MESSAGE" => Command::EditMessage(validate_edit(payload(&value)?)?),
@@ -316,8 +344,9 @@ pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownType,
                 format!(
-                    "unknown message type {other:?}; expected one of {}",
-                    KNOWN_TYPES.join(", ")
+                    "unknown message type {other:?}; expected one of {}, {}",
+                    KNOWN_TYPES.join(", "),
+                    FILE_TYPES.join(", ")
                 ),
             ))
         }
@@ -344,7 +373,7 @@ pub fn request_id_of(body: &str) -> Option<String> {
         .filter(|id| id.chars().count() <= MAX_REQUEST_ID_CHARS)
 }
 
-fn payload<T: DeserializeOwned>(value: &Value) -> Result<T, ProtocolError> {
+pub(crate) fn payload<T: DeserializeOwned>(value: &Value) -> Result<T, ProtocolError> {
     T::deserialize(value).map_err(|e| ProtocolError::new(ErrorCode::InvalidField, e.to_string()))
 }
 

@@ -119,6 +119,7 @@ fn ack(request_id: Option<String>, message: &MessageView, duplicate: bool) -> Se
         request_id,
         action: "CHAT_MESSAGE".into(),
         conversation_id: Some(message.conversation_id.clone()),
+        file_id: None,
         message_id: Some(message.message_id.clone()),
         seq: Some(message.seq),
         timestamp: Some(message.timestamp.clone()),

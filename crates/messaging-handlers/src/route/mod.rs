@@ -72,16 +72,9 @@ pub async fn handle(
     let request_id = inbound.request_id;
     tracing::Span::current().record("action", inbound.command.type_name());
 
-    let caller = match service.table.connection(&connection).await {
-        Ok(Some(caller)) => caller,
-        Ok(None) => {
-            let e = ProtocolError::new(
-                ErrorCode::UnknownConnection,
-                "this connection is not registered or has expired; reconnect with a fresh token",
-            );
-            return response::error(request_id, &e);
-        }
-        Err(e) => return response::error(request_id, &store_failure(e)),
+    let caller = match registered_caller(&service.table, &connection).await {
+        Ok(caller) => caller,
+        Err(e) => return response::error(request_id, &e),
     };
     let span = tracing::Span::current();
     span.record("tenant", caller.principal.tenant.as_str());
@@ -130,6 +123,21 @@ async fn dispatch(
         Command::GetPresence(target) => reads::presence(service, caller, &target, r).await,
         Command::MarkRead(marker) => status::mark_read(service, caller, marker, r).await,
         Command::SetPresence(set) => status::set_presence(service, caller, set, r).await,
+    }
+}
+
+/// The stored connection behind a frame: the only source of the caller's tenant and role.
+pub(crate) async fn registered_caller(
+    table: &MessagingTable,
+    connection: &messaging_core::ConnectionId,
+) -> Result<ConnectionRecord, ProtocolError> {
+    match table.connection(connection).await {
+        Ok(Some(caller)) => Ok(caller),
+        Ok(None) => Err(ProtocolError::new(
+            ErrorCode::UnknownConnection,
+            "this connection is not registered or has expired; reconnect with a fresh token",
+        )),
+        Err(e) => Err(store_failure(e)),
     }
 }
 

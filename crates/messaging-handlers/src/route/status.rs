@@ -84,6 +84,7 @@ pub(super) async fn set_presence(
         request_id,
         action: "SET_PRESENCE".into(),
         conversation_id: None,
+        file_id: None,
         message_id: None,
         seq: None,
         timestamp: None,

@@ -1,0 +1,416 @@
+//! Files, their shares and comments, and pending notifications.
+
+use std::collections::HashMap;
+
+use serde_dynamo::{from_item, to_item};
+
+use messaging_core::files::{CommentView, FileEntry, FilePermissions, FileView};
+use messaging_core::time::{now_millis, rfc3339_millis};
+use messaging_core::{CommentId, FileId, TenantId, UserId};
+
+use crate::connections::{key_map, now_seconds, s};
+use crate::error::{classify, classify_transaction, corrupt, StoreError};
+use crate::items::{CommentItem, FileItem, NotificationItem, ShareItem};
+use crate::requests::{decode_all, transact_put, with_prefix, Item};
+use crate::table::{self, Key, GSI1, GSI1PK, GSI1SK, PENDING_NOTIFICATIONS_GSI1PK};
+use crate::MessagingTable;
+
+/// How long a pending notification is kept (the batch job settles it long before).
+const NOTIFICATION_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
+
+/// The object key of a file in the files bucket: under its tenant, by file id only (the
+/// name a user chose never reaches S3).
+pub fn file_object_key(tenant: &TenantId, file: &FileId) -> String {
+    format!("tenants/{tenant}/files/{file}")
+}
+
+/// A stored file and its object key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFile {
+    pub view: FileView,
+    pub s3_key: String,
+}
+
+impl From<FileItem> for StoredFile {
+    fn from(item: FileItem) -> Self {
+        Self {
+            view: item.file,
+            s3_key: item.s3_key,
+        }
+    }
+}
+
+impl MessagingTable {
+    fn share_item(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        user: &UserId,
+        permissions: FilePermissions,
+        shared_by: &UserId,
+        at: &str,
+    ) -> ShareItem {
+        let keys = table::tenant(tenant);
+        let key = keys.file_share(file, user);
+        ShareItem {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: keys.user_conversations_gsi1pk(user),
+            gsi1sk: keys.file_gsi1sk(file),
+            file_id: file.clone(),
+            user: user.clone(),
+            permissions: permissions.normalized(),
+            shared_by: shared_by.clone(),
+            shared_at: at.to_owned(),
+        }
+    }
+
+    /// Registers a file and its owner's share (so it is listed among the owner's files) in
+    /// one transaction. `ConditionFailed` when the id is taken.
+    pub async fn register_file(
+        &self,
+        tenant: &TenantId,
+        file: &FileView,
+    ) -> Result<StoredFile, StoreError> {
+        let keys = table::tenant(tenant);
+        let key = keys.file(&file.file_id);
+        let item = FileItem {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: keys.files_gsi1pk(),
+            gsi1sk: keys.file_gsi1sk(&file.file_id),
+            file: file.clone(),
+            s3_key: file_object_key(tenant, &file.file_id),
+        };
+        let owner_share = self.share_item(
+            tenant,
+            &file.file_id,
+            &file.owner,
+            FilePermissions::ALL,
+            &file.owner,
+            &file.created_at,
+        );
+        self.client
+            .transact_write_items()
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&item).map_err(|e| corrupt("file", e))?,
+                Some("attribute_not_exists(PK)"),
+            )?)
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&owner_share).map_err(|e| corrupt("share", e))?,
+                None,
+            )?)
+            .send()
+            .await
+            .map_err(|e| classify_transaction("TransactWriteItems(register file)", e))?;
+        Ok(item.into())
+    }
+
+    pub async fn file(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+    ) -> Result<Option<StoredFile>, StoreError> {
+        let key = table::tenant(tenant).file(file);
+        self.get_item(&key, "GetItem(file)")
+            .await?
+            .map(|i| {
+                from_item::<_, FileItem>(i)
+                    .map(StoredFile::from)
+                    .map_err(|e| corrupt("file", e))
+            })
+            .transpose()
+    }
+
+    /// What `user` was granted on `file`, if anything.
+    pub async fn share(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        user: &UserId,
+    ) -> Result<Option<FilePermissions>, StoreError> {
+        let key = table::tenant(tenant).file_share(file, user);
+        self.get_item(&key, "GetItem(share)")
+            .await?
+            .map(|i| {
+                from_item::<_, ShareItem>(i)
+                    .map(|s| s.permissions)
+                    .map_err(|e| corrupt("share", e))
+            })
+            .transpose()
+    }
+
+    /// Grants (or replaces) `user`'s permissions on `file`.
+    pub async fn put_share(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        user: &UserId,
+        permissions: FilePermissions,
+        shared_by: &UserId,
+    ) -> Result<(), StoreError> {
+        let item = self.share_item(
+            tenant,
+            file,
+            user,
+            permissions,
+            shared_by,
+            &rfc3339_millis(now_millis()),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&item).map_err(|e| corrupt("share", e))?))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem(share)", e))?;
+        Ok(())
+    }
+
+    /// Removes `user`'s share; `false` when there was none.
+    pub async fn revoke_share(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::tenant(tenant).file_share(file, user))))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(true),
+            Err(e) => match classify("DeleteItem(share)", e) {
+                StoreError::ConditionFailed(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The users a file is shared with and their permissions (the owner included).
+    pub async fn shares_of(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+    ) -> Result<Vec<(UserId, FilePermissions)>, StoreError> {
+        let keys = table::tenant(tenant);
+        let items = self
+            .query_prefix(
+                &keys.pk(),
+                &keys.file_shares_prefix(file),
+                false,
+                "Query(file shares)",
+            )
+            .await?;
+        Ok(decode_all::<ShareItem>(items, "share")?
+            .into_iter()
+            .map(|s| (s.user, s.permissions))
+            .collect())
+    }
+
+    /// The tenant's OWNERs and ADMINs (as of their last connection).
+    pub async fn staff(&self, tenant: &TenantId) -> Result<Vec<UserId>, StoreError> {
+        let pk = table::tenant(tenant).staff_gsi1pk();
+        let pages = self
+            .query_all("Query(GSI1 staff)", |q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", GSI1PK)
+                    .expression_attribute_values(":pk", s(&pk))
+            })
+            .await?;
+        Ok(pages
+            .items
+            .iter()
+            .filter_map(|i| {
+                i.get(GSI1SK)?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("USER#")
+                    .and_then(|u| UserId::parse(u).ok())
+            })
+            .collect())
+    }
+
+    /// GSI1 keys-only entries under `pk` whose sort key is a file.
+    async fn file_ids_in(&self, pk: String) -> Result<Vec<FileId>, StoreError> {
+        let pages = self
+            .query_all("Query(GSI1 files)", |q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#pk", GSI1PK)
+                    .expression_attribute_names("#sk", GSI1SK)
+                    .expression_attribute_values(":pk", s(&pk))
+                    .expression_attribute_values(":prefix", s("FILE#"))
+            })
+            .await?;
+        Ok(pages
+            .items
+            .iter()
+            .filter_map(|i| table::file_from_gsi1sk(i.get(GSI1SK)?.as_s().ok()?))
+            .collect())
+    }
+
+    async fn files_by_id(
+        &self,
+        tenant: &TenantId,
+        ids: &[FileId],
+    ) -> Result<Vec<FileView>, StoreError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<Key> = ids.iter().map(|f| keys.file(f)).collect();
+        let mut files: Vec<FileView> =
+            decode_all::<FileItem>(self.get_items(&wanted, false).await?, "file")?
+                .into_iter()
+                .map(|i| i.file)
+                .collect();
+        files.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(files)
+    }
+
+    /// Every file of the tenant, newest first (OWNER/ADMIN).
+    pub async fn all_files(&self, tenant: &TenantId) -> Result<Vec<FileView>, StoreError> {
+        let ids = self
+            .file_ids_in(table::tenant(tenant).files_gsi1pk())
+            .await?;
+        self.files_by_id(tenant, &ids).await
+    }
+
+    /// The files shared with `user` (their own included) and what they may do, newest first.
+    pub async fn files_shared_with(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<FileEntry>, StoreError> {
+        let keys = table::tenant(tenant);
+        let ids = self
+            .file_ids_in(keys.user_conversations_gsi1pk(user))
+            .await?;
+        let shares: Vec<Key> = ids.iter().map(|f| keys.file_share(f, user)).collect();
+        let permissions: HashMap<FileId, FilePermissions> =
+            decode_all::<ShareItem>(self.get_items(&shares, false).await?, "share")?
+                .into_iter()
+                .map(|s| (s.file_id, s.permissions))
+                .collect();
+        Ok(self
+            .files_by_id(tenant, &ids)
+            .await?
+            .into_iter()
+            .filter_map(|file| {
+                let permissions = permissions.get(&file.file_id).copied()?;
+                Some(FileEntry { file, permissions })
+            })
+            .collect())
+    }
+
+    pub async fn put_comment(
+        &self,
+        tenant: &TenantId,
+        comment: &CommentView,
+    ) -> Result<(), StoreError> {
+        let key = table::tenant(tenant).file_comment(&comment.file_id, &comment.comment_id);
+        let item = CommentItem {
+            pk: key.pk,
+            sk: key.sk,
+            comment: comment.clone(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&item).map_err(|e| corrupt("comment", e))?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(|e| classify("PutItem(comment)", e))?;
+        Ok(())
+    }
+
+    pub async fn comment_exists(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        comment: &CommentId,
+    ) -> Result<bool, StoreError> {
+        let key = table::tenant(tenant).file_comment(file, comment);
+        Ok(self.get_item(&key, "GetItem(comment)").await?.is_some())
+    }
+
+    /// A file's comments oldest first, after comment `after`; and the last one returned
+    /// when there are more.
+    pub async fn comments_page(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        after: Option<&CommentId>,
+        limit: usize,
+    ) -> Result<(Vec<CommentView>, Option<CommentId>), StoreError> {
+        let keys = table::tenant(tenant);
+        let exclusive: Option<Item> = after.map(|c| key_map(&keys.file_comment(file, c)));
+        let output = with_prefix(
+            self.client.query().table_name(&self.name),
+            &keys.pk(),
+            &keys.file_comments_prefix(file),
+        )
+        .limit(limit as i32 + 1)
+        .set_exclusive_start_key(exclusive)
+        .send()
+        .await
+        .map_err(|e| classify("Query(comments)", e))?;
+        let mut comments: Vec<CommentView> =
+            decode_all::<CommentItem>(output.items.unwrap_or_default(), "comment")?
+                .into_iter()
+                .map(|c| c.comment)
+                .collect();
+        let more = comments.len() > limit;
+        comments.truncate(limit);
+        let next = if more {
+            comments.last().map(|c| c.comment_id.clone())
+        } else {
+            None
+        };
+        Ok((comments, next))
+    }
+
+    /// Stores a pending notification for `user` (settled by the notification batch).
+    pub async fn queue_notification(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<String, StoreError> {
+        let keys = table::tenant(tenant);
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let now = now_millis();
+        let at = rfc3339_millis(now);
+        let key = keys.notification(user, &id);
+        let item = NotificationItem {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: Some(PENDING_NOTIFICATIONS_GSI1PK.to_owned()),
+            gsi1sk: Some(keys.pending_notification_gsi1sk(&at, user, &id)),
+            notification_id: id.clone(),
+            client_id: tenant.clone(),
+            user: user.clone(),
+            kind: kind.to_owned(),
+            data,
+            created_at: at,
+            ttl: now_seconds(now) + NOTIFICATION_TTL_SECONDS,
+        };
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(
+                to_item(&item).map_err(|e| corrupt("notification", e))?,
+            ))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem(notification)", e))?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,20 @@
+//! File-frame Lambda (REGISTER_FILE, SHARE_FILE, FILE_COMMENT, …): see
+//! `messaging_handlers::file_share`.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use messaging_handlers::{config, file_share, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let sdk = config::aws().await;
+    let service = file_share::FileShareService::from_env(&sdk)?;
+    let service = &service;
+    run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            Ok::<_, Error>(file_share::handle(service, &event.payload).await)
+        },
+    ))
+    .await
+}

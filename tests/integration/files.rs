@@ -1,0 +1,316 @@
+//! File sharing and comments through the real file-share and broadcast handlers, moto's
+//! DynamoDB, SQS and S3: shares gate every action, comments reach every reader live,
+//! presigned URLs move real bytes.
+
+use messaging_core::Role;
+use serde_json::{json, Value};
+use stackpro_messaging::{frames_for, http, Client, TestStack};
+
+async fn send(stack: &TestStack, who: &Client, frame: Value) -> Value {
+    stack.send(who, &frame).await.1
+}
+
+fn code(frame: &Value) -> String {
+    frame["code"]
+        .as_str()
+        .or(frame["type"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn share(user: &str, permissions: Value) -> Value {
+    json!({ "type": "SHARE_FILE", "fileId": "contract", "userId": user, "permissions": permissions })
+}
+
+async fn presigned(url: &Value, body: &[u8]) -> (u16, Vec<u8>) {
+    let headers: Vec<(String, String)> = url["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    http::request(
+        url["method"].as_str().unwrap(),
+        url["url"].as_str().unwrap(),
+        &headers,
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn shares_gate_every_file_action_and_comments_reach_every_reader_live() {
+    let stack = TestStack::new().await;
+    let olga = stack.connect_as("acme", "olga", Role::User).await;
+    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    let eve = stack.connect_as("acme", "eve", Role::User).await;
+    let admin = stack.connect_as("acme", "admin", Role::Admin).await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let stranger = stack.connect_as("globex", "owner", Role::Owner).await;
+
+    // Olga registers and uploads a file through the presigned PUT.
+    let registered = send(&stack, &olga, json!({ "type": "REGISTER_FILE", "fileId": "contract", "name": "Contract v2.pdf", "size": 11, "mimeType": "application/pdf" })).await;
+    assert_eq!(registered["type"], "FILE", "{registered}");
+    assert_eq!(registered["file"]["channel"], "client:acme:file:contract");
+    assert_eq!(
+        registered["permissions"],
+        json!({ "read": true, "comment": true, "edit": true, "download": true })
+    );
+    let upload = &registered["upload"];
+    assert_eq!(upload["method"], "PUT");
+    assert!(
+        upload["url"]
+            .as_str()
+            .unwrap()
+            .contains("tenants/acme/files/contract"),
+        "{upload}"
+    );
+    assert_eq!(presigned(upload, b"%PDF-1.7 ok").await.0, 200);
+    let again = send(&stack, &olga, json!({ "type": "REGISTER_FILE", "fileId": "contract", "name": "x", "size": 1, "mimeType": "text/plain" })).await;
+    assert_eq!(code(&again), "FILE_EXISTS");
+
+    // Not shared: bob sees nothing of it (as if it did not exist); nothing is written.
+    let before = stack.snapshot().await;
+    for frame in [
+        json!({ "type": "GET_FILE", "fileId": "contract" }),
+        json!({ "type": "FILE_COMMENT", "fileId": "contract", "content": "hi" }),
+        json!({ "type": "GET_DOWNLOAD_URL", "fileId": "contract" }),
+        json!({ "type": "LIST_FILE_COMMENTS", "fileId": "contract" }),
+        share("eve", json!({ "read": true })),
+    ] {
+        assert_eq!(
+            code(&send(&stack, &bob, frame.clone()).await),
+            "FILE_NOT_FOUND",
+            "{frame}"
+        );
+        assert_eq!(
+            code(&send(&stack, &stranger, frame.clone()).await),
+            "FILE_NOT_FOUND",
+            "other tenant: {frame}"
+        );
+    }
+    assert_eq!(stack.snapshot().await, before);
+
+    // Read only: sees it, may not comment, download or share.
+    assert_eq!(
+        code(&send(&stack, &olga, share("bob", json!({ "read": true }))).await),
+        "ACK"
+    );
+    let got = send(
+        &stack,
+        &bob,
+        json!({ "type": "GET_FILE", "fileId": "contract" }),
+    )
+    .await;
+    assert_eq!(
+        got["permissions"],
+        json!({ "read": true, "comment": false, "edit": false, "download": false })
+    );
+    for frame in [
+        json!({ "type": "FILE_COMMENT", "fileId": "contract", "content": "hi" }),
+        json!({ "type": "GET_DOWNLOAD_URL", "fileId": "contract" }),
+        json!({ "type": "GET_UPLOAD_URL", "fileId": "contract" }),
+        share("eve", json!({ "read": true })),
+    ] {
+        let (status, refused) = stack.send(&bob, &frame).await;
+        assert_eq!(
+            (status, code(&refused)),
+            (403, "FORBIDDEN".to_owned()),
+            "{frame}"
+        );
+    }
+    stack.pump().await;
+    let shared = frames_for(&stack.gateway.take(), &bob);
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert_eq!(
+        (shared[0]["type"].as_str(), shared[0]["sharedBy"].as_str()),
+        (Some("FILE_SHARED"), Some("olga"))
+    );
+    assert_eq!(shared[0]["file"]["name"], "Contract v2.pdf");
+
+    // Comment + download: a positioned comment goes live to the owner, staff and readers.
+    assert_eq!(
+        code(
+            &send(
+                &stack,
+                &olga,
+                share("bob", json!({ "comment": true, "download": true }))
+            )
+            .await
+        ),
+        "ACK"
+    );
+    stack.pump().await;
+    stack.gateway.take();
+    let commented = send(&stack, &bob, json!({ "type": "FILE_COMMENT", "fileId": "contract", "content": "Sign <here>", "position": { "page": 2, "x": 0.25, "y": 0.8 } })).await;
+    assert_eq!(code(&commented), "ACK", "{commented}");
+    stack.pump().await;
+    let deliveries = stack.gateway.take();
+    for reader in [&olga, &admin, &owner] {
+        let frames = frames_for(&deliveries, reader);
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        assert_eq!(frames[0]["type"], "FILE_COMMENT");
+        assert_eq!(frames[0]["comment"]["content"], "Sign <here>");
+        assert_eq!(
+            frames[0]["comment"]["position"],
+            json!({ "page": 2, "x": 0.25, "y": 0.8 })
+        );
+    }
+    for outsider in [&bob, &eve, &stranger] {
+        assert!(frames_for(&deliveries, outsider).is_empty(), "{outsider:?}");
+    }
+    let first = send(
+        &stack,
+        &olga,
+        json!({ "type": "LIST_FILE_COMMENTS", "fileId": "contract" }),
+    )
+    .await;
+    let first_id = first["comments"][0]["commentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = send(&stack, &olga, json!({ "type": "FILE_COMMENT", "fileId": "contract", "content": "Done", "parentCommentId": first_id })).await;
+    assert_eq!(code(&reply), "ACK");
+    let orphan = send(&stack, &olga, json!({ "type": "FILE_COMMENT", "fileId": "contract", "content": "?", "parentCommentId": "nope" })).await;
+    assert_eq!(code(&orphan), "COMMENT_NOT_FOUND");
+    let page = send(
+        &stack,
+        &bob,
+        json!({ "type": "LIST_FILE_COMMENTS", "fileId": "contract", "limit": 1 }),
+    )
+    .await;
+    assert_eq!(page["comments"][0]["content"], "Sign <here>");
+    let next = send(&stack, &bob, json!({ "type": "LIST_FILE_COMMENTS", "fileId": "contract", "limit": 1, "cursor": page["nextCursor"] })).await;
+    assert_eq!(
+        (
+            next["comments"][0]["content"].as_str(),
+            next["comments"][0]["parentCommentId"].as_str()
+        ),
+        (Some("Done"), Some(first_id.as_str()))
+    );
+    let stolen = send(
+        &stack,
+        &olga,
+        json!({ "type": "LIST_FILE_COMMENTS", "fileId": "contract", "cursor": page["nextCursor"] }),
+    )
+    .await;
+    assert_eq!(code(&stolen), "INVALID_CURSOR");
+
+    // Download: the presigned GET returns the uploaded bytes; no upload without edit.
+    let url = send(
+        &stack,
+        &bob,
+        json!({ "type": "GET_DOWNLOAD_URL", "fileId": "contract" }),
+    )
+    .await;
+    assert_eq!(url["type"], "FILE_URL", "{url}");
+    assert_eq!(presigned(&url, b"").await, (200, b"%PDF-1.7 ok".to_vec()));
+    assert_eq!(
+        code(
+            &send(
+                &stack,
+                &bob,
+                json!({ "type": "GET_UPLOAD_URL", "fileId": "contract" })
+            )
+            .await
+        ),
+        "FORBIDDEN"
+    );
+
+    // Sharing with someone offline queues an email notification instead of a live event.
+    assert_eq!(
+        code(&send(&stack, &admin, share("carol", json!({ "read": true }))).await),
+        "ACK"
+    );
+    let items = stack.snapshot().await;
+    let pending: Vec<_> = items
+        .iter()
+        .filter(|(k, _)| k.starts_with("CLIENT#acme|NOTIFICATION#carol#"))
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].1["kind"].as_s().unwrap(), "FILE_SHARED");
+    assert_eq!(
+        pending[0].1["GSI1PK"].as_s().unwrap(),
+        "NOTIFICATIONS#PENDING"
+    );
+
+    // Listing: shared files for users, every file of the tenant for OWNER/ADMIN.
+    send(&stack, &owner, json!({ "type": "REGISTER_FILE", "fileId": "board-minutes", "name": "minutes.txt", "size": 3, "mimeType": "text/plain" })).await;
+    let names = |frame: &Value| -> Vec<String> {
+        frame["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["fileId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&send(&stack, &bob, json!({ "type": "LIST_FILES" })).await),
+        ["contract"]
+    );
+    assert_eq!(
+        names(&send(&stack, &admin, json!({ "type": "LIST_FILES" })).await),
+        ["board-minutes", "contract"]
+    );
+    assert_eq!(
+        names(&send(&stack, &eve, json!({ "type": "LIST_FILES" })).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&send(&stack, &stranger, json!({ "type": "LIST_FILES" })).await),
+        Vec::<String>::new()
+    );
+
+    // Revoking: bob is told, and the file disappears for him.
+    stack.pump().await;
+    stack.gateway.take();
+    assert_eq!(
+        code(
+            &send(
+                &stack,
+                &olga,
+                json!({ "type": "REVOKE_FILE_SHARE", "fileId": "contract", "userId": "bob" })
+            )
+            .await
+        ),
+        "ACK"
+    );
+    assert_eq!(
+        code(
+            &send(
+                &stack,
+                &olga,
+                json!({ "type": "REVOKE_FILE_SHARE", "fileId": "contract", "userId": "bob" })
+            )
+            .await
+        ),
+        "SHARE_NOT_FOUND"
+    );
+    assert_eq!(
+        code(
+            &send(
+                &stack,
+                &owner,
+                json!({ "type": "REVOKE_FILE_SHARE", "fileId": "contract", "userId": "olga" })
+            )
+            .await
+        ),
+        "INVALID_FIELD"
+    );
+    stack.pump().await;
+    assert_eq!(
+        frames_for(&stack.gateway.take(), &bob),
+        [json!({ "type": "FILE_SHARE_REVOKED", "fileId": "contract", "userId": "bob" })]
+    );
+    assert_eq!(
+        code(
+            &send(
+                &stack,
+                &bob,
+                json!({ "type": "GET_FILE", "fileId": "contract" })
+            )
+            .await
+        ),
+        "FILE_NOT_FOUND"
+    );
+}
