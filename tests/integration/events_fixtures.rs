@@ -6,7 +6,7 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::SqsEvent;
 use messaging_core::Role;
-use messaging_handlers::{broadcast, connect, disconnect, route};
+use messaging_handlers::{broadcast, connect, disconnect, file_share, route};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -27,6 +27,37 @@ fn fixture<T: DeserializeOwned + Serialize>(name: &str) -> T {
         "{name}"
     );
     parsed
+}
+
+/// A fixture that deserialises but does not serialise (lambda_http's request enum).
+fn fixture_value<T: DeserializeOwned>(name: &str) -> T {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not a valid event: {e}"))
+}
+
+/// Runs an HTTP API event through lambda_http's adapter, as the Lambda runtime does.
+async fn http_api_answer(stack: &TestStack, event: lambda_http::request::LambdaRequest) -> Value {
+    use lambda_http::Service;
+    let service = messaging_handlers::http_api::HttpApiService {
+        table: stack.route.table.clone(),
+        cursors: messaging_devstack::tokens::local_cursor_signer(),
+        verifier: messaging_devstack::tokens::local_verifier().unwrap(),
+    };
+    let service = &service;
+    let handler = lambda_http::service_fn(move |request: lambda_http::Request| async move {
+        Ok::<_, std::convert::Infallible>(
+            messaging_handlers::http_api::handle(service, request).await,
+        )
+    });
+    let response = lambda_http::Adapter::from(handler)
+        .call(lambda_http::LambdaEvent::new(
+            event,
+            lambda_http::Context::default(),
+        ))
+        .await
+        .unwrap();
+    serde_json::to_value(&response).unwrap()
 }
 
 fn body(response: &aws_lambda_events::apigw::ApiGatewayProxyResponse) -> Value {
@@ -51,6 +82,8 @@ fn every_fixture_is_listed_here() {
             "connect-bad-token.json",
             "connect-good-token.json",
             "disconnect.json",
+            "file-share-register.json",
+            "http-api-history.json",
             "route-chat-message.json",
             "route-create-conversation.json",
             "route-join-conversation.json",
@@ -90,6 +123,32 @@ async fn the_fixtures_run_through_their_handlers() {
             "{typing}"
         );
     }
+    let registered = file_share::handle(&stack.files, &ws("file-share-register.json")).await;
+    let registered = body(&registered);
+    assert_eq!(
+        (
+            registered["type"].as_str(),
+            registered["file"]["fileId"].as_str()
+        ),
+        (Some("FILE"), Some("789")),
+        "{registered}"
+    );
+    // The HTTP API fixture (payload 2.0, alice's token): the history the chat fixture wrote.
+    let request: lambda_http::request::LambdaRequest = fixture_value("http-api-history.json");
+    let history = http_api_answer(&stack, request).await;
+    assert_eq!(
+        (
+            history["statusCode"].as_u64(),
+            history["headers"]["content-type"].as_str()
+        ),
+        (Some(200), Some("application/json")),
+        "{history}"
+    );
+    let page: Value = serde_json::from_str(history["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        page["messages"][0]["content"]["text"],
+        "Here are the updated contracts"
+    );
     let malformed = route::handle(&stack.route, &ws("route-malformed-body.json")).await;
     assert_eq!(
         (malformed.status_code, body(&malformed)["code"].clone()),

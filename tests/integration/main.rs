@@ -9,6 +9,7 @@ mod events_fixtures;
 mod files;
 mod gateway_conformance;
 mod gateway_e2e;
+mod http_api;
 mod isolation;
 mod messages;
 mod route;

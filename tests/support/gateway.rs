@@ -12,6 +12,7 @@ use messaging_handlers::broadcast::BroadcastService;
 use messaging_handlers::connect::ConnectService;
 use messaging_handlers::disconnect::DisconnectService;
 use messaging_handlers::file_share::FileShareService;
+use messaging_handlers::http_api::HttpApiService;
 use messaging_handlers::route::RouteService;
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -95,6 +96,11 @@ impl TestStack {
                 queue: queue.clone(),
                 storage: self.files.storage.clone(),
                 cursors: tokens::local_cursor_signer(),
+            },
+            HttpApiService {
+                table: table.clone(),
+                cursors: tokens::local_cursor_signer(),
+                verifier: tokens::local_verifier().unwrap(),
             },
             BroadcastService {
                 table,

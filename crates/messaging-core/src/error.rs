@@ -42,6 +42,10 @@ pub enum ErrorCode {
     Forbidden,
     /// The connection is unknown or expired: reconnect with a fresh token.
     UnknownConnection,
+    /// HTTP API: no valid bearer token.
+    Unauthorized,
+    /// HTTP API: no such path (or method).
+    NotFound,
     /// A temporary failure on our side: the same frame may be sent again.
     Unavailable,
     /// A bug or misconfiguration on our side.
@@ -71,7 +75,8 @@ impl ErrorCode {
             | ErrorCode::ShareNotFound
             | ErrorCode::CommentNotFound => 404,
             ErrorCode::ConversationExists | ErrorCode::FileExists => 409,
-            ErrorCode::UnknownConnection => 401,
+            ErrorCode::UnknownConnection | ErrorCode::Unauthorized => 401,
+            ErrorCode::NotFound => 404,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
@@ -96,6 +101,8 @@ impl ErrorCode {
             ErrorCode::NotAMember => "NOT_A_MEMBER",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::UnknownConnection => "UNKNOWN_CONNECTION",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
-use messaging_handlers::{broadcast, config, connect, disconnect, file_share, route};
+use messaging_handlers::{broadcast, config, connect, disconnect, file_share, http_api, route};
 
 pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
     let text =
@@ -32,6 +32,21 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             let service = file_share::FileShareService::from_env(&sdk)?;
             serde_json::to_string_pretty(&file_share::handle(&service, &websocket()?).await)?
         }
+        "http-api" => {
+            use lambda_http::Service;
+            let event: lambda_http::request::LambdaRequest = serde_json::from_str(&text)
+                .with_context(|| format!("{event_path} is not an HTTP API (payload 2.0) event"))?;
+            let service = http_api::HttpApiService::from_env(&sdk)?;
+            let service = &service;
+            let handler = lambda_http::service_fn(move |request: lambda_http::Request| async move {
+                Ok::<_, std::convert::Infallible>(http_api::handle(service, request).await)
+            });
+            let response = lambda_http::Adapter::from(handler)
+                .call(lambda_http::LambdaEvent::new(event, lambda_http::Context::default()))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            serde_json::to_string_pretty(&response)?
+        }
         "broadcast" => {
             let event: SqsEvent = serde_json::from_str(&text)
                 .with_context(|| format!("{event_path} is not an SQS event"))?;
@@ -39,7 +54,7 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             serde_json::to_string_pretty(&broadcast::handle(&service, event).await)?
         }
         other => anyhow::bail!(
-            "unknown function {other:?}; expected connect, disconnect, route, file-share or broadcast"
+            "unknown function {other:?}; expected connect, disconnect, route, file-share, http-api or broadcast"
         ),
     };
     Ok(response)

@@ -322,6 +322,15 @@ pub struct SqsEventSourceDefinition {
     pub report_batch_item_failures: bool,
 }
 
+/// A route of an HTTP API (`HttpApi` event of a function).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRouteDefinition {
+    pub function: String,
+    pub method: String,
+    /// With `{name}` path parameters, e.g. `/conversations/{conversationId}/messages`.
+    pub path: String,
+}
+
 /// An EventBridge schedule of a function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleDefinition {
@@ -402,6 +411,27 @@ impl Template {
             });
         }
         Ok(sources)
+    }
+
+    /// Every HTTP API route of every function.
+    pub fn http_routes(&self) -> Result<Vec<HttpRouteDefinition>, TemplateError> {
+        let mut routes = Vec::new();
+        for (function_id, event) in self.function_events("HttpApi")? {
+            let text = |name: &str| {
+                event
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| TemplateError::Missing(format!("{function_id} HttpApi {name}")))
+            };
+            routes.push(HttpRouteDefinition {
+                function: self.binary_of(&function_id)?,
+                method: text("Method")?.to_uppercase(),
+                path: text("Path")?,
+            });
+        }
+        routes.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(routes)
     }
 
     /// Every `rate(…)` schedule of every function (`Schedule` and `ScheduleV2` events).

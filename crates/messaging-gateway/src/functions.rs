@@ -13,6 +13,7 @@ use messaging_handlers::broadcast::{self, BroadcastService};
 use messaging_handlers::connect::{self, ConnectService};
 use messaging_handlers::disconnect::{self, DisconnectService};
 use messaging_handlers::file_share::{self, FileShareService};
+use messaging_handlers::http_api::{self, HttpApiService};
 use messaging_handlers::route::{self, RouteService};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -77,9 +78,11 @@ impl Functions {
         disconnect: DisconnectService,
         route: RouteService,
         file_share: FileShareService,
+        http: HttpApiService,
         broadcast: BroadcastService,
     ) -> Self {
         let files = Arc::new(file_share);
+        let http = Arc::new(http);
         let (c, d, r, b) = (
             Arc::new(connect),
             Arc::new(disconnect),
@@ -102,6 +105,23 @@ impl Functions {
         functions.register("file-share", move |e: ApiGatewayWebsocketProxyRequest| {
             let f = files.clone();
             async move { Ok(file_share::handle(&f, &e).await) }
+        });
+        // Through lambda_http's own adapter, as the Lambda binary runs it: payload-2.0 event
+        // in, http::Request to the handler, payload-2.0 response out.
+        functions.register("http-api", move |e: lambda_http::request::LambdaRequest| {
+            let http = http.clone();
+            async move {
+                use lambda_http::Service;
+                let handler = lambda_http::service_fn(move |request: lambda_http::Request| {
+                    let http = http.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(http_api::handle(&http, request).await)
+                    }
+                });
+                let mut adapter = lambda_http::Adapter::from(handler);
+                let event = lambda_http::LambdaEvent::new(e, lambda_http::Context::default());
+                adapter.call(event).await.map_err(|e| e.to_string())
+            }
         });
         functions.register("broadcast", move |e: SqsEvent| {
             let b = b.clone();

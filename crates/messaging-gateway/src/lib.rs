@@ -11,6 +11,7 @@ pub mod connections;
 mod demo;
 pub mod events;
 pub mod functions;
+mod http_api;
 mod management;
 pub mod routes;
 mod schedule;
@@ -235,6 +236,9 @@ pub async fn start(
                 .post(management::post)
                 .delete(management::delete),
         );
+    for (path, route) in http_api::routes(&config.template.http_routes()?) {
+        app = app.route(&path, route);
+    }
     if config.demo {
         app = app.merge(demo::router());
     }

@@ -108,6 +108,7 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         DisconnectService::from_env(&sdk)?,
         RouteService::from_env(&sdk)?,
         messaging_handlers::file_share::FileShareService::from_env(&sdk)?,
+        messaging_handlers::http_api::HttpApiService::from_env(&sdk)?,
         broadcast,
     );
     let running = messaging_gateway::start(listener, gateway, functions).await?;

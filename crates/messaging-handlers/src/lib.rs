@@ -8,6 +8,7 @@ pub mod connect;
 pub mod disconnect;
 pub mod event;
 pub mod file_share;
+pub mod http_api;
 pub mod presence;
 pub mod response;
 pub mod route;

@@ -6,7 +6,7 @@
 mod changes;
 mod chat;
 mod conversations;
-mod reads;
+pub(crate) mod reads;
 mod status;
 mod typing;
 
@@ -39,6 +39,13 @@ impl RouteService {
             queue: config::broadcast_queue(sdk)?,
             cursors: config::cursor_signer()?,
         })
+    }
+
+    pub(crate) fn reads(&self) -> reads::Reads<'_> {
+        reads::Reads {
+            table: &self.table,
+            cursors: &self.cursors,
+        }
     }
 }
 
@@ -98,6 +105,7 @@ async fn dispatch(
     request_id: Option<String>,
 ) -> Reply {
     let r = request_id;
+    let p = &caller.principal;
     match command {
         Command::ChatMessage(chat) => chat::send(service, caller, chat, r).await,
         Command::EditMessage(edit) => changes::edit(service, caller, edit, r).await,
@@ -116,11 +124,11 @@ async fn dispatch(
         Command::RemoveMember(remove) => {
             conversations::remove_member(service, caller, remove, r).await
         }
-        Command::ListConversations => reads::list_conversations(service, caller, r).await,
-        Command::GetHistory(history) => reads::history(service, caller, history, r).await,
-        Command::GetThread(thread) => reads::thread(service, caller, thread, r).await,
-        Command::Search(search) => reads::search(service, caller, search, r).await,
-        Command::GetPresence(target) => reads::presence(service, caller, &target, r).await,
+        Command::ListConversations => reads::list_conversations(service.reads(), p, r).await,
+        Command::GetHistory(history) => reads::history(service.reads(), p, history, r).await,
+        Command::GetThread(thread) => reads::thread(service.reads(), p, thread, r).await,
+        Command::Search(search) => reads::search(service.reads(), p, search, r).await,
+        Command::GetPresence(target) => reads::presence(service.reads(), p, &target, r).await,
         Command::MarkRead(marker) => status::mark_read(service, caller, marker, r).await,
         Command::SetPresence(set) => status::set_presence(service, caller, set, r).await,
     }
@@ -197,24 +205,30 @@ pub(crate) fn store_failure(error: StoreError) -> ProtocolError {
     }
 }
 
-/// Refuses unless the caller is a member of the conversation; tells "no such conversation"
-/// apart from "not a member" (both within the caller's own tenant).
+/// Refuses unless the caller is a member of the conversation.
 pub(crate) async fn require_member(
     service: &RouteService,
     caller: &ConnectionRecord,
     conversation: &messaging_core::ConversationId,
 ) -> Result<(), ProtocolError> {
-    let p = &caller.principal;
-    if service
-        .table
+    require_member_of(&service.table, &caller.principal, conversation).await
+}
+
+/// Refuses unless `p` is a member of the conversation; tells "no such conversation" apart
+/// from "not a member" (both within the caller's own tenant).
+pub(crate) async fn require_member_of(
+    table: &MessagingTable,
+    p: &messaging_core::Principal,
+    conversation: &messaging_core::ConversationId,
+) -> Result<(), ProtocolError> {
+    if table
         .is_member(&p.tenant, conversation, &p.user)
         .await
         .map_err(store_failure)?
     {
         return Ok(());
     }
-    match service
-        .table
+    match table
         .conversation(&p.tenant, conversation)
         .await
         .map_err(store_failure)?

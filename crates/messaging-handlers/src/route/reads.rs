@@ -4,23 +4,31 @@
 
 use std::collections::HashSet;
 
+use messaging_core::cursor::CursorSigner;
 use messaging_core::protocol::{
     ConversationRef, GetHistory, GetThread, PageOrder, Search, ServerFrame,
 };
 use messaging_core::search::query_words;
-use messaging_core::{ErrorCode, ProtocolError};
-use messaging_store::{ConnectionRecord, MessageRange};
+use messaging_core::{ErrorCode, Principal, ProtocolError};
+use messaging_store::{MessageRange, MessagingTable};
 
-use super::{require_member, store_failure, Reply, RouteService};
+use super::{require_member_of, store_failure, Reply};
+
+/// What the reads need: the table and the cursor signer (the `route` function and the HTTP
+/// API both have them).
+#[derive(Clone, Copy)]
+pub(crate) struct Reads<'a> {
+    pub table: &'a MessagingTable,
+    pub cursors: &'a CursorSigner,
+}
 
 /// The caller's conversations, most recently active first, with read markers and unread
 /// counts.
-pub(super) async fn list_conversations(
-    service: &RouteService,
-    caller: &ConnectionRecord,
+pub(crate) async fn list_conversations(
+    service: Reads<'_>,
+    p: &Principal,
     request_id: Option<String>,
 ) -> Reply {
-    let p = &caller.principal;
     let conversations = service
         .table
         .conversation_summaries(&p.tenant, &p.user)
@@ -40,15 +48,14 @@ fn seq_position(position: String) -> Result<u64, ProtocolError> {
 
 /// Newest first (`cursor` continues older), or with `sinceSeq` everything after it oldest
 /// first: what a reconnecting client missed. The first page also lists the members.
-pub(super) async fn history(
-    service: &RouteService,
-    caller: &ConnectionRecord,
+pub(crate) async fn history(
+    service: Reads<'_>,
+    p: &Principal,
     history: GetHistory,
     request_id: Option<String>,
 ) -> Reply {
-    let p = &caller.principal;
     let conversation = history.target.resolve(&p.tenant)?;
-    require_member(service, caller, &conversation).await?;
+    require_member_of(service.table, p, &conversation).await?;
     let scope = match history.since_seq {
         Some(since) => format!("history:{conversation}:since:{since}"),
         None => format!("history:{conversation}:newest"),
@@ -96,18 +103,17 @@ pub(super) async fn history(
 }
 
 /// A message and its replies, oldest first.
-pub(super) async fn thread(
-    service: &RouteService,
-    caller: &ConnectionRecord,
+pub(crate) async fn thread(
+    service: Reads<'_>,
+    p: &Principal,
     thread: GetThread,
     request_id: Option<String>,
 ) -> Reply {
-    let p = &caller.principal;
     let (conversation, seq) = (
         thread.message.target.resolve(&p.tenant)?,
         thread.message.seq,
     );
-    require_member(service, caller, &conversation).await?;
+    require_member_of(service.table, p, &conversation).await?;
     let parent = service
         .table
         .message(&p.tenant, &conversation, seq)
@@ -153,13 +159,12 @@ pub(super) async fn thread(
 }
 
 /// Messages with every word of the query, in the caller's conversations only.
-pub(super) async fn search(
-    service: &RouteService,
-    caller: &ConnectionRecord,
+pub(crate) async fn search(
+    service: Reads<'_>,
+    p: &Principal,
     search: Search,
     request_id: Option<String>,
 ) -> Reply {
-    let p = &caller.principal;
     let words = query_words(&search.query);
     let scope = format!("search:{}", words.join(" "));
     let start = match &search.cursor {
@@ -194,15 +199,14 @@ pub(super) async fn search(
 }
 
 /// Who is online (or away) in a conversation: every member with their presence.
-pub(super) async fn presence(
-    service: &RouteService,
-    caller: &ConnectionRecord,
+pub(crate) async fn presence(
+    service: Reads<'_>,
+    p: &Principal,
     target: &ConversationRef,
     request_id: Option<String>,
 ) -> Reply {
-    let p = &caller.principal;
     let conversation = target.resolve(&p.tenant)?;
-    require_member(service, caller, &conversation).await?;
+    require_member_of(service.table, p, &conversation).await?;
     let members = service
         .table
         .members_with_presence(&p.tenant, &conversation)

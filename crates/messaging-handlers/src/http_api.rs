@@ -1,0 +1,179 @@
+//! The portal's HTTP API (lambda_http, behind API Gateway HTTP API): the reads a page needs
+//! without a socket, behind the same token check as `$connect` (`Authorization: Bearer
+//! <JWT>`) and answering the same JSON as the WebSocket frames.
+//!
+//! | method and path | answers |
+//! |---|---|
+//! | `GET /conversations` | `CONVERSATIONS` (with unread counts) |
+//! | `GET /conversations/{conversationId}/messages?limit&cursor&sinceSeq` | `HISTORY` |
+//! | `GET /conversations/{conversationId}/messages/{seq}/thread?limit&cursor` | `THREAD` |
+//! | `GET /search?q&limit&cursor` | `SEARCH_RESULTS` |
+//!
+//! Query parameters become the fields of the equivalent WebSocket frame and go through the
+//! same parser, so both doors validate alike.
+
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Map, Value};
+use tracing::info;
+
+use messaging_core::cursor::CursorSigner;
+use messaging_core::protocol::{parse_inbound, Command, ServerFrame};
+use messaging_core::token::TokenVerifier;
+use messaging_core::{ErrorCode, Principal, ProtocolError};
+use messaging_store::MessagingTable;
+
+use crate::config::{self, ConfigError};
+use crate::route::reads::{self, Reads};
+
+pub struct HttpApiService {
+    pub table: MessagingTable,
+    pub cursors: CursorSigner,
+    pub verifier: TokenVerifier,
+}
+
+impl HttpApiService {
+    /// As the Lambda builds it: `TABLE_NAME`, `CURSOR_SECRET`, `JWT_*`.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table(sdk)?,
+            cursors: config::cursor_signer()?,
+            verifier: config::token_verifier()?,
+        })
+    }
+}
+
+/// Handles one request; never fails (errors are JSON ERROR bodies with their status).
+pub async fn handle(service: &HttpApiService, request: Request) -> Response<Body> {
+    let (status, body) = match answer(service, &request).await {
+        Ok(frame) => (StatusCode::OK, frame.to_json()),
+        Err(e) => {
+            info!(code = %e.code, path = request.uri().path(), "HTTP request refused");
+            let status = StatusCode::from_u16(e.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, ServerFrame::error(None, &e).to_json())
+        }
+    };
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // Per-user data: never cached by a shared cache.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
+}
+
+fn principal(service: &HttpApiService, request: &Request) -> Result<Principal, ProtocolError> {
+    let unauthorized = |why: &str| {
+        ProtocolError::new(
+            ErrorCode::Unauthorized,
+            format!("{why}; send Authorization: Bearer <access token>"),
+        )
+    };
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("no Authorization header"))?
+        .to_str()
+        .map_err(|_| unauthorized("the Authorization header is not text"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthorized("the Authorization header is not a bearer token"))?;
+    service
+        .verifier
+        .verify(token.trim())
+        .map_err(|e| unauthorized(&format!("the token was refused ({e})")))
+}
+
+/// The WebSocket frame equivalent to this request, parsed by the same parser.
+fn as_frame(
+    kind: &str,
+    request: &Request,
+    mut fields: Map<String, Value>,
+) -> Result<Command, ProtocolError> {
+    let query = request.query_string_parameters();
+    for (name, field, numeric) in [
+        ("limit", "limit", true),
+        ("cursor", "cursor", false),
+        ("sinceSeq", "sinceSeq", true),
+        ("q", "query", false),
+    ] {
+        if let Some(value) = query.first(name) {
+            let value = if numeric {
+                let number: u64 = value.parse().map_err(|_| {
+                    ProtocolError::new(
+                        ErrorCode::InvalidField,
+                        format!("{name} must be a whole number"),
+                    )
+                })?;
+                json!(number)
+            } else {
+                json!(value)
+            };
+            fields.insert(field.to_owned(), value);
+        }
+    }
+    fields.insert("type".into(), json!(kind));
+    Ok(parse_inbound(&Value::Object(fields).to_string())?.command)
+}
+
+async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFrame, ProtocolError> {
+    let p = principal(service, request)?;
+    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
+    if request.method() != Method::GET {
+        return Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            "only GET is served",
+        ));
+    }
+    let reads = Reads {
+        table: &service.table,
+        cursors: &service.cursors,
+    };
+    let fields = |pairs: &[(&str, Value)]| -> Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    };
+    let reply = match segments.as_slice() {
+        ["conversations"] => reads::list_conversations(reads, &p, None).await,
+        ["conversations", conversation, "messages"] => {
+            match as_frame(
+                "GET_HISTORY",
+                request,
+                fields(&[("conversationId", json!(conversation))]),
+            )? {
+                Command::GetHistory(history) => reads::history(reads, &p, history, None).await,
+                _ => unreachable!("GET_HISTORY parses to GetHistory"),
+            }
+        }
+        ["conversations", conversation, "messages", seq, "thread"] => {
+            let seq: u64 = seq.parse().map_err(|_| {
+                ProtocolError::new(ErrorCode::InvalidField, "seq must be a whole number")
+            })?;
+            let frame = fields(&[("conversationId", json!(conversation)), ("seq", json!(seq))]);
+            match as_frame("GET_THREAD", request, frame)? {
+                Command::GetThread(thread) => reads::thread(reads, &p, thread, None).await,
+                _ => unreachable!("GET_THREAD parses to GetThread"),
+            }
+        }
+        ["search"] => match as_frame("SEARCH", request, Map::new())? {
+            Command::Search(search) => reads::search(reads, &p, search, None).await,
+            _ => unreachable!("SEARCH parses to Search"),
+        },
+        _ => {
+            return Err(ProtocolError::new(
+                ErrorCode::NotFound,
+                format!("no resource at {}", request.uri().path()),
+            ))
+        }
+    }?;
+    reply.ok_or_else(|| ProtocolError::new(ErrorCode::Internal, "a read answered nothing"))
+}

@@ -1,0 +1,17 @@
+//! The portal HTTP API Lambda (history, threads, search without a socket): see
+//! `messaging_handlers::http_api`.
+
+use lambda_http::{run, service_fn, Error, Request};
+use messaging_handlers::{config, http_api, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_tracing();
+    let sdk = config::aws().await;
+    let service = http_api::HttpApiService::from_env(&sdk)?;
+    let service = &service;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(http_api::handle(service, request).await)
+    }))
+    .await
+}
