@@ -11,6 +11,7 @@ mod gateway_conformance;
 mod gateway_e2e;
 mod http_api;
 mod isolation;
+mod matrix;
 mod messages;
 mod route;
 mod template_lint;
