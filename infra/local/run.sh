@@ -57,6 +57,7 @@ StackPro Messaging is running locally.
   WebSocket API:    ws://127.0.0.1:$port/local?token=<JWT>
   Demo web client:  http://127.0.0.1:$port/
   @connections:     http://127.0.0.1:$port/local/@connections/{connectionId}
+  HTTP API:         http://127.0.0.1:$port/conversations  (Authorization: Bearer <JWT>)
   moto:             $MOTO_ENDPOINT  (pid $MOTO_PID)
   logs:             target/local/gateway.log, target/local/moto.log
   environment:      target/local/stack.env (source it to run stackpro-dev invoke)
