@@ -1,6 +1,7 @@
 // The demo web client in headless Debian Chromium, driven by playwright-core: two users of
-// one tenant chat live (typing, presence, messages rendered as text); a user of another
-// tenant sees nothing. Started by tests/integration/browser.rs with STACKPRO_GATEWAY_URL set.
+// one tenant chat live (typing, presence, messages rendered as text, a reaction, an edit,
+// unread counts, search, a shared file and a comment on it); a user of another tenant sees
+// nothing. Started by tests/integration/browser.rs with STACKPRO_GATEWAY_URL set.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -77,6 +78,55 @@ test("two users of a tenant chat live and another tenant sees nothing", async ()
   await mallory.getByTestId("join-id").fill("launch");
   await mallory.getByTestId("join").click();
   await mallory.getByTestId("toast").filter({ hasText: "CONVERSATION_NOT_FOUND" }).waitFor();
+
+  // A reaction from Bob appears on Alice's message, live.
+  const hostileOnBob = bob.getByTestId("message").filter({ hasText: hostile });
+  await hostileOnBob.getByTestId("react").click();
+  const hostileOnAlice = alice.getByTestId("message").filter({ hasText: hostile });
+  await hostileOnAlice.getByTestId("reaction").filter({ hasText: "👍 1" }).waitFor();
+
+  // Alice edits her message; Bob sees the new text, marked edited, live.
+  await hostileOnAlice.getByTestId("edit").click();
+  await alice.getByTestId("composer-mode").filter({ hasText: "Editing" }).waitFor();
+  await alice.getByTestId("composer").fill("Hello bob, the plan is attached");
+  await alice.getByTestId("composer").press("Enter");
+  const edited = bob.getByTestId("message").filter({ hasText: "Hello bob, the plan is attached" });
+  await edited.getByTestId("edited").waitFor();
+  await edited.getByTestId("reaction").filter({ hasText: "👍 1" }).waitFor();
+
+  // Unread counts: a message in another conversation shows as a badge in Bob's list.
+  await alice.getByTestId("create-id").fill("ops");
+  await alice.getByTestId("create-members").fill("bob");
+  await alice.getByTestId("create").click();
+  await alice.getByTestId("chat-title").filter({ hasText: "client:acme:project:ops" }).waitFor();
+  await alice.getByTestId("composer").fill("Ops sync at noon");
+  await alice.getByTestId("composer").press("Enter");
+  await bob.getByTestId("conversation").filter({ hasText: "ops" }).getByTestId("unread").filter({ hasText: "1" }).waitFor();
+
+  // Search finds Bob's own words, in his conversations.
+  await bob.getByTestId("search").fill("thanks");
+  await bob.getByTestId("search-go").click();
+  await bob.getByTestId("search-result").filter({ hasText: "Got it, thanks!" }).waitFor();
+
+  // A file: Alice uploads and shares it with Bob (comment); Bob's comment reaches Alice live.
+  await alice.getByTestId("tab-files").click();
+  await alice.getByTestId("file-input").setInputFiles({ name: "plan.pdf", mimeType: "application/pdf",
+    buffer: Buffer.from("%PDF-1.7 launch plan") });
+  await alice.getByTestId("file-upload").click();
+  await alice.getByTestId("file-name").filter({ hasText: "plan.pdf" }).waitFor();
+  // The bytes went straight to the bucket through the presigned PUT.
+  await alice.getByTestId("toast").filter({ hasText: "Uploaded plan.pdf" }).waitFor();
+  await alice.getByTestId("share-user").fill("bob");
+  await alice.getByTestId("share-comment").check();
+  await alice.getByTestId("share-go").click();
+  await bob.getByTestId("tab-files").click();
+  await bob.getByTestId("file").filter({ hasText: "plan.pdf" }).click();
+  await bob.getByTestId("file-permissions").filter({ hasText: "comment" }).waitFor();
+  await bob.getByTestId("file-comment-text").fill("Please sign <page 2>");
+  await bob.getByTestId("file-comment-page").fill("2");
+  await bob.getByTestId("file-comment-send").click();
+  await alice.getByTestId("file-comment").filter({ hasText: "bob (page 2): Please sign <page 2>" }).waitFor();
+  assert.equal(await mallory.getByTestId("file").count(), 0, "the other tenant sees no file");
 
   await bob.screenshot({ path: `${out}/chat-bob.png` });
   await alice.screenshot({ path: `${out}/chat-alice.png` });

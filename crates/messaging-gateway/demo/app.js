@@ -3,16 +3,35 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "testid") node.dataset.testid = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "onclick") node.onclick = v;
+    else node[k] = v;
+  }
+  node.append(...children);
+  return node;
+};
+const PRESENCE_HEARTBEAT_MS = 2 * 60 * 1000;
+
 const state = {
   socket: null, me: null, conversations: new Map(), open: null,
-  typing: new Map(), // userId -> { timer }
+  messages: new Map(), // seq -> message, for the open conversation
+  typing: new Map(), // userId -> timer
   members: new Map(), // userId -> status, for the open conversation
   requests: 0, typingSentAt: 0, typingStopTimer: null,
+  pending: new Map(), // requestId -> what it was for, until its answer
+  mode: null, // { kind: "edit", seq } while editing
+  thread: null, // seq of the open thread
+  files: new Map(), openFile: null,
 };
 
-function toast(text) {
+function toast(text, kind = "error") {
   const t = $("toast");
   t.textContent = text;
+  t.className = kind;
   t.classList.add("show");
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => t.classList.remove("show"), 5000);
@@ -24,9 +43,10 @@ function setStatus(kind, text) {
   s.textContent = "● " + text;
 }
 
-function send(frame) {
+function send(frame, purpose) {
   if (state.socket && state.socket.readyState === WebSocket.OPEN) {
     frame.requestId = frame.requestId || "r" + (++state.requests);
+    if (purpose) state.pending.set(frame.requestId, purpose);
     state.socket.send(JSON.stringify(frame));
   }
 }
@@ -47,17 +67,32 @@ async function connect(form) {
     $("whoami").textContent = `${state.me.user} · ${state.me.role} · portal ${state.me.tenant}`;
     $("login").hidden = true;
     $("app").hidden = false;
+    $("search-form").hidden = false;
     send({ type: "LIST_CONVERSATIONS" });
+    send({ type: "LIST_FILES" });
+    showTab("files");
+    heartbeat();
+    state.heartbeat = setInterval(heartbeat, PRESENCE_HEARTBEAT_MS);
   };
   socket.onclose = (e) => {
     setStatus("closed", `Disconnected (${e.code})`);
     $("composer").disabled = $("send").disabled = true;
+    clearInterval(state.heartbeat);
   };
   socket.onerror = () => toast("The connection was refused or lost.");
   socket.onmessage = (e) => handle(JSON.parse(e.data));
 }
 
+// Presence lapses after 5 minutes without SET_PRESENCE: this is the heartbeat, and "away"
+// while the tab is hidden.
+function heartbeat() {
+  send({ type: "SET_PRESENCE", status: document.visibilityState === "hidden" ? "away" : "online" });
+}
+document.addEventListener("visibilitychange", heartbeat);
+
 function handle(frame) {
+  const purpose = frame.requestId ? state.pending.get(frame.requestId) : undefined;
+  if (frame.requestId) state.pending.delete(frame.requestId);
   switch (frame.type) {
     case "CONVERSATIONS":
       state.conversations.clear();
@@ -66,28 +101,49 @@ function handle(frame) {
       renderTitle();
       break;
     case "CONVERSATION_CREATED":
-      state.conversations.set(frame.conversation.conversationId, frame.conversation);
+      state.conversations.set(frame.conversation.conversationId, { ...frame.conversation, unreadCount: 0, lastReadSeq: 0 });
       renderConversations();
       renderTitle();
       break;
     case "HISTORY":
       if (frame.conversationId !== state.open) break;
       $("messages").replaceChildren();
-      frame.messages.slice().reverse().forEach(appendMessage);
+      state.messages.clear();
+      frame.messages.slice().reverse().forEach(showMessage);
       state.members = new Map(frame.members.map((m) => [m.userId, m.status]));
       renderMembers();
+      markRead();
       break;
     case "NEW_MESSAGE": {
-      const c = state.conversations.get(frame.data.conversationId);
-      if (c) c.lastActivity = frame.data.timestamp;
-      if (frame.data.conversationId === state.open) {
-        appendMessage(frame.data);
-        clearTyping(frame.data.senderId);
-      } else {
-        markUnread(frame.data.conversationId);
+      const m = frame.data;
+      const c = state.conversations.get(m.conversationId);
+      if (c) { c.lastActivity = m.timestamp; c.lastSeq = Math.max(c.lastSeq || 0, m.seq); }
+      if (m.conversationId === state.open) {
+        showMessage(m);
+        clearTyping(m.senderId);
+        markRead();
+      } else if (c) {
+        c.unreadCount = (c.unreadCount || 0) + 1;
+        renderConversations();
       }
       break;
     }
+    case "THREAD_REPLY":
+      if (frame.data.conversationId !== state.open) break;
+      updateMessage(frame.data.parentSeq, (m) => { m.threadCount = frame.threadCount; });
+      if (state.thread === frame.data.parentSeq) showReply(frame.data);
+      break;
+    case "MESSAGE_EDITED":
+      if (frame.data.conversationId === state.open) updateMessage(frame.data.seq, (m) => Object.assign(m, frame.data));
+      break;
+    case "MESSAGE_DELETED":
+      if (frame.conversationId === state.open) {
+        updateMessage(frame.seq, (m) => { m.deleted = true; m.content.text = ""; m.reactions = {}; });
+      }
+      break;
+    case "REACTIONS_CHANGED":
+      if (frame.conversationId === state.open) updateMessage(frame.seq, (m) => { m.reactions = frame.reactions; });
+      break;
     case "TYPING_START":
       if (frame.conversationId === state.open) showTyping(frame.userId, frame.expiresAt);
       break;
@@ -101,26 +157,107 @@ function handle(frame) {
       if (frame.conversationId === state.open) { state.members.set(frame.userId, "online"); renderMembers(); }
       if (frame.userId === state.me.user) send({ type: "LIST_CONVERSATIONS" });
       break;
-    case "ACK":
-      if (frame.action === "CHAT_MESSAGE") {
-        const text = state.pending.get(frame.requestId);
-        state.pending.delete(frame.requestId);
-        if (text !== undefined) {
-          appendMessage({ messageId: frame.messageId, senderId: state.me.user, timestamp: frame.timestamp, content: { text } });
-        }
-      } else if (frame.action === "JOIN_CONVERSATION" || frame.action === "CREATE_CONVERSATION") {
-        send({ type: "LIST_CONVERSATIONS" });
-        openConversation(frame.conversationId);
+    case "MEMBER_REMOVED":
+      if (frame.userId === state.me.user) {
+        state.conversations.delete(frame.conversationId);
+        if (state.open === frame.conversationId) closeConversation();
+        renderConversations();
+        toast(`You were removed from ${frame.conversationId}`);
+      } else if (frame.conversationId === state.open) {
+        state.members.delete(frame.userId);
+        renderMembers();
       }
+      break;
+    case "THREAD":
+      renderThread(frame);
+      break;
+    case "SEARCH_RESULTS":
+      renderResults(frame);
+      break;
+    case "FILES":
+      state.files = new Map(frame.files.map((f) => [f.fileId, f]));
+      renderFiles();
+      break;
+    case "FILE":
+      state.files.set(frame.file.fileId, { ...frame.file, permissions: frame.permissions });
+      renderFiles();
+      if (frame.upload && purpose && purpose.upload) upload(frame.upload, purpose.upload, frame.file);
+      if (purpose && purpose.open) openFile(frame.file.fileId);
+      break;
+    case "FILE_SHARED":
+      state.files.set(frame.file.fileId, { ...frame.file, permissions: frame.permissions });
+      renderFiles();
+      toast(`${frame.sharedBy} shared ${frame.file.name} with you`, "info");
+      break;
+    case "FILE_SHARE_REVOKED":
+      state.files.delete(frame.fileId);
+      if (state.openFile === frame.fileId) closeFile();
+      renderFiles();
+      break;
+    case "FILE_COMMENTS":
+      if (frame.fileId === state.openFile) frame.comments.forEach(showComment);
+      break;
+    case "FILE_COMMENT":
+      if (frame.comment.fileId === state.openFile) showComment(frame.comment);
+      break;
+    case "FILE_URL":
+      if (frame.method === "GET") window.open(frame.url, "_blank", "noopener");
+      break;
+    case "ACK":
+      acknowledged(frame, purpose);
       break;
     case "ERROR":
       toast(`${frame.code}: ${frame.message}`);
-      state.pending.delete(frame.requestId);
       break;
     default:
       if (frame.message) toast(frame.message);
   }
 }
+
+function acknowledged(frame, purpose) {
+  switch (frame.action) {
+    case "CHAT_MESSAGE":
+      if (purpose && purpose.text !== undefined && !frame.duplicate) {
+        const message = { conversationId: frame.conversationId, messageId: frame.messageId, seq: frame.seq,
+          senderId: state.me.user, timestamp: frame.timestamp, content: { text: purpose.text, type: "text" },
+          reactions: {}, threadCount: 0, parentSeq: purpose.parentSeq };
+        if (purpose.parentSeq) {
+          updateMessage(purpose.parentSeq, (m) => { m.threadCount = (m.threadCount || 0) + 1; });
+          if (state.thread === purpose.parentSeq) showReply(message);
+        } else if (frame.conversationId === state.open) {
+          showMessage(message);
+        }
+      }
+      break;
+    case "EDIT_MESSAGE":
+      if (purpose) updateMessage(purpose.seq, (m) => { m.content.text = purpose.text; m.edited = true; });
+      break;
+    case "DELETE_MESSAGE":
+      updateMessage(frame.seq, (m) => { m.deleted = true; m.content.text = ""; m.reactions = {}; });
+      break;
+    case "ADD_REACTION":
+    case "REMOVE_REACTION":
+      if (purpose) updateMessage(purpose.seq, (m) => {
+        const users = new Set((m.reactions || {})[purpose.emoji] || []);
+        if (frame.action === "ADD_REACTION") users.add(state.me.user); else users.delete(state.me.user);
+        m.reactions = { ...(m.reactions || {}) };
+        if (users.size) m.reactions[purpose.emoji] = [...users]; else delete m.reactions[purpose.emoji];
+      });
+      break;
+    case "JOIN_CONVERSATION":
+    case "CREATE_CONVERSATION":
+      send({ type: "LIST_CONVERSATIONS" });
+      openConversation(frame.conversationId);
+      break;
+    case "SHARE_FILE":
+      toast(`Shared ${state.files.get(frame.fileId)?.name || frame.fileId}`, "info");
+      break;
+    case "FILE_COMMENT":
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- conversations
 
 function renderConversations() {
   const list = $("conversations");
@@ -128,39 +265,39 @@ function renderConversations() {
   [...state.conversations.values()]
     .sort((a, b) => (b.lastActivity || "").localeCompare(a.lastActivity || ""))
     .forEach((c) => {
-      const li = document.createElement("li");
+      const li = el("li", { testid: "conversation", className: c.conversationId === state.open ? "active" : "" },
+        el("span", { text: c.title || c.conversationId }), el("span", { className: "kind", text: c.kind }));
       li.dataset.id = c.conversationId;
-      li.dataset.testid = "conversation";
-      li.className = c.conversationId === state.open ? "active" : "";
-      const name = document.createElement("span");
-      name.textContent = c.title || c.conversationId;
-      const kind = document.createElement("span");
-      kind.className = "kind";
-      kind.textContent = c.kind;
-      li.append(name, kind);
-      if (c.unread) { const u = document.createElement("strong"); u.textContent = " •"; li.append(u); }
+      if (c.unreadCount > 0 && c.conversationId !== state.open) {
+        li.append(el("span", { className: "badge", testid: "unread", text: c.unreadCount >= 100 ? "100+" : String(c.unreadCount) }));
+      }
       li.onclick = () => openConversation(c.conversationId);
       list.append(li);
     });
 }
 
-function markUnread(id) {
-  const c = state.conversations.get(id);
-  if (c) { c.unread = true; renderConversations(); }
-}
-
 function openConversation(id) {
   state.open = id;
   const c = state.conversations.get(id);
-  if (c) c.unread = false;
+  if (c) c.unreadCount = 0;
   renderTitle();
   $("messages").replaceChildren();
+  state.messages.clear();
   state.typing.forEach((t) => clearTimeout(t));
   state.typing.clear();
   renderTyping();
+  setMode(null);
   $("composer").disabled = $("send").disabled = false;
+  $("add-form").hidden = state.me.role === "USER";
   renderConversations();
   send({ type: "GET_HISTORY", conversationId: id });
+}
+
+function closeConversation() {
+  state.open = null;
+  $("messages").replaceChildren();
+  $("chat-title").textContent = "Pick a conversation";
+  $("composer").disabled = $("send").disabled = true;
 }
 
 function renderTitle() {
@@ -169,33 +306,104 @@ function renderTitle() {
   $("chat-title").textContent = c ? `${c.title || c.conversationId}  ·  ${c.channel}` : state.open;
 }
 
-function appendMessage(m) {
-  const li = document.createElement("li");
-  li.dataset.testid = "message";
-  if (m.senderId === state.me.user) li.classList.add("mine");
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  meta.textContent = `${m.senderName || m.senderId} · ${new Date(m.timestamp).toLocaleTimeString()}`;
-  const text = document.createElement("span");
-  text.className = "text";
-  text.textContent = m.content.text; // never innerHTML
-  li.append(meta, text);
-  $("messages").append(li);
-  $("messages").scrollTop = $("messages").scrollHeight;
+// Read receipts: everything shown is read.
+function markRead() {
+  const newest = Math.max(0, ...state.messages.keys());
+  const c = state.conversations.get(state.open);
+  if (!c || newest <= (c.lastReadSeq || 0)) return;
+  c.lastReadSeq = newest;
+  send({ type: "MARK_READ", conversationId: state.open, seq: newest });
 }
+
+// ---------------------------------------------------------------- messages
+
+function showMessage(m) {
+  if (m.parentSeq) return; // replies live in their thread
+  m.reactions = m.reactions || {};
+  state.messages.set(m.seq, m);
+  const existing = $("messages").querySelector(`[data-seq="${m.seq}"]`);
+  const node = renderMessage(m);
+  if (existing) existing.replaceWith(node);
+  else {
+    const later = [...$("messages").children].find((li) => Number(li.dataset.seq) > m.seq);
+    $("messages").insertBefore(node, later || null);
+    if (!later) $("messages").scrollTop = $("messages").scrollHeight;
+  }
+}
+
+function updateMessage(seq, change) {
+  const m = state.messages.get(seq);
+  if (!m) return;
+  change(m);
+  showMessage(m);
+}
+
+function renderMessage(m) {
+  const li = el("li", { testid: "message" });
+  li.dataset.seq = m.seq;
+  if (m.senderId === state.me.user) li.classList.add("mine");
+  if (m.deleted) li.classList.add("deleted");
+  const meta = el("span", { className: "meta",
+    text: `${m.senderName || m.senderId} · ${new Date(m.timestamp).toLocaleTimeString()} · #${m.seq}` });
+  if (!m.deleted) meta.append(actions(m));
+  const text = el("span", { className: "text", testid: "message-text", text: m.deleted ? "message deleted" : m.content.text });
+  li.append(meta, text);
+  if (m.edited && !m.deleted) li.append(el("span", { className: "edited", testid: "edited", text: " (edited)" }));
+  const reactions = el("div", { className: "reactions", testid: "reactions" });
+  for (const [emoji, users] of Object.entries(m.reactions || {})) {
+    const mine = users.includes(state.me.user);
+    reactions.append(el("button", { className: "reaction" + (mine ? " mine" : ""), testid: "reaction", type: "button",
+      title: users.join(", "), text: `${emoji} ${users.length}`, onclick: () => react(m, emoji) }));
+  }
+  if (reactions.childElementCount) li.append(reactions);
+  if (m.threadCount > 0) {
+    li.append(el("button", { className: "thread-count", testid: "thread-count", type: "button",
+      text: `${m.threadCount} ${m.threadCount === 1 ? "reply" : "replies"}`, onclick: () => openThread(m.seq) }));
+  }
+  return li;
+}
+
+function actions(m) {
+  const box = el("span", { className: "actions" });
+  box.append(el("button", { type: "button", testid: "react", text: "👍", title: "React", onclick: () => react(m, "👍") }));
+  box.append(el("button", { type: "button", testid: "reply", text: "Reply", onclick: () => openThread(m.seq) }));
+  if (m.senderId === state.me.user) {
+    box.append(el("button", { type: "button", testid: "edit", text: "Edit", onclick: () => startEdit(m) }));
+  }
+  if (m.senderId === state.me.user || state.me.role === "OWNER") {
+    box.append(el("button", { type: "button", testid: "delete", text: "Delete", onclick: () =>
+      send({ type: "DELETE_MESSAGE", conversationId: m.conversationId, seq: m.seq }) }));
+  }
+  return box;
+}
+
+function react(m, emoji) {
+  const mine = ((m.reactions || {})[emoji] || []).includes(state.me.user);
+  send({ type: mine ? "REMOVE_REACTION" : "ADD_REACTION", conversationId: m.conversationId, seq: m.seq, emoji },
+    { seq: m.seq, emoji });
+}
+
+function startEdit(m) {
+  setMode({ kind: "edit", seq: m.seq });
+  $("composer").value = m.content.text;
+  $("composer").focus();
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  $("composer-mode").hidden = !mode;
+  if (mode) $("composer-mode").firstElementChild.textContent = `Editing message #${mode.seq}`;
+}
+
+// ---------------------------------------------------------------- typing and presence
 
 function renderMembers() {
   const list = $("members");
   list.replaceChildren();
   [...state.members.entries()].forEach(([user, status]) => {
-    const li = document.createElement("li");
-    li.dataset.testid = "member";
+    const li = el("li", { testid: "member" }, el("span", { className: "dot " + status }), el("span", { text: user }));
     li.dataset.status = status;
-    const dot = document.createElement("span");
-    dot.className = "dot " + status;
-    const name = document.createElement("span");
-    name.textContent = user;
-    li.append(dot, name);
+    li.title = status;
     list.append(li);
   });
 }
@@ -218,7 +426,7 @@ function renderTyping() {
 }
 
 function composerTyped() {
-  if (!state.open) return;
+  if (!state.open || state.mode) return;
   const now = Date.now();
   if (now - state.typingSentAt > 3000) {
     state.typingSentAt = now;
@@ -234,25 +442,123 @@ function stopTyping() {
   clearTimeout(state.typingStopTimer);
 }
 
-state.pending = new Map(); // requestId -> text, until its ACK (ACKs may come in any order)
+const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`);
+
 function sendMessage() {
   const text = $("composer").value;
   if (!text.trim() || !state.open) return;
-  stopTyping();
-  const requestId = "r" + (++state.requests);
-  state.pending.set(requestId, text);
-  send({ type: "CHAT_MESSAGE", requestId, conversationId: state.open,
-    clientMessageId: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()), content: { text, type: "text" } });
+  if (state.mode && state.mode.kind === "edit") {
+    const seq = state.mode.seq;
+    send({ type: "EDIT_MESSAGE", conversationId: state.open, seq, content: { text, type: "text" } }, { seq, text });
+    setMode(null);
+  } else {
+    stopTyping();
+    send({ type: "CHAT_MESSAGE", conversationId: state.open, clientMessageId: newId(), content: { text, type: "text" } },
+      { text });
+  }
   $("composer").value = "";
 }
+
+// ---------------------------------------------------------------- side panel: thread, search, files
+
+function showTab(name) {
+  for (const tab of ["thread", "results", "files"]) {
+    $("tab-" + tab).hidden = tab !== name;
+    document.querySelector(`[data-tab="${tab}"]`).classList.toggle("active", tab === name);
+  }
+}
+
+function openThread(seq) {
+  state.thread = seq;
+  $("thread-parent").replaceChildren();
+  $("thread-replies").replaceChildren();
+  showTab("thread");
+  send({ type: "GET_THREAD", conversationId: state.open, seq });
+}
+
+function renderThread(frame) {
+  if (frame.parent.seq !== state.thread) return;
+  $("thread-parent").replaceChildren(el("strong", { text: frame.parent.senderName || frame.parent.senderId }),
+    el("span", { text: " " + (frame.parent.deleted ? "message deleted" : frame.parent.content.text) }));
+  $("thread-replies").replaceChildren();
+  frame.replies.forEach(showReply);
+}
+
+function showReply(m) {
+  $("thread-replies").append(el("li", { testid: "reply", text: `${m.senderName || m.senderId}: ${m.content.text}` }));
+}
+
+function renderResults(frame) {
+  showTab("results");
+  const list = $("results");
+  list.replaceChildren();
+  if (frame.results.length === 0) list.append(el("li", { text: `Nothing found for “${frame.query}”` }));
+  frame.results.forEach((m) => {
+    const c = state.conversations.get(m.conversationId);
+    list.append(el("li", { testid: "search-result",
+      text: `${c ? c.title || c.conversationId : m.conversationId} · ${m.senderName || m.senderId}: ${m.content.text}`,
+      onclick: () => openConversation(m.conversationId) }));
+  });
+}
+
+function renderFiles() {
+  const list = $("files");
+  list.replaceChildren();
+  [...state.files.values()].forEach((f) => {
+    const li = el("li", { testid: "file", className: f.fileId === state.openFile ? "active" : "",
+      text: `${f.name} (${f.owner})`, onclick: () => openFile(f.fileId) });
+    list.append(li);
+  });
+}
+
+function openFile(id) {
+  const f = state.files.get(id);
+  if (!f) return;
+  state.openFile = id;
+  showTab("files");
+  renderFiles();
+  $("file-detail").hidden = false;
+  $("file-name").textContent = f.name;
+  const p = f.permissions || {};
+  $("file-permissions").textContent = "You may: " + ["read", "comment", "edit", "download"].filter((k) => p[k]).join(", ");
+  $("comment-form").hidden = !p.comment;
+  $("file-download").hidden = !p.download;
+  $("share-form").hidden = !(f.owner === state.me.user || state.me.role !== "USER");
+  $("file-comments").replaceChildren();
+  send({ type: "LIST_FILE_COMMENTS", fileId: id, limit: 100 });
+}
+
+function closeFile() {
+  state.openFile = null;
+  $("file-detail").hidden = true;
+}
+
+function showComment(c) {
+  const where = c.position ? ` (page ${c.position.page})` : "";
+  $("file-comments").append(el("li", { testid: "file-comment", text: `${c.authorName || c.author}${where}: ${c.content}` }));
+}
+
+async function upload(url, file, view) {
+  try {
+    const response = await fetch(url.url, { method: url.method, headers: url.headers, body: file });
+    if (response.ok) toast(`Uploaded ${view.name}`, "info");
+    else toast(`Upload of ${view.name} failed: HTTP ${response.status}`);
+  } catch (e) {
+    toast(`Upload of ${view.name} failed: ${e}`);
+  }
+}
+
+// ---------------------------------------------------------------- wiring
 
 $("login-form").onsubmit = (e) => { e.preventDefault(); connect(e.target).catch((err) => toast(String(err))); };
 $("send-form").onsubmit = (e) => { e.preventDefault(); sendMessage(); };
 $("composer").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendMessage(); }
+  if (e.key === "Escape") { setMode(null); $("composer").value = ""; }
 });
 $("composer").addEventListener("input", composerTyped);
 $("composer").addEventListener("blur", stopTyping);
+$("cancel-mode").onclick = () => { setMode(null); $("composer").value = ""; };
 $("join-form").onsubmit = (e) => {
   e.preventDefault();
   send({ type: "JOIN_CONVERSATION", conversationId: e.target.conversationId.value.trim() });
@@ -266,3 +572,52 @@ $("create-form").onsubmit = (e) => {
     title: f.title.value.trim() || undefined, members });
   f.reset();
 };
+$("add-form").onsubmit = (e) => {
+  e.preventDefault();
+  const members = e.target.members.value.split(",").map((m) => m.trim()).filter(Boolean);
+  if (members.length && state.open) send({ type: "ADD_MEMBERS", conversationId: state.open, members });
+  e.target.reset();
+};
+$("search-form").onsubmit = (e) => {
+  e.preventDefault();
+  const query = e.target.query.value.trim();
+  if (query) send({ type: "SEARCH", query });
+};
+document.querySelectorAll("#side nav button").forEach((b) => { b.onclick = () => showTab(b.dataset.tab); });
+$("thread-form").onsubmit = (e) => {
+  e.preventDefault();
+  const text = $("thread-composer").value;
+  if (!text.trim() || !state.thread) return;
+  send({ type: "CHAT_MESSAGE", conversationId: state.open, parentSeq: state.thread, clientMessageId: newId(),
+    content: { text, type: "text" } }, { text, parentSeq: state.thread });
+  $("thread-composer").value = "";
+};
+$("upload-form").onsubmit = (e) => {
+  e.preventDefault();
+  const file = $("file-input").files[0];
+  if (!file) { toast("Choose a file first"); return; }
+  send({ type: "REGISTER_FILE", name: file.name, size: file.size, mimeType: file.type || "application/octet-stream" },
+    { upload: file, open: true });
+  e.target.reset();
+};
+$("comment-form").onsubmit = (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const content = f.content.value;
+  if (!content.trim() || !state.openFile) return;
+  const frame = { type: "FILE_COMMENT", fileId: state.openFile, content };
+  if (f.page.value) frame.position = { page: Number(f.page.value), x: 0.5, y: 0.5 };
+  send(frame);
+  showComment({ author: state.me.user, content, position: frame.position });
+  f.reset();
+};
+$("share-form").onsubmit = (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const user = f.user.value.trim();
+  if (!user || !state.openFile) return;
+  send({ type: "SHARE_FILE", fileId: state.openFile, userId: user,
+    permissions: { read: f.read.checked, comment: f.comment.checked, edit: f.edit.checked, download: f.download.checked } });
+  f.reset();
+};
+$("file-download").onclick = () => state.openFile && send({ type: "GET_DOWNLOAD_URL", fileId: state.openFile });
