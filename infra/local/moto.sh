@@ -12,7 +12,8 @@ start_moto() {
   mkdir -p "$(dirname "$log")"
   for attempt in 1 2 3; do
     port="$(free_port)"
-    "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    # moto_server with DynamoDB requests serialised (see moto_server.py).
+    "$ROOT/.venv/bin/python" "$ROOT/infra/local/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     MOTO_PID=$!
     MOTO_ENDPOINT="http://127.0.0.1:$port"
     if "$ROOT/.venv/bin/python" - "$MOTO_ENDPOINT" <<'PY'

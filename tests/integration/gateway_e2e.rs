@@ -171,3 +171,70 @@ async fn presence_events_reach_the_conversation_live() {
     assert_eq!(offline["status"], "offline");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn collaboration_over_real_sockets_file_routes_reach_file_share_and_catch_up_replays_what_was_missed(
+) {
+    let gw = GatewayStack::start().await;
+    let mut olga = gw.connect("acme", "olga", Role::Owner).await;
+    let mut bob = gw.connect("acme", "bob", Role::User).await;
+    ack(&mut olga, &create("deal", "project", &["bob"])).await;
+    bob.drain(Duration::from_millis(700)).await;
+
+    // A reaction and an edit arrive as their own events.
+    let sent = ack(&mut bob, &chat("deal", "draft terms")).await;
+    assert_eq!(sent["seq"], 1);
+    olga.expect("NEW_MESSAGE").await;
+    ack(
+        &mut olga,
+        &json!({ "type": "ADD_REACTION", "conversationId": "deal", "seq": 1, "emoji": "👍" }),
+    )
+    .await;
+    assert_eq!(
+        bob.expect("REACTIONS_CHANGED").await["reactions"],
+        json!({ "👍": ["olga"] })
+    );
+    ack(&mut bob, &json!({ "type": "EDIT_MESSAGE", "conversationId": "deal", "seq": 1, "content": { "text": "final terms" } })).await;
+    let edited = olga.expect("MESSAGE_EDITED").await;
+    assert_eq!(
+        (
+            edited["data"]["content"]["text"].as_str(),
+            edited["data"]["edited"].as_bool()
+        ),
+        (Some("final terms"), Some(true))
+    );
+
+    // File frames are routed by type to the file-share function, two-way.
+    olga.send(&json!({ "type": "REGISTER_FILE", "fileId": "terms", "name": "terms.pdf", "size": 100, "mimeType": "application/pdf" })).await;
+    assert_eq!(olga.expect("FILE").await["file"]["owner"], "olga");
+    ack(&mut olga, &json!({ "type": "SHARE_FILE", "fileId": "terms", "userId": "bob", "permissions": { "comment": true } })).await;
+    assert_eq!(bob.expect("FILE_SHARED").await["sharedBy"], "olga");
+    ack(&mut bob, &json!({ "type": "FILE_COMMENT", "fileId": "terms", "content": "Clause 4?", "position": { "page": 1, "x": 0.1, "y": 0.2 } })).await;
+    assert_eq!(
+        olga.expect("FILE_COMMENT").await["comment"]["content"],
+        "Clause 4?"
+    );
+
+    // Bob drops off; three messages later he reconnects and asks for what he missed.
+    bob.close().await;
+    for text in ["one", "two", "three"] {
+        ack(&mut olga, &chat("deal", text)).await;
+    }
+    let mut bob = gw.connect("acme", "bob", Role::User).await;
+    bob.send(&json!({ "type": "GET_HISTORY", "conversationId": "deal", "sinceSeq": 1 }))
+        .await;
+    let missed = bob.expect("HISTORY").await;
+    let got: Vec<(u64, &str)> = missed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap(),
+                m["content"]["text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(2, "one"), (3, "two"), (4, "three")]);
+    gw.stop().await;
+}

@@ -450,3 +450,34 @@ async fn edits_deletes_reactions_and_thread_replies_are_fanned_out_as_their_own_
         "MESSAGE_NOT_FOUND"
     );
 }
+
+#[tokio::test]
+async fn a_conversation_stored_before_sequence_numbers_existed_starts_at_seq_1() {
+    let stack = TestStack::new().await;
+    let (owner, _bob) = two_member_conversation(&stack, "acme").await;
+    // As an older deployment wrote it: no lastSeq attribute.
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&stack.table_name)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT#acme".into()),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONVERSATION#team".into()),
+        )
+        .update_expression("REMOVE lastSeq")
+        .send()
+        .await
+        .unwrap();
+    let (_, ack) = stack.send(&owner, &chat("team", "still works")).await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["seq"].as_u64()),
+        (Some("ACK"), Some(1)),
+        "{ack}"
+    );
+    let (_, next) = stack.send(&owner, &chat("team", "and counts on")).await;
+    assert_eq!(next["seq"], 2);
+}

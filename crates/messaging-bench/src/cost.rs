@@ -71,10 +71,21 @@ pub fn ours(run: &FanoutResult) -> Cost {
             + gb_seconds(run.broadcast_ms, BROADCAST_MEMORY_GB))
             * LAMBDA_PER_GB_SECOND_ARM;
     let count = |op: &str| *run.route_dynamodb_requests.get(op).unwrap_or(&0) as f64;
-    // Strongly consistent GetItems (connection, membership) cost 1 RRU each; the message put
-    // writes the table and UserIndex (1 WRU each, ≤1 KB); lastActivity is one more write.
+    // Strongly consistent GetItems (connection, client message id, membership, conversation)
+    // cost 1 RRU each. The send is one transaction (2 WRU per item, ≤1 KB: the conversation's
+    // sequence counter, the message, its client message id); the message also lands in
+    // UserIndex (1 WRU); each distinct word is one search entry (1 WRU, one BatchWriteItem).
     let reads = count("GetItem") + run.recipient_query_read_units;
-    let writes = count("PutItem") * 2.0 + count("UpdateItem");
+    let transactions = count("TransactWriteItems");
+    let index_writes = if count("BatchWriteItem") > 0.0 {
+        run.search_entries as f64
+    } else {
+        0.0
+    };
+    let writes = transactions * (2.0 * run.transaction_items as f64 + 1.0)
+        + index_writes
+        + count("PutItem") * 2.0
+        + count("UpdateItem");
     let dynamodb = reads * DYNAMODB_PER_READ_UNIT + writes * DYNAMODB_PER_WRITE_UNIT;
     // Send, plus the receive and the delete that handled it (one per DeleteMessageBatch). The
     // event source mapping's empty long polls are a fixed cost per poller, not per message.
@@ -155,7 +166,11 @@ mod tests {
             recipient_query_seconds: 0.0,
             posting_deliveries_per_second: 0.0,
             posting_percent_of_raw: 0.0,
-            route_dynamodb_requests: counts(&[("GetItem", 2), ("PutItem", 1), ("UpdateItem", 1)]),
+            route_dynamodb_requests: counts(&[
+                ("GetItem", 4),
+                ("TransactWriteItems", 1),
+                ("BatchWriteItem", 1),
+            ]),
             broadcast_dynamodb_requests: counts(&[("Query", 1)]),
             recipient_query_pages: 1,
             recipient_query_read_units: 1.0,
@@ -167,6 +182,8 @@ mod tests {
             post_to_connection_calls: recipients as u64,
             route_ms: 9.2,
             broadcast_ms: 20.0,
+            transaction_items: 3,
+            search_entries: 8,
         }
     }
 
@@ -177,8 +194,8 @@ mod tests {
             (cost.api_gateway - 12.0).abs() < 1e-9,
             "inbound + ACK + 10 deliveries"
         );
-        // 3 RRU and 3 WRU.
-        assert!((cost.dynamodb - (3.0 * 0.125 + 3.0 * 0.625)).abs() < 1e-9);
+        // 4 + 1 RRU; 3 transactional items (6) + UserIndex (1) + 8 search entries = 15 WRU.
+        assert!((cost.dynamodb - (5.0 * 0.125 + 15.0 * 0.625)).abs() < 1e-9);
         // Send + receive + delete; the extra (empty) receives are not per message.
         assert!((cost.sqs - 1.5).abs() < 1e-9);
         // 2 requests + 10 ms (rounded up) at 128 MB + 20 ms at 256 MB.
@@ -190,6 +207,7 @@ mod tests {
     #[test]
     fn the_seed_design_reads_grow_with_recipients_and_the_scan_does_not() {
         assert!((seed(&run(100)).dynamodb - (201.0 * 0.125 + 2.0 * 0.625)).abs() < 1e-9);
+        // Ours reads 1 RRU for the recipients whatever N, plus the four GetItems.
         assert_eq!(scan(&run(2)).dynamodb, scan(&run(100)).dynamodb);
         assert!(seed(&run(100)).dynamodb > ours(&run(100)).dynamodb);
     }

@@ -37,6 +37,10 @@ pub struct FanoutResult {
     pub post_to_connection_calls: u64,
     pub route_ms: f64,
     pub broadcast_ms: f64,
+    /// Items in the send transaction (conversation counter, message, client message id).
+    pub transaction_items: usize,
+    /// Search index entries the message was stored with (one per distinct word).
+    pub search_entries: usize,
 }
 
 /// Waits for `count` arrivals whose text contains `marker`; their times.
@@ -85,7 +89,11 @@ pub async fn run(
     let posts_before = stack.gateway.connections().posts();
 
     let marker = format!("fanout {recipients} {}", uuid::Uuid::new_v4().simple());
-    let frame = json!({ "type": "CHAT_MESSAGE", "requestId": "bench", "conversationId": conversation, "content": { "text": marker } });
+    // A realistic chat line, sent as clients should send: with a client message id.
+    let text = format!("Here are the updated contracts for the launch review, {marker}");
+    let search_entries = messaging_core::search::index_words(&text).len();
+    let frame = json!({ "type": "CHAT_MESSAGE", "requestId": "bench", "conversationId": conversation,
+        "clientMessageId": uuid::Uuid::new_v4().to_string(), "content": { "text": text } });
     let started = Instant::now();
     sender.outgoing.send(frame.to_string())?;
     // The sender's ACK carries no marker; count it separately from the deliveries.
@@ -181,6 +189,8 @@ pub async fn run(
         sqs_requests,
         post_to_connection_calls: posts,
         route_ms,
+        transaction_items: 3,
+        search_entries,
         broadcast_ms,
     })
 }

@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
             "CURSOR_SECRET",
             messaging_devstack::tokens::LOCAL_CURSOR_SECRET,
         ),
+        ("FILES_BUCKET", "bench-files"),
         ("RUST_LOG", "warn"),
     ]
     .into_iter()
@@ -112,7 +113,14 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("cold start: {} runs per function", o.cold_runs);
     let cold_start = coldstart::measure(
         &o.bin_dir,
-        &["connect", "disconnect", "route", "broadcast"],
+        &[
+            "connect",
+            "disconnect",
+            "route",
+            "file-share",
+            "http-api",
+            "broadcast",
+        ],
         o.cold_runs,
         &function_env,
     )

@@ -272,7 +272,7 @@ impl Stack {
             "PK": conversation_key.pk, "SK": conversation_key.sk, "conversationId": conversation.as_str(),
             "kind": "project", "channel": tenant.channel(messaging_core::ChannelKind::Project, &conversation).to_string(),
             "createdBy": "bench", "createdAt": messaging_core::time::rfc3339_millis(now),
-            "lastActivity": messaging_core::time::rfc3339_millis(now),
+            "lastActivity": messaging_core::time::rfc3339_millis(now), "lastSeq": 0,
         }))?);
         for chunk in items.chunks(25) {
             let requests = chunk

@@ -174,7 +174,12 @@ impl MessagingTable {
                 .table_name(&self.name)
                 .set_key(Some(key_map(&keys.conversation(&new.conversation))))
                 .update_expression("SET #lastSeq = :seq, #last = :at")
-                .condition_expression("#lastSeq = :prev")
+                // Conversations stored before sequence numbers existed have no lastSeq yet.
+                .condition_expression(if conversation.last_seq == 0 {
+                    "attribute_exists(PK) AND (attribute_not_exists(#lastSeq) OR #lastSeq = :prev)"
+                } else {
+                    "#lastSeq = :prev"
+                })
                 .expression_attribute_names("#lastSeq", "lastSeq")
                 .expression_attribute_names("#last", "lastActivity")
                 .expression_attribute_values(":seq", n(seq as i64))
