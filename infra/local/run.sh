@@ -33,8 +33,13 @@ port="${GATEWAY_PORT:-3001}"
 if ! "$ROOT/.venv/bin/python" -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$port" 2>/dev/null; then
   port="$(free_port)"
 fi
-# The management endpoint the functions use is the gateway's own.
-echo "export WEBSOCKET_MANAGEMENT_ENDPOINT=http://127.0.0.1:$port/local" >>"$env_file"
+# The management endpoint the functions use is the gateway's own; so are the HTTP API (whose
+# /unsubscribe the notification emails link to) and the portal (the demo client).
+{
+  echo "export WEBSOCKET_MANAGEMENT_ENDPOINT=http://127.0.0.1:$port/local"
+  echo "export HTTP_API_URL=http://127.0.0.1:$port PORTAL_URL=http://127.0.0.1:$port/"
+} >>"$env_file"
+export HTTP_API_URL="http://127.0.0.1:$port" PORTAL_URL="http://127.0.0.1:$port/"
 "$ROOT/target/debug/stackpro-gateway" --listen "127.0.0.1:$port" "$@" >"$ROOT/target/local/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 stop_all() {

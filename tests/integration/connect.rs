@@ -60,7 +60,11 @@ async fn a_valid_token_records_the_connection_and_marks_the_user_online() {
     let user = &items["CLIENT#123|USER#alice"];
     assert_eq!(user["presence"].as_s().unwrap(), "online");
     assert_eq!(user["connectionCount"].as_n().unwrap(), "1");
-    assert_eq!(items.len(), 3, "unexpected items: {:?}", items.keys());
+    // Today's active users (the ActiveUsers gauge) count alice.
+    let day = &messaging_core::time::rfc3339_millis(messaging_core::time::now_millis())[..10];
+    let active = &items[&format!("CLIENT#123|ACTIVE#{day}")];
+    assert_eq!(active["users"].as_ss().unwrap(), &["alice".to_owned()]);
+    assert_eq!(items.len(), 4, "unexpected items: {:?}", items.keys());
 }
 
 #[tokio::test]
@@ -253,9 +257,9 @@ async fn presence_goes_offline_only_when_the_last_connection_closes() {
     let items = stack.snapshot().await;
     assert_eq!(presence(&items), ("offline".into(), "0".into()));
     assert_eq!(
-        items.len(),
+        items.keys().filter(|k| !k.contains("|ACTIVE#")).count(),
         1,
-        "only the user record should remain: {:?}",
+        "only the user record (and today's active users) should remain: {:?}",
         items.keys()
     );
 

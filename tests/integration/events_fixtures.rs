@@ -90,6 +90,7 @@ fn every_fixture_is_listed_here() {
             "route-malformed-body.json",
             "route-typing-start.json",
             "route-typing-stop.json",
+            "schedule-notify-batch.json",
             "sqs-broadcast-batch.json",
         ]
     );
@@ -167,6 +168,14 @@ async fn the_fixtures_run_through_their_handlers() {
     let posts = stack.gateway.take();
     assert_eq!(posts.len(), 2, "{posts:?}");
     assert!(posts.iter().all(|(c, _)| c == bob.connection.as_str()));
+
+    // The schedule fixture runs the notification batch (nothing is due yet).
+    let event: aws_lambda_events::cloudwatch_events::CloudWatchEvent =
+        fixture_value("schedule-notify-batch.json");
+    let report = messaging_handlers::notify_batch::handle(&stack.notify, event)
+        .await
+        .unwrap();
+    assert_eq!(report.emails, 0, "{report:?}");
 
     let gone = disconnect::handle(&stack.disconnect, &ws("disconnect.json"))
         .await

@@ -13,5 +13,6 @@ mod http_api;
 mod isolation;
 mod matrix;
 mod messages;
+mod notifications;
 mod route;
 mod template_lint;

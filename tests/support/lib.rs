@@ -24,6 +24,7 @@ use messaging_handlers::broadcast::BroadcastService;
 use messaging_handlers::connect::ConnectService;
 use messaging_handlers::disconnect::DisconnectService;
 use messaging_handlers::file_share::FileShareService;
+use messaging_handlers::notify_batch::NotifyBatchService;
 use messaging_handlers::route::RouteService;
 use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable, RequestCounter};
 
@@ -53,6 +54,8 @@ pub struct TestStack {
     pub route: RouteService,
     pub files: FileShareService,
     pub broadcast: BroadcastService,
+    /// The notification batch, sending through moto's SES from this stack's own sender.
+    pub notify: NotifyBatchService,
     /// The files bucket of this stack.
     pub bucket: String,
 }
@@ -111,7 +114,26 @@ impl TestStack {
             .build();
         let api = ConnectionsApi::new(aws_sdk_apigatewaymanagement::Client::from_conf(api_config));
 
+        let sender = format!("notify-{suffix}@stackpro.test");
+        aws_sdk_sesv2::Client::new(&sdk)
+            .create_email_identity()
+            .email_identity(&sender)
+            .send()
+            .await
+            .expect("verify the sender on moto");
         Self {
+            notify: NotifyBatchService {
+                table: table.clone(),
+                email: aws_sdk_sesv2::Client::new(&sdk),
+                sns: aws_sdk_sns::Client::new(&sdk),
+                cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
+                sender,
+                portal_url: "https://{clientId}.stackpro.test".into(),
+                unsubscribe_url: "https://api.stackpro.test/unsubscribe".into(),
+                signer: tokens::local_cursor_signer(),
+                max_send_rate: 50.0,
+                window_millis: messaging_handlers::notify_batch::DEFAULT_WINDOW_MILLIS,
+            },
             files: FileShareService {
                 table: table.clone(),
                 queue: queue.clone(),
@@ -308,4 +330,45 @@ pub fn texts(frames: &[Value]) -> Vec<String> {
         .collect();
     texts.sort();
     texts
+}
+
+/// The emails moto's SES accepted, by recipient, for these addresses: (subject, body). moto
+/// keeps one body per message: the HTML part when there is one. One read of
+/// `/moto-api/data.json`, which dumps every emulated service: call it sparingly.
+pub async fn sent_emails_to(addresses: &[&str]) -> BTreeMap<String, Vec<(String, String)>> {
+    let (status, body) = http::request(
+        "GET",
+        &format!("{}/moto-api/data.json", endpoint()),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let data: Value = serde_json::from_slice(&body).unwrap();
+    let mut found: BTreeMap<String, Vec<(String, String)>> = addresses
+        .iter()
+        .map(|a| ((*a).to_owned(), Vec::new()))
+        .collect();
+    for m in data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let field = |name: &str| m[name].as_str().unwrap_or_default().to_owned();
+        for to in m["destinations"]["ToAddresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(list) = to.as_str().and_then(|to| found.get_mut(to)) {
+                list.push((field("subject"), field("body")));
+            }
+        }
+    }
+    found
+}
+
+/// The emails moto's SES accepted for `to`.
+pub async fn sent_emails(to: &str) -> Vec<(String, String)> {
+    sent_emails_to(&[to]).await.remove(to).unwrap_or_default()
 }

@@ -11,9 +11,11 @@ pub mod cursor;
 pub mod error;
 pub mod files;
 pub mod ids;
+pub mod notify;
 pub mod protocol;
 pub mod role;
 pub mod search;
+pub mod templates;
 pub mod time;
 pub mod token;
 

@@ -5,7 +5,9 @@
 use anyhow::Context;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
-use messaging_handlers::{broadcast, config, connect, disconnect, file_share, http_api, route};
+use messaging_handlers::{
+    broadcast, config, connect, disconnect, file_share, http_api, notify_batch, route,
+};
 
 pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
     let text =
@@ -47,6 +49,13 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             serde_json::to_string_pretty(&response)?
         }
+        "notify-batch" => {
+            let event: aws_lambda_events::cloudwatch_events::CloudWatchEvent =
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{event_path} is not a scheduled event"))?;
+            let service = notify_batch::NotifyBatchService::from_env(&sdk)?;
+            format!("{:#?}", notify_batch::handle(&service, event).await?)
+        }
         "broadcast" => {
             let event: SqsEvent = serde_json::from_str(&text)
                 .with_context(|| format!("{event_path} is not an SQS event"))?;
@@ -54,7 +63,7 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             serde_json::to_string_pretty(&broadcast::handle(&service, event).await)?
         }
         other => anyhow::bail!(
-            "unknown function {other:?}; expected connect, disconnect, route, file-share, http-api or broadcast"
+            "unknown function {other:?}; expected connect, disconnect, route, file-share, http-api, notify-batch or broadcast"
         ),
     };
     Ok(response)

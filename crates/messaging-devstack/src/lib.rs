@@ -10,6 +10,9 @@ pub use template::{
     TemplateError, WebSocketApi, WebSocketRoute,
 };
 
+/// The verified SES identity the local stack sends notification emails from.
+pub const LOCAL_SENDER: &str = "notifications@stackpro.local";
+
 /// SDK configuration for an emulator at `endpoint`: fixed region and dummy credentials, so
 /// the SDK neither needs a profile nor probes the (blocked) instance metadata endpoint.
 pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {

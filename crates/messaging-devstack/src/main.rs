@@ -86,6 +86,14 @@ async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
     if let Some(name) = buckets.get("FilesBucket") {
         println!("FILES_BUCKET={name}");
     }
+    // SES refuses to send from an unverified identity (moto too).
+    let sender = messaging_devstack::LOCAL_SENDER;
+    aws_sdk_sesv2::Client::new(&sdk)
+        .create_email_identity()
+        .email_identity(sender)
+        .send()
+        .await?;
+    println!("SENDER_EMAIL={sender}");
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use messaging_handlers::connect::{self, ConnectService};
 use messaging_handlers::disconnect::{self, DisconnectService};
 use messaging_handlers::file_share::{self, FileShareService};
 use messaging_handlers::http_api::{self, HttpApiService};
+use messaging_handlers::notify_batch::{self, NotifyBatchService};
 use messaging_handlers::route::{self, RouteService};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -70,6 +71,24 @@ impl Functions {
             Some(handler) => handler(event).await,
             None => Err(format!("no local implementation of function {binary:?}")),
         }
+    }
+
+    /// Adds the scheduled notification batch (it needs SES, SNS and CloudWatch clients).
+    pub fn with_notify_batch(mut self, service: NotifyBatchService) -> Self {
+        let service = Arc::new(service);
+        self.register(
+            "notify-batch",
+            move |e: aws_lambda_events::cloudwatch_events::CloudWatchEvent| {
+                let service = service.clone();
+                async move {
+                    notify_batch::handle(&service, e)
+                        .await
+                        .map(|report| format!("{report:?}"))
+                        .map_err(|e| e.to_string())
+                }
+            },
+        );
+        self
     }
 
     /// The StackPro Messaging functions.

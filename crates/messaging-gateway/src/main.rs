@@ -110,7 +110,15 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         messaging_handlers::file_share::FileShareService::from_env(&sdk)?,
         messaging_handlers::http_api::HttpApiService::from_env(&sdk)?,
         broadcast,
-    );
+    )
+    .with_notify_batch({
+        let mut notify = messaging_handlers::notify_batch::NotifyBatchService::from_env(&sdk)?;
+        // A shortened schedule shortens the batching window with it.
+        if let Some(every) = gateway.schedule_every {
+            notify.window_millis = every.as_millis() as i64;
+        }
+        notify
+    });
     let running = messaging_gateway::start(listener, gateway, functions).await?;
     println!(
         "WebSocket API:       {}?token=<JWT>",

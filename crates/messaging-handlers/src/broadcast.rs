@@ -12,7 +12,7 @@
 //! failing after [`MAX_ATTEMPTS`]) goes straight to the dead-letter queue instead, so it does
 //! not hold its conversation up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::stream::{self, StreamExt};
@@ -21,11 +21,14 @@ use tracing::{error, info, warn};
 use messaging_core::time::now_millis;
 
 use crate::config::{self, ConfigError};
+use crate::metrics::{self, Metric};
 use crate::presence;
-use messaging_core::protocol::PresenceStatus;
-use messaging_core::ConnectionId;
+use messaging_core::notify::NotificationKind;
+use messaging_core::protocol::{PresenceStatus, ServerFrame};
+use messaging_core::{ConnectionId, UserId};
 use messaging_store::{
-    BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable, PostOutcome, StoreError,
+    BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable, NewNotification, NotifySpec,
+    PostOutcome, StoreError,
 };
 
 /// Delivery attempts per recipient before the job goes to the dead-letter queue.
@@ -67,6 +70,8 @@ pub struct JobReport {
     pub query_pages: usize,
     pub consumed_read_units: f64,
     pub expired: bool,
+    /// Notifications written (offline members, mentions).
+    pub notified: usize,
 }
 
 /// Why a job did not complete.
@@ -168,6 +173,9 @@ async fn dead_letter(
     match service.dead_letters.send_raw(&body, &group, &id).await {
         Ok(()) => {
             error!(sqs_message_id = %id, error = %reason, "broadcast job moved to the dead-letter queue");
+            if let Ok(job) = serde_json::from_str::<BroadcastJob>(&body) {
+                metrics::emit(&job.tenant, &[(Metric::Errors, 1.0)]);
+            }
             Ok(())
         }
         Err(e) => {
@@ -213,6 +221,19 @@ pub async fn run_job(
     };
     report.query_pages = recipients.pages;
     report.consumed_read_units = recipients.consumed_read_units;
+    // Users with a live connection right now (the sender's included): they see the event.
+    let connected: HashSet<UserId> = recipients
+        .connections
+        .iter()
+        .map(|(_, u)| u.clone())
+        .collect();
+    let mut live_connections: HashMap<UserId, Vec<ConnectionId>> = HashMap::new();
+    for (connection, user) in &recipients.connections {
+        live_connections
+            .entry(user.clone())
+            .or_default()
+            .push(connection.clone());
+    }
     let targets: Vec<ConnectionId> = recipients
         .connections
         .into_iter()
@@ -250,6 +271,10 @@ pub async fn run_job(
             }
         }
     }
+    let complete = retry.is_empty();
+    if let (Some(spec), 0) = (&job.notify, job.attempt) {
+        report.notified = notify_members(service, job, spec, &connected, &live_connections).await;
+    }
     if !retry.is_empty() {
         let next = job.attempt + 1;
         if next >= MAX_ATTEMPTS {
@@ -268,6 +293,15 @@ pub async fn run_job(
             .map_err(|error| JobError::Requeue { count, error })?;
         report.requeued = count;
     }
+    let mut values = vec![
+        (Metric::Deliveries, report.delivered as f64),
+        (Metric::PrunedConnections, report.pruned as f64),
+        (Metric::NotificationsQueued, report.notified as f64),
+    ];
+    if let (Some(at), true) = (job.accepted_at, complete) {
+        values.push((Metric::FanoutLatency, (now_millis() - at).max(0) as f64));
+    }
+    metrics::emit(&job.tenant, &values);
     info!(
         recipients = report.recipients,
         delivered = report.delivered,
@@ -278,6 +312,68 @@ pub async fn run_job(
         "broadcast done"
     );
     Ok(report)
+}
+
+/// Members who are not connected get a pending notification (email and the other channels,
+/// settled by `notify-batch`); members @mentioned get one too, pushed live when connected.
+/// Best effort: a failure is logged and counted, the delivery itself stands.
+async fn notify_members(
+    service: &BroadcastService,
+    job: &BroadcastJob,
+    spec: &NotifySpec,
+    connected: &HashSet<UserId>,
+    live: &HashMap<UserId, Vec<ConnectionId>>,
+) -> usize {
+    let members = match service.table.members(&job.tenant, &job.conversation).await {
+        Ok(members) => members,
+        Err(e) => {
+            error!(error = %e, "members not read; no notifications for this message");
+            return 0;
+        }
+    };
+    let notifications: Vec<NewNotification> = members
+        .into_iter()
+        .filter(|m| *m != spec.sender)
+        .filter_map(|member| {
+            let mentioned = spec.mentioned.iter().any(|n| n == member.as_str());
+            let online = connected.contains(&member);
+            if online && !mentioned {
+                return None;
+            }
+            Some(NewNotification {
+                tenant: job.tenant.clone(),
+                user: member,
+                kind: if mentioned {
+                    NotificationKind::Mention
+                } else {
+                    NotificationKind::NewMessage
+                },
+                data: spec.data.clone(),
+                pending: !online,
+            })
+        })
+        .collect();
+    if notifications.is_empty() {
+        return 0;
+    }
+    match service.table.put_notifications(&notifications).await {
+        Ok(views) => {
+            for (new, view) in notifications.iter().zip(views) {
+                if new.pending {
+                    continue;
+                }
+                let frame = ServerFrame::Notification { notification: view }.to_json();
+                for connection in live.get(&new.user).into_iter().flatten() {
+                    let _ = service.api.post(connection, frame.as_bytes()).await;
+                }
+            }
+            notifications.len()
+        }
+        Err(e) => {
+            error!(error = %e, count = notifications.len(), "notifications not stored");
+            0
+        }
+    }
 }
 
 /// A 410 means API Gateway closed the connection: remove it, and its subscription to this

@@ -9,6 +9,7 @@ use serde_json::json;
 use tracing::{error, info, warn};
 
 use crate::config::{self, ConfigError};
+use crate::metrics::{self, Metric};
 use crate::{event, presence, response};
 
 pub struct ConnectService {
@@ -78,6 +79,16 @@ pub async fn handle(
     {
         Ok(registered) => {
             info!(subscriptions = registered.conversations.len(), role = %principal.role, "connected");
+            metrics::emit(&principal.tenant, &[(Metric::Connections, 1.0)]);
+            // The ActiveUsers gauge (published by notify-batch) counts who connected today.
+            let day = &messaging_core::time::rfc3339_millis(now_millis())[..10];
+            if let Err(e) = service
+                .table
+                .record_active(&principal.tenant, &principal.user, day)
+                .await
+            {
+                warn!(error = %e, "active user not recorded");
+            }
             if registered.first_connection {
                 let (tenant, user) = (&principal.tenant, &principal.user);
                 presence::announce(
@@ -94,6 +105,7 @@ pub async fn handle(
         }
         Err(e) => {
             error!(error = %e, "could not record the connection; undoing");
+            metrics::emit(&principal.tenant, &[(Metric::Errors, 1.0)]);
             // API Gateway will not send $disconnect for a refused connection: clean up here.
             if let Err(cleanup) = service.table.remove_connection(&connection).await {
                 error!(error = %cleanup, "cleanup after a failed connect failed; TTL will expire the records");

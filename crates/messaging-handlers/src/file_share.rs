@@ -6,22 +6,23 @@
 //! exist, so file ids cannot be probed.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use serde_json::json;
 use tracing::{info, warn};
 
 use messaging_core::cursor::CursorSigner;
 use messaging_core::files::{self, CommentView, FileEntry, FilePermissions, FileView};
+use messaging_core::notify::NotificationKind;
 use messaging_core::protocol::{
     parse_file_inbound, request_id_of, CommentOnFile, FileCommand, ListFileComments,
     PresenceStatus, RegisterFile, RevokeShare, ServerFrame, ShareFile,
 };
+use messaging_core::templates::NotificationData;
 use messaging_core::time::{now_millis, rfc3339_millis};
 use messaging_core::{
     ChannelKind, CommentId, ConversationId, ErrorCode, FileId, Permission, ProtocolError, UserId,
 };
 use messaging_store::{
     new_event_id, BroadcastJob, BroadcastQueue, ConnectionRecord, FileStorage, MessagingTable,
-    StoreError, StoredFile,
+    NewNotification, StoreError, StoredFile,
 };
 
 use crate::config::{self, ConfigError};
@@ -146,6 +147,21 @@ fn file_group(file: &FileId) -> ConversationId {
     ConversationId::parse(file.as_str()).unwrap_or_else(|_| unreachable!("same id alphabet"))
 }
 
+/// Whether `user` has a live connection and current presence (unknown counts as offline).
+async fn is_online(
+    service: &FileShareService,
+    tenant: &messaging_core::TenantId,
+    user: &UserId,
+) -> bool {
+    service
+        .table
+        .user(tenant, user)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.presence_at(now_millis()) != PresenceStatus::Offline)
+}
+
 /// Sends `frame` to these users' live sockets (not the caller's own).
 async fn tell(
     service: &FileShareService,
@@ -255,12 +271,7 @@ async fn share_file(
         )
         .await
         .map_err(store_failure)?;
-    let online = service
-        .table
-        .user(&p.tenant, &share.user_id)
-        .await
-        .map_err(store_failure)?
-        .is_some_and(|u| u.presence_at(now_millis()) != PresenceStatus::Offline);
+    let online = is_online(service, &p.tenant, &share.user_id).await;
     if online {
         let frame = ServerFrame::FileShared {
             file: stored.view.clone(),
@@ -277,13 +288,20 @@ async fn share_file(
         .await;
     } else {
         // Offline: an email, sent by the notification batch.
-        let data = json!({ "file": stored.view, "sharedBy": p.user, "sharedByName": p.name, "permissions": permissions });
-        if let Err(e) = service
-            .table
-            .queue_notification(&p.tenant, &share.user_id, "FILE_SHARED", data)
-            .await
-        {
-            warn!(error = %e, "file-shared notification not queued");
+        let notification = NewNotification {
+            tenant: p.tenant.clone(),
+            user: share.user_id.clone(),
+            kind: NotificationKind::FileShared,
+            data: NotificationData {
+                sender_name: Some(p.name.clone().unwrap_or_else(|| p.user.to_string())),
+                file_id: Some(share.file_id.to_string()),
+                file_name: Some(stored.view.name.clone()),
+                ..Default::default()
+            },
+            pending: true,
+        };
+        if let Err(e) = service.table.put_notifications(&[notification]).await {
+            warn!(error = %e, "file-shared notification not stored");
         }
     }
     info!(file = %share.file_id, with = %share.user_id, online, "file shared");
@@ -453,6 +471,25 @@ async fn comment_on(
     );
     readers.sort();
     readers.dedup();
+    // The file's owner hears about comments on their file while away.
+    if stored.view.owner != p.user && !is_online(service, &p.tenant, &stored.view.owner).await {
+        let notification = NewNotification {
+            tenant: p.tenant.clone(),
+            user: stored.view.owner.clone(),
+            kind: NotificationKind::FileComment,
+            data: NotificationData {
+                sender_name: Some(p.name.clone().unwrap_or_else(|| p.user.to_string())),
+                file_id: Some(comment.file_id.to_string()),
+                file_name: Some(stored.view.name.clone()),
+                message_preview: Some(messaging_core::templates::preview(&view.content)),
+                ..Default::default()
+            },
+            pending: true,
+        };
+        if let Err(e) = service.table.put_notifications(&[notification]).await {
+            warn!(error = %e, "file-comment notification not stored");
+        }
+    }
     let frame = ServerFrame::FileComment {
         comment: view.clone(),
     };

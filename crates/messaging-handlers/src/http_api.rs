@@ -45,6 +45,9 @@ impl HttpApiService {
 
 /// Handles one request; never fails (errors are JSON ERROR bodies with their status).
 pub async fn handle(service: &HttpApiService, request: Request) -> Response<Body> {
+    if request.uri().path().trim_end_matches('/') == "/unsubscribe" {
+        return unsubscribe(service, &request).await;
+    }
     let (status, body) = match answer(service, &request).await {
         Ok(frame) => (StatusCode::OK, frame.to_json()),
         Err(e) => {
@@ -66,6 +69,59 @@ pub async fn handle(service: &HttpApiService, request: Request) -> Response<Body
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
+    response
+}
+
+/// `GET` (the link in the email) or `POST` (RFC 8058 one-click, from the mail client)
+/// `/unsubscribe?c={clientId}&u={userId}&t={signed token}`: turns email notifications off.
+/// The signed token is the authorisation (no bearer token: it is opened from a mailbox).
+async fn unsubscribe(service: &HttpApiService, request: &Request) -> Response<Body> {
+    let query = request.query_string_parameters();
+    let outcome = (|| {
+        let tenant = messaging_core::TenantId::parse(query.first("c").unwrap_or_default()).ok()?;
+        let user = messaging_core::UserId::parse(query.first("u").unwrap_or_default()).ok()?;
+        let token = query.first("t")?;
+        service
+            .cursors
+            .open(
+                token,
+                &tenant,
+                &user,
+                crate::notify_batch::UNSUBSCRIBE_SCOPE,
+            )
+            .ok()?;
+        Some((tenant, user))
+    })();
+    let (status, text) = match outcome {
+        None => (StatusCode::BAD_REQUEST, "This unsubscribe link is not valid. Turn email notifications off in the portal's settings instead."),
+        Some((tenant, user)) => {
+            let changed = async {
+                let mut preferences = service.table.preferences(&tenant, &user).await?;
+                preferences.email = false;
+                service.table.set_preferences(&tenant, &user, &preferences).await
+            }
+            .await;
+            match changed {
+                Ok(()) => {
+                    info!(tenant = %tenant, user = %user, "email notifications turned off by unsubscribe link");
+                    (StatusCode::OK, "You will no longer receive email notifications. You can turn them back on in the portal's settings.")
+                }
+                Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "That did not work this time; please open the link again in a minute."),
+            }
+        }
+    };
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Email notifications</title></head><body><p>{text}</p></body></html>"
+    );
+    let mut response = Response::new(Body::Text(html));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

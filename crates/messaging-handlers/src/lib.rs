@@ -9,6 +9,8 @@ pub mod disconnect;
 pub mod event;
 pub mod file_share;
 pub mod http_api;
+pub mod metrics;
+pub mod notify_batch;
 pub mod presence;
 pub mod response;
 pub mod route;

@@ -326,12 +326,12 @@ impl MessagingTable {
         Ok(conversations)
     }
 
-    /// The members of a conversation and their presence: one Query, one BatchGetItem per 100.
-    pub async fn members_with_presence(
+    /// The members of a conversation (one Query).
+    pub async fn members(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
-    ) -> Result<Vec<MemberPresence>, StoreError> {
+    ) -> Result<Vec<UserId>, StoreError> {
         let keys = table::tenant(tenant);
         let items = self
             .query_prefix(
@@ -341,10 +341,20 @@ impl MessagingTable {
                 "Query(members)",
             )
             .await?;
-        let members: Vec<UserId> = decode_all::<MemberItem>(items, "member")?
+        Ok(decode_all::<MemberItem>(items, "member")?
             .into_iter()
             .map(|m| m.user)
-            .collect();
+            .collect())
+    }
+
+    /// The members of a conversation and their presence: one Query, one BatchGetItem per 100.
+    pub async fn members_with_presence(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<MemberPresence>, StoreError> {
+        let keys = table::tenant(tenant);
+        let members = self.members(tenant, conversation).await?;
         let users: Vec<_> = members.iter().map(|u| keys.user(u)).collect();
         let now = messaging_core::time::now_millis();
         let present: std::collections::HashMap<UserId, PresenceStatus> = self

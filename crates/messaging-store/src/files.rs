@@ -8,15 +8,12 @@ use messaging_core::files::{CommentView, FileEntry, FilePermissions, FileView};
 use messaging_core::time::{now_millis, rfc3339_millis};
 use messaging_core::{CommentId, FileId, TenantId, UserId};
 
-use crate::connections::{key_map, now_seconds, s};
+use crate::connections::{key_map, s};
 use crate::error::{classify, classify_transaction, corrupt, StoreError};
-use crate::items::{CommentItem, FileItem, NotificationItem, ShareItem};
+use crate::items::{CommentItem, FileItem, ShareItem};
 use crate::requests::{decode_all, transact_put, with_prefix, Item};
-use crate::table::{self, Key, GSI1, GSI1PK, GSI1SK, PENDING_NOTIFICATIONS_GSI1PK};
+use crate::table::{self, Key, GSI1, GSI1PK, GSI1SK};
 use crate::MessagingTable;
-
-/// How long a pending notification is kept (the batch job settles it long before).
-const NOTIFICATION_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
 
 /// The object key of a file in the files bucket: under its tenant, by file id only (the
 /// name a user chose never reaches S3).
@@ -374,43 +371,5 @@ impl MessagingTable {
             None
         };
         Ok((comments, next))
-    }
-
-    /// Stores a pending notification for `user` (settled by the notification batch).
-    pub async fn queue_notification(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        kind: &str,
-        data: serde_json::Value,
-    ) -> Result<String, StoreError> {
-        let keys = table::tenant(tenant);
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        let now = now_millis();
-        let at = rfc3339_millis(now);
-        let key = keys.notification(user, &id);
-        let item = NotificationItem {
-            pk: key.pk,
-            sk: key.sk,
-            gsi1pk: Some(PENDING_NOTIFICATIONS_GSI1PK.to_owned()),
-            gsi1sk: Some(keys.pending_notification_gsi1sk(&at, user, &id)),
-            notification_id: id.clone(),
-            client_id: tenant.clone(),
-            user: user.clone(),
-            kind: kind.to_owned(),
-            data,
-            created_at: at,
-            ttl: now_seconds(now) + NOTIFICATION_TTL_SECONDS,
-        };
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(
-                to_item(&item).map_err(|e| corrupt("notification", e))?,
-            ))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem(notification)", e))?;
-        Ok(id)
     }
 }

@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use messaging_core::files::{CommentView, FilePermissions, FileView};
+use messaging_core::notify::Preferences;
+use messaging_core::protocol::NotificationView;
 use messaging_core::protocol::{ConversationView, MessageView, PresenceStatus};
 use messaging_core::{ConnectionId, ConversationId, FileId, Role, TenantId, UserId};
 
@@ -219,7 +221,8 @@ pub struct CommentItem {
     pub comment: CommentView,
 }
 
-/// `CLIENT#t | NOTIFICATION#u#n`: something u should hear about while away.
+/// `CLIENT#t | NOTIFICATION#u#n`: something u should hear about (the in-app list), and
+/// while it is pending, an entry in the batch job's work list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotificationItem {
@@ -232,13 +235,39 @@ pub struct NotificationItem {
     pub gsi1pk: Option<String>,
     #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
     pub gsi1sk: Option<String>,
-    pub notification_id: String,
     pub client_id: TenantId,
     pub user: UserId,
-    /// `NEW_MESSAGE`, `FILE_SHARED`, …
-    pub kind: String,
-    /// The event, as the notification templates read it.
-    pub data: serde_json::Value,
-    pub created_at: String,
+    #[serde(flatten)]
+    pub notification: NotificationView,
+    /// `pending` until the batch settles it: `sent`, `suppressed` (read already), `email_off`
+    /// (no channel but in-app wanted it), `live` (pushed to an open socket).
+    pub status: String,
+    pub ttl: i64,
+}
+
+/// `CLIENT#t | USER#u#PREFS`: notification preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreferencesItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(flatten)]
+    pub preferences: Preferences,
+}
+
+/// `CLIENT#t | DIGEST#u#{first notification}#{channel}`: one channel's delivery of one batch
+/// of notifications: written before sending, so a second run never sends it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    /// `sending`, then `sent`.
+    pub state: String,
+    pub notifications: Vec<String>,
+    pub at: String,
     pub ttl: i64,
 }

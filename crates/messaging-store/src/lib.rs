@@ -13,6 +13,7 @@ mod connections;
 mod conversations;
 mod files;
 mod messages;
+mod notifications;
 mod requests;
 
 pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_TTL_MILLIS};
@@ -21,7 +22,8 @@ pub use conversations::{JoinOutcome, NewConversation, Recipients};
 pub use error::StoreError;
 pub use files::{file_object_key, StoredFile};
 pub use messages::{new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage};
-pub use queue::{new_event_id, BroadcastJob, BroadcastQueue};
+pub use notifications::{Delivery, NewNotification, StoredNotification};
+pub use queue::{new_event_id, BroadcastJob, BroadcastQueue, NotifySpec};
 pub use request_counter::RequestCounter;
 pub use storage::FileStorage;
 

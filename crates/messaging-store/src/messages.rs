@@ -55,6 +55,7 @@ pub enum Sent {
     Stored {
         message: MessageView,
         thread_count: Option<u32>,
+        conversation_title: Option<String>,
     },
     /// The client message id was used before: nothing was written; this is the first copy.
     Duplicate(MessageView),
@@ -236,6 +237,7 @@ impl MessagingTable {
                     return Ok(Sent::Stored {
                         message,
                         thread_count: parent.map(|p| p.view().thread_count + 1),
+                        conversation_title: conversation.title.clone(),
                     });
                 }
                 Err(e) => {

@@ -34,6 +34,24 @@ pub struct BroadcastJob {
     /// 0 for the first delivery attempt.
     #[serde(default)]
     pub attempt: u32,
+    /// Epoch ms the event was accepted (fan-out latency is measured from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<i64>,
+    /// A message whose conversation members who are not connected (or are @mentioned) get a
+    /// notification, written by the first attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySpec>,
+}
+
+/// What the notifications of a message say, and who sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifySpec {
+    pub sender: UserId,
+    pub data: messaging_core::templates::NotificationData,
+    /// `@names` in the text (the members among them are mentioned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned: Vec<String>,
 }
 
 impl BroadcastJob {
@@ -53,6 +71,8 @@ impl BroadcastJob {
             only: None,
             expires_at: None,
             attempt: 0,
+            accepted_at: None,
+            notify: None,
         }
     }
 

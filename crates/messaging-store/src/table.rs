@@ -19,7 +19,10 @@
 //! | `CLIENT#t` | `FILE#f` | file metadata (name, size, type, owner, S3 key) | GetItem on every file action. GSI1 (`CLIENT#t#FILES` / `FILE#f`): every file of the tenant (OWNER/ADMIN) |
 //! | `CLIENT#t` | `FILE#f#SHARE#u` | a share: u's read/comment/edit/download | GetItem: the caller's permissions. Query `begins_with FILE#f#SHARE#`: who may read (comment fan-out). GSI1 (`CLIENT#t#USER#u` / `FILE#f`): files shared with u |
 //! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment (k: time-ordered) | Query `begins_with FILE#f#COMMENT#`: a file's comments, oldest first |
-//! | `CLIENT#t` | `NOTIFICATION#u#n` | a pending notification for u (n: time-ordered) | written when u is offline; the notification batch reads and settles them |
+//! | `CLIENT#t` | `NOTIFICATION#u#n` | a notification for u (n: time-ordered) | Query `begins_with NOTIFICATION#u#`, newest first: the in-app list. While pending also in GSI1 (`NOTIFICATIONS#PENDING` / `{createdAt}#CLIENT#t#USER#u#n`): the batch job's work list |
+//! | `CLIENT#t` | `USER#u#PREFS` | notification preferences | GetItem per user per batch |
+//! | `CLIENT#t` | `DIGEST#u#n#{channel}` | one channel's delivery of a batch (7-day TTL) | conditional put before sending: never twice |
+//! | `CLIENT#t` | `ACTIVE#{day}` | the users connected that UTC day (string set) | GSI1 (`ACTIVE#{day}` / `CLIENT#t`): every tenant's set, for the ActiveUsers metric |
 //! | `CONNECTION#c` | `METADATA` | connection registry | GetItem: API Gateway hands us only the connection id; this maps it to tenant, user and role |
 //!
 //! The registry is the one item outside a tenant partition: its key is the id API Gateway
@@ -205,6 +208,27 @@ impl TenantKeys<'_> {
         self.key(format!("NOTIFICATION#{user}#{id}"))
     }
 
+    pub fn notifications_prefix(&self, user: &UserId) -> String {
+        format!("NOTIFICATION#{user}#")
+    }
+
+    pub fn preferences(&self, user: &UserId) -> Key {
+        self.key(format!("USER#{user}#PREFS"))
+    }
+
+    pub fn delivery(&self, user: &UserId, first_notification: &str, channel: &str) -> Key {
+        self.key(format!("DIGEST#{user}#{first_notification}#{channel}"))
+    }
+
+    pub fn active_users(&self, day: &str) -> Key {
+        self.key(format!("ACTIVE#{day}"))
+    }
+
+    /// GSI1 sort key of a tenant's active-users set under `ACTIVE#{day}`.
+    pub fn active_users_gsi1sk(&self) -> String {
+        format!("CLIENT#{}", self.0)
+    }
+
     /// GSI1 sort key of a pending notification in the cross-tenant work list of the batch
     /// job ([`PENDING_NOTIFICATIONS_GSI1PK`]): oldest first.
     pub fn pending_notification_gsi1sk(&self, at: &str, user: &UserId, id: &str) -> String {
@@ -244,6 +268,11 @@ impl TenantKeys<'_> {
 /// GSI1 partition listing every pending notification (the batch job's work list; an entry
 /// leaves it when the notification is settled).
 pub const PENDING_NOTIFICATIONS_GSI1PK: &str = "NOTIFICATIONS#PENDING";
+
+/// GSI1 partition of every tenant's active-users set of a UTC day (`YYYY-MM-DD`).
+pub fn active_users_gsi1pk(day: &str) -> String {
+    format!("ACTIVE#{day}")
+}
 
 /// The connection registry key. Not tenant-scoped: see the module documentation.
 pub fn connection(connection: &ConnectionId) -> Key {
@@ -304,6 +333,9 @@ mod tests {
             k.file(&f),
             k.file_share(&f, u),
             k.notification(u, m.as_str()),
+            k.preferences(u),
+            k.delivery(u, m.as_str(), "EMAIL"),
+            k.active_users(m.as_str()),
             k.file_comment(&f, &cm),
         ];
         keys.iter()

@@ -150,3 +150,27 @@ pub(super) fn validate_presence(set: SetPresence) -> Result<SetPresence, Protoco
     }
     Ok(set)
 }
+
+/// `LIST_NOTIFICATIONS`: the in-app list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListNotifications {
+    #[serde(default = "default_history_limit")]
+    pub limit: u16,
+}
+
+/// `MARK_NOTIFICATIONS_READ`: these notifications (at most 100), or all when `all` is true.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkNotificationsRead {
+    #[serde(default)]
+    pub notification_ids: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// `SET_PREFERENCES`: the whole preferences object.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SetPreferences {
+    pub preferences: crate::notify::Preferences,
+}

@@ -9,6 +9,8 @@ use crate::channel::ChannelKind;
 use crate::error::{ErrorCode, ProtocolError};
 use crate::files::{CommentView, FileEntry, FilePermissions, FileView};
 use crate::ids::{ConversationId, FileId, MessageId, UserId};
+use crate::notify::{NotificationKind, Preferences};
+use crate::templates::NotificationData;
 
 use super::ContentKind;
 
@@ -298,6 +300,23 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_cursor: Option<String>,
     },
+    /// An in-app notification, pushed live to the user's open connections.
+    Notification {
+        notification: NotificationView,
+    },
+    /// The answer to LIST_NOTIFICATIONS: newest first, and how many are unread.
+    Notifications {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        notifications: Vec<NotificationView>,
+        unread: u32,
+    },
+    /// The answer to GET_PREFERENCES and SET_PREFERENCES.
+    Preferences {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        preferences: Preferences,
+    },
     /// The answer to GET_DOWNLOAD_URL / GET_UPLOAD_URL.
     FileUrl {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,6 +325,20 @@ pub enum ServerFrame {
         #[serde(flatten)]
         url: PresignedUrl,
     },
+}
+
+/// A notification as the in-app list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    pub notification_id: String,
+    pub kind: NotificationKind,
+    /// The in-app text (the seed's template, filled).
+    pub text: String,
+    pub data: NotificationData,
+    pub created_at: String,
+    #[serde(default)]
+    pub read: bool,
 }
 
 /// A presigned S3 request: use `method` on `url` (with `headers`) before `expiresAt`.

@@ -14,16 +14,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use commands::{
-    AddMembers, EditMessage, GetThread, MessageRef, Reaction, RemoveMember, Search, SetPresence,
-    MAX_EMOJI_BYTES, MAX_QUERY_CHARS,
+    AddMembers, EditMessage, GetThread, ListNotifications, MarkNotificationsRead, MessageRef,
+    Reaction, RemoveMember, Search, SetPreferences, SetPresence, MAX_EMOJI_BYTES, MAX_QUERY_CHARS,
 };
 pub use file_commands::{
     parse_file_inbound, CommentOnFile, FileCommand, FileInbound, FileRef, ListFileComments,
     RegisterFile, RevokeShare, ShareFile, FILE_TYPES,
 };
 pub use frames::{
-    ConversationSummary, ConversationView, MemberPresence, MessageContent, MessageView, PageOrder,
-    PresenceStatus, PresignedUrl, ServerFrame, MAX_UNREAD_COUNTED,
+    ConversationSummary, ConversationView, MemberPresence, MessageContent, MessageView,
+    NotificationView, PageOrder, PresenceStatus, PresignedUrl, ServerFrame, MAX_UNREAD_COUNTED,
 };
 
 use crate::channel::{ChannelError, ChannelKind, ChannelName};
@@ -72,6 +72,10 @@ pub enum Command {
     MarkRead(MessageRef),
     SetPresence(SetPresence),
     GetPresence(ConversationRef),
+    ListNotifications(ListNotifications),
+    MarkNotificationsRead(MarkNotificationsRead),
+    GetPreferences,
+    SetPreferences(crate::notify::Preferences),
 }
 
 impl Command {
@@ -96,6 +100,10 @@ impl Command {
             Command::MarkRead(_) => "MARK_READ",
             Command::SetPresence(_) => "SET_PRESENCE",
             Command::GetPresence(_) => "GET_PRESENCE",
+            Command::ListNotifications(_) => "LIST_NOTIFICATIONS",
+            Command::MarkNotificationsRead(_) => "MARK_NOTIFICATIONS_READ",
+            Command::GetPreferences => "GET_PREFERENCES",
+            Command::SetPreferences(_) => "SET_PREFERENCES",
         }
     }
 }
@@ -120,6 +128,10 @@ pub const KNOWN_TYPES: &[&str] = &[
     "MARK_READ",
     "SET_PRESENCE",
     "GET_PRESENCE",
+    "LIST_NOTIFICATIONS",
+    "MARK_NOTIFICATIONS_READ",
+    "GET_PREFERENCES",
+    "SET_PREFERENCES",
 ];
 
 /// Messages a GET_HISTORY returns when it names no `limit`, and the most it may name.
@@ -340,6 +352,17 @@ pub fn parse_inbound(body: &str) -> Result<Inbound, ProtocolError> {
         "MARK_READ" => Command::MarkRead(payload(&value)?),
         "SET_PRESENCE" => Command::SetPresence(commands::validate_presence(payload(&value)?)?),
         "GET_PRESENCE" => Command::GetPresence(payload(&value)?),
+        "LIST_NOTIFICATIONS" => {
+            let list: ListNotifications = payload(&value)?;
+            commands::limit_ok(list.limit)?;
+            Command::ListNotifications(list)
+        }
+        "MARK_NOTIFICATIONS_READ" => Command::MarkNotificationsRead(payload(&value)?),
+        "GET_PREFERENCES" => Command::GetPreferences,
+        "SET_PREFERENCES" => {
+            let set: SetPreferences = payload(&value)?;
+            Command::SetPreferences(set.preferences.validate()?)
+        }
         other => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownType,

@@ -1,11 +1,15 @@
 //! CHAT_MESSAGE: check membership, store as the conversation's next `seq` (at most once per
 //! client message id), hand to the broadcast queue, acknowledge.
 
+use messaging_core::notify::mentioned_names;
 use messaging_core::protocol::{ChatMessage, MessageContent, MessageView, ServerFrame};
+use messaging_core::templates::{preview, NotificationData};
 use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, ProtocolError};
-use messaging_store::{BroadcastJob, ConnectionRecord, NewMessage, Sent};
+use messaging_store::{BroadcastJob, ConnectionRecord, NewMessage, NotifySpec, Sent};
 use tracing::{error, info};
+
+use crate::metrics::{self, Metric};
 
 use super::{require_member, store_failure, Reply, RouteService};
 
@@ -41,6 +45,7 @@ pub(super) async fn send(
         .send_message(&new)
         .await
         .map_err(store_failure)?;
+    let mut title = None;
     let (message, frame, duplicate) = match sent {
         Sent::ParentNotFound => {
             return Err(ProtocolError::new(
@@ -54,7 +59,9 @@ pub(super) async fn send(
         Sent::Stored {
             message,
             thread_count,
+            conversation_title,
         } => {
+            title = conversation_title;
             let frame = fan_out_frame(&message, thread_count);
             (message, frame, false)
         }
@@ -78,6 +85,21 @@ pub(super) async fn send(
         frame.to_json(),
     );
     job.exclude = Some(caller.connection_id.clone());
+    job.accepted_at = Some(new.now);
+    if !duplicate {
+        job.notify = Some(NotifySpec {
+            sender: p.user.clone(),
+            data: NotificationData {
+                conversation_id: Some(conversation.to_string()),
+                conversation_title: title,
+                seq: Some(message.seq),
+                sender_name: Some(p.name.clone().unwrap_or_else(|| p.user.to_string())),
+                message_preview: Some(preview(&message.content.text)),
+                ..Default::default()
+            },
+            mentioned: mentioned_names(&message.content.text),
+        });
+    }
     if let Err(e) = service.queue.send(&job).await {
         error!(error = %e, seq = message.seq, "enqueue failed; the message is stored but not delivered live");
         let resend = if message.client_message_id.is_some() {
@@ -94,6 +116,9 @@ pub(super) async fn send(
         ));
     }
     info!(conversation = %conversation, seq = message.seq, duplicate, "message queued");
+    if !duplicate {
+        metrics::emit(&p.tenant, &[(Metric::Messages, 1.0)]);
+    }
     Ok(Some(ack(request_id, &message, duplicate)))
 }
 

@@ -6,6 +6,7 @@
 mod changes;
 mod chat;
 mod conversations;
+mod notifications;
 pub(crate) mod reads;
 mod status;
 mod typing;
@@ -93,6 +94,12 @@ pub async fn handle(
         Ok(None) => response::status(200),
         Err(e) => {
             info!(code = %e.code, "request refused");
+            if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) {
+                crate::metrics::emit(
+                    &caller.principal.tenant,
+                    &[(crate::metrics::Metric::Errors, 1.0)],
+                );
+            }
             response::error(request_id, &e)
         }
     }
@@ -131,6 +138,14 @@ async fn dispatch(
         Command::GetPresence(target) => reads::presence(service.reads(), p, &target, r).await,
         Command::MarkRead(marker) => status::mark_read(service, caller, marker, r).await,
         Command::SetPresence(set) => status::set_presence(service, caller, set, r).await,
+        Command::ListNotifications(list) => notifications::list(service, caller, list, r).await,
+        Command::MarkNotificationsRead(mark) => {
+            notifications::mark_read(service, caller, mark, r).await
+        }
+        Command::GetPreferences => notifications::get_preferences(service, caller, r).await,
+        Command::SetPreferences(preferences) => {
+            notifications::set_preferences(service, caller, preferences, r).await
+        }
     }
 }
 

@@ -80,14 +80,8 @@ pub(super) async fn set_presence(
         )
         .await;
     }
-    Ok(Some(ServerFrame::Ack {
+    Ok(Some(super::notifications::plain_ack(
         request_id,
-        action: "SET_PRESENCE".into(),
-        conversation_id: None,
-        file_id: None,
-        message_id: None,
-        seq: None,
-        timestamp: None,
-        duplicate: false,
-    }))
+        "SET_PRESENCE",
+    )))
 }

@@ -1,0 +1,263 @@
+//! Notifications: what a user hears about while away, on which channels, and when not.
+//!
+//! Pure rules only: the pipeline (broadcast queues pending notifications, `notify-batch`
+//! settles them) lives in the handlers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, ProtocolError};
+
+/// Why a user is notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NotificationKind {
+    /// A message in one of their conversations while they were offline.
+    NewMessage,
+    /// They were @mentioned.
+    Mention,
+    /// A file was shared with them.
+    FileShared,
+    /// Someone commented on their file.
+    FileComment,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::NewMessage => "NEW_MESSAGE",
+            NotificationKind::Mention => "MENTION",
+            NotificationKind::FileShared => "FILE_SHARED",
+            NotificationKind::FileComment => "FILE_COMMENT",
+        }
+    }
+}
+
+/// Quiet hours: a daily span in the user's local time (`start` may be after `end`: overnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuietHours {
+    /// Minutes after local midnight, 0–1439.
+    pub start_minute: u16,
+    pub end_minute: u16,
+    /// The user's offset from UTC in minutes (e.g. 60 for CET, -300 for EST).
+    pub utc_offset_minutes: i16,
+}
+
+impl QuietHours {
+    /// Whether `epoch_millis` falls inside the quiet span.
+    pub fn contains(&self, epoch_millis: i64) -> bool {
+        let local_minutes = (epoch_millis.div_euclid(60_000) + i64::from(self.utc_offset_minutes))
+            .rem_euclid(24 * 60);
+        let (start, end) = (i64::from(self.start_minute), i64::from(self.end_minute));
+        if start <= end {
+            (start..end).contains(&local_minutes)
+        } else {
+            local_minutes >= start || local_minutes < end
+        }
+    }
+
+    /// Epoch ms at which the quiet span containing `epoch_millis` ends.
+    pub fn ends_after(&self, epoch_millis: i64) -> i64 {
+        let mut t = epoch_millis - epoch_millis.rem_euclid(60_000) + 60_000;
+        while self.contains(t) {
+            t += 60_000;
+        }
+        t
+    }
+}
+
+/// A user's notification preferences (read and changed with GET_PREFERENCES /
+/// SET_PREFERENCES). Email is on by default; push and SMS need a target first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preferences {
+    #[serde(default = "yes")]
+    pub in_app: bool,
+    #[serde(default = "yes")]
+    pub email: bool,
+    #[serde(default)]
+    pub push: bool,
+    #[serde(default)]
+    pub sms: bool,
+    /// Where email goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_address: Option<String>,
+    /// E.164 phone number for SMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// The SNS platform endpoint of the user's device, for push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            in_app: true,
+            email: true,
+            push: false,
+            sms: false,
+            email_address: None,
+            phone_number: None,
+            push_endpoint: None,
+            quiet_hours: None,
+        }
+    }
+}
+
+impl Preferences {
+    /// Checks what a client sent: addresses that look like addresses, hours that exist.
+    pub fn validate(self) -> Result<Self, ProtocolError> {
+        let invalid = |m: &str| ProtocolError::new(ErrorCode::InvalidField, m.to_owned());
+        if let Some(address) = &self.email_address {
+            let ok = address.len() <= 254
+                && !address
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+                && address
+                    .split_once('@')
+                    .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+            if !ok {
+                return Err(invalid("emailAddress is not an email address"));
+            }
+        }
+        if let Some(phone) = &self.phone_number {
+            let digits = phone.strip_prefix('+').unwrap_or("");
+            if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid("phoneNumber must be E.164, like +14155550123"));
+            }
+        }
+        if let Some(q) = &self.quiet_hours {
+            if q.start_minute >= 1440
+                || q.end_minute >= 1440
+                || q.utc_offset_minutes.abs() > 14 * 60
+            {
+                return Err(invalid(
+                    "quietHours needs startMinute and endMinute 0-1439 and utcOffsetMinutes within ±840",
+                ));
+            }
+        }
+        if self.sms && self.phone_number.is_none() {
+            return Err(invalid("sms needs a phoneNumber"));
+        }
+        if self.push && self.push_endpoint.is_none() {
+            return Err(invalid("push needs a pushEndpoint"));
+        }
+        Ok(self)
+    }
+
+    /// Whether quiet hours hold email, push and SMS back at `epoch_millis` (in-app is never
+    /// held: it waits in the list anyway).
+    pub fn is_quiet(&self, epoch_millis: i64) -> bool {
+        self.quiet_hours.is_some_and(|q| q.contains(epoch_millis))
+    }
+}
+
+/// Every `@name` a text contains (at most 20, distinct).
+pub fn mentioned_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in text
+        .split('@')
+        .skip(1)
+        .map(|rest| {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+                .unwrap_or(rest.len());
+            rest[..end].trim_end_matches('.')
+        })
+        .filter(|n| !n.is_empty())
+    {
+        if names.len() == 20 {
+            break;
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// The users a message @mentions, among `members` (`@alice`, case-sensitive ids).
+pub fn mentions<'a>(text: &str, members: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let named = mentioned_names(text);
+    let mut found: Vec<String> = members
+        .into_iter()
+        .filter(|m| named.iter().any(|n| n == m))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn quiet_hours_span_midnight_in_local_time() {
+        // 22:00–07:00 at UTC+1.
+        let q = QuietHours {
+            start_minute: 22 * 60,
+            end_minute: 7 * 60,
+            utc_offset_minutes: 60,
+        };
+        let day = 20_000 * 24 * HOUR; // a UTC midnight
+        assert!(q.contains(day + 21 * HOUR + 30 * 60_000), "22:30 local");
+        assert!(q.contains(day + 3 * HOUR), "04:00 local");
+        assert!(!q.contains(day + 6 * HOUR), "07:00 local: over");
+        assert!(!q.contains(day + 12 * HOUR), "13:00 local");
+        assert_eq!(q.ends_after(day + 3 * HOUR), day + 6 * HOUR);
+        let office = QuietHours {
+            start_minute: 9 * 60,
+            end_minute: 17 * 60,
+            utc_offset_minutes: -300,
+        };
+        assert!(office.contains(day + 15 * HOUR), "10:00 EST");
+        assert!(!office.contains(day + 23 * HOUR), "18:00 EST");
+    }
+
+    #[test]
+    fn preferences_default_to_in_app_and_email_and_are_validated() {
+        let p: Preferences = serde_json::from_str("{}").unwrap();
+        assert_eq!(p, Preferences::default());
+        assert!(p.in_app && p.email && !p.push && !p.sms);
+        let bad = |json: &str| {
+            serde_json::from_str::<Preferences>(json)
+                .unwrap()
+                .validate()
+                .is_err()
+        };
+        assert!(bad(r#"{"emailAddress":"not an address"}"#));
+        assert!(bad(r#"{"sms":true}"#));
+        assert!(bad(r#"{"phoneNumber":"0155"}"#));
+        assert!(bad(
+            r#"{"quietHours":{"startMinute":1500,"endMinute":0,"utcOffsetMinutes":0}}"#
+        ));
+        assert!(!bad(
+            r#"{"emailAddress":"bob@example.com","sms":true,"phoneNumber":"+14155550123"}"#
+        ));
+    }
+
+    #[test]
+    fn mentions_name_members_only() {
+        let members = ["alice", "bob", "carol.x"];
+        assert_eq!(
+            mentions("hi @bob and @carol.x. and @mallory", members),
+            ["bob", "carol.x"]
+        );
+        assert_eq!(
+            mentions("mail me at bob@example.com", members),
+            Vec::<String>::new()
+        );
+        assert_eq!(mentions("@alice @alice!", members), ["alice"]);
+    }
+}

@@ -1,0 +1,371 @@
+//! Notifications end to end on moto: offline members get pending notifications, the batch
+//! sends one digest per user through SES (read back from moto), suppresses what was read,
+//! respects email preferences and quiet hours, never sends twice, retries a failed send; and
+//! the EMF metric lines of one message's path.
+
+use std::time::Duration;
+
+use messaging_core::Role;
+use messaging_handlers::notify_batch;
+use serde_json::{json, Value};
+use stackpro_messaging::gateway::GatewayStack;
+use stackpro_messaging::{chat, create, http, sent_emails, sent_emails_to, Client, TestStack};
+
+fn address(user: &str) -> String {
+    format!("{user}-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// Connects `user`, sets their preferences, and leaves (offline from then on).
+async fn prefer(stack: &TestStack, user: &str, preferences: Value) -> Client {
+    let client = stack.connect_as("acme", user, Role::User).await;
+    let (_, answer) = stack
+        .send(
+            &client,
+            &json!({ "type": "SET_PREFERENCES", "preferences": preferences }),
+        )
+        .await;
+    assert_eq!(answer["type"], "PREFERENCES", "{answer}");
+    stack.disconnect(&client).await;
+    client
+}
+
+#[tokio::test]
+async fn an_offline_member_gets_one_digest_and_read_muted_or_repeated_batches_send_nothing() {
+    let stack = TestStack::new().await;
+    let (bob, carol, dave, erin) = (
+        address("bob"),
+        address("carol"),
+        address("dave"),
+        address("erin"),
+    );
+    prefer(&stack, "bob", json!({ "emailAddress": bob })).await;
+    prefer(
+        &stack,
+        "carol",
+        json!({ "emailAddress": carol, "email": false }),
+    )
+    .await;
+    let dave_client = prefer(&stack, "dave", json!({ "emailAddress": dave })).await;
+    // Erin's quiet hours cover the whole day (00:00–23:59 UTC).
+    prefer(&stack, "erin", json!({ "emailAddress": erin, "quietHours": { "startMinute": 0, "endMinute": 1439, "utcOffsetMinutes": 0 } })).await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let (_, ack) = stack.send(&owner, &json!({ "type": "CREATE_CONVERSATION", "conversationId": "deal", "kind": "project", "title": "Q3 deal", "members": ["bob", "carol", "dave", "erin"] })).await;
+    assert_eq!(ack["type"], "ACK");
+
+    // Three messages within five minutes while they are all offline.
+    for text in [
+        "Terms attached",
+        "Please review by Friday",
+        "@bob can you sign?",
+    ] {
+        assert_eq!(
+            stack.send(&owner, &chat("deal", text)).await.1["type"],
+            "ACK"
+        );
+    }
+    stack.pump().await;
+    // Dave comes back and reads the conversation before the batch runs.
+    let dave_again = stack.connect_as("acme", "dave", Role::User).await;
+    let (_, read) = stack
+        .send(
+            &dave_again,
+            &json!({ "type": "MARK_READ", "conversationId": "deal", "seq": 3 }),
+        )
+        .await;
+    assert_eq!(read["type"], "ACK", "{read}");
+    stack.disconnect(&dave_again).await;
+    let _ = dave_client;
+
+    // Before the 5-minute window has closed, nothing goes out.
+    let early = notify_batch::run(&stack.notify, messaging_core::time::now_millis())
+        .await
+        .unwrap();
+    assert_eq!(
+        (early.pending, early.waiting, early.emails),
+        (12, 12, 0),
+        "{early:?}"
+    );
+    let now = messaging_core::time::now_millis() + notify_batch::DEFAULT_WINDOW_MILLIS;
+    let first = notify_batch::run(&stack.notify, now).await.unwrap();
+    assert_eq!(
+        first.pending, 12,
+        "3 messages x 4 offline members: {first:?}"
+    );
+    assert_eq!(
+        (
+            first.emails,
+            first.suppressed,
+            first.in_app_only,
+            first.held
+        ),
+        (1, 3, 3, 3),
+        "{first:?}"
+    );
+
+    let sent = sent_emails_to(&[&bob, &carol, &dave, &erin]).await;
+    let mails = &sent[&bob];
+    assert_eq!(mails.len(), 1, "one digest for three messages: {mails:?}");
+    let (subject, html) = &mails[0];
+    assert_eq!(subject, "3 new notifications in acme portal");
+    for line in [
+        "<li>owner of acme in Q3 deal: Terms attached</li>",
+        "Please review by Friday",
+        "@bob can you sign?",
+    ] {
+        assert!(html.contains(line), "{line} in {html}");
+    }
+    assert!(
+        html.contains("href=\"https://acme.stackpro.test\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"https://api.stackpro.test/unsubscribe?c=acme&amp;u=bob&amp;t="),
+        "{html}"
+    );
+    assert!(sent[&carol].is_empty(), "carol turned email off");
+    assert!(sent[&dave].is_empty(), "dave read it before the batch ran");
+    assert!(sent[&erin].is_empty(), "erin is in her quiet hours");
+
+    // A second run in the same window sends nothing more.
+    let second = notify_batch::run(&stack.notify, now + 1000).await.unwrap();
+    assert_eq!(
+        (second.pending, second.emails),
+        (3, 0),
+        "only erin's held ones are left: {second:?}"
+    );
+    assert_eq!(sent_emails(&bob).await.len(), 1);
+
+    // Bob's in-app list has them, the mention marked as such.
+    // Erin's quiet hours end: then hers go out too (one digest).
+    let erin_ok = notify_batch::run(&stack.notify, now + 2000).await.unwrap();
+    assert_eq!(erin_ok.held, 3, "{erin_ok:?}");
+    let bob_client = stack.connect_as("acme", "bob", Role::User).await;
+    let (_, list) = stack
+        .send(&bob_client, &json!({ "type": "LIST_NOTIFICATIONS" }))
+        .await;
+    let kinds: Vec<&str> = list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["MENTION", "NEW_MESSAGE", "NEW_MESSAGE"], "{list}");
+    assert_eq!(list["unread"], 3);
+    assert_eq!(
+        list["notifications"][0]["text"],
+        "owner of acme mentioned you"
+    );
+    let (_, ack) = stack
+        .send(
+            &bob_client,
+            &json!({ "type": "MARK_NOTIFICATIONS_READ", "all": true }),
+        )
+        .await;
+    assert_eq!(ack["type"], "ACK");
+    let (_, list) = stack
+        .send(&bob_client, &json!({ "type": "LIST_NOTIFICATIONS" }))
+        .await;
+    assert_eq!(list["unread"], 0);
+}
+
+#[tokio::test]
+async fn a_failed_send_is_retried_next_run_and_sent_once() {
+    let stack = TestStack::new().await;
+    let bob = address("bob");
+    prefer(&stack, "bob", json!({ "emailAddress": bob })).await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    stack
+        .send(&owner, &create("deal", "project", &["bob"]))
+        .await;
+    stack.send(&owner, &chat("deal", "one message")).await;
+    stack.pump().await;
+
+    // SES refuses an unverified sender: the send fails, the claim is released.
+    let mut broken = stack.notify.clone();
+    broken.sender = "nobody@unverified.test".into();
+    let later = || messaging_core::time::now_millis() + notify_batch::DEFAULT_WINDOW_MILLIS;
+    let failed = notify_batch::run(&broken, later()).await.unwrap();
+    assert_eq!((failed.emails, failed.failed), (0, 1), "{failed:?}");
+    assert!(sent_emails(&bob).await.is_empty());
+
+    let retried = notify_batch::run(&stack.notify, later()).await.unwrap();
+    assert_eq!(retried.emails, 1, "{retried:?}");
+    let again = notify_batch::run(&stack.notify, later()).await.unwrap();
+    assert_eq!((again.pending, again.emails), (0, 0));
+    let mails = sent_emails(&bob).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(
+        mails[0].0, "New message in acme portal",
+        "a single notification is sent as itself"
+    );
+}
+
+#[tokio::test]
+async fn the_local_gateway_runs_the_batch_on_its_schedule_and_the_unsubscribe_link_works() {
+    let gw = GatewayStack::start_with_schedule_every(Duration::from_millis(400)).await;
+    let bob_address = address("bob");
+    let mut bob = gw.connect("acme", "bob", Role::User).await;
+    bob.send(&json!({ "type": "SET_PREFERENCES", "preferences": { "emailAddress": bob_address } }))
+        .await;
+    assert_eq!(
+        bob.expect("PREFERENCES").await["preferences"]["emailAddress"],
+        bob_address.as_str()
+    );
+    let mut owner = gw.connect("acme", "owner", Role::Owner).await;
+    owner.send(&create("deal", "project", &["bob"])).await;
+    owner.expect_answer().await;
+    bob.close().await;
+    for text in ["first", "second", "third"] {
+        owner.send(&chat("deal", text)).await;
+        assert_eq!(owner.expect_answer().await["type"], "ACK");
+    }
+    // The schedule fires every 400 ms: wait until a run has settled bob's three notifications
+    // (a cheap table read), then read what SES accepted.
+    let table = &gw.stack.route.table;
+    for _ in 0..100 {
+        let pending = table.pending_notifications().await.unwrap();
+        if pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mails = sent_emails(&bob_address).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].0, "3 new notifications in acme portal");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sent_emails(&bob_address).await.len(),
+        1,
+        "later runs send nothing more"
+    );
+
+    // The unsubscribe link in the email turns email off (the gateway serves the HTTP API).
+    let link = mails[0]
+        .1
+        .split("href=\"")
+        .filter_map(|part| part.split('"').next())
+        .find(|href| href.contains("/unsubscribe?"))
+        .expect("an unsubscribe link")
+        .replace("&amp;", "&");
+    let (status, page) = http::request("GET", &link, &[], b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&page));
+    assert!(String::from_utf8_lossy(&page).contains("no longer receive"));
+    let tampered = link.replace("u=bob", "u=carol");
+    assert_eq!(http::request("GET", &tampered, &[], b"").await.0, 400);
+    let preferences = gw
+        .stack
+        .route
+        .table
+        .preferences(
+            &messaging_core::TenantId::parse("acme").unwrap(),
+            &messaging_core::UserId::parse("bob").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(!preferences.email);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn one_messages_path_emits_its_metrics_as_emf_lines_without_content() {
+    messaging_handlers::metrics::capture();
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    stack
+        .send(&owner, &create("deal", "project", &["bob", "carol"]))
+        .await;
+    stack.pump().await;
+    stack
+        .send(&owner, &chat("deal", "confidential terms"))
+        .await;
+    stack.pump().await;
+    let _ = bob;
+    let lines = messaging_handlers::metrics::captured();
+    for line in &lines {
+        println!("{line}");
+        assert!(
+            !line.contains("confidential"),
+            "no message text in metrics: {line}"
+        );
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "StackPro/Messaging"
+        );
+        assert_eq!(v["TenantId"], "acme");
+    }
+    let has = |name: &str| {
+        lines
+            .iter()
+            .filter(|l| {
+                serde_json::from_str::<Value>(l)
+                    .unwrap()
+                    .get(name)
+                    .is_some()
+            })
+            .count()
+    };
+    assert_eq!(has("Connections"), 2, "one per $connect");
+    assert_eq!(has("Messages"), 1, "one per stored message");
+    assert!(
+        has("Deliveries") >= 1 && has("FanoutLatency") == 1,
+        "{lines:?}"
+    );
+    let fanout: Value = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v.get("FanoutLatency").is_some())
+        .unwrap();
+    assert_eq!(
+        (
+            fanout["Deliveries"].as_f64(),
+            fanout["NotificationsQueued"].as_f64()
+        ),
+        (Some(1.0), Some(1.0)),
+        "bob got it; carol (offline) was notified"
+    );
+}
+
+#[tokio::test]
+async fn a_shared_file_and_a_comment_on_your_file_reach_you_by_email_while_away() {
+    let stack = TestStack::new().await;
+    let (olga_address, bob_address) = (address("olga"), address("bob"));
+    prefer(&stack, "bob", json!({ "emailAddress": bob_address })).await;
+    let olga = stack.connect_as("acme", "olga", Role::User).await;
+    stack
+        .send(
+            &olga,
+            &json!({ "type": "SET_PREFERENCES", "preferences": { "emailAddress": olga_address } }),
+        )
+        .await;
+    let registered = stack.send(&olga, &json!({ "type": "REGISTER_FILE", "fileId": "plan", "name": "plan <v2>.pdf", "size": 10, "mimeType": "application/pdf" })).await.1;
+    assert_eq!(registered["type"], "FILE");
+    // Bob is offline: FILE_SHARED waits for the batch.
+    let share = json!({ "type": "SHARE_FILE", "fileId": "plan", "userId": "bob", "permissions": { "comment": true } });
+    assert_eq!(stack.send(&olga, &share).await.1["type"], "ACK");
+    stack.disconnect(&olga).await;
+    // Bob comments while Olga is away: she is notified.
+    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    let comment =
+        json!({ "type": "FILE_COMMENT", "fileId": "plan", "content": "Signed on page 3" });
+    assert_eq!(stack.send(&bob, &comment).await.1["type"], "ACK");
+    stack.disconnect(&bob).await;
+
+    let later = messaging_core::time::now_millis() + notify_batch::DEFAULT_WINDOW_MILLIS;
+    let report = notify_batch::run(&stack.notify, later).await.unwrap();
+    assert_eq!(report.emails, 2, "{report:?}");
+    let sent = sent_emails_to(&[&olga_address, &bob_address]).await;
+    assert_eq!(sent[&bob_address].len(), 1);
+    assert_eq!(sent[&bob_address][0].0, "File shared: plan <v2>.pdf");
+    assert!(
+        sent[&bob_address][0]
+            .1
+            .contains("shared plan &lt;v2&gt;.pdf with you"),
+        "{:?}",
+        sent[&bob_address]
+    );
+    assert_eq!(sent[&olga_address].len(), 1);
+    assert_eq!(sent[&olga_address][0].0, "New comment on plan <v2>.pdf");
+    assert!(sent[&olga_address][0].1.contains("Signed on page 3"));
+}
