@@ -46,8 +46,15 @@ async fn an_offline_member_gets_one_digest_and_read_muted_or_repeated_batches_se
     )
     .await;
     let dave_client = prefer(&stack, "dave", json!({ "emailAddress": dave })).await;
-    // Erin's quiet hours cover the whole day (00:00–23:59 UTC).
-    prefer(&stack, "erin", json!({ "emailAddress": erin, "quietHours": { "startMinute": 0, "endMinute": 1439, "utcOffsetMinutes": 0 } })).await;
+    // Erin's quiet hours: from an hour ago to two hours from now (UTC).
+    let minute = (messaging_core::time::now_millis() / 60_000).rem_euclid(1440);
+    let quiet = json!({ "startMinute": (minute + 1380) % 1440, "endMinute": (minute + 120) % 1440, "utcOffsetMinutes": 0 });
+    prefer(
+        &stack,
+        "erin",
+        json!({ "emailAddress": erin, "quietHours": quiet }),
+    )
+    .await;
     let owner = stack.connect_as("acme", "owner", Role::Owner).await;
     let (_, ack) = stack.send(&owner, &json!({ "type": "CREATE_CONVERSATION", "conversationId": "deal", "kind": "project", "title": "Q3 deal", "members": ["bob", "carol", "dave", "erin"] })).await;
     assert_eq!(ack["type"], "ACK");
@@ -136,7 +143,7 @@ async fn an_offline_member_gets_one_digest_and_read_muted_or_repeated_batches_se
     assert_eq!(sent_emails(&bob).await.len(), 1);
 
     // Bob's in-app list has them, the mention marked as such.
-    // Erin's quiet hours end: then hers go out too (one digest).
+    // Still inside Erin's quiet hours: hers stay pending (held), run after run.
     let erin_ok = notify_batch::run(&stack.notify, now + 2000).await.unwrap();
     assert_eq!(erin_ok.held, 3, "{erin_ok:?}");
     let bob_client = stack.connect_as("acme", "bob", Role::User).await;
@@ -202,7 +209,10 @@ async fn a_failed_send_is_retried_next_run_and_sent_once() {
 
 #[tokio::test]
 async fn the_local_gateway_runs_the_batch_on_its_schedule_and_the_unsubscribe_link_works() {
-    let gw = GatewayStack::start_with_schedule_every(Duration::from_millis(400)).await;
+    // The schedule every 400 ms, the batching window 5 s (instead of 5 minutes each): room for
+    // the three sends below even on a loaded machine.
+    let gw =
+        GatewayStack::start_with_schedule(Duration::from_millis(400), Duration::from_secs(5)).await;
     let bob_address = address("bob");
     let mut bob = gw.connect("acme", "bob", Role::User).await;
     bob.send(&json!({ "type": "SET_PREFERENCES", "preferences": { "emailAddress": bob_address } }))
@@ -219,12 +229,17 @@ async fn the_local_gateway_runs_the_batch_on_its_schedule_and_the_unsubscribe_li
         owner.send(&chat("deal", text)).await;
         assert_eq!(owner.expect_answer().await["type"], "ACK");
     }
-    // The schedule fires every 400 ms: wait until a run has settled bob's three notifications
+    // Wait until a run has settled bob's three notifications
     // (a cheap table read), then read what SES accepted.
     let table = &gw.stack.route.table;
-    for _ in 0..100 {
-        let pending = table.pending_notifications().await.unwrap();
-        if pending.is_empty() {
+    let (acme, bob_id) = (
+        messaging_core::TenantId::parse("acme").unwrap(),
+        messaging_core::UserId::parse("bob").unwrap(),
+    );
+    for _ in 0..150 {
+        let written = table.notifications(&acme, &bob_id, 10).await.unwrap().len();
+        let pending = table.pending_notifications().await.unwrap().len();
+        if written == 3 && pending == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -37,24 +37,24 @@ impl GatewayStack {
         Self::start_configured(limits, None).await
     }
 
-    /// With the template's schedules (the notification batch) every `every`.
-    pub async fn start_with_schedule_every(every: Duration) -> Self {
-        Self::start_configured(Limits::default(), Some(every)).await
+    /// With the template's schedules (the notification batch) every `every`, and the batch's
+    /// window shortened to `window`.
+    pub async fn start_with_schedule(every: Duration, window: Duration) -> Self {
+        Self::start_configured(Limits::default(), Some((every, window))).await
     }
 
-    async fn start_configured(limits: Limits, schedule_every: Option<Duration>) -> Self {
+    async fn start_configured(limits: Limits, schedule: Option<(Duration, Duration)>) -> Self {
         let mut stack = TestStack::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         // Notification emails link to this gateway's HTTP API.
         stack.notify.unsubscribe_url =
             format!("http://{}/unsubscribe", listener.local_addr().unwrap());
-        // A shortened schedule shortens the batching window with it.
-        if let Some(every) = schedule_every {
-            stack.notify.window_millis = 2 * every.as_millis() as i64;
+        if let Some((_, window)) = schedule {
+            stack.notify.window_millis = window.as_millis() as i64;
         }
         let mut config = GatewayConfig::new(Template::workspace().unwrap());
         config.limits = limits;
-        config.schedule_every = schedule_every;
+        config.schedule_every = schedule.map(|(every, _)| every);
         let endpoint = management_endpoint(listener.local_addr().unwrap(), &config.stage);
         config.sqs = Some((
             stack.sqs.clone(),
