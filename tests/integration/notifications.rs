@@ -109,6 +109,27 @@ async fn an_offline_member_gets_one_digest_and_read_muted_or_repeated_batches_se
         "{first:?}"
     );
 
+    // The run also published today's ActiveUsers gauge (PutMetricData on moto's CloudWatch).
+    assert_eq!(first.active_user_tenants, 1, "{first:?}");
+    let metrics = aws_sdk_cloudwatch::Client::new(&messaging_devstack::sdk_config(
+        &stackpro_messaging::endpoint(),
+    ))
+    .list_metrics()
+    .namespace("StackPro/Messaging")
+    .metric_name("ActiveUsers")
+    .send()
+    .await
+    .unwrap();
+    let tenants: Vec<String> = metrics
+        .metrics()
+        .iter()
+        .flat_map(|m| {
+            m.dimensions()
+                .iter()
+                .filter_map(|d| d.value().map(str::to_owned))
+        })
+        .collect();
+    assert!(tenants.contains(&"acme".to_owned()), "{tenants:?}");
     let sent = sent_emails_to(&[&bob, &carol, &dave, &erin]).await;
     let mails = &sent[&bob];
     assert_eq!(mails.len(), 1, "one digest for three messages: {mails:?}");
