@@ -94,6 +94,15 @@ test("two users of a tenant chat live and another tenant sees nothing", async ()
   await edited.getByTestId("edited").waitFor();
   await edited.getByTestId("reaction").filter({ hasText: "👍 1" }).waitFor();
 
+  // A mention while Bob is connected: a live in-app notification on his bell.
+  await alice.getByTestId("composer").fill("@bob please confirm the plan");
+  await alice.getByTestId("composer").press("Enter");
+  await bob.getByTestId("bell-count").filter({ hasText: "1" }).waitFor();
+  await bob.getByTestId("bell").click();
+  await bob.getByTestId("alert").filter({ hasText: "mentioned you: @bob please confirm the plan" }).waitFor();
+  await bob.getByTestId("mark-all-read").click();
+  await bob.getByTestId("bell-count").filter({ hasText: "0" }).waitFor();
+
   // Unread counts: a message in another conversation shows as a badge in Bob's list.
   await alice.getByTestId("create-id").fill("ops");
   await alice.getByTestId("create-members").fill("bob");

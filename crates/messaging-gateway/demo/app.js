@@ -26,6 +26,7 @@ const state = {
   mode: null, // { kind: "edit", seq } while editing
   thread: null, // seq of the open thread
   files: new Map(), openFile: null,
+  alerts: [], // in-app notifications, newest first
 };
 
 function toast(text, kind = "error") {
@@ -70,6 +71,9 @@ async function connect(form) {
     $("search-form").hidden = false;
     send({ type: "LIST_CONVERSATIONS" });
     send({ type: "LIST_FILES" });
+    send({ type: "LIST_NOTIFICATIONS" });
+    send({ type: "GET_PREFERENCES" });
+    $("bell").hidden = false;
     showTab("files");
     heartbeat();
     state.heartbeat = setInterval(heartbeat, PRESENCE_HEARTBEAT_MS);
@@ -200,6 +204,20 @@ function handle(frame) {
     case "FILE_COMMENT":
       if (frame.comment.fileId === state.openFile) showComment(frame.comment);
       break;
+    case "NOTIFICATION":
+      state.alerts.unshift(frame.notification);
+      renderAlerts();
+      toast(frame.notification.text, "info");
+      break;
+    case "NOTIFICATIONS":
+      state.alerts = frame.notifications;
+      renderAlerts();
+      break;
+    case "PREFERENCES":
+      $("prefs-form").email.checked = frame.preferences.email;
+      $("prefs-form").emailAddress.value = frame.preferences.emailAddress || "";
+      state.preferences = frame.preferences;
+      break;
     case "FILE_URL":
       if (frame.method === "GET") window.open(frame.url, "_blank", "noopener");
       break;
@@ -254,7 +272,25 @@ function acknowledged(frame, purpose) {
       break;
     case "FILE_COMMENT":
       break;
+    case "MARK_NOTIFICATIONS_READ":
+      state.alerts.forEach((a) => { a.read = true; });
+      renderAlerts();
+      break;
   }
+}
+
+// ---------------------------------------------------------------- in-app notifications
+
+function renderAlerts() {
+  const unread = state.alerts.filter((a) => !a.read).length;
+  $("bell-count").textContent = String(unread);
+  $("bell").classList.toggle("unread", unread > 0);
+  $("alerts").replaceChildren(...state.alerts.map((a) => {
+    const li = el("li", { testid: "alert", className: a.read ? "read" : "",
+      text: `${a.text}${a.data.messagePreview ? ": " + a.data.messagePreview : ""}` });
+    if (a.data.conversationId) li.onclick = () => openConversation(a.data.conversationId);
+    return li;
+  }));
 }
 
 // ---------------------------------------------------------------- conversations
@@ -462,7 +498,7 @@ function sendMessage() {
 // ---------------------------------------------------------------- side panel: thread, search, files
 
 function showTab(name) {
-  for (const tab of ["thread", "results", "files"]) {
+  for (const tab of ["thread", "results", "files", "alerts"]) {
     $("tab-" + tab).hidden = tab !== name;
     document.querySelector(`[data-tab="${tab}"]`).classList.toggle("active", tab === name);
   }
@@ -619,5 +655,14 @@ $("share-form").onsubmit = (e) => {
   send({ type: "SHARE_FILE", fileId: state.openFile, userId: user,
     permissions: { read: f.read.checked, comment: f.comment.checked, edit: f.edit.checked, download: f.download.checked } });
   f.reset();
+};
+$("bell").onclick = () => showTab("alerts");
+$("mark-all").onclick = () => send({ type: "MARK_NOTIFICATIONS_READ", all: true });
+$("prefs-form").onsubmit = (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const preferences = { ...(state.preferences || {}), email: f.email.checked,
+    emailAddress: f.emailAddress.value.trim() || undefined };
+  send({ type: "SET_PREFERENCES", preferences });
 };
 $("file-download").onclick = () => state.openFile && send({ type: "GET_DOWNLOAD_URL", fileId: state.openFile });
