@@ -8,7 +8,7 @@ use serde_dynamo::{from_item, to_item};
 
 use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 
-use crate::error::{corrupt, StoreError};
+use crate::error::{applied, corrupt, StoreError};
 use crate::items::{ConnectionItem, UserConnectionItem, UserItem};
 use crate::requests::{decode_all, transact_put};
 use crate::table::{self, Key, CONNECTION_TTL_SECONDS, GSI1PK, GSI1SK, PK, SK};
@@ -294,12 +294,8 @@ impl MessagingTable {
             .condition_expression("attribute_exists(PK)")
             .send()
             .await;
-        match deleted {
-            Ok(_) => {}
-            Err(e) => match crate::error::classify("DeleteItem(connection)", e) {
-                StoreError::ConditionFailed(_) => return Ok(None),
-                other => return Err(other),
-            },
+        if !applied("DeleteItem(connection)", deleted)? {
+            return Ok(None);
         }
         let went_offline = self.decrement_presence(&item.client_id, &item.user).await?;
         Ok(Some(RemovedConnection {
@@ -426,13 +422,7 @@ impl MessagingTable {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match offline {
-            Ok(_) => Ok(true),
-            Err(e) => match crate::error::classify("UpdateItem(presence offline)", e) {
-                StoreError::ConditionFailed(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+        applied("UpdateItem(presence offline)", offline)
     }
 
     /// Subscribes connections to conversations: one subscription item each (batched), and
@@ -468,12 +458,8 @@ impl MessagingTable {
                 .expression_attribute_values(":subs", AttributeValue::Ss(set))
                 .send()
                 .await;
-            if let Err(e) = result {
-                match crate::error::classify("UpdateItem(subscriptions)", e) {
-                    StoreError::ConditionFailed(_) => continue,
-                    other => return Err(other),
-                }
-            }
+            // A registry that is already gone (its connection closed) is skipped.
+            applied("UpdateItem(subscriptions)", result)?;
         }
         let items = subscriptions
             .iter()
@@ -514,13 +500,7 @@ impl MessagingTable {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match crate::error::classify("UpdateItem(forget subscription)", e) {
-                StoreError::ConditionFailed(_) => Ok(()),
-                other => Err(other),
-            },
-        }
+        applied("UpdateItem(forget subscription)", result).map(|_| ())
     }
 }
 

@@ -11,7 +11,7 @@ use messaging_core::time::rfc3339_millis;
 use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId};
 
 use crate::connections::{build_error, key_map, now_seconds, s};
-use crate::error::{classify, classify_transaction, corrupt, StoreError};
+use crate::error::{applied, classify, classify_transaction, corrupt, StoreError};
 use crate::items::{ConversationItem, MemberItem, SubscriptionItem, UserItem};
 use crate::requests::{decode_all, transact_put, with_prefix};
 use crate::table::{self, CONNECTION_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK};
@@ -205,12 +205,8 @@ impl MessagingTable {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match put {
-            Ok(_) => {}
-            Err(e) => match classify("PutItem(member)", e) {
-                StoreError::ConditionFailed(_) => return Ok(JoinOutcome::AlreadyMember),
-                other => return Err(other),
-            },
+        if !applied("PutItem(member)", put)? {
+            return Ok(JoinOutcome::AlreadyMember);
         }
         let subscribed_connections = self.subscribe_user(tenant, conversation, user).await?;
         Ok(JoinOutcome::Joined {
@@ -410,12 +406,8 @@ impl MessagingTable {
             .condition_expression("attribute_exists(PK)")
             .send()
             .await;
-        match deleted {
-            Ok(_) => {}
-            Err(e) => match classify("DeleteItem(member)", e) {
-                StoreError::ConditionFailed(_) => return Ok(false),
-                other => return Err(other),
-            },
+        if !applied("DeleteItem(member)", deleted)? {
+            return Ok(false);
         }
         let connections = self.user_connections(tenant, user).await?;
         let subscriptions: Vec<_> = connections
@@ -453,13 +445,7 @@ impl MessagingTable {
             .expression_attribute_values(":seq", crate::connections::n(seq as i64))
             .send()
             .await;
-        match updated {
-            Ok(_) => Ok(true),
-            Err(e) => match classify("UpdateItem(read marker)", e) {
-                StoreError::ConditionFailed(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+        applied("UpdateItem(read marker)", updated)
     }
 
     /// "My conversations": each with the caller's read marker and unread count, most

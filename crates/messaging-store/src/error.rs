@@ -61,6 +61,24 @@ where
     }
 }
 
+/// Whether a conditional write was applied: `false` when its condition failed (the item was in
+/// another state), an error for anything else.
+pub(crate) fn applied<T, E>(
+    operation: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) => match classify(operation, e) {
+            StoreError::ConditionFailed(_) => Ok(false),
+            other => Err(other),
+        },
+    }
+}
+
 pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {error}"))
 }

@@ -9,7 +9,7 @@ use messaging_core::time::{now_millis, rfc3339_millis};
 use messaging_core::{CommentId, FileId, TenantId, UserId};
 
 use crate::connections::{key_map, s};
-use crate::error::{classify, classify_transaction, corrupt, StoreError};
+use crate::error::{applied, classify, classify_transaction, corrupt, StoreError};
 use crate::items::{CommentItem, FileItem, ShareItem};
 use crate::requests::{decode_all, transact_put, with_prefix, Item};
 use crate::table::{self, Key, GSI1, GSI1PK, GSI1SK};
@@ -181,13 +181,7 @@ impl MessagingTable {
             .condition_expression("attribute_exists(PK)")
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(true),
-            Err(e) => match classify("DeleteItem(share)", e) {
-                StoreError::ConditionFailed(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+        applied("DeleteItem(share)", deleted)
     }
 
     /// The users a file is shared with and their permissions (the owner included).

@@ -13,7 +13,7 @@ use messaging_core::time::{now_millis, rfc3339_millis};
 use messaging_core::{TenantId, UserId};
 
 use crate::connections::{key_map, n, now_seconds, s};
-use crate::error::{classify, corrupt, StoreError};
+use crate::error::{applied, classify, corrupt, StoreError};
 use crate::items::{DeliveryItem, NotificationItem, PreferencesItem};
 use crate::requests::{decode_all, with_prefix, Item};
 use crate::table::{self, Key, GSI1, GSI1PK, GSI1SK, PENDING_NOTIFICATIONS_GSI1PK};
@@ -170,13 +170,7 @@ impl MessagingTable {
             .expression_attribute_values(":at", s(rfc3339_millis(now_millis())))
             .send()
             .await;
-        match updated {
-            Ok(_) => Ok(true),
-            Err(e) => match classify("UpdateItem(settle notification)", e) {
-                StoreError::ConditionFailed(_) => Ok(false),
-                other => Err(other),
-            },
-        }
+        applied("UpdateItem(settle notification)", updated)
     }
 
     /// Claims one channel's delivery of a batch (keyed by its first notification): written
@@ -306,12 +300,8 @@ impl MessagingTable {
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
                 .send()
                 .await;
-            if let Err(e) = result {
-                match classify("UpdateItem(notification read)", e) {
-                    StoreError::ConditionFailed(_) => {}
-                    other => return Err(other),
-                }
-            }
+            // An id that is not (or no longer) there is skipped.
+            applied("UpdateItem(notification read)", result)?;
         }
         Ok(())
     }

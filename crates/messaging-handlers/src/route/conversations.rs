@@ -10,7 +10,9 @@ use messaging_store::{
 };
 use tracing::{info, warn};
 
-use super::{announce, not_found, refused, require_member, store_failure, Reply, RouteService};
+use super::{
+    announce, existing_conversation, refused, require_member, store_failure, Reply, RouteService,
+};
 
 pub(super) async fn create(
     service: &RouteService,
@@ -71,14 +73,7 @@ pub(super) async fn join(
 ) -> Reply {
     let p = &caller.principal;
     let conversation = target.resolve(&p.tenant)?;
-    let Some(item) = service
-        .table
-        .conversation(&p.tenant, &conversation)
-        .await
-        .map_err(store_failure)?
-    else {
-        return Err(not_found(&conversation));
-    };
+    let item = existing_conversation(&service.table, &p.tenant, &conversation).await?;
     if !service
         .table
         .is_member(&p.tenant, &conversation, &p.user)
@@ -127,15 +122,7 @@ pub(super) async fn add_members(
     let p = &caller.principal;
     let conversation = add.target.resolve(&p.tenant)?;
     refused(p.may_add_members(), "add members")?;
-    if service
-        .table
-        .conversation(&p.tenant, &conversation)
-        .await
-        .map_err(store_failure)?
-        .is_none()
-    {
-        return Err(not_found(&conversation));
-    }
+    existing_conversation(&service.table, &p.tenant, &conversation).await?;
     for user in &add.members {
         let outcome = service
             .table
@@ -173,15 +160,7 @@ pub(super) async fn remove_member(
         require_member(service, caller, &conversation).await?;
     } else {
         refused(p.may_remove_member(&remove.user_id), "remove other members")?;
-        if service
-            .table
-            .conversation(&p.tenant, &conversation)
-            .await
-            .map_err(store_failure)?
-            .is_none()
-        {
-            return Err(not_found(&conversation));
-        }
+        existing_conversation(&service.table, &p.tenant, &conversation).await?;
     }
     let removed = service
         .table

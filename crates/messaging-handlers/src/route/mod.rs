@@ -243,17 +243,24 @@ pub(crate) async fn require_member_of(
     {
         return Ok(());
     }
-    match table
-        .conversation(&p.tenant, conversation)
+    existing_conversation(table, &p.tenant, conversation).await?;
+    Err(ProtocolError::new(
+        ErrorCode::NotAMember,
+        format!("you are not a member of conversation \"{conversation}\"; join it first"),
+    ))
+}
+
+/// The conversation in `tenant`, or CONVERSATION_NOT_FOUND.
+pub(crate) async fn existing_conversation(
+    table: &MessagingTable,
+    tenant: &messaging_core::TenantId,
+    conversation: &messaging_core::ConversationId,
+) -> Result<messaging_store::items::ConversationItem, ProtocolError> {
+    table
+        .conversation(tenant, conversation)
         .await
         .map_err(store_failure)?
-    {
-        None => Err(not_found(conversation)),
-        Some(_) => Err(ProtocolError::new(
-            ErrorCode::NotAMember,
-            format!("you are not a member of conversation \"{conversation}\"; join it first"),
-        )),
-    }
+        .ok_or_else(|| not_found(conversation))
 }
 
 pub(crate) fn not_found(conversation: &messaging_core::ConversationId) -> ProtocolError {

@@ -6,7 +6,7 @@ use messaging_core::{ErrorCode, ProtocolError};
 use messaging_store::ConnectionRecord;
 use tracing::info;
 
-use super::{announce, require_member, store_failure, Reply, RouteService};
+use super::{announce, existing_conversation, require_member, store_failure, Reply, RouteService};
 use crate::presence;
 
 /// Moves the caller's read marker to `seq` (never back; `seq` must exist) and tells the
@@ -20,13 +20,10 @@ pub(super) async fn mark_read(
     let p = &caller.principal;
     let conversation = marker.target.resolve(&p.tenant)?;
     require_member(service, caller, &conversation).await?;
-    let last = service
-        .table
-        .conversation(&p.tenant, &conversation)
-        .await
-        .map_err(store_failure)?
-        .map(|c| c.conversation.last_seq)
-        .unwrap_or(0);
+    let last = existing_conversation(&service.table, &p.tenant, &conversation)
+        .await?
+        .conversation
+        .last_seq;
     if marker.seq > last {
         return Err(ProtocolError::new(
             ErrorCode::InvalidField,
