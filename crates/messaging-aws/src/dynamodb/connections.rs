@@ -1,0 +1,473 @@
+//! Connection lifecycle: register at `$connect`, look up on every frame, remove at
+//! `$disconnect` or when API Gateway answers 410 Gone.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+use serde_dynamo::{from_item, to_item};
+
+use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
+
+use messaging_core::protocol::PresenceStatus;
+use messaging_core::time::now_millis;
+
+use super::items::{ConnectionItem, SubscriptionItem, UserConnectionItem, UserItem};
+use super::requests::{
+    build_error, decode_all, epoch_seconds, expires_in, key_map, n, s, transact_put,
+};
+use super::table::{self, CONNECTION_TTL_SECONDS, GSI1PK, GSI1SK};
+use super::MessagingTable;
+use crate::error::{applied, classify, classify_transaction, corrupt, AwsError};
+
+/// How long presence holds without a heartbeat (the seed's 5-minute presence TTL).
+pub const PRESENCE_TTL_MILLIS: i64 = 5 * 60 * 1000;
+
+/// A live connection and the caller behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionRecord {
+    pub connection_id: ConnectionId,
+    pub principal: Principal,
+    /// Epoch milliseconds.
+    pub connected_at: i64,
+    pub subscriptions: Vec<ConversationId>,
+}
+
+/// What `register_connection` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    /// The conversations the connection was subscribed to.
+    pub conversations: Vec<ConversationId>,
+    /// It is the user's only connection: the user just came online. (Two connections opened
+    /// at the same instant may both see two and neither report it; presence itself is right.)
+    pub first_connection: bool,
+}
+
+/// What `remove_connection` removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemovedConnection {
+    pub principal: Principal,
+    /// The conversations it was subscribed to (its subscriptions are deleted).
+    pub subscriptions: Vec<ConversationId>,
+    /// This was the user's last connection: presence is now offline.
+    pub went_offline: bool,
+}
+
+impl MessagingTable {
+    /// Records a new connection, marks the user online and subscribes the connection to every
+    /// conversation the user belongs to. Returns how many subscriptions were made.
+    ///
+    /// The registry, the user's connection item and the presence update are one transaction;
+    /// if subscribing fails afterwards the caller must `remove_connection` (the connect
+    /// handler does), so a refused connection leaves nothing behind.
+    pub async fn register_connection(
+        &self,
+        principal: &Principal,
+        connection: &ConnectionId,
+        connected_at: i64,
+    ) -> Result<Registered, AwsError> {
+        let keys = table::tenant(&principal.tenant);
+        // From the time of writing, not of the event: a replayed or delayed event must not
+        // write records that are already expired.
+        let ttl = expires_in(CONNECTION_TTL_SECONDS);
+        let registry = table::connection(connection);
+        let registry_item = ConnectionItem {
+            pk: registry.pk,
+            sk: registry.sk,
+            connection_id: connection.clone(),
+            client_id: principal.tenant.clone(),
+            user: principal.user.clone(),
+            role: principal.role,
+            name: principal.name.clone(),
+            connected_at,
+            ttl,
+            subscriptions: Vec::new(),
+        };
+        let user_connection = keys.user_connection(&principal.user, connection);
+        let user_connection_item = UserConnectionItem {
+            pk: user_connection.pk,
+            sk: user_connection.sk,
+            connection_id: connection.clone(),
+            connected_at,
+            ttl,
+        };
+        // OWNER and ADMIN are listed in GSI1 as the tenant's staff (who read every file);
+        // a user whose role dropped leaves that list at their next connection.
+        let mut set = vec![
+            "#user = :user",
+            "#role = :role",
+            "#presence = :online",
+            "#lastSeen = :now",
+            "#clientId = :tenant",
+            "#expires = :expires",
+        ];
+        let mut presence = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.user(&principal.user))))
+            .expression_attribute_names("#user", "user")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_names("#presence", "presence")
+            .expression_attribute_names("#lastSeen", "lastSeen")
+            .expression_attribute_names("#clientId", "clientId")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_names("#expires", "presenceExpiresAt")
+            .expression_attribute_names("#g1pk", GSI1PK)
+            .expression_attribute_names("#g1sk", GSI1SK)
+            .expression_attribute_values(":expires", n(now_millis() + PRESENCE_TTL_MILLIS))
+            .expression_attribute_values(":user", s(principal.user.as_str()))
+            .expression_attribute_values(":role", s(principal.role.as_str()))
+            .expression_attribute_values(":online", s(PresenceStatus::Online.as_str()))
+            .expression_attribute_values(":now", n(connected_at))
+            .expression_attribute_values(":tenant", s(principal.tenant.as_str()))
+            .expression_attribute_values(":one", n(1));
+        if let Some(name) = &principal.name {
+            set.push("#name = :name");
+            presence = presence
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name));
+        }
+        let staff = principal
+            .role
+            .can(messaging_core::Permission::AccessAllFiles);
+        let remove = if staff {
+            set.extend(["#g1pk = :staff", "#g1sk = :staffUser"]);
+            presence = presence
+                .expression_attribute_values(":staff", s(keys.staff_gsi1pk()))
+                .expression_attribute_values(":staffUser", s(keys.staff_gsi1sk(&principal.user)));
+            ""
+        } else {
+            " REMOVE #g1pk, #g1sk"
+        };
+        let presence =
+            presence.update_expression(format!("SET {} ADD #count :one{remove}", set.join(", ")));
+        self.client
+            .transact_write_items()
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&registry_item).map_err(|e| corrupt("connection", e))?,
+                Some("attribute_not_exists(PK)"),
+            )?)
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&user_connection_item).map_err(|e| corrupt("user connection", e))?,
+                None,
+            )?)
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(presence.build().map_err(build_error)?)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify_transaction("TransactWriteItems(connect)", e))?;
+
+        // The registry is written first, so a conversation joined from now on subscribes this
+        // connection itself; the (eventually consistent) GSI1 read below covers the rest.
+        let conversations = self
+            .user_conversations(&principal.tenant, &principal.user)
+            .await?;
+        let subscriptions: Vec<(ConversationId, ConnectionId, UserId)> = conversations
+            .into_iter()
+            .map(|c| (c, connection.clone(), principal.user.clone()))
+            .collect();
+        self.subscribe(&principal.tenant, &subscriptions, ttl)
+            .await?;
+        let user = self.user(&principal.tenant, &principal.user).await?;
+        Ok(Registered {
+            conversations: subscriptions.into_iter().map(|(c, _, _)| c).collect(),
+            first_connection: user.is_some_and(|u| u.connection_count == 1),
+        })
+    }
+
+    /// The tenant's record of a user (role, presence, live connection count).
+    pub(crate) async fn user(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<UserItem>, AwsError> {
+        self.get_as(&table::tenant(tenant).user(user), "user").await
+    }
+
+    /// The presence others see of `user` at `now` (offline when unknown).
+    pub async fn presence(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<PresenceStatus, AwsError> {
+        Ok(self
+            .user(tenant, user)
+            .await?
+            .map_or(PresenceStatus::Offline, |u| u.presence_at(now)))
+    }
+
+    /// The live connection with this id, if any (consistent read).
+    pub async fn connection(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<ConnectionRecord>, AwsError> {
+        let Some(item) = self.connection_item(connection).await? else {
+            return Ok(None);
+        };
+        if item.ttl <= epoch_seconds(now_millis()) {
+            return Ok(None);
+        }
+        Ok(Some(ConnectionRecord {
+            connection_id: item.connection_id,
+            principal: Principal {
+                tenant: item.client_id,
+                user: item.user,
+                role: item.role,
+                name: item.name,
+            },
+            connected_at: item.connected_at,
+            subscriptions: item.subscriptions,
+        }))
+    }
+
+    /// Every live connection of a user (one Query).
+    pub async fn user_connections(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<ConnectionId>, AwsError> {
+        let keys = table::tenant(tenant);
+        let now = epoch_seconds(now_millis());
+        let items = self
+            .query_prefix(
+                &keys.pk(),
+                &keys.user_connections_prefix(user),
+                true,
+                "Query(user connections)",
+            )
+            .await?;
+        let connections: Vec<UserConnectionItem> = decode_all(items, "user connection")?;
+        Ok(connections
+            .into_iter()
+            .filter(|c| c.ttl > now)
+            .map(|c| c.connection_id)
+            .collect())
+    }
+
+    /// Removes a connection and everything hanging off it: its subscriptions, the user's
+    /// connection item and, with the user's last connection, online presence. Idempotent:
+    /// `None` when the connection was already gone (or another remover won the race).
+    pub async fn remove_connection(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<RemovedConnection>, AwsError> {
+        let Some(item) = self.connection_item(connection).await? else {
+            return Ok(None);
+        };
+        let keys = table::tenant(&item.client_id);
+        let mut children = vec![keys.user_connection(&item.user, connection)];
+        children.extend(
+            item.subscriptions
+                .iter()
+                .map(|c| keys.subscription(c, connection)),
+        );
+        self.delete_keys(&children).await?;
+
+        // Only the remover whose conditional delete succeeds decrements the count, so
+        // concurrent disconnect and 410-pruning of one connection count it once.
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::connection(connection))))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        if !applied("DeleteItem(connection)", deleted)? {
+            return Ok(None);
+        }
+        let went_offline = self.decrement_presence(&item.client_id, &item.user).await?;
+        Ok(Some(RemovedConnection {
+            principal: Principal {
+                tenant: item.client_id,
+                user: item.user,
+                role: item.role,
+                name: item.name,
+            },
+            subscriptions: item.subscriptions,
+            went_offline,
+        }))
+    }
+
+    async fn connection_item(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<ConnectionItem>, AwsError> {
+        self.get_as(&table::connection(connection), "connection")
+            .await
+    }
+
+    /// Sets a connected user's presence (online or away) and extends it for another
+    /// [`PRESENCE_TTL_MILLIS`]. Returns the status others saw before, or `None` when the user
+    /// has no live connection (nothing is written then).
+    pub async fn set_presence(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        status: PresenceStatus,
+        now: i64,
+    ) -> Result<Option<PresenceStatus>, AwsError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::tenant(tenant).user(user))))
+            .update_expression("SET #presence = :status, #expires = :expires, #lastSeen = :now")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#presence", "presence")
+            .expression_attribute_names("#expires", "presenceExpiresAt")
+            .expression_attribute_names("#lastSeen", "lastSeen")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":expires", n(now + PRESENCE_TTL_MILLIS))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match updated {
+            Ok(output) => {
+                let before = output
+                    .attributes
+                    .map(from_item::<_, UserItem>)
+                    .transpose()
+                    .map_err(|e| corrupt("user", e))?;
+                Ok(Some(
+                    before.map_or(PresenceStatus::Offline, |u| u.presence_at(now)),
+                ))
+            }
+            Err(e) => match classify("UpdateItem(set presence)", e) {
+                AwsError::ConditionFailed(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// One connection fewer; flips presence offline when none are left. Returns whether it did.
+    async fn decrement_presence(&self, tenant: &TenantId, user: &UserId) -> Result<bool, AwsError> {
+        let now = now_millis();
+        let key = key_map(&table::tenant(tenant).user(user));
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key.clone()))
+            .update_expression("SET #lastSeen = :now ADD #count :minus")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#lastSeen", "lastSeen")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":minus", n(-1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem(presence)", e))?;
+        let remaining = output
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get("connectionCount"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if remaining > 0 {
+            return Ok(false);
+        }
+        // Conditional: a connect that raced in between keeps the user online.
+        let offline = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key))
+            .update_expression("SET #presence = :offline")
+            .condition_expression("#count <= :zero")
+            .expression_attribute_names("#presence", "presence")
+            .expression_attribute_names("#count", "connectionCount")
+            .expression_attribute_values(":offline", s(PresenceStatus::Offline.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        applied("UpdateItem(presence offline)", offline)
+    }
+
+    /// Subscribes connections to conversations: one subscription item each (batched), and
+    /// each connection's registry item learns its conversations (so removal finds them).
+    /// A registry that is already gone is skipped: its connection closed meanwhile.
+    pub(crate) async fn subscribe(
+        &self,
+        tenant: &TenantId,
+        subscriptions: &[(ConversationId, ConnectionId, UserId)],
+        ttl: i64,
+    ) -> Result<(), AwsError> {
+        let keys = table::tenant(tenant);
+        let mut by_connection: HashMap<&ConnectionId, Vec<&ConversationId>> = HashMap::new();
+        for (conversation, connection, _) in subscriptions {
+            by_connection
+                .entry(connection)
+                .or_default()
+                .push(conversation);
+        }
+        for (connection, conversations) in &by_connection {
+            let set = conversations
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>();
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.name)
+                .set_key(Some(key_map(&table::connection(connection))))
+                .update_expression("ADD #subs :subs")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_names("#subs", "subscriptions")
+                .expression_attribute_values(":subs", AttributeValue::Ss(set))
+                .send()
+                .await;
+            // A registry that is already gone (its connection closed) is skipped.
+            applied("UpdateItem(subscriptions)", result)?;
+        }
+        let items = subscriptions
+            .iter()
+            .filter(|(_, connection, _)| by_connection.contains_key(connection))
+            .map(|(conversation, connection, user)| {
+                let key = keys.subscription(conversation, connection);
+                to_item(SubscriptionItem {
+                    pk: key.pk,
+                    sk: key.sk,
+                    connection_id: connection.clone(),
+                    user: user.clone(),
+                    ttl,
+                })
+                .map_err(|e| corrupt("subscription", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.put_items(items).await
+    }
+
+    /// Removes `conversation` from a connection's subscription set (a closed registry is
+    /// skipped).
+    pub(crate) async fn forget_subscription(
+        &self,
+        connection: &ConnectionId,
+        conversation: &ConversationId,
+    ) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::connection(connection))))
+            .update_expression("DELETE #subs :subs")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#subs", "subscriptions")
+            .expression_attribute_values(
+                ":subs",
+                AttributeValue::Ss(vec![conversation.to_string()]),
+            )
+            .send()
+            .await;
+        applied("UpdateItem(forget subscription)", result).map(|_| ())
+    }
+}

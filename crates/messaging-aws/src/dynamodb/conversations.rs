@@ -1,0 +1,475 @@
+//! Conversations, memberships and the fan-out subscriptions that make recipient lookup one
+//! Query.
+
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use serde_dynamo::{from_item, to_item};
+
+use messaging_core::protocol::{
+    ConversationSummary, ConversationView, MemberPresence, PresenceStatus,
+};
+use messaging_core::time::rfc3339_millis;
+use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId};
+
+use super::items::{ConversationItem, MemberItem, SubscriptionItem, UserItem};
+use super::requests::{
+    build_error, decode_all, epoch_seconds, expires_in, gsi1sk_of, key_map, n, s, transact_put,
+    with_prefix,
+};
+use super::table::{self, CONNECTION_TTL_SECONDS};
+use super::MessagingTable;
+use crate::error::{applied, classify_transaction, corrupt, AwsError};
+
+/// A conversation to create, with its initial members (the creator is always one).
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub tenant: TenantId,
+    pub conversation: ConversationId,
+    pub kind: ChannelKind,
+    pub title: Option<String>,
+    pub created_by: UserId,
+    /// Other initial members; duplicates and the creator are ignored.
+    pub members: Vec<UserId>,
+    /// Epoch milliseconds.
+    pub now: i64,
+}
+
+/// The result of adding a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinOutcome {
+    Joined { subscribed_connections: usize },
+    AlreadyMember,
+}
+
+/// Every live connection subscribed to a conversation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recipients {
+    pub connections: Vec<(ConnectionId, UserId)>,
+    /// Query requests made (1 per ~1 MB of subscriptions).
+    pub pages: usize,
+    pub consumed_read_units: f64,
+}
+
+impl MessagingTable {
+    /// Creates a conversation with its members in one transaction (nothing is written if it
+    /// already exists: `ConditionFailed`), then subscribes the members' live connections.
+    pub async fn create_conversation(
+        &self,
+        new: &NewConversation,
+    ) -> Result<ConversationView, AwsError> {
+        let keys = table::tenant(&new.tenant);
+        let at = rfc3339_millis(new.now);
+        let key = keys.conversation(&new.conversation);
+        let item = ConversationItem {
+            pk: key.pk,
+            sk: key.sk,
+            conversation: ConversationView {
+                conversation_id: new.conversation.clone(),
+                kind: new.kind,
+                channel: new.tenant.channel(new.kind, &new.conversation).to_string(),
+                title: new.title.clone(),
+                created_by: new.created_by.clone(),
+                created_at: at.clone(),
+                last_activity: at.clone(),
+                last_seq: 0,
+            },
+        };
+        let mut members = vec![new.created_by.clone()];
+        for member in &new.members {
+            if !members.contains(member) {
+                members.push(member.clone());
+            }
+        }
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(transact_put(
+                &self.name,
+                to_item(&item).map_err(|e| corrupt("conversation", e))?,
+                Some("attribute_not_exists(PK)"),
+            )?);
+        for member in &members {
+            let member_item =
+                self.member_item(&new.tenant, &new.conversation, member, &new.created_by, &at);
+            request = request.transact_items(transact_put(
+                &self.name,
+                to_item(&member_item).map_err(|e| corrupt("member", e))?,
+                None,
+            )?);
+        }
+        let tenant_metadata = Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.metadata())))
+            .update_expression(
+                "SET #createdAt = if_not_exists(#createdAt, :at), #clientId = :tenant",
+            )
+            .expression_attribute_names("#createdAt", "createdAt")
+            .expression_attribute_names("#clientId", "clientId")
+            .expression_attribute_values(":at", s(&at))
+            .expression_attribute_values(":tenant", s(new.tenant.as_str()))
+            .build()
+            .map_err(build_error)?;
+        request
+            .transact_items(TransactWriteItem::builder().update(tenant_metadata).build())
+            .send()
+            .await
+            .map_err(|e| classify_transaction("TransactWriteItems(create conversation)", e))?;
+        for member in &members {
+            self.subscribe_user(&new.tenant, &new.conversation, member)
+                .await?;
+        }
+        Ok(item.conversation)
+    }
+
+    fn member_item(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        added_by: &UserId,
+        at: &str,
+    ) -> MemberItem {
+        let keys = table::tenant(tenant);
+        let key = keys.member(conversation, user);
+        MemberItem {
+            pk: key.pk,
+            sk: key.sk,
+            gsi1pk: keys.user_conversations_gsi1pk(user),
+            gsi1sk: keys.conversation_gsi1sk(conversation),
+            conversation_id: conversation.clone(),
+            user: user.clone(),
+            added_by: added_by.clone(),
+            joined_at: at.to_owned(),
+            last_read_seq: 0,
+        }
+    }
+
+    /// The conversation, if it exists in this tenant.
+    pub async fn conversation(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Option<ConversationView>, AwsError> {
+        let key = table::tenant(tenant).conversation(conversation);
+        Ok(self
+            .get_as::<ConversationItem>(&key, "conversation")
+            .await?
+            .map(|item| item.conversation))
+    }
+
+    /// Whether `user` is a member of the conversation (one consistent GetItem).
+    pub async fn is_member(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<bool, AwsError> {
+        let key = table::tenant(tenant).member(conversation, user);
+        self.exists(&key, "GetItem(member)").await
+    }
+
+    /// Adds `user` to the conversation (idempotent) and subscribes their live connections.
+    pub async fn add_member(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        added_by: &UserId,
+        now: i64,
+    ) -> Result<JoinOutcome, AwsError> {
+        let item = self.member_item(tenant, conversation, user, added_by, &rfc3339_millis(now));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&item).map_err(|e| corrupt("member", e))?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        if !applied("PutItem(member)", put)? {
+            return Ok(JoinOutcome::AlreadyMember);
+        }
+        let subscribed_connections = self.subscribe_user(tenant, conversation, user).await?;
+        Ok(JoinOutcome::Joined {
+            subscribed_connections,
+        })
+    }
+
+    /// The conversations `user` belongs to (GSI1, paged).
+    pub async fn user_conversations(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<ConversationId>, AwsError> {
+        let keys = table::tenant(tenant);
+        let entries = self
+            .query_gsi1(
+                &keys.user_conversations_gsi1pk(user),
+                Some(keys.conversations_gsi1_prefix()),
+                "Query(GSI1 user conversations)",
+            )
+            .await?;
+        // GSI1 projects keys only: the conversation id is read back from GSI1SK.
+        entries
+            .iter()
+            .map(|item| {
+                let sk = gsi1sk_of(item);
+                sk.and_then(table::conversation_from_gsi1sk)
+                    .ok_or_else(|| corrupt("member index entry", format!("GSI1SK {sk:?}")))
+            })
+            .collect()
+    }
+
+    /// Subscribes every live connection of `user` to the conversation.
+    async fn subscribe_user(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<usize, AwsError> {
+        let connections = self.user_connections(tenant, user).await?;
+        let subscriptions: Vec<_> = connections
+            .into_iter()
+            .map(|c| (conversation.clone(), c, user.clone()))
+            .collect();
+        let ttl = expires_in(CONNECTION_TTL_SECONDS);
+        self.subscribe(tenant, &subscriptions, ttl).await?;
+        Ok(subscriptions.len())
+    }
+
+    /// Everyone to deliver a conversation's events to: **one Query** over the conversation's
+    /// subscriptions, paged by DynamoDB's 1 MB limit. Eventually consistent (half the read
+    /// cost); expired subscriptions are skipped.
+    pub async fn recipients(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Recipients, AwsError> {
+        let keys = table::tenant(tenant);
+        let (pk, prefix) = (keys.pk(), keys.subscriptions_prefix(conversation));
+        let pages = self
+            .query_all("Query(recipients)", |q| with_prefix(q, &pk, &prefix))
+            .await?;
+        let now = epoch_seconds(messaging_core::time::now_millis());
+        let subscriptions: Vec<SubscriptionItem> = decode_all(pages.items, "subscription")?;
+        let connections = subscriptions
+            .into_iter()
+            .filter(|sub| sub.ttl > now)
+            .map(|sub| (sub.connection_id, sub.user))
+            .collect();
+        Ok(Recipients {
+            connections,
+            pages: pages.pages,
+            consumed_read_units: pages.consumed_read_units,
+        })
+    }
+
+    /// The live connections of these users (one Query each): recipients of an event for
+    /// named users rather than a conversation's subscribers.
+    pub async fn connections_of(
+        &self,
+        tenant: &TenantId,
+        users: &[UserId],
+    ) -> Result<Recipients, AwsError> {
+        let mut recipients = Recipients::default();
+        for user in users {
+            for connection in self.user_connections(tenant, user).await? {
+                recipients.connections.push((connection, user.clone()));
+            }
+            recipients.pages += 1;
+        }
+        Ok(recipients)
+    }
+
+    /// The conversations with these ids (one BatchGetItem per 100), most recently active
+    /// first. Ids without a conversation are skipped.
+    pub async fn conversations_by_id(
+        &self,
+        tenant: &TenantId,
+        ids: &[ConversationId],
+    ) -> Result<Vec<ConversationView>, AwsError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = ids.iter().map(|c| keys.conversation(c)).collect();
+        let items: Vec<ConversationItem> =
+            decode_all(self.get_items(&wanted, false).await?, "conversation")?;
+        let mut conversations: Vec<ConversationView> =
+            items.into_iter().map(|i| i.conversation).collect();
+        conversations.sort_by(|a, b| b.last_activity.cmp(&a.last_activity));
+        Ok(conversations)
+    }
+
+    /// The members of a conversation (one Query).
+    pub async fn members(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<UserId>, AwsError> {
+        let keys = table::tenant(tenant);
+        let items = self
+            .query_prefix(
+                &keys.pk(),
+                &keys.members_prefix(conversation),
+                false,
+                "Query(members)",
+            )
+            .await?;
+        Ok(decode_all::<MemberItem>(items, "member")?
+            .into_iter()
+            .map(|m| m.user)
+            .collect())
+    }
+
+    /// The members of a conversation and their presence: one Query, one BatchGetItem per 100.
+    pub async fn members_with_presence(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<Vec<MemberPresence>, AwsError> {
+        let keys = table::tenant(tenant);
+        let members = self.members(tenant, conversation).await?;
+        let users: Vec<_> = members.iter().map(|u| keys.user(u)).collect();
+        let now = messaging_core::time::now_millis();
+        let present: std::collections::HashMap<UserId, PresenceStatus> = self
+            .get_items(&users, false)
+            .await?
+            .into_iter()
+            .filter_map(|item| from_item::<_, UserItem>(item).ok())
+            .map(|u| (u.user.clone(), u.presence_at(now)))
+            .collect();
+        let mut result: Vec<MemberPresence> = members
+            .into_iter()
+            .map(|user| MemberPresence {
+                status: present
+                    .get(&user)
+                    .copied()
+                    .unwrap_or(PresenceStatus::Offline),
+                user_id: user,
+            })
+            .collect();
+        result.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        Ok(result)
+    }
+
+    /// Where `user` stopped reading the conversation (consistent): `None` when they are not
+    /// a member.
+    pub async fn read_marker(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<Option<u64>, AwsError> {
+        let key = table::tenant(tenant).member(conversation, user);
+        Ok(self
+            .get_as::<MemberItem>(&key, "member")
+            .await?
+            .map(|m| m.last_read_seq))
+    }
+
+    /// Removes `user` from the conversation: the membership, then the subscriptions of the
+    /// user's live connections (and their entries in each connection's set). `false` when
+    /// the user was not a member (nothing is written).
+    pub async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<bool, AwsError> {
+        let keys = table::tenant(tenant);
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.member(conversation, user))))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        if !applied("DeleteItem(member)", deleted)? {
+            return Ok(false);
+        }
+        let connections = self.user_connections(tenant, user).await?;
+        let subscriptions: Vec<_> = connections
+            .iter()
+            .map(|c| keys.subscription(conversation, c))
+            .collect();
+        self.delete_keys(&subscriptions).await?;
+        for connection in &connections {
+            self.forget_subscription(connection, conversation).await?;
+        }
+        Ok(true)
+    }
+
+    /// Moves `user`'s read marker forward to `seq` (never back). `false` when it was
+    /// already there or beyond.
+    pub async fn mark_read(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        user: &UserId,
+        seq: u64,
+    ) -> Result<bool, AwsError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(
+                &table::tenant(tenant).member(conversation, user),
+            )))
+            .update_expression("SET #read = :seq")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(#read) OR #read < :seq)",
+            )
+            .expression_attribute_names("#read", "lastReadSeq")
+            .expression_attribute_values(":seq", n(seq))
+            .send()
+            .await;
+        applied("UpdateItem(read marker)", updated)
+    }
+
+    /// "My conversations": each with the caller's read marker and unread count, most
+    /// recently active first. One GSI1 Query, BatchGetItems of conversations and
+    /// memberships, and one counting Query per conversation with something unread.
+    pub async fn conversation_summaries(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<ConversationSummary>, AwsError> {
+        let ids = self.user_conversations(tenant, user).await?;
+        let conversations = self.conversations_by_id(tenant, &ids).await?;
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = ids.iter().map(|c| keys.member(c, user)).collect();
+        let read: std::collections::HashMap<ConversationId, u64> =
+            decode_all::<MemberItem>(self.get_items(&wanted, false).await?, "member")?
+                .into_iter()
+                .map(|m| (m.conversation_id, m.last_read_seq))
+                .collect();
+        let counts = futures_util::future::join_all(conversations.iter().map(|c| {
+            let last_read = read.get(&c.conversation_id).copied().unwrap_or(0);
+            self.unread_count(tenant, &c.conversation_id, user, last_read, c.last_seq)
+        }))
+        .await;
+        conversations
+            .into_iter()
+            .zip(counts)
+            .map(|(conversation, unread)| {
+                Ok(ConversationSummary {
+                    last_read_seq: read
+                        .get(&conversation.conversation_id)
+                        .copied()
+                        .unwrap_or(0),
+                    unread_count: unread?,
+                    conversation,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes one subscription (a recipient that turned out to be gone).
+    pub async fn remove_subscription(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        connection: &ConnectionId,
+    ) -> Result<(), AwsError> {
+        self.delete_keys(&[table::tenant(tenant).subscription(conversation, connection)])
+            .await
+    }
+}

@@ -1,0 +1,394 @@
+//! Notifications: the in-app list, the batch job's pending work list, preferences, the
+//! per-channel delivery markers that make the batch idempotent, and active users per day.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_dynamo::to_item;
+
+use messaging_core::notify::{Channel, NotificationKind, NotificationStatus, Preferences};
+use messaging_core::protocol::NotificationView;
+use messaging_core::templates::{self, NotificationData};
+use messaging_core::time::{now_millis, rfc3339_millis};
+use messaging_core::{TenantId, UserId};
+
+use super::items::{DeliveryItem, DeliveryState, NotificationItem, PreferencesItem};
+use super::requests::{
+    decode_all, epoch_seconds, expires_in, key_map, key_of, n, s, with_prefix, Item,
+};
+use super::table::{self, Key, GSI1PK, GSI1SK, PENDING_NOTIFICATIONS_GSI1PK};
+use super::MessagingTable;
+use crate::error::{applied, classify, corrupt, AwsError};
+
+/// How long a notification stays in the in-app list.
+const NOTIFICATION_TTL_SECONDS: i64 = 30 * 24 * 60 * 60;
+/// How long a delivery marker is kept (far longer than any retry).
+const DELIVERY_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
+/// How long a tenant's active-users set of a day is kept (the gauge reads today's).
+const ACTIVE_USERS_TTL_SECONDS: i64 = 8 * 24 * 60 * 60;
+
+/// A notification to store.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub kind: NotificationKind,
+    pub data: NotificationData,
+    /// Pending (for email, push and SMS) or already settled (`live`: pushed to an open socket).
+    pub pending: bool,
+}
+
+/// A stored notification with who it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredNotification {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub view: NotificationView,
+    pub status: NotificationStatus,
+}
+
+impl From<NotificationItem> for StoredNotification {
+    fn from(item: NotificationItem) -> Self {
+        Self {
+            tenant: item.client_id,
+            user: item.user,
+            view: item.notification,
+            status: item.status,
+        }
+    }
+}
+
+/// What a delivery marker says about an earlier run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Nobody has tried: this run owns the delivery now.
+    Claimed,
+    /// An earlier run sent it.
+    AlreadySent,
+    /// An earlier run started and never finished (it may or may not have sent).
+    Interrupted,
+}
+
+/// The in-app text of a notification.
+fn in_app_text(kind: NotificationKind, data: &NotificationData) -> String {
+    templates::render(kind, data, "", "").in_app
+}
+
+/// The table keys of index entries (a KEYS_ONLY GSI projects them).
+fn table_keys(items: &[Item]) -> Vec<Key> {
+    items.iter().filter_map(key_of).collect()
+}
+
+impl MessagingTable {
+    /// Stores notifications (one BatchWriteItem per 25). Returns the stored views.
+    pub async fn put_notifications(
+        &self,
+        new: &[NewNotification],
+    ) -> Result<Vec<NotificationView>, AwsError> {
+        let now = now_millis();
+        let at = rfc3339_millis(now);
+        let mut views = Vec::with_capacity(new.len());
+        let mut items: Vec<Item> = Vec::with_capacity(new.len());
+        for n in new {
+            let keys = table::tenant(&n.tenant);
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            let key = keys.notification(&n.user, &id);
+            let view = NotificationView {
+                notification_id: id.clone(),
+                kind: n.kind,
+                text: in_app_text(n.kind, &n.data),
+                data: n.data.clone(),
+                created_at: at.clone(),
+                read: false,
+            };
+            let item = NotificationItem {
+                pk: key.pk,
+                sk: key.sk,
+                gsi1pk: n.pending.then(|| PENDING_NOTIFICATIONS_GSI1PK.to_owned()),
+                gsi1sk: n
+                    .pending
+                    .then(|| keys.pending_notification_gsi1sk(&at, &n.user, &id)),
+                client_id: n.tenant.clone(),
+                user: n.user.clone(),
+                notification: view.clone(),
+                status: if n.pending {
+                    NotificationStatus::Pending
+                } else {
+                    NotificationStatus::Live
+                },
+                ttl: epoch_seconds(now) + NOTIFICATION_TTL_SECONDS,
+            };
+            items.push(to_item(&item).map_err(|e| corrupt("notification", e))?);
+            views.push(view);
+        }
+        self.put_items(items).await?;
+        Ok(views)
+    }
+
+    /// Every pending notification, oldest first (GSI1 work list, then BatchGetItem).
+    pub async fn pending_notifications(&self) -> Result<Vec<StoredNotification>, AwsError> {
+        let entries = self
+            .query_gsi1(
+                PENDING_NOTIFICATIONS_GSI1PK,
+                None,
+                "Query(GSI1 pending notifications)",
+            )
+            .await?;
+        let keys = table_keys(&entries);
+        let mut stored: Vec<StoredNotification> =
+            decode_all::<NotificationItem>(self.get_items(&keys, true).await?, "notification")?
+                .into_iter()
+                .filter(|i| i.gsi1pk.is_some())
+                .map(StoredNotification::from)
+                .collect();
+        stored.sort_by(|a, b| a.view.notification_id.cmp(&b.view.notification_id));
+        Ok(stored)
+    }
+
+    /// Takes a notification off the work list with its outcome (`sent`, `suppressed`, …).
+    /// `false` when another run settled it first.
+    pub async fn settle_notification(
+        &self,
+        n: &StoredNotification,
+        outcome: NotificationStatus,
+    ) -> Result<bool, AwsError> {
+        let key = table::tenant(&n.tenant).notification(&n.user, &n.view.notification_id);
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&key)))
+            .update_expression("SET #status = :outcome, #settledAt = :at REMOVE #g1pk, #g1sk")
+            .condition_expression("attribute_exists(#g1pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#settledAt", "settledAt")
+            .expression_attribute_names("#g1pk", GSI1PK)
+            .expression_attribute_names("#g1sk", GSI1SK)
+            .expression_attribute_values(
+                ":outcome",
+                serde_dynamo::to_attribute_value(outcome)
+                    .map_err(|e| corrupt("notification status", e))?,
+            )
+            .expression_attribute_values(":at", s(rfc3339_millis(now_millis())))
+            .send()
+            .await;
+        applied("UpdateItem(settle notification)", updated)
+    }
+
+    /// Claims one channel's delivery of a batch (keyed by its first notification): written
+    /// before sending, so a second run never sends the same batch on that channel again.
+    pub async fn claim_delivery(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        first_notification: &str,
+        channel: Channel,
+        notifications: &[String],
+    ) -> Result<Delivery, AwsError> {
+        let key = table::tenant(tenant).delivery(user, first_notification, channel);
+        let now = now_millis();
+        let item = DeliveryItem {
+            pk: key.pk.clone(),
+            sk: key.sk.clone(),
+            state: DeliveryState::Sending,
+            notifications: notifications.to_vec(),
+            at: rfc3339_millis(now),
+            ttl: epoch_seconds(now) + DELIVERY_TTL_SECONDS,
+        };
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&item).map_err(|e| corrupt("delivery", e))?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Delivery::Claimed),
+            Err(e) => match classify("PutItem(delivery)", e) {
+                AwsError::ConditionFailed(_) => {
+                    let existing = self.get_as::<DeliveryItem>(&key, "delivery").await?;
+                    Ok(match existing.map(|d| d.state) {
+                        Some(DeliveryState::Sent) => Delivery::AlreadySent,
+                        _ => Delivery::Interrupted,
+                    })
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Records that a claimed delivery went out.
+    pub async fn delivery_sent(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        first: &str,
+        channel: Channel,
+    ) -> Result<(), AwsError> {
+        let key = table::tenant(tenant).delivery(user, first, channel);
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&key)))
+            .update_expression("SET #state = :sent")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(
+                ":sent",
+                serde_dynamo::to_attribute_value(DeliveryState::Sent)
+                    .map_err(|e| corrupt("delivery state", e))?,
+            )
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem(delivery sent)", e))?;
+        Ok(())
+    }
+
+    /// Releases a claimed delivery that failed, so the next run tries again.
+    pub async fn release_delivery(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        first: &str,
+        channel: Channel,
+    ) -> Result<(), AwsError> {
+        self.delete_keys(&[table::tenant(tenant).delivery(user, first, channel)])
+            .await
+    }
+
+    /// The in-app list, newest first, and how many of those are unread.
+    pub async fn notifications(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<NotificationView>, AwsError> {
+        let keys = table::tenant(tenant);
+        let output = with_prefix(
+            self.client.query().table_name(&self.name),
+            &keys.pk(),
+            &keys.notifications_prefix(user),
+        )
+        .scan_index_forward(false)
+        .limit(limit as i32)
+        .send()
+        .await
+        .map_err(|e| classify("Query(notifications)", e))?;
+        Ok(
+            decode_all::<NotificationItem>(output.items.unwrap_or_default(), "notification")?
+                .into_iter()
+                .map(|i| i.notification)
+                .collect(),
+        )
+    }
+
+    /// Marks notifications read (unknown ids are skipped).
+    pub async fn mark_notifications_read(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        ids: &[String],
+    ) -> Result<(), AwsError> {
+        let keys = table::tenant(tenant);
+        for id in ids {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.name)
+                .set_key(Some(key_map(&keys.notification(user, id))))
+                .update_expression("SET #read = :yes")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_names("#read", "read")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .send()
+                .await;
+            // An id that is not (or no longer) there is skipped.
+            applied("UpdateItem(notification read)", result)?;
+        }
+        Ok(())
+    }
+
+    /// A user's preferences (the defaults when they never set any).
+    pub async fn preferences(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Preferences, AwsError> {
+        let key = table::tenant(tenant).preferences(user);
+        Ok(self
+            .get_as::<PreferencesItem>(&key, "preferences")
+            .await?
+            .map(|p| p.preferences)
+            .unwrap_or_default())
+    }
+
+    pub async fn set_preferences(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        preferences: &Preferences,
+    ) -> Result<(), AwsError> {
+        let key = table::tenant(tenant).preferences(user);
+        let item = PreferencesItem {
+            pk: key.pk,
+            sk: key.sk,
+            preferences: preferences.clone(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(&item).map_err(|e| corrupt("preferences", e))?))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem(preferences)", e))?;
+        Ok(())
+    }
+
+    /// Counts `user` as active on UTC day `day` (`YYYY-MM-DD`).
+    pub async fn record_active(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        day: &str,
+    ) -> Result<(), AwsError> {
+        let keys = table::tenant(tenant);
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.active_users(day))))
+            .update_expression("ADD #users :user SET #g1pk = :g1pk, #g1sk = :g1sk, #ttl = :ttl")
+            .expression_attribute_names("#users", "users")
+            .expression_attribute_names("#g1pk", GSI1PK)
+            .expression_attribute_names("#g1sk", GSI1SK)
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":user", AttributeValue::Ss(vec![user.to_string()]))
+            .expression_attribute_values(":g1pk", s(table::active_users_gsi1pk(day)))
+            .expression_attribute_values(":g1sk", s(keys.active_users_gsi1sk()))
+            .expression_attribute_values(":ttl", n(expires_in(ACTIVE_USERS_TTL_SECONDS)))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem(active users)", e))?;
+        Ok(())
+    }
+
+    /// Active users per tenant on `day` (GSI1, then BatchGetItem).
+    pub async fn active_users(&self, day: &str) -> Result<HashMap<TenantId, usize>, AwsError> {
+        let pk = table::active_users_gsi1pk(day);
+        let entries = self
+            .query_gsi1(&pk, None, "Query(GSI1 active users)")
+            .await?;
+        let keys = table_keys(&entries);
+        let mut counts = HashMap::new();
+        for item in self.get_items(&keys, false).await? {
+            let tenant = key_of(&item).and_then(|key| table::tenant_from_pk(&key.pk));
+            let users = item
+                .get("users")
+                .and_then(|v| v.as_ss().ok())
+                .map_or(0, Vec::len);
+            if let Some(tenant) = tenant {
+                counts.insert(tenant, users);
+            }
+        }
+        Ok(counts)
+    }
+}

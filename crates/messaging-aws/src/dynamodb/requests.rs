@@ -1,0 +1,340 @@
+//! Every DynamoDB request helper the table operations share: attribute values and keys,
+//! GetItem, paged Queries (on the table and on GSI1), batched reads and writes that retry
+//! what DynamoDB left unprocessed, and transaction actions. Keys come from [`super::table`];
+//! nothing here spells one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnConsumedCapacity,
+    TransactWriteItem, WriteRequest,
+};
+
+use super::table::{Key, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::MessagingTable;
+use crate::error::{classify, corrupt, AwsError};
+
+/// BatchWriteItem's limit.
+const BATCH_SIZE: usize = 25;
+/// BatchGetItem's limit.
+const BATCH_GET_SIZE: usize = 100;
+/// Rounds of resubmitting unprocessed items before giving up (with backoff between).
+const UNPROCESSED_ROUNDS: u32 = 6;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// A string attribute.
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// A number attribute.
+pub(crate) fn n(value: impl Into<i128>) -> AttributeValue {
+    AttributeValue::N(value.into().to_string())
+}
+
+/// The `PK`/`SK` map of a key.
+pub(crate) fn key_map(key: &Key) -> Item {
+    HashMap::from([(PK.to_owned(), s(&key.pk)), (SK.to_owned(), s(&key.sk))])
+}
+
+/// The table key of an item (or of a keys-only index entry, which projects it).
+pub(crate) fn key_of(item: &Item) -> Option<Key> {
+    Some(Key {
+        pk: item.get(PK)?.as_s().ok()?.clone(),
+        sk: item.get(SK)?.as_s().ok()?.clone(),
+    })
+}
+
+/// The GSI1 sort key of an index entry.
+pub(crate) fn gsi1sk_of(item: &Item) -> Option<&str> {
+    item.get(GSI1SK)?.as_s().ok().map(String::as_str)
+}
+
+pub(crate) fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> AwsError {
+    AwsError::Failed(format!("request could not be built: {error}"))
+}
+
+/// Epoch seconds (the `ttl` attribute's unit) of an epoch-millisecond instant.
+pub(crate) fn epoch_seconds(millis: i64) -> i64 {
+    millis.div_euclid(1000)
+}
+
+/// The `ttl` of an item that should live `seconds` from now.
+pub(crate) fn expires_in(seconds: i64) -> i64 {
+    epoch_seconds(messaging_core::time::now_millis()) + seconds
+}
+
+/// What a paged Query read, and what it cost.
+#[derive(Debug, Default)]
+pub(crate) struct QueryPages {
+    pub items: Vec<Item>,
+    pub pages: usize,
+    pub consumed_read_units: f64,
+}
+
+/// Every item as a `T`, or `Corrupt` naming `what` at the first that is not one.
+pub(crate) fn decode_all<T: serde::de::DeserializeOwned>(
+    items: Vec<Item>,
+    what: &str,
+) -> Result<Vec<T>, AwsError> {
+    items
+        .into_iter()
+        .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt(what, e)))
+        .collect()
+}
+
+/// The key condition "partition `pk`, sort key beginning with `prefix`".
+pub(crate) fn with_prefix(query: QueryFluentBuilder, pk: &str, prefix: &str) -> QueryFluentBuilder {
+    query
+        .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#sk", SK)
+        .expression_attribute_values(":pk", s(pk))
+        .expression_attribute_values(":prefix", s(prefix))
+}
+
+impl MessagingTable {
+    /// Runs the Query that `build` describes (key condition, index, consistency) to its last
+    /// page, counting pages and consumed read units.
+    pub(crate) async fn query_all(
+        &self,
+        operation: &str,
+        build: impl Fn(QueryFluentBuilder) -> QueryFluentBuilder,
+    ) -> Result<QueryPages, AwsError> {
+        let mut result = QueryPages::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = build(self.client.query().table_name(&self.name))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify(operation, e))?;
+            result.pages += 1;
+            result.consumed_read_units += page
+                .consumed_capacity
+                .as_ref()
+                .and_then(|c| c.capacity_units)
+                .unwrap_or_default();
+            result.items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(result),
+            }
+        }
+    }
+
+    /// All items of partition `pk` whose sort key starts with `prefix`.
+    pub(crate) async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        consistent: bool,
+        operation: &str,
+    ) -> Result<Vec<Item>, AwsError> {
+        let pages = self
+            .query_all(operation, |q| {
+                with_prefix(q, pk, prefix).consistent_read(consistent)
+            })
+            .await?;
+        Ok(pages.items)
+    }
+
+    /// All GSI1 entries of partition `pk` (whose sort key starts with `prefix`, when given).
+    /// GSI1 projects keys only: the entries carry the table key and the GSI1 key.
+    pub(crate) async fn query_gsi1(
+        &self,
+        pk: &str,
+        prefix: Option<&str>,
+        operation: &str,
+    ) -> Result<Vec<Item>, AwsError> {
+        let pages = self
+            .query_all(operation, |q| {
+                let q = q
+                    .index_name(GSI1)
+                    .expression_attribute_names("#pk", GSI1PK)
+                    .expression_attribute_values(":pk", s(pk));
+                match prefix {
+                    None => q.key_condition_expression("#pk = :pk"),
+                    Some(prefix) => q
+                        .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                        .expression_attribute_names("#sk", GSI1SK)
+                        .expression_attribute_values(":prefix", s(prefix)),
+                }
+            })
+            .await?;
+        Ok(pages.items)
+    }
+
+    /// The item with this key (consistent read), if any.
+    pub(crate) async fn get_item(
+        &self,
+        key: &Key,
+        operation: &str,
+    ) -> Result<Option<Item>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(operation, e))?;
+        Ok(output.item)
+    }
+
+    /// The item with this key as a `T` (consistent read), if any; `Corrupt` naming `what`
+    /// when it is not one.
+    pub(crate) async fn get_as<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &Key,
+        what: &str,
+    ) -> Result<Option<T>, AwsError> {
+        self.get_item(key, &format!("GetItem({what})"))
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt(what, e)))
+            .transpose()
+    }
+
+    /// Whether an item with this key exists (consistent read of its key only).
+    pub(crate) async fn exists(&self, key: &Key, operation: &str) -> Result<bool, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(key)))
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", PK)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(operation, e))?;
+        Ok(output.item.is_some())
+    }
+
+    /// The items with these keys (BatchGetItem, 100 keys a request, unprocessed keys
+    /// retried), in no particular order; missing items are simply absent.
+    pub(crate) async fn get_items(
+        &self,
+        keys: &[Key],
+        consistent: bool,
+    ) -> Result<Vec<Item>, AwsError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_SIZE) {
+            let mut pending = KeysAndAttributes::builder()
+                .set_keys(Some(chunk.iter().map(key_map).collect()))
+                .consistent_read(consistent)
+                .build()
+                .map_err(build_error)?;
+            for round in 0..=UNPROCESSED_ROUNDS {
+                if round == UNPROCESSED_ROUNDS {
+                    return Err(AwsError::Unavailable(format!(
+                        "BatchGetItem: keys still unprocessed after {UNPROCESSED_ROUNDS} rounds"
+                    )));
+                }
+                if round > 0 {
+                    tokio::time::sleep(Duration::from_millis(25 << round)).await;
+                }
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchGetItem", e))?;
+                items.extend(
+                    output
+                        .responses
+                        .and_then(|mut r| r.remove(&self.name))
+                        .unwrap_or_default(),
+                );
+                match output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.name))
+                {
+                    Some(rest) if !rest.keys.is_empty() => pending = rest,
+                    _ => break,
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    pub(crate) async fn put_items(&self, items: Vec<Item>) -> Result<(), AwsError> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, AwsError>>()?;
+        self.write_batches(requests).await
+    }
+
+    pub(crate) async fn delete_keys(&self, keys: &[Key]) -> Result<(), AwsError> {
+        let requests = keys
+            .iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key_map(key)))
+                    .build()
+                    .map_err(build_error)?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>, AwsError>>()?;
+        self.write_batches(requests).await
+    }
+
+    async fn write_batches(&self, requests: Vec<WriteRequest>) -> Result<(), AwsError> {
+        for chunk in requests.chunks(BATCH_SIZE) {
+            let mut pending = chunk.to_vec();
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round == UNPROCESSED_ROUNDS {
+                    return Err(AwsError::Unavailable(format!(
+                        "BatchWriteItem: {} items still unprocessed after {UNPROCESSED_ROUNDS} rounds",
+                        pending.len()
+                    )));
+                }
+                if round > 0 {
+                    tokio::time::sleep(Duration::from_millis(25 << round)).await;
+                }
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchWriteItem", e))?;
+                pending = output
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.name))
+                    .unwrap_or_default();
+                round += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One Put of a TransactWriteItems request, optionally conditional.
+pub(crate) fn transact_put(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+) -> Result<TransactWriteItem, AwsError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned));
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(build_error)?)
+        .build())
+}

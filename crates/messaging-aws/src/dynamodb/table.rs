@@ -1,0 +1,462 @@
+//! The single-table layout: every key of the `StackPro-Messaging` table is built here.
+//!
+//! Tenant data lives under partition `CLIENT#{clientId}` and every builder for it starts from
+//! a [`TenantId`] ([`TenantKeys`]), so a key of another tenant cannot be spelled by accident.
+//! Ids cannot contain `#` (see `messaging_core::ids`), so a segment never ends early and a
+//! `begins_with` prefix ending in `#` matches exactly one entity's children.
+//!
+//! | PK | SK | item | access pattern it serves |
+//! |---|---|---|---|
+//! | `CLIENT#t` | `METADATA` | tenant | portal info; created with its first conversation |
+//! | `CLIENT#t` | `USER#u` | tenant member | role, presence, live connection count (presence flips offline when it reaches 0). OWNERs and ADMINs also in GSI1 (`CLIENT#t#STAFF` / `USER#u`): who reads every file |
+//! | `CLIENT#t` | `USER#u#CONN#c` | a user's live connection | Query `begins_with USER#u#CONN#`: subscribe all of a user's sockets when they join a conversation |
+//! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join |
+//! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations |
+//! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | fan-out subscription | **one Query** `begins_with CONVERSATION#v#CONN#` = every socket to deliver to (1 MB ≈ 8,000 recipients a page) |
+//! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. UserIndex (`userId`=`CLIENT#t#USER#u` / `timestamp`): a user's messages. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies |
+//! | `CLIENT#t` | `CONVERSATION#v#CMID#u#{clientMessageId}` | idempotency key of a send (24 h TTL) | written in the send transaction: a resend with the same id fails its condition and stores nothing |
+//! | `CLIENT#t` | `SEARCH#{word}#{timestamp}#v#{seq:012}` | search index entry | Query `begins_with SEARCH#{word}#`, newest first: candidate messages for a word |
+//! | `CLIENT#t` | `FILE#f` | file metadata (name, size, type, owner, S3 key) | GetItem on every file action. GSI1 (`CLIENT#t#FILES` / `FILE#f`): every file of the tenant (OWNER/ADMIN) |
+//! | `CLIENT#t` | `FILE#f#SHARE#u` | a share: u's read/comment/edit/download | GetItem: the caller's permissions. Query `begins_with FILE#f#SHARE#`: who may read (comment fan-out). GSI1 (`CLIENT#t#USER#u` / `FILE#f`): files shared with u |
+//! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment (k: time-ordered) | Query `begins_with FILE#f#COMMENT#`: a file's comments, oldest first |
+//! | `CLIENT#t` | `NOTIFICATION#u#n` | a notification for u (n: time-ordered) | Query `begins_with NOTIFICATION#u#`, newest first: the in-app list. While pending also in GSI1 (`NOTIFICATIONS#PENDING` / `{createdAt}#CLIENT#t#USER#u#n`): the batch job's work list |
+//! | `CLIENT#t` | `USER#u#PREFS` | notification preferences | GetItem per user per batch |
+//! | `CLIENT#t` | `DIGEST#u#n#{channel}` | one channel's delivery of a batch (7-day TTL) | conditional put before sending: never twice |
+//! | `CLIENT#t` | `ACTIVE#{day}` | the users connected that UTC day (string set) | GSI1 (`ACTIVE#{day}` / `CLIENT#t`): every tenant's set, for the ActiveUsers metric |
+//! | `CONNECTION#c` | `METADATA` | connection registry | GetItem: API Gateway hands us only the connection id; this maps it to tenant, user and role |
+//!
+//! The registry is the one item outside a tenant partition: its key is the id API Gateway
+//! assigned (clients cannot choose it), and it is the source of the caller's tenant.
+//!
+//! Items that expire (connections, subscriptions) carry `ttl` (epoch seconds). DynamoDB deletes
+//! them some time after expiry, so readers also filter on it.
+
+use messaging_core::notify::Channel;
+use messaging_core::{CommentId, ConnectionId, ConversationId, FileId, TenantId, UserId};
+
+/// Partition key attribute.
+pub const PK: &str = "PK";
+/// Sort key attribute.
+pub const SK: &str = "SK";
+/// GSI1 ("a user's conversations") partition key attribute.
+pub const GSI1PK: &str = "GSI1PK";
+/// GSI1 sort key attribute.
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI1: &str = "GSI1";
+/// UserIndex partition key attribute: always the tenant-scoped `CLIENT#t#USER#u`, never a bare
+/// user id (a bare id would gather the same user name across tenants).
+pub const USER_INDEX_PK: &str = "userId";
+/// UserIndex sort key attribute (RFC 3339).
+pub const USER_INDEX_SK: &str = "timestamp";
+pub const USER_INDEX: &str = "UserIndex";
+/// The TTL attribute (epoch seconds).
+pub const TTL: &str = "ttl";
+
+/// How long a connection (and what hangs off it) lives without a `$disconnect`: API Gateway's
+/// 2-hour connection limit, with margin for a missed disconnect.
+pub const CONNECTION_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+/// How long a client message id protects against a resend.
+pub const CLIENT_MESSAGE_ID_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+/// Digits of a `seq` inside a key: sorts numerically up to 10^12 - 1 messages.
+fn seq_part(seq: u64) -> String {
+    format!("{seq:012}")
+}
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// Key builders for one tenant's partition.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantKeys<'a>(&'a TenantId);
+
+/// The keys of `tenant`: the only way to build a tenant-scoped key.
+pub fn tenant(tenant: &TenantId) -> TenantKeys<'_> {
+    TenantKeys(tenant)
+}
+
+impl TenantKeys<'_> {
+    pub fn pk(&self) -> String {
+        format!("CLIENT#{}", self.0)
+    }
+
+    fn key(&self, sk: String) -> Key {
+        Key { pk: self.pk(), sk }
+    }
+
+    pub fn metadata(&self) -> Key {
+        self.key("METADATA".into())
+    }
+
+    pub fn user(&self, user: &UserId) -> Key {
+        self.key(format!("USER#{user}"))
+    }
+
+    pub fn user_connection(&self, user: &UserId, connection: &ConnectionId) -> Key {
+        self.key(format!("USER#{user}#CONN#{connection}"))
+    }
+
+    pub fn user_connections_prefix(&self, user: &UserId) -> String {
+        format!("USER#{user}#CONN#")
+    }
+
+    pub fn conversation(&self, conversation: &ConversationId) -> Key {
+        self.key(format!("CONVERSATION#{conversation}"))
+    }
+
+    pub fn member(&self, conversation: &ConversationId, user: &UserId) -> Key {
+        self.key(format!("CONVERSATION#{conversation}#MEMBER#{user}"))
+    }
+
+    pub fn members_prefix(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}#MEMBER#")
+    }
+
+    pub fn subscription(&self, conversation: &ConversationId, connection: &ConnectionId) -> Key {
+        self.key(format!("CONVERSATION#{conversation}#CONN#{connection}"))
+    }
+
+    pub fn subscriptions_prefix(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}#CONN#")
+    }
+
+    pub fn message(&self, conversation: &ConversationId, seq: u64) -> Key {
+        self.key(format!("CONVERSATION#{conversation}#MSG#{}", seq_part(seq)))
+    }
+
+    /// The idempotency item of `user`'s send with this client message id. The id is the last
+    /// segment, so whatever characters it holds cannot reach another item's key range.
+    pub fn client_message(
+        &self,
+        conversation: &ConversationId,
+        user: &UserId,
+        client_message_id: &str,
+    ) -> Key {
+        self.key(format!(
+            "CONVERSATION#{conversation}#CMID#{user}#{client_message_id}"
+        ))
+    }
+
+    /// GSI1 partition of the replies to message `parent`.
+    pub fn thread_gsi1pk(&self, conversation: &ConversationId, parent: u64) -> String {
+        format!(
+            "CLIENT#{}#CONVERSATION#{conversation}#THREAD#{}",
+            self.0,
+            seq_part(parent)
+        )
+    }
+
+    /// GSI1 sort key of a reply.
+    pub fn thread_gsi1sk(&self, seq: u64) -> String {
+        format!("MSG#{}", seq_part(seq))
+    }
+
+    /// The search index entry of `word` for one message.
+    pub fn search_entry(
+        &self,
+        word: &str,
+        timestamp: &str,
+        conversation: &ConversationId,
+        seq: u64,
+    ) -> Key {
+        self.key(format!(
+            "SEARCH#{word}#{timestamp}#{conversation}#{}",
+            seq_part(seq)
+        ))
+    }
+
+    /// Every search entry of a word.
+    pub fn search_prefix(&self, word: &str) -> String {
+        format!("{}{word}#", self.search_index_prefix())
+    }
+
+    /// Every search entry of the tenant.
+    pub fn search_index_prefix(&self) -> &'static str {
+        "SEARCH#"
+    }
+
+    pub fn messages_prefix(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}#MSG#")
+    }
+
+    pub fn file(&self, file: &FileId) -> Key {
+        self.key(format!("FILE#{file}"))
+    }
+
+    pub fn file_share(&self, file: &FileId, user: &UserId) -> Key {
+        self.key(format!("FILE#{file}#SHARE#{user}"))
+    }
+
+    pub fn file_shares_prefix(&self, file: &FileId) -> String {
+        format!("FILE#{file}#SHARE#")
+    }
+
+    /// GSI1 partition of every file of the tenant.
+    pub fn files_gsi1pk(&self) -> String {
+        format!("CLIENT#{}#FILES", self.0)
+    }
+
+    /// GSI1 sort key of a file (under the tenant's files, or a user's shares).
+    pub fn file_gsi1sk(&self, file: &FileId) -> String {
+        format!("FILE#{file}")
+    }
+
+    /// The GSI1 sort-key prefix of the files under [`Self::files_gsi1pk`] or a user's
+    /// partition.
+    pub fn files_gsi1_prefix(&self) -> &'static str {
+        "FILE#"
+    }
+
+    /// GSI1 partition of the tenant's OWNERs and ADMINs (who may read every file).
+    pub fn staff_gsi1pk(&self) -> String {
+        format!("CLIENT#{}#STAFF", self.0)
+    }
+
+    /// GSI1 sort key of one of the tenant's staff (on their user item).
+    pub fn staff_gsi1sk(&self, user: &UserId) -> String {
+        format!("USER#{user}")
+    }
+
+    pub fn notification(&self, user: &UserId, id: &str) -> Key {
+        self.key(format!("NOTIFICATION#{user}#{id}"))
+    }
+
+    pub fn notifications_prefix(&self, user: &UserId) -> String {
+        format!("NOTIFICATION#{user}#")
+    }
+
+    pub fn preferences(&self, user: &UserId) -> Key {
+        self.key(format!("USER#{user}#PREFS"))
+    }
+
+    pub fn delivery(&self, user: &UserId, first_notification: &str, channel: Channel) -> Key {
+        self.key(format!(
+            "DIGEST#{user}#{first_notification}#{}",
+            channel.as_str()
+        ))
+    }
+
+    pub fn active_users(&self, day: &str) -> Key {
+        self.key(format!("ACTIVE#{day}"))
+    }
+
+    /// GSI1 sort key of a tenant's active-users set under `ACTIVE#{day}`.
+    pub fn active_users_gsi1sk(&self) -> String {
+        format!("CLIENT#{}", self.0)
+    }
+
+    /// GSI1 sort key of a pending notification in the cross-tenant work list of the batch
+    /// job ([`PENDING_NOTIFICATIONS_GSI1PK`]): oldest first.
+    pub fn pending_notification_gsi1sk(&self, at: &str, user: &UserId, id: &str) -> String {
+        format!("{at}#CLIENT#{}#USER#{user}#{id}", self.0)
+    }
+
+    pub fn file_comment(&self, file: &FileId, comment: &CommentId) -> Key {
+        self.key(format!("FILE#{file}#COMMENT#{comment}"))
+    }
+
+    pub fn file_comments_prefix(&self, file: &FileId) -> String {
+        format!("FILE#{file}#COMMENT#")
+    }
+
+    /// GSI1 partition of a user's memberships ("my conversations").
+    pub fn user_conversations_gsi1pk(&self, user: &UserId) -> String {
+        format!("CLIENT#{}#USER#{user}", self.0)
+    }
+
+    /// GSI1 sort key of one membership.
+    pub fn conversation_gsi1sk(&self, conversation: &ConversationId) -> String {
+        format!("CONVERSATION#{conversation}")
+    }
+
+    /// The GSI1 sort-key prefix of a user's memberships (their GSI1 partition also holds
+    /// other entries, such as files shared with them).
+    pub fn conversations_gsi1_prefix(&self) -> &'static str {
+        "CONVERSATION#"
+    }
+
+    /// UserIndex partition of a user's messages.
+    pub fn user_index_pk(&self, user: &UserId) -> String {
+        format!("CLIENT#{}#USER#{user}", self.0)
+    }
+}
+
+/// GSI1 partition listing every pending notification (the batch job's work list; an entry
+/// leaves it when the notification is settled).
+pub const PENDING_NOTIFICATIONS_GSI1PK: &str = "NOTIFICATIONS#PENDING";
+
+/// GSI1 partition of every tenant's active-users set of a UTC day (`YYYY-MM-DD`).
+pub fn active_users_gsi1pk(day: &str) -> String {
+    format!("ACTIVE#{day}")
+}
+
+/// The connection registry key. Not tenant-scoped: see the module documentation.
+pub fn connection(connection: &ConnectionId) -> Key {
+    Key {
+        pk: format!("CONNECTION#{connection}"),
+        sk: "METADATA".into(),
+    }
+}
+
+/// Parses the tenant back out of a tenant partition key.
+pub fn tenant_from_pk(pk: &str) -> Option<TenantId> {
+    TenantId::parse(pk.strip_prefix("CLIENT#")?).ok()
+}
+
+/// Parses the user back out of a staff GSI1 sort key.
+pub fn staff_from_gsi1sk(sk: &str) -> Option<UserId> {
+    UserId::parse(sk.strip_prefix("USER#")?).ok()
+}
+
+/// Parses the file id back out of a GSI1 sort key.
+pub fn file_from_gsi1sk(sk: &str) -> Option<FileId> {
+    FileId::parse(sk.strip_prefix("FILE#")?).ok()
+}
+
+/// Parses the `seq` back out of a message sort key or a thread GSI1 sort key.
+pub fn seq_from_key(sk: &str) -> Option<u64> {
+    let (_, digits) = sk.rsplit_once("MSG#")?;
+    digits.parse().ok()
+}
+
+/// Parses the conversation id back out of a GSI1 sort key.
+pub fn conversation_from_gsi1sk(sk: &str) -> Option<ConversationId> {
+    ConversationId::parse(sk.strip_prefix("CONVERSATION#")?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use messaging_core::MessageId;
+    use proptest::prelude::*;
+
+    fn id() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._-]{1,12}"
+    }
+
+    /// Every tenant-scoped key and index value a tenant can produce for the given ids.
+    fn all_keys(
+        t: &TenantId,
+        u: &UserId,
+        c: &ConversationId,
+        n: &ConnectionId,
+        m: &MessageId,
+    ) -> Vec<String> {
+        let seq = m.as_str().len() as u64;
+        let k = tenant(t);
+        let f = FileId::parse(c.as_str()).unwrap();
+        let cm = CommentId::parse(m.as_str()).unwrap();
+        let keys = [
+            k.metadata(),
+            k.user(u),
+            k.user_connection(u, n),
+            k.conversation(c),
+            k.member(c, u),
+            k.subscription(c, n),
+            k.message(c, seq),
+            k.client_message(c, u, m.as_str()),
+            k.search_entry(u.as_str(), "2026-01-01T00:00:00.000Z", c, seq),
+            k.file(&f),
+            k.file_share(&f, u),
+            k.notification(u, m.as_str()),
+            k.preferences(u),
+            k.delivery(u, m.as_str(), Channel::Email),
+            k.active_users(m.as_str()),
+            k.file_comment(&f, &cm),
+        ];
+        keys.iter()
+            .map(|key| format!("{}|{}", key.pk, key.sk))
+            .chain([
+                k.user_conversations_gsi1pk(u),
+                k.user_index_pk(u),
+                k.thread_gsi1pk(c, seq),
+                k.files_gsi1pk(),
+                k.staff_gsi1pk(),
+            ])
+            .collect()
+    }
+
+    #[test]
+    fn keys_match_the_documented_layout() {
+        let t = TenantId::parse("123").unwrap();
+        let c = ConversationId::parse("456").unwrap();
+        assert_eq!(
+            tenant(&t).message(&c, 789),
+            Key {
+                pk: "CLIENT#123".into(),
+                sk: "CONVERSATION#456#MSG#000000000789".into()
+            }
+        );
+        assert_eq!(seq_from_key(&tenant(&t).message(&c, 789).sk), Some(789));
+        assert_eq!(seq_from_key(&tenant(&t).thread_gsi1sk(12)), Some(12));
+        // Sequence keys sort as numbers.
+        assert!(tenant(&t).message(&c, 9).sk < tenant(&t).message(&c, 10).sk);
+        assert_eq!(tenant(&t).metadata().sk, "METADATA");
+        let n = ConnectionId::parse("TWegAcC4EowCHnA=").unwrap();
+        assert_eq!(connection(&n).pk, "CONNECTION#TWegAcC4EowCHnA=");
+        let g = tenant(&t).conversation_gsi1sk(&c);
+        assert_eq!(conversation_from_gsi1sk(&g), Some(c));
+        assert_eq!(tenant_from_pk(&tenant(&t).pk()), Some(t.clone()));
+        let u = UserId::parse("alice").unwrap();
+        assert_eq!(staff_from_gsi1sk(&tenant(&t).staff_gsi1sk(&u)), Some(u));
+        let f = FileId::parse("f1").unwrap();
+        assert_eq!(
+            file_from_gsi1sk(&tenant(&t).file_gsi1sk(&f)),
+            Some(f.clone())
+        );
+        assert!(tenant(&t)
+            .file_gsi1sk(&f)
+            .starts_with(tenant(&t).files_gsi1_prefix()));
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_built_for_tenant_a_addresses_tenant_b(
+            a in id(), b in id(), u in id(), u2 in id(), c in id(), c2 in id(), n in id(), m in id()
+        ) {
+            prop_assume!(a != b);
+            let (ta, tb) = (TenantId::parse(a).unwrap(), TenantId::parse(b).unwrap());
+            let (u, u2) = (UserId::parse(u).unwrap(), UserId::parse(u2).unwrap());
+            let (c, c2) = (ConversationId::parse(c).unwrap(), ConversationId::parse(c2).unwrap());
+            let n = ConnectionId::parse(n).unwrap();
+            let m = MessageId::parse(m).unwrap();
+            // Even with every other id free to differ, no key or index value of A equals one of B.
+            let of_a = all_keys(&ta, &u, &c, &n, &m);
+            let of_b = all_keys(&tb, &u2, &c2, &n, &m);
+            for key in &of_a {
+                prop_assert!(!of_b.contains(key), "{key} is shared by both tenants");
+            }
+            // And every tenant-scoped key of A lives in A's partition only.
+            prop_assert_ne!(tenant(&ta).pk(), tenant(&tb).pk());
+        }
+
+        #[test]
+        fn a_conversation_prefix_matches_only_its_own_children(
+            t in id(), c in id(), c2 in id(), n in id(), u in id(), m in id()
+        ) {
+            prop_assume!(c != c2);
+            let t = TenantId::parse(t).unwrap();
+            let k = tenant(&t);
+            let (c, c2) = (ConversationId::parse(c).unwrap(), ConversationId::parse(c2).unwrap());
+            let n = ConnectionId::parse(n).unwrap();
+            let other = [
+                k.subscription(&c2, &n).sk,
+                k.member(&c2, &UserId::parse(u).unwrap()).sk,
+                k.message(&c2, m.len() as u64).sk,
+            ];
+            for prefix in [k.subscriptions_prefix(&c), k.members_prefix(&c), k.messages_prefix(&c)] {
+                for sk in &other {
+                    prop_assert!(!sk.starts_with(&prefix), "{sk} matched {prefix}");
+                }
+            }
+            // Subscriptions, members and messages of one conversation never mix either.
+            prop_assert!(!k.subscription(&c, &n).sk.starts_with(&k.messages_prefix(&c)));
+            prop_assert!(!k.subscription(&c, &n).sk.starts_with(&k.members_prefix(&c)));
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Every adapter of StackPro Messaging to AWS, one module per service:
+//!
+//! | module | service | what for |
+//! |---|---|---|
+//! | [`dynamodb`] | DynamoDB | the single table: its layout ([`table`]), items and operations |
+//! | [`sqs`] | SQS | the FIFO broadcast queue between accepting an event and fanning it out |
+//! | [`apigateway`] | API Gateway management API | posting frames to `@connections` |
+//! | [`s3`] | S3 | presigned upload and download URLs of the files bucket |
+//! | [`ses`] | SESv2 | notification emails |
+//! | [`sns`] | SNS | push notifications and text messages |
+//! | [`cloudwatch`] | CloudWatch | gauges (`PutMetricData`) |
+//!
+//! Every failure is an [`AwsError`], classified retryable or not; [`request_counter`] counts
+//! the requests a client sends (tests and benchmarks).
+
+pub mod apigateway;
+pub mod cloudwatch;
+pub mod dynamodb;
+pub mod error;
+pub mod request_counter;
+pub mod s3;
+pub mod ses;
+pub mod sns;
+pub mod sqs;
+
+pub use apigateway::{ConnectionsApi, PostOutcome};
+pub use cloudwatch::Gauges;
+pub use dynamodb::{
+    file_object_key, items, new_message_id, table, ConnectionRecord, Delivery, JoinOutcome,
+    MessagePage, MessageRange, MessagingTable, NewConversation, NewMessage, NewNotification,
+    Recipients, Registered, RemovedConnection, Sent, StoredFile, StoredMessage, StoredNotification,
+    PRESENCE_TTL_MILLIS,
+};
+pub use error::AwsError;
+pub use request_counter::RequestCounter;
+pub use s3::FileStorage;
+pub use ses::Mailer;
+pub use sns::Sns;
+pub use sqs::{new_event_id, Audience, BroadcastJob, BroadcastQueue, MessageGroup, NotifySpec};

@@ -1,0 +1,301 @@
+//! The broadcast queue: handlers enqueue one job per event to fan out; `broadcast` consumes.
+
+use serde::{Deserialize, Serialize};
+
+use messaging_core::{ConnectionId, ConversationId, FileId, TenantId, UserId};
+
+use crate::error::{classify, AwsError};
+
+/// Deliver `frame` to an [`Audience`] (or, on a retry, to `only` those connections).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BroadcastJob {
+    /// Unique id of the event (a message's id for NEW_MESSAGE): with `attempt`, the FIFO
+    /// deduplication id, so enqueueing the same event twice within 5 minutes delivers once.
+    pub id: String,
+    pub tenant: TenantId,
+    /// Who receives it, and so which FIFO message group it is ordered in.
+    #[serde(flatten)]
+    pub audience: Audience,
+    /// The exact JSON text to send (serialised once, not once per recipient).
+    pub frame: String,
+    /// The connection that caused the event (it already got its ACK).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<ConnectionId>,
+    /// A retry of a partly failed job: deliver only to these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<Vec<ConnectionId>>,
+    /// Epoch ms after which delivering is pointless (typing indicators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// 0 for the first delivery attempt.
+    #[serde(default)]
+    pub attempt: u32,
+    /// Epoch ms the event was accepted (fan-out latency is measured from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<i64>,
+    /// A message whose conversation members who are not connected (or are @mentioned) get a
+    /// notification, written by the first attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySpec>,
+}
+
+/// Who a job is for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "AudienceFields", into = "AudienceFields")]
+pub enum Audience {
+    /// Every connection subscribed to the conversation; ordered in the conversation's group.
+    Subscribers(ConversationId),
+    /// These users' live connections (a member who was just removed, a file's readers),
+    /// ordered with the other events of `group`.
+    Users {
+        group: MessageGroup,
+        users: Vec<UserId>,
+    },
+}
+
+/// What a FIFO message group orders: the events of one conversation, or of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MessageGroup {
+    Conversation(ConversationId),
+    File(FileId),
+}
+
+/// The job's wire fields for its audience: `conversation` (its subscribers, or with `users`
+/// the group those users' event is ordered in), or `file` with `users`.
+#[derive(Serialize, Deserialize)]
+struct AudienceFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conversation: Option<ConversationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<FileId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    users: Option<Vec<UserId>>,
+}
+
+impl TryFrom<AudienceFields> for Audience {
+    type Error = &'static str;
+
+    fn try_from(fields: AudienceFields) -> Result<Self, Self::Error> {
+        match (fields.conversation, fields.file, fields.users) {
+            (Some(c), None, None) => Ok(Audience::Subscribers(c)),
+            (Some(c), None, Some(users)) => Ok(Audience::Users {
+                group: MessageGroup::Conversation(c),
+                users,
+            }),
+            (None, Some(f), Some(users)) => Ok(Audience::Users {
+                group: MessageGroup::File(f),
+                users,
+            }),
+            _ => {
+                Err("a job names `conversation`, `conversation` and `users`, or `file` and `users`")
+            }
+        }
+    }
+}
+
+impl From<Audience> for AudienceFields {
+    fn from(audience: Audience) -> Self {
+        let (conversation, file, users) = match audience {
+            Audience::Subscribers(c) => (Some(c), None, None),
+            Audience::Users {
+                group: MessageGroup::Conversation(c),
+                users,
+            } => (Some(c), None, Some(users)),
+            Audience::Users {
+                group: MessageGroup::File(f),
+                users,
+            } => (None, Some(f), Some(users)),
+        };
+        Self {
+            conversation,
+            file,
+            users,
+        }
+    }
+}
+
+/// What the notifications of a message say, and who sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifySpec {
+    pub sender: UserId,
+    pub data: messaging_core::templates::NotificationData,
+    /// `@names` in the text (the members among them are mentioned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentioned: Vec<String>,
+}
+
+impl BroadcastJob {
+    /// A job for `audience` with nothing else set.
+    pub fn new(id: impl Into<String>, tenant: TenantId, audience: Audience, frame: String) -> Self {
+        Self {
+            id: id.into(),
+            tenant,
+            audience,
+            frame,
+            exclude: None,
+            only: None,
+            expires_at: None,
+            attempt: 0,
+            accepted_at: None,
+            notify: None,
+        }
+    }
+
+    /// Not to `connection` (the one that caused the event: it already got its ACK).
+    pub fn excluding(mut self, connection: &ConnectionId) -> Self {
+        self.exclude = Some(connection.clone());
+        self
+    }
+
+    /// Dropped, not delivered, once `at` (epoch ms) has passed.
+    pub fn expiring(mut self, at: i64) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// The conversation whose subscribers receive this job, if that is its audience.
+    pub fn subscribers_of(&self) -> Option<&ConversationId> {
+        match &self.audience {
+            Audience::Subscribers(conversation) => Some(conversation),
+            Audience::Users { .. } => None,
+        }
+    }
+
+    /// The FIFO message group: one per conversation (and per file), so its events keep their
+    /// order. Ids cannot contain `#`, so groups of different things never meet.
+    pub fn group(&self) -> String {
+        match &self.audience {
+            Audience::Subscribers(c)
+            | Audience::Users {
+                group: MessageGroup::Conversation(c),
+                ..
+            } => format!("{}#{c}", self.tenant),
+            Audience::Users {
+                group: MessageGroup::File(f),
+                ..
+            } => format!("{}#FILE#{f}", self.tenant),
+        }
+    }
+
+    fn deduplication_id(&self) -> String {
+        format!("{}:{}", self.id, self.attempt)
+    }
+}
+
+/// A fresh event id for jobs that have no natural one (typing, membership events).
+pub fn new_event_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The SQS FIFO queue the broadcast function consumes.
+#[derive(Debug, Clone)]
+pub struct BroadcastQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl BroadcastQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Enqueues a job in its message group.
+    pub async fn send(&self, job: &BroadcastJob) -> Result<(), AwsError> {
+        let body = serde_json::to_string(job).map_err(|e| AwsError::Corrupt(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(job.group())
+            .message_deduplication_id(job.deduplication_id())
+            .send()
+            .await
+            .map_err(|e| classify("SQS SendMessage(broadcast)", e))?;
+        Ok(())
+    }
+
+    /// Enqueues a raw body (dead-lettering a job that could not even be parsed).
+    pub async fn send_raw(
+        &self,
+        body: &str,
+        group: &str,
+        deduplication_id: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(deduplication_id)
+            .send()
+            .await
+            .map_err(|e| classify("SQS SendMessage(dead letter)", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(audience: Audience) -> BroadcastJob {
+        BroadcastJob::new("e1", TenantId::parse("t").unwrap(), audience, "{}".into())
+    }
+
+    #[test]
+    fn each_audience_round_trips_and_keeps_its_group() {
+        let c = ConversationId::parse("c").unwrap();
+        let f = FileId::parse("c").unwrap();
+        let users = vec![UserId::parse("u").unwrap()];
+        let cases = [
+            (Audience::Subscribers(c.clone()), "t#c"),
+            (
+                Audience::Users {
+                    group: MessageGroup::Conversation(c),
+                    users: users.clone(),
+                },
+                "t#c",
+            ),
+            (
+                Audience::Users {
+                    group: MessageGroup::File(f),
+                    users,
+                },
+                "t#FILE#c",
+            ),
+        ];
+        for (audience, group) in cases {
+            let job = job(audience);
+            let text = serde_json::to_string(&job).unwrap();
+            assert_eq!(serde_json::from_str::<BroadcastJob>(&text).unwrap(), job);
+            assert_eq!(job.group(), group, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_job_without_a_clear_audience_is_refused() {
+        for body in [
+            r#"{"id":"e","tenant":"t","frame":"{}"}"#,
+            r#"{"id":"e","tenant":"t","file":"f","frame":"{}"}"#,
+            r#"{"id":"e","tenant":"t","conversation":"c","file":"f","users":["u"],"frame":"{}"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<BroadcastJob>(body).is_err(),
+                "{body}"
+            );
+        }
+        let queued_today =
+            r#"{"id":"e","tenant":"t","conversation":"c","frame":"{}","exclude":"x"}"#;
+        let job: BroadcastJob = serde_json::from_str(queued_today).unwrap();
+        assert_eq!(job.subscribers_of().map(|c| c.as_str()), Some("c"));
+    }
+}

@@ -1,0 +1,117 @@
+//! The `file-share` function: file metadata, shares (the seed's read / comment / edit /
+//! download), comments with page positions, and presigned S3 URLs: every frame of
+//! [`FileCommand`]'s table (the WebSocket API routes each of its types here). The frame's
+//! journey is [`crate::websocket`]'s; the handlers are in `files` (REGISTER_FILE, SHARE_FILE,
+//! REVOKE_FILE_SHARE, LIST_FILES, GET_FILE, GET_DOWNLOAD_URL, GET_UPLOAD_URL) and `comments`
+//! (FILE_COMMENT, LIST_FILE_COMMENTS).
+//!
+//! Access follows `messaging_core::files`: a user who may not read a file is told it does not
+//! exist, so file ids cannot be probed.
+
+mod comments;
+mod files;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use tracing::warn;
+
+use messaging_aws::{BroadcastQueue, FileStorage, MessagingTable, NewNotification, StoredFile};
+use messaging_core::files::{effective_permissions, FilePermissions};
+use messaging_core::protocol::{FileCommand, PresenceStatus};
+use messaging_core::signed::Signer;
+use messaging_core::time::now_millis;
+use messaging_core::{ErrorCode, FileId, ProtocolError, UserId};
+
+use crate::config::{self, ConfigError};
+use crate::websocket::{self, Call, FrameService};
+
+pub struct FileShareService {
+    pub table: MessagingTable,
+    pub queue: BroadcastQueue,
+    pub storage: FileStorage,
+    pub cursors: Signer,
+}
+
+impl FileShareService {
+    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `FILES_BUCKET`,
+    /// `CURSOR_SECRET`.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table(sdk)?,
+            queue: config::broadcast_queue(sdk)?,
+            storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
+            cursors: config::signer()?,
+        })
+    }
+}
+
+impl FrameService for FileShareService {
+    type Commands = FileCommand;
+
+    fn table(&self) -> &MessagingTable {
+        &self.table
+    }
+
+    fn queue(&self) -> &BroadcastQueue {
+        &self.queue
+    }
+}
+
+/// Handles one file frame.
+pub async fn handle(
+    service: &FileShareService,
+    request: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    websocket::handle(service, request).await
+}
+
+fn not_found(file: &FileId) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::FileNotFound,
+        format!("file \"{file}\" does not exist in your portal or is not shared with you"),
+    )
+}
+
+fn forbidden(what: &str) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::Forbidden,
+        format!("you may not {what}: ask the file's owner to share it with that permission"),
+    )
+}
+
+impl Call<'_, FileShareService> {
+    /// The file and the caller's permissions; FILE_NOT_FOUND unless they may at least read
+    /// it.
+    async fn access(&self, file: &FileId) -> Result<(StoredFile, FilePermissions), ProtocolError> {
+        let (p, table) = (self.principal(), &self.service.table);
+        let stored = table
+            .file(&p.tenant, file)
+            .await?
+            .ok_or_else(|| not_found(file))?;
+        let mut permissions = effective_permissions(p, &stored.view.owner, None);
+        if !permissions.read {
+            let share = table.share(&p.tenant, file, &p.user).await?;
+            permissions = effective_permissions(p, &stored.view.owner, share);
+        }
+        if !permissions.read {
+            return Err(not_found(file));
+        }
+        Ok((stored, permissions))
+    }
+
+    /// Whether `user` has a live connection and current presence (unknown counts as offline).
+    async fn is_online(&self, user: &UserId) -> bool {
+        self.service
+            .table
+            .presence(&self.principal().tenant, user, now_millis())
+            .await
+            .is_ok_and(|status| status != PresenceStatus::Offline)
+    }
+
+    /// Stores a notification for a user who is away (sent by the notification batch).
+    /// Best effort: the file action itself stands.
+    async fn notify_away(&self, notification: NewNotification) {
+        if let Err(e) = self.service.table.put_notifications(&[notification]).await {
+            warn!(error = %e, "file notification not stored");
+        }
+    }
+}
