@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use messaging_aws::{Audience, BroadcastJob};
 use messaging_core::{ConversationId, Role, TenantId};
 use messaging_handlers::broadcast::{run_job, JobError, MAX_ATTEMPTS};
-use messaging_store::BroadcastJob;
 use serde_json::json;
-use stackpro_messaging::{frames_for, Client, TestStack};
+use test_support::{
+    connection, connection_key, conversation, frames_for, key_map, keys, Client, TestStack,
+};
 
 async fn general_with_connections(stack: &TestStack, connections: usize) -> (Client, Vec<Client>) {
     let owner = stack.connect_as("123", "owner", Role::Owner).await;
@@ -141,7 +143,7 @@ async fn a_job_still_failing_after_the_last_attempt_goes_back_to_sqs() {
     let mut job = BroadcastJob::new(
         "event-1",
         TenantId::parse("123").unwrap(),
-        ConversationId::parse("general").unwrap(),
+        Audience::Subscribers(ConversationId::parse("general").unwrap()),
         "{}".into(),
     );
     job.attempt = MAX_ATTEMPTS - 1;
@@ -233,7 +235,7 @@ async fn an_expired_typing_job_is_dropped_unsent() {
     let mut job = BroadcastJob::new(
         "event-1",
         TenantId::parse("123").unwrap(),
-        ConversationId::parse("general").unwrap(),
+        Audience::Subscribers(ConversationId::parse("general").unwrap()),
         "{}".into(),
     );
     job.expires_at = Some(messaging_core::time::now_millis() - 1);
@@ -252,14 +254,7 @@ async fn an_orphaned_subscription_is_removed_on_410_even_without_its_connection_
         .dynamodb
         .delete_item()
         .table_name(&stack.table_name)
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("CONNECTION#{orphan}")),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("METADATA".into()),
-        )
+        .set_key(Some(key_map(&connection_key(&orphan))))
         .send()
         .await
         .unwrap();
@@ -275,7 +270,9 @@ async fn an_orphaned_subscription_is_removed_on_410_even_without_its_connection_
     );
     let items = stack.snapshot().await;
     assert!(
-        !items.contains_key(&format!("CLIENT#123|CONVERSATION#general#CONN#{orphan}")),
+        !items.contains_key(
+            &keys("123").name(|k| k.subscription(&conversation("general"), &connection(&orphan)))
+        ),
         "orphan subscription left"
     );
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use stackpro_messaging::gateway::GatewayStack;
+use test_support::gateway::GatewayStack;
 
 #[tokio::test]
 async fn two_users_chat_in_the_demo_client_and_another_tenant_sees_nothing() {

@@ -3,7 +3,10 @@
 
 use messaging_core::Role;
 use serde_json::{json, Value};
-use stackpro_messaging::{chat, create, frames_for, TestStack};
+use test_support::{
+    chat, connection_key, conversation, create, frames_for, item_name, key_map, keys, user,
+    TestStack,
+};
 
 fn texts_of(frame: &Value, field: &str) -> Vec<String> {
     frame[field]
@@ -25,8 +28,11 @@ fn search_entries(
     >,
     word: &str,
 ) -> usize {
-    let prefix = format!("|SEARCH#{word}#");
-    items.keys().filter(|k| k.contains(&prefix)).count()
+    let prefixes = ["acme", "globex"].map(|t| keys(t).prefix(|k| k.search_prefix(word)));
+    items
+        .keys()
+        .filter(|k| prefixes.iter().any(|p| k.starts_with(p)))
+        .count()
 }
 
 #[tokio::test]
@@ -143,9 +149,11 @@ async fn search_finds_only_readable_messages_newest_first_and_follows_edits_and_
         0,
         "the deleted message's entries are gone"
     );
+    let globex_index = keys("globex").prefix(|k| k.search_index_prefix().to_owned());
     assert!(items
-        .keys()
-        .all(|k| !k.starts_with("CLIENT#globex|SEARCH#") || k.contains("#team#")));
+        .iter()
+        .filter(|(k, _)| k.starts_with(&globex_index))
+        .all(|(_, entry)| entry["conversationId"].as_s().unwrap() == "team"));
 
     // Removed from the conversation: its messages leave alice's results.
     let (_, ack) = stack
@@ -313,14 +321,7 @@ async fn presence_is_online_away_or_offline_and_lapses_without_a_heartbeat() {
         .dynamodb
         .update_item()
         .table_name(&stack.table_name)
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT#acme".into()),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("USER#bob".into()),
-        )
+        .set_key(Some(key_map(&keys("acme").key(|k| k.user(&user("bob"))))))
         .update_expression("SET presenceExpiresAt = :past")
         .expression_attribute_values(
             ":past",
@@ -447,11 +448,10 @@ async fn members_are_added_and_removed_live_and_removal_stops_delivery() {
         "NOT_A_MEMBER"
     );
     let items = stack.snapshot().await;
-    assert!(!items
-        .keys()
-        .any(|k| k.starts_with("CLIENT#acme|CONVERSATION#team#CONN#")
-            && (k.ends_with(bob.connection.as_str()) || k.ends_with(carol.connection.as_str()))));
-    let registry = &items[&format!("CONNECTION#{}|METADATA", bob.connection)];
+    assert!(!items.keys().any(|k| [&bob, &carol].iter().any(
+        |c| *k == keys("acme").name(|k| k.subscription(&conversation("team"), &c.connection))
+    )));
+    let registry = &items[&item_name(&connection_key(bob.connection.as_str()))];
     assert!(registry
         .get("subscriptions")
         .is_none_or(|s| !s.as_ss().unwrap().contains(&"team".to_owned())));

@@ -7,7 +7,7 @@ use messaging_core::token::{sign, Claims, TokenVerifier};
 use messaging_core::Role;
 use messaging_devstack::tokens::{LOCAL_AUDIENCE, LOCAL_ISSUER, LOCAL_SECRET};
 use messaging_handlers::connect::{self, ConnectService};
-use stackpro_messaging::{events, TestStack};
+use test_support::{connection, connection_key, events, item_name, keys, user, TestStack};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -45,7 +45,7 @@ async fn a_valid_token_records_the_connection_and_marks_the_user_online() {
     let items = stack.snapshot().await;
     let id = alice.connection.as_str();
 
-    let registry = &items[&format!("CONNECTION#{id}|METADATA")];
+    let registry = &items[&item_name(&connection_key(id))];
     assert_eq!(registry["clientId"].as_s().unwrap(), "123");
     assert_eq!(registry["user"].as_s().unwrap(), "alice");
     assert_eq!(registry["role"].as_s().unwrap(), "OWNER");
@@ -56,13 +56,15 @@ async fn a_valid_token_records_the_connection_and_marks_the_user_online() {
         "ttl {ttl} is not ~24 h from now"
     );
 
-    assert!(items.contains_key(&format!("CLIENT#123|USER#alice#CONN#{id}")));
-    let user = &items["CLIENT#123|USER#alice"];
+    let alice_keys = keys("123");
+    assert!(items
+        .contains_key(&alice_keys.name(|k| k.user_connection(&user("alice"), &connection(id)))));
+    let user = &items[&alice_keys.name(|k| k.user(&user("alice")))];
     assert_eq!(user["presence"].as_s().unwrap(), "online");
     assert_eq!(user["connectionCount"].as_n().unwrap(), "1");
     // Today's active users (the ActiveUsers gauge) count alice.
     let day = &messaging_core::time::rfc3339_millis(messaging_core::time::now_millis())[..10];
-    let active = &items[&format!("CLIENT#123|ACTIVE#{day}")];
+    let active = &items[&alice_keys.name(|k| k.active_users(day))];
     assert_eq!(active["users"].as_ss().unwrap(), &["alice".to_owned()]);
     assert_eq!(items.len(), 4, "unexpected items: {:?}", items.keys());
 }
@@ -236,7 +238,7 @@ async fn presence_goes_offline_only_when_the_last_connection_closes() {
     let laptop = stack.connect_as("123", "alice", Role::User).await;
     let presence = |items: &std::collections::BTreeMap<String, _>| -> (String, String) {
         let user: &std::collections::BTreeMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-            &items["CLIENT#123|USER#alice"];
+            &items[&keys("123").name(|k| k.user(&user("alice")))];
         (
             user["presence"].as_s().unwrap().clone(),
             user["connectionCount"].as_n().unwrap().clone(),
@@ -285,7 +287,7 @@ async fn presence_is_announced_when_the_first_connection_opens_and_the_last_clos
     stack.disconnect(&phone).await;
     stack.disconnect(&laptop).await;
     stack.pump().await;
-    let presence: Vec<String> = stackpro_messaging::frames_for(&stack.gateway.take(), &owner)
+    let presence: Vec<String> = test_support::frames_for(&stack.gateway.take(), &owner)
         .iter()
         .filter(|f| f["type"] == "PRESENCE")
         .map(|f| {

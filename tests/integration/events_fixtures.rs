@@ -10,7 +10,7 @@ use messaging_handlers::{broadcast, connect, disconnect, file_share, route};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use stackpro_messaging::TestStack;
+use test_support::TestStack;
 
 const CONNECTION: &str = "TWegAcC4EowCHnA=";
 

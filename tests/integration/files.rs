@@ -2,9 +2,10 @@
 //! DynamoDB, SQS and S3: shares gate every action, comments reach every reader live,
 //! presigned URLs move real bytes.
 
+use messaging_aws::table;
 use messaging_core::Role;
 use serde_json::{json, Value};
-use stackpro_messaging::{frames_for, http, Client, TestStack};
+use test_support::{frames_for, http, keys, user, Client, TestStack};
 
 async fn send(stack: &TestStack, who: &Client, frame: Value) -> Value {
     stack.send(who, &frame).await.1
@@ -225,13 +226,15 @@ async fn shares_gate_every_file_action_and_comments_reach_every_reader_live() {
     let items = stack.snapshot().await;
     let pending: Vec<_> = items
         .iter()
-        .filter(|(k, _)| k.starts_with("CLIENT#acme|NOTIFICATION#carol#"))
+        .filter(|(k, _)| {
+            k.starts_with(&keys("acme").prefix(|k| k.notifications_prefix(&user("carol"))))
+        })
         .collect();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].1["kind"].as_s().unwrap(), "FILE_SHARED");
     assert_eq!(
-        pending[0].1["GSI1PK"].as_s().unwrap(),
-        "NOTIFICATIONS#PENDING"
+        pending[0].1[table::GSI1PK].as_s().unwrap(),
+        table::PENDING_NOTIFICATIONS_GSI1PK
     );
 
     // Listing: shared files for users, every file of the tenant for OWNER/ADMIN.

@@ -16,7 +16,7 @@ use messaging_devstack::template::create_queues;
 use messaging_devstack::Template;
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig, Limits, RunningGateway};
 use serde_json::{json, Value};
-use stackpro_messaging::gateway::{Ended, GatewayStack, WsClient};
+use test_support::gateway::{Ended, GatewayStack, WsClient};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
@@ -557,7 +557,7 @@ Resources:
 #[tokio::test]
 async fn the_sqs_event_source_deletes_successes_and_redrives_failures_to_the_dead_letter_queue() {
     let template = Template::parse(QUEUE_API).unwrap();
-    let sdk = messaging_devstack::sdk_config(&stackpro_messaging::endpoint());
+    let sdk = messaging_devstack::sdk_config(&test_support::endpoint());
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let prefix = format!("esm-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let urls = create_queues(&sqs, &template.queues().unwrap(), &prefix)

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use messaging_core::Role;
 use serde_json::{json, Value};
-use stackpro_messaging::gateway::{GatewayStack, WsClient};
-use stackpro_messaging::{chat, create, texts};
+use test_support::gateway::{GatewayStack, WsClient};
+use test_support::{chat, create, keys, texts, user};
 
 const QUIET: Duration = Duration::from_millis(1500);
 
@@ -93,7 +93,9 @@ async fn closing_a_socket_removes_it_and_reconnecting_catches_up() {
         let items = gw.stack.snapshot().await;
         items
             .keys()
-            .filter(|k| k.starts_with("CLIENT#123|USER#bob#CONN#"))
+            .filter(|k| {
+                k.starts_with(&keys("123").prefix(|k| k.user_connections_prefix(&user("bob"))))
+            })
             .count()
     };
     assert_eq!(bob_connection, 1);
@@ -101,11 +103,15 @@ async fn closing_a_socket_removes_it_and_reconnecting_catches_up() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let items = gw.stack.snapshot().await;
     assert!(
-        !items.keys().any(|k| k.contains("USER#bob#CONN#")),
+        !items.keys().any(
+            |k| k.starts_with(&keys("123").prefix(|k| k.user_connections_prefix(&user("bob"))))
+        ),
         "bob's connection was not removed"
     );
     assert_eq!(
-        items["CLIENT#123|USER#bob"]["presence"].as_s().unwrap(),
+        items[&keys("123").name(|k| k.user(&user("bob")))]["presence"]
+            .as_s()
+            .unwrap(),
         "offline"
     );
 
@@ -143,7 +149,8 @@ async fn a_connection_that_vanished_without_disconnect_is_pruned_on_410() {
     assert!(
         items
             .keys()
-            .any(|k| k.starts_with("CLIENT#123|USER#carol#CONN#")),
+            .any(|k| k
+                .starts_with(&keys("123").prefix(|k| k.user_connections_prefix(&user("carol"))))),
         "the live socket stays"
     );
     gw.stop().await;

@@ -4,8 +4,8 @@
 use messaging_core::{Principal, Role, TenantId, UserId};
 use messaging_devstack::tokens;
 use serde_json::{json, Value};
-use stackpro_messaging::gateway::GatewayStack;
-use stackpro_messaging::{chat, create, http};
+use test_support::gateway::GatewayStack;
+use test_support::{chat, create, http};
 
 fn token(tenant: &str, user: &str, role: Role) -> String {
     let principal = Principal {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use messaging_core::Role;
 use serde_json::json;
-use stackpro_messaging::{chat, frames_for, texts, Client, TestStack};
+use test_support::{
+    chat, connection_key, conversation, frames_for, item_name, keys, texts, user, Client, TestStack,
+};
 
 #[tokio::test]
 async fn two_tenants_exchange_messages_and_each_member_receives_each_exactly_once() {
@@ -178,22 +180,20 @@ async fn a_dead_recipient_is_pruned_on_410_while_the_others_still_receive() {
         left.is_empty(),
         "the dead connection's records remain: {left:?}"
     );
-    assert!(items.contains_key(&format!(
-        "CONNECTION#{}|METADATA",
-        bob_laptop.connection.as_str()
-    )));
-    assert!(items.contains_key(&format!(
-        "CLIENT#acme|CONVERSATION#team#CONN#{}",
-        bob_laptop.connection.as_str()
-    )));
+    assert!(items.contains_key(&item_name(&connection_key(bob_laptop.connection.as_str()))));
+    assert!(items.contains_key(
+        &keys("acme").name(|k| k.subscription(&conversation("team"), &bob_laptop.connection))
+    ));
     assert_eq!(
-        items["CLIENT#acme|USER#bob"]["connectionCount"]
+        items[&keys("acme").name(|k| k.user(&user("bob")))]["connectionCount"]
             .as_n()
             .unwrap(),
         "1"
     );
     assert_eq!(
-        items["CLIENT#acme|USER#bob"]["presence"].as_s().unwrap(),
+        items[&keys("acme").name(|k| k.user(&user("bob")))]["presence"]
+            .as_s()
+            .unwrap(),
         "online"
     );
 

@@ -5,7 +5,7 @@
 
 use messaging_core::Role;
 use serde_json::{json, Value};
-use stackpro_messaging::{chat, create, Client, TestStack};
+use test_support::{chat, create, Client, TestStack};
 
 const ACTORS: [&str; 5] = [
     "OWNER",

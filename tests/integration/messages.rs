@@ -4,7 +4,7 @@
 
 use messaging_core::Role;
 use serde_json::{json, Value};
-use stackpro_messaging::{chat, create, frames_for, Client, TestStack};
+use test_support::{chat, conversation, create, frames_for, key_map, keys, Client, TestStack};
 
 fn msgs(frame: &Value, field: &str) -> Vec<(u64, String)> {
     frame[field]
@@ -25,17 +25,11 @@ fn stored_messages(
         String,
         std::collections::BTreeMap<String, aws_sdk_dynamodb::types::AttributeValue>,
     >,
-    conversation: &str,
+    tenant: &str,
+    id: &str,
 ) -> usize {
-    let prefix = format!("CONVERSATION#{conversation}#MSG#");
-    items
-        .keys()
-        .filter(|k| {
-            k.split('|')
-                .nth(1)
-                .is_some_and(|sk| sk.starts_with(&prefix))
-        })
-        .count()
+    let prefix = keys(tenant).prefix(|k| k.messages_prefix(&conversation(id)));
+    items.keys().filter(|k| k.starts_with(&prefix)).count()
 }
 
 async fn two_member_conversation(stack: &TestStack, tenant: &str) -> (Client, Client) {
@@ -98,9 +92,9 @@ async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
         "{to_bob:?}"
     );
     let items = stack.snapshot().await;
-    assert_eq!(stored_messages(&items, "team"), 2);
+    assert_eq!(stored_messages(&items, "acme", "team"), 2);
     assert_eq!(
-        items["CLIENT#acme|CONVERSATION#team"]["lastSeq"]
+        items[&keys("acme").name(|k| k.conversation(&conversation("team")))]["lastSeq"]
             .as_n()
             .unwrap(),
         "2"
@@ -460,14 +454,9 @@ async fn a_conversation_stored_before_sequence_numbers_existed_starts_at_seq_1()
         .dynamodb
         .update_item()
         .table_name(&stack.table_name)
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S("CLIENT#acme".into()),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("CONVERSATION#team".into()),
-        )
+        .set_key(Some(key_map(
+            &keys("acme").key(|k| k.conversation(&conversation("team"))),
+        )))
         .update_expression("REMOVE lastSeq")
         .send()
         .await

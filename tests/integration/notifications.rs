@@ -8,8 +8,8 @@ use std::time::Duration;
 use messaging_core::Role;
 use messaging_handlers::notify_batch;
 use serde_json::{json, Value};
-use stackpro_messaging::gateway::GatewayStack;
-use stackpro_messaging::{chat, create, http, sent_emails, sent_emails_to, Client, TestStack};
+use test_support::gateway::GatewayStack;
+use test_support::{chat, create, http, sent_emails, sent_emails_to, Client, TestStack};
 
 fn address(user: &str) -> String {
     format!("{user}-{}@example.com", uuid::Uuid::new_v4().simple())
@@ -111,15 +111,14 @@ async fn an_offline_member_gets_one_digest_and_read_muted_or_repeated_batches_se
 
     // The run also published today's ActiveUsers gauge (PutMetricData on moto's CloudWatch).
     assert_eq!(first.active_user_tenants, 1, "{first:?}");
-    let metrics = aws_sdk_cloudwatch::Client::new(&messaging_devstack::sdk_config(
-        &stackpro_messaging::endpoint(),
-    ))
-    .list_metrics()
-    .namespace("StackPro/Messaging")
-    .metric_name("ActiveUsers")
-    .send()
-    .await
-    .unwrap();
+    let metrics =
+        aws_sdk_cloudwatch::Client::new(&messaging_devstack::sdk_config(&test_support::endpoint()))
+            .list_metrics()
+            .namespace("StackPro/Messaging")
+            .metric_name("ActiveUsers")
+            .send()
+            .await
+            .unwrap();
     let tenants: Vec<String> = metrics
         .metrics()
         .iter()
@@ -210,7 +209,7 @@ async fn a_failed_send_is_retried_next_run_and_sent_once() {
 
     // SES refuses an unverified sender: the send fails, the claim is released.
     let mut broken = stack.notify.clone();
-    broken.sender = "nobody@unverified.test".into();
+    broken.mailer = broken.mailer.with_sender("nobody@unverified.test");
     let later = || messaging_core::time::now_millis() + notify_batch::DEFAULT_WINDOW_MILLIS;
     let failed = notify_batch::run(&broken, later()).await.unwrap();
     assert_eq!((failed.emails, failed.failed), (0, 1), "{failed:?}");

@@ -3,7 +3,9 @@
 use messaging_core::protocol::MAX_FRAME_BYTES;
 use messaging_core::Role;
 use serde_json::{json, Value};
-use stackpro_messaging::{create, frames_for, TestStack};
+use test_support::{
+    connection, connection_key, conversation, create, frames_for, item_name, keys, user, TestStack,
+};
 
 fn chat(conversation: &str, text: &str) -> Value {
     json!({ "type": "CHAT_MESSAGE", "requestId": "r1", "conversationId": conversation, "content": { "text": text, "type": "text" } })
@@ -34,7 +36,7 @@ async fn a_chat_message_is_stored_queued_and_acknowledged() {
     assert!(ack["timestamp"].as_str().unwrap().ends_with('Z'));
 
     let items = stack.snapshot().await;
-    let stored = &items["CLIENT#123|CONVERSATION#456#MSG#000000000001"];
+    let stored = &items[&keys("123").name(|k| k.message(&conversation("456"), 1))];
     assert_eq!(stored["messageId"].as_s().unwrap(), &message_id);
     assert_eq!(stored["senderId"].as_s().unwrap(), "carol");
     assert_eq!(
@@ -43,11 +45,11 @@ async fn a_chat_message_is_stored_queued_and_acknowledged() {
     );
     assert_eq!(
         stored["userId"].as_s().unwrap(),
-        "CLIENT#123#USER#carol",
+        &keys("123").value(|k| k.user_index_pk(&user("carol"))),
         "UserIndex key is tenant-scoped"
     );
     assert_eq!(stored["edited"].as_bool().unwrap(), &false);
-    let conversation = &items["CLIENT#123|CONVERSATION#456"];
+    let conversation = &items[&keys("123").name(|k| k.conversation(&conversation("456")))];
     assert_eq!(
         conversation["lastActivity"].as_s().unwrap(),
         ack["timestamp"].as_str().unwrap()
@@ -259,10 +261,16 @@ async fn disconnect_removes_every_subscription_of_the_connection() {
         stack.send(&owner, &create(c, "project", &[])).await;
     }
     let reconnected = stack.connect_as("123", "owner", Role::Owner).await;
+    // A connection's items: its subscriptions and its user's connection item.
     let subscriptions = |items: &std::collections::BTreeMap<String, _>, id: &str| {
+        let k = keys("123");
+        let mut own = vec![k.name(|k| k.user_connection(&user("owner"), &connection(id)))];
+        own.extend(
+            ["a", "b", "c"].map(|c| k.name(|k| k.subscription(&conversation(c), &connection(id)))),
+        );
         items
             .keys()
-            .filter(|k: &&String| k.contains("#CONN#") && k.ends_with(id))
+            .filter(|key: &&String| own.contains(key))
             .count()
     };
     let items = stack.snapshot().await;
@@ -275,10 +283,18 @@ async fn disconnect_removes_every_subscription_of_the_connection() {
     stack.disconnect(&reconnected).await;
     stack.disconnect(&owner).await;
     let items = stack.snapshot().await;
+    // Nothing of any connection is left: no registry, no user connection, no subscription.
+    let k = keys("123");
+    let mut prefixes = vec![k.prefix(|k| k.user_connections_prefix(&user("owner")))];
+    prefixes
+        .extend(["a", "b", "c"].map(|c| k.prefix(|k| k.subscriptions_prefix(&conversation(c)))));
+    for client in [&owner, &reconnected] {
+        prefixes.push(item_name(&connection_key(client.connection.as_str())));
+    }
     assert!(
         items
             .keys()
-            .all(|k| !k.contains("#CONN#") && !k.starts_with("CONNECTION#")),
+            .all(|key| prefixes.iter().all(|p| !key.starts_with(p))),
         "{:?}",
         items.keys()
     );

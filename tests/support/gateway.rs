@@ -8,12 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use messaging_core::{Principal, Role, TenantId, UserId};
 use messaging_devstack::{tokens, Template};
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig, Limits, RunningGateway};
-use messaging_handlers::broadcast::BroadcastService;
-use messaging_handlers::connect::ConnectService;
-use messaging_handlers::disconnect::DisconnectService;
-use messaging_handlers::file_share::FileShareService;
-use messaging_handlers::http_api::HttpApiService;
-use messaging_handlers::route::RouteService;
+use messaging_handlers::services::{Parts, Services};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -47,11 +42,12 @@ impl GatewayStack {
         let mut stack = TestStack::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         // Notification emails link to this gateway's HTTP API.
-        stack.notify.unsubscribe_url =
+        stack.parts.unsubscribe_url =
             format!("http://{}/unsubscribe", listener.local_addr().unwrap());
         if let Some((_, window)) = schedule {
-            stack.notify.window_millis = window.as_millis() as i64;
+            stack.parts.window_millis = window.as_millis() as i64;
         }
+        stack.notify = Services::new(&stack.parts).notify_batch;
         let mut config = GatewayConfig::new(Template::workspace().unwrap());
         config.limits = limits;
         config.schedule_every = schedule.map(|(every, _)| every);
@@ -88,46 +84,14 @@ impl GatewayStack {
 }
 
 impl TestStack {
-    /// The four functions, wired to this stack, posting to `@connections` at `endpoint`.
+    /// Every function, wired to this stack, posting to `@connections` at `endpoint`.
     pub fn functions(&self, endpoint: &str) -> Functions {
         let sdk = messaging_devstack::sdk_config(&crate::endpoint());
-        let table = self.connect.table.clone();
-        let queue = self.route.queue.clone();
-        Functions::stackpro(
-            ConnectService {
-                table: table.clone(),
-                verifier: tokens::local_verifier().unwrap(),
-                queue: queue.clone(),
-            },
-            DisconnectService {
-                table: table.clone(),
-                queue: queue.clone(),
-            },
-            RouteService {
-                table: table.clone(),
-                queue: queue.clone(),
-                cursors: tokens::local_cursor_signer(),
-            },
-            FileShareService {
-                table: table.clone(),
-                queue: queue.clone(),
-                storage: self.files.storage.clone(),
-                cursors: tokens::local_cursor_signer(),
-            },
-            HttpApiService {
-                table: table.clone(),
-                cursors: tokens::local_cursor_signer(),
-                verifier: tokens::local_verifier().unwrap(),
-            },
-            BroadcastService {
-                table,
-                api: messaging_handlers::config::connections_api_at(&sdk, endpoint).unwrap(),
-                queue,
-                dead_letters: self.broadcast.dead_letters.clone(),
-                concurrency: 16,
-            },
-        )
-        .with_notify_batch(self.notify.clone())
+        let parts = Parts {
+            connections: messaging_handlers::config::connections_api_at(&sdk, endpoint).unwrap(),
+            ..self.parts.clone()
+        };
+        Functions::stackpro(Services::new(&parts))
     }
 }
 

@@ -15,18 +15,20 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
+use messaging_aws::table::{self, Key, TenantKeys};
+use messaging_aws::{MessagingTable, RequestCounter};
 use messaging_core::protocol::FILE_TYPES;
-use messaging_core::{ConnectionId, Principal, Role, TenantId, UserId};
+use messaging_core::{ConnectionId, ConversationId, Principal, Role, TenantId, UserId};
 use messaging_devstack::event_source::SqsEventSource;
-use messaging_devstack::template::{create_buckets, create_queues, create_table};
-use messaging_devstack::{tokens, Template};
+use messaging_devstack::{tokens, LocalResources, Template};
 use messaging_handlers::broadcast::BroadcastService;
 use messaging_handlers::connect::ConnectService;
 use messaging_handlers::disconnect::DisconnectService;
 use messaging_handlers::file_share::FileShareService;
+use messaging_handlers::http_api::HttpApiService;
 use messaging_handlers::notify_batch::NotifyBatchService;
 use messaging_handlers::route::RouteService;
-use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable, RequestCounter};
+use messaging_handlers::services::{Parts, Services};
 
 pub use connections_recorder::ConnectionsRecorder;
 
@@ -53,11 +55,14 @@ pub struct TestStack {
     pub disconnect: DisconnectService,
     pub route: RouteService,
     pub files: FileShareService,
+    pub http: HttpApiService,
     pub broadcast: BroadcastService,
     /// The notification batch, sending through moto's SES from this stack's own sender.
     pub notify: NotifyBatchService,
     /// The files bucket of this stack.
     pub bucket: String,
+    /// What the services are made of (`@connections` posts go to `gateway`).
+    pub parts: Parts,
 }
 
 /// A connected test client.
@@ -72,32 +77,21 @@ impl TestStack {
         let sdk = messaging_devstack::sdk_config(&endpoint());
         let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let template = Template::workspace().expect("template.yaml");
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-        let table_name = format!("test-{suffix}");
-        create_table(&dynamodb, &template.table().expect("table"), &table_name)
-            .await
-            .expect("create table");
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let urls = create_queues(
-            &sqs,
-            &template.queues().expect("queues"),
-            &format!("test-{suffix}"),
+        let prefix = format!("test-{suffix}");
+        let resources = LocalResources::create(
+            &sdk,
+            &template,
+            &prefix,
+            &format!("notify-{suffix}@stackpro.test"),
         )
         .await
-        .expect("create queues");
-        let s3 = messaging_store::FileStorage::new(&sdk, "").client().clone();
-        let buckets = create_buckets(
-            &s3,
-            &template.buckets().expect("buckets"),
-            &format!("test-{suffix}"),
-        )
-        .await
-        .expect("create buckets");
-        let bucket = buckets["FilesBucket"].clone();
-        let queue_url = urls["BroadcastQueue"].clone();
-        let dlq_url = urls["BroadcastDeadLetterQueue"].clone();
-        let queue_arn =
-            format!("arn:aws:sqs:us-east-1:123456789012:test-{suffix}-BroadcastQueue.fifo");
+        .expect("create the stack's resources on moto");
+        let queue_url = resources.queue_url("BroadcastQueue").unwrap().to_owned();
+        let dlq_url = resources
+            .queue_url("BroadcastDeadLetterQueue")
+            .unwrap()
+            .to_owned();
+        let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{prefix}-BroadcastQueue.fifo");
 
         let dynamo_requests = RequestCounter::new();
         let counted = aws_sdk_dynamodb::Client::from_conf(
@@ -105,71 +99,41 @@ impl TestStack {
                 .interceptor(dynamo_requests.clone())
                 .build(),
         );
-        let table = MessagingTable::new(counted, &table_name);
-        let queue = BroadcastQueue::new(sqs.clone(), &queue_url);
-        let dead_letters = BroadcastQueue::new(sqs.clone(), &dlq_url);
         let gateway = ConnectionsRecorder::start().await;
-        let api_config = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-            .endpoint_url(gateway.endpoint())
-            .build();
-        let api = ConnectionsApi::new(aws_sdk_apigatewaymanagement::Client::from_conf(api_config));
-
-        let sender = format!("notify-{suffix}@stackpro.test");
-        aws_sdk_sesv2::Client::new(&sdk)
-            .create_email_identity()
-            .email_identity(&sender)
-            .send()
-            .await
-            .expect("verify the sender on moto");
+        let parts = Parts {
+            table: MessagingTable::new(counted, &resources.table_name),
+            ..resources
+                .parts(&sdk, gateway.endpoint())
+                .expect("the stack's parts")
+        };
+        let Services {
+            connect,
+            disconnect,
+            route,
+            file_share,
+            http_api,
+            broadcast,
+            notify_batch,
+        } = Services::new(&parts);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
         Self {
-            notify: NotifyBatchService {
-                table: table.clone(),
-                email: aws_sdk_sesv2::Client::new(&sdk),
-                sns: aws_sdk_sns::Client::new(&sdk),
-                cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-                sender,
-                portal_url: "https://{clientId}.stackpro.test".into(),
-                unsubscribe_url: "https://api.stackpro.test/unsubscribe".into(),
-                signer: tokens::local_cursor_signer(),
-                max_send_rate: 50.0,
-                window_millis: messaging_handlers::notify_batch::DEFAULT_WINDOW_MILLIS,
-            },
-            files: FileShareService {
-                table: table.clone(),
-                queue: queue.clone(),
-                storage: messaging_store::FileStorage::new(&sdk, &bucket),
-                cursors: tokens::local_cursor_signer(),
-            },
-            bucket,
-            table_name,
-            dynamodb,
+            table_name: resources.table_name,
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             dynamo_requests,
             sqs: sqs.clone(),
-            queue_url: queue_url.clone(),
-            dlq_url: dlq_url.clone(),
             events: SqsEventSource::new(sqs, &queue_url, queue_arn, "us-east-1"),
+            queue_url,
+            dlq_url,
             gateway,
-            connect: ConnectService {
-                table: table.clone(),
-                verifier: tokens::local_verifier().expect("verifier"),
-                queue: queue.clone(),
-            },
-            disconnect: DisconnectService {
-                table: table.clone(),
-                queue: queue.clone(),
-            },
-            route: RouteService {
-                table: table.clone(),
-                queue: queue.clone(),
-                cursors: tokens::local_cursor_signer(),
-            },
-            broadcast: BroadcastService {
-                table,
-                api,
-                queue,
-                dead_letters,
-                concurrency: 16,
-            },
+            connect,
+            disconnect,
+            route,
+            files: file_share,
+            http: http_api,
+            broadcast,
+            notify: notify_batch,
+            bucket: resources.bucket,
+            parts,
         }
     }
 
@@ -268,8 +232,8 @@ impl TestStack {
             for item in page.items.unwrap_or_default() {
                 let key = format!(
                     "{}|{}",
-                    item["PK"].as_s().unwrap(),
-                    item["SK"].as_s().unwrap()
+                    item[table::PK].as_s().unwrap(),
+                    item[table::SK].as_s().unwrap()
                 );
                 items.insert(key, item.into_iter().collect());
             }
@@ -300,6 +264,73 @@ impl TestStack {
             .map(|v| v.parse::<usize>().unwrap_or(0))
             .sum()
     }
+}
+
+/// The "PK|SK" name [`TestStack::snapshot`] gives an item with this key.
+pub fn item_name(key: &Key) -> String {
+    format!("{}|{}", key.pk, key.sk)
+}
+
+/// The keys of one tenant's items, built by `messaging_aws::table` (tests spell no key).
+pub struct Keys {
+    tenant: TenantId,
+}
+
+/// The keys of `tenant`.
+pub fn keys(tenant: &str) -> Keys {
+    Keys {
+        tenant: TenantId::parse(tenant).unwrap(),
+    }
+}
+
+impl Keys {
+    /// The key `build` makes from this tenant's key builders.
+    pub fn key(&self, build: impl FnOnce(TenantKeys<'_>) -> Key) -> Key {
+        build(table::tenant(&self.tenant))
+    }
+
+    /// Its [`item_name`].
+    pub fn name(&self, build: impl FnOnce(TenantKeys<'_>) -> Key) -> String {
+        item_name(&self.key(build))
+    }
+
+    /// The [`item_name`] prefix of this tenant's items whose sort key starts with the prefix
+    /// `build` makes.
+    pub fn prefix(&self, build: impl FnOnce(TenantKeys<'_>) -> String) -> String {
+        let keys = table::tenant(&self.tenant);
+        format!("{}|{}", keys.pk(), build(keys))
+    }
+
+    /// Any other value `build` makes from this tenant's key builders (index keys).
+    pub fn value(&self, build: impl FnOnce(TenantKeys<'_>) -> String) -> String {
+        build(table::tenant(&self.tenant))
+    }
+}
+
+/// The key of a connection's registry item.
+pub fn connection_key(connection: &str) -> Key {
+    table::connection(&ConnectionId::parse(connection).unwrap())
+}
+
+/// `key` as the `PK`/`SK` map of a raw SDK call.
+pub fn key_map(key: &Key) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        (table::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (table::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// Id shorthands for key builders.
+pub fn user(id: &str) -> UserId {
+    UserId::parse(id).unwrap()
+}
+
+pub fn conversation(id: &str) -> ConversationId {
+    ConversationId::parse(id).unwrap()
+}
+
+pub fn connection(id: &str) -> ConnectionId {
+    ConnectionId::parse(id).unwrap()
 }
 
 /// Frames delivered to `client`, parsed.
@@ -333,12 +364,12 @@ pub fn texts(frames: &[Value]) -> Vec<String> {
 }
 
 /// The emails moto's SES accepted, by recipient, for these addresses: (subject, body). moto
-/// keeps one body per message: the HTML part when there is one. One read of
-/// `/moto-api/data.json`, which dumps every emulated service: call it sparingly.
+/// keeps one body per message: the HTML part when there is one. Read from the project's moto
+/// launcher (`infra/local/moto_server.py`), which lists just those.
 pub async fn sent_emails_to(addresses: &[&str]) -> BTreeMap<String, Vec<(String, String)>> {
     let (status, body) = http::request(
         "GET",
-        &format!("{}/moto-api/data.json", endpoint()),
+        &format!("{}/stackpro/ses/messages", endpoint()),
         &[],
         b"",
     )
@@ -349,11 +380,7 @@ pub async fn sent_emails_to(addresses: &[&str]) -> BTreeMap<String, Vec<(String,
         .iter()
         .map(|a| ((*a).to_owned(), Vec::new()))
         .collect();
-    for m in data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
+    for m in data["messages"].as_array().cloned().unwrap_or_default() {
         let field = |name: &str| m[name].as_str().unwrap_or_default().to_owned();
         for to in m["destinations"]["ToAddresses"]
             .as_array()

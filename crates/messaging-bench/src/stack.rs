@@ -13,15 +13,14 @@ use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures_util::stream::{self, StreamExt};
 use futures_util::SinkExt;
+use messaging_aws::items::{ConnectionItem, MemberItem, SubscriptionItem};
+use messaging_aws::table::{self, CONNECTION_TTL_SECONDS};
+use messaging_aws::{BroadcastQueue, ConnectionsApi, MessagingTable, RequestCounter};
 use messaging_core::{ConnectionId, ConversationId, Role, TenantId, UserId};
-use messaging_devstack::template::{create_queues, create_table};
-use messaging_devstack::Template;
+use messaging_devstack::{LocalResources, Template};
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig, RunningGateway};
-use messaging_handlers::broadcast::{self, BroadcastService};
-use messaging_handlers::route::{self, RouteService};
-use messaging_store::items::{ConnectionItem, MemberItem, SubscriptionItem};
-use messaging_store::table::{self, CONNECTION_TTL_SECONDS};
-use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable, RequestCounter};
+use messaging_handlers::services::{Parts, Services};
+use messaging_handlers::{broadcast, route};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -62,16 +61,21 @@ impl Stack {
         let sdk = messaging_devstack::sdk_config(endpoint);
         let template = Template::workspace()?;
         let prefix = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let resources = LocalResources::create(
+            &sdk,
+            &template,
+            &prefix,
+            &format!("{prefix}@stackpro.bench"),
+        )
+        .await?;
+        let table_name = resources.table_name.clone();
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-        let table_name = format!("{prefix}-messaging");
-        create_table(&dynamodb, &template.table()?, &table_name).await?;
         let sqs_requests = RequestCounter::new();
         let sqs = aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&sdk)
                 .interceptor(sqs_requests.clone())
                 .build(),
         );
-        let queues = create_queues(&sqs, &template.queues()?, &prefix).await?;
         let counted_table = |counter: &RequestCounter| {
             let client = aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -81,24 +85,26 @@ impl Stack {
             MessagingTable::new(client, &table_name)
         };
         let (route_dynamodb, broadcast_dynamodb) = (RequestCounter::new(), RequestCounter::new());
-        let queue = BroadcastQueue::new(sqs.clone(), &queues["BroadcastQueue"]);
+        let queue_url = resources.queue_url("BroadcastQueue")?.to_owned();
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let mut config = GatewayConfig::new(template);
         let endpoint_url = management_endpoint(listener.local_addr()?, &config.stage);
-        let api = messaging_handlers::config::connections_api_at(&sdk, &endpoint_url)?;
-        let route_service = Arc::new(RouteService {
-            table: counted_table(&route_dynamodb),
-            queue: queue.clone(),
-            cursors: messaging_devstack::tokens::local_cursor_signer(),
-        });
-        let broadcast_service = Arc::new(BroadcastService {
-            table: counted_table(&broadcast_dynamodb),
-            api: api.clone(),
-            queue: queue.clone(),
-            dead_letters: BroadcastQueue::new(sqs.clone(), &queues["BroadcastDeadLetterQueue"]),
-            concurrency,
-        });
+        // The functions under test, each with its own request counter.
+        let parts = Parts {
+            queue: BroadcastQueue::new(sqs.clone(), &queue_url),
+            fanout_concurrency: concurrency,
+            ..resources.parts(&sdk, &endpoint_url)?
+        };
+        let api = parts.connections.clone();
+        let with_table = |table| {
+            Services::new(&Parts {
+                table,
+                ..parts.clone()
+            })
+        };
+        let route_service = Arc::new(with_table(counted_table(&route_dynamodb)).route);
+        let broadcast_service = Arc::new(with_table(counted_table(&broadcast_dynamodb)).broadcast);
         let timings = Arc::new(Mutex::new(Timings::default()));
         let connected = Arc::new(Mutex::new(HashMap::new()));
 
@@ -141,10 +147,7 @@ impl Stack {
         });
         config.sqs = Some((
             sqs,
-            BTreeMap::from([(
-                "BroadcastQueue".to_owned(),
-                queues["BroadcastQueue"].clone(),
-            )]),
+            BTreeMap::from([("BroadcastQueue".to_owned(), queue_url)]),
         ));
         config.sqs_wait_seconds = 1;
         let gateway = messaging_gateway::start(listener, config, functions).await?;

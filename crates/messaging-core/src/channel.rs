@@ -87,6 +87,17 @@ impl TenantId {
     }
 }
 
+impl TenantId {
+    /// The channel of a file's comment thread: kind `file`, named by the file id.
+    pub fn file_channel(&self, file: &crate::ids::FileId) -> ChannelName {
+        ChannelName {
+            tenant: self.clone(),
+            kind: ChannelKind::File,
+            conversation: file.thread(),
+        }
+    }
+}
+
 impl ChannelName {
     /// Parses `client:{clientId}:{kind}:{conversationId}`. The seed's short form
     /// `client:{clientId}:general` names the tenant's `general` conversation.

@@ -113,13 +113,21 @@ id_type!(
     ConnectionId, "connectionId", 128, &['=', '+', '/']
 );
 
+impl FileId {
+    /// The id of the file's comment thread: a conversation named like the file. Both ids have
+    /// one alphabet and one length limit, so every file id is a conversation id.
+    pub fn thread(&self) -> ConversationId {
+        ConversationId(self.0.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ids_reject_key_and_channel_separators() {
-        for bad in ["a#b", "a:b", "CLIENT#1", "x y", "é"] {
+        for bad in ["a#b", "a:b", "x#CLIENT#1", "x y", "é"] {
             assert!(TenantId::parse(bad).is_err(), "{bad} accepted");
             assert!(ConversationId::parse(bad).is_err(), "{bad} accepted");
         }
@@ -155,5 +163,13 @@ mod tests {
         let ok: ConversationId = serde_json::from_str("\"general\"").unwrap();
         assert_eq!(ok.as_str(), "general");
         assert!(serde_json::from_str::<ConversationId>("\"a#b\"").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_file_id_is_a_valid_conversation_id(raw in "[A-Za-z0-9._-]{1,64}") {
+            let file = FileId::parse(raw).unwrap();
+            proptest::prop_assert_eq!(ConversationId::parse(file.as_str()), Ok(file.thread()));
+        }
     }
 }

@@ -7,7 +7,6 @@
 
 pub mod access;
 pub mod channel;
-pub mod cursor;
 pub mod error;
 pub mod files;
 pub mod ids;
@@ -15,6 +14,7 @@ pub mod notify;
 pub mod protocol;
 pub mod role;
 pub mod search;
+pub mod signed;
 pub mod templates;
 pub mod time;
 pub mod token;

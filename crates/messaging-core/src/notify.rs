@@ -32,6 +32,42 @@ impl NotificationKind {
     }
 }
 
+/// Where a notification goes besides the in-app list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Channel {
+    Email,
+    Push,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "EMAIL",
+            Channel::Push => "PUSH",
+            Channel::Sms => "SMS",
+        }
+    }
+}
+
+/// Where a notification is in its life: pending until the batch settles it (or pushed live at
+/// once to an open socket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationStatus {
+    /// Waiting for the batch: email, push and SMS as the user's preferences say.
+    Pending,
+    /// Pushed to the user's open socket when it was written; never sent elsewhere.
+    Live,
+    /// Sent on every channel the user had on.
+    Sent,
+    /// Read before the batch came to it: not worth a message.
+    Suppressed,
+    /// No channel on (or no address): in the in-app list only.
+    InAppOnly,
+}
+
 /// Quiet hours: a daily span in the user's local time (`start` may be after `end`: overnight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -112,6 +148,21 @@ impl Default for Preferences {
 }
 
 impl Preferences {
+    /// The channels this user gets notifications on: switched on, and with somewhere to send.
+    pub fn channels(&self) -> Vec<Channel> {
+        let mut channels = Vec::new();
+        if self.email && self.email_address.is_some() {
+            channels.push(Channel::Email);
+        }
+        if self.push && self.push_endpoint.is_some() {
+            channels.push(Channel::Push);
+        }
+        if self.sms && self.phone_number.is_some() {
+            channels.push(Channel::Sms);
+        }
+        channels
+    }
+
     /// Checks what a client sent: addresses that look like addresses, hours that exist.
     pub fn validate(self) -> Result<Self, ProtocolError> {
         let invalid = |m: &str| ProtocolError::new(ErrorCode::InvalidField, m.to_owned());
@@ -199,6 +250,21 @@ pub fn mentions<'a>(text: &str, members: impl IntoIterator<Item = &'a str>) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_need_both_the_switch_and_an_address() {
+        let mut p = Preferences::default();
+        assert!(p.channels().is_empty(), "email on but no address");
+        p.email_address = Some("bob@example.com".into());
+        p.push = true;
+        assert_eq!(p.channels(), [Channel::Email]);
+        p.push_endpoint = Some("arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1".into());
+        p.sms = true;
+        p.phone_number = Some("+14155550123".into());
+        assert_eq!(p.channels(), [Channel::Email, Channel::Push, Channel::Sms]);
+        p.email = false;
+        assert_eq!(p.channels(), [Channel::Push, Channel::Sms]);
+    }
 
     const HOUR: i64 = 3_600_000;
 

@@ -80,6 +80,7 @@ pub enum TokenConfigError {
     MissingIssuerOrAudience,
 }
 
+#[derive(Clone)]
 struct VerificationKey {
     kid: Option<String>,
     algorithm: Algorithm,
@@ -87,6 +88,7 @@ struct VerificationKey {
 }
 
 /// Verifies access tokens against one configured key source.
+#[derive(Clone)]
 pub struct TokenVerifier {
     keys: Vec<VerificationKey>,
     issuer: String,

@@ -2,9 +2,11 @@
 //! the template's own definitions, so local and deployed resources cannot drift apart.
 
 pub mod event_source;
+pub mod resources;
 pub mod template;
 pub mod tokens;
 
+pub use resources::LocalResources;
 pub use template::{
     QueueDefinition, ScheduleDefinition, SqsEventSourceDefinition, TableDefinition, Template,
     TemplateError, WebSocketApi, WebSocketRoute,

@@ -12,16 +12,16 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use messaging_core::{Principal, Role, TenantId, UserId};
-use messaging_devstack::template::{create_buckets, create_queues, create_table};
-use messaging_devstack::{tokens, Template};
+use messaging_devstack::{tokens, LocalResources, Template};
 
 const USAGE: &str = "usage:
   stackpro-dev token --tenant ID --user ID --role OWNER|ADMIN|USER [--name NAME] [--ttl SECONDS]
       prints a development token for the local stack
   stackpro-dev bootstrap --endpoint URL [--prefix NAME]
-      creates the table and queues of template.yaml on the emulator at URL and prints
-      TABLE_NAME=… and BROADCAST_QUEUE_URL=… lines for the functions' environment
-  stackpro-dev invoke connect|disconnect|route|broadcast EVENT.json
+      creates the table, queues and files bucket of template.yaml on the emulator at URL,
+      verifies the local SES sender, and prints TABLE_NAME=…, BROADCAST_QUEUE_URL=…,
+      BROADCAST_DLQ_URL=…, FILES_BUCKET=… and SENDER_EMAIL=… for the functions' environment
+  stackpro-dev invoke connect|disconnect|route|file-share|http-api|broadcast|notify-batch EVENT.json
       runs that function's handler once on the event, configured like the Lambda
       (TABLE_NAME, BROADCAST_QUEUE_URL, JWT_*, AWS_ENDPOINT_URL…), and prints its response";
 
@@ -70,30 +70,19 @@ async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
         .unwrap_or("stackpro-local");
     let template = Template::workspace()?;
     let sdk = messaging_devstack::sdk_config(endpoint);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table_name = format!("{prefix}-messaging");
-    create_table(&dynamodb, &template.table()?, &table_name).await?;
-    let urls = create_queues(&aws_sdk_sqs::Client::new(&sdk), &template.queues()?, prefix).await?;
-    let s3 = messaging_store::FileStorage::new(&sdk, "").client().clone();
-    let buckets = create_buckets(&s3, &template.buckets()?, prefix).await?;
-    println!("TABLE_NAME={table_name}");
-    if let Some(url) = urls.get("BroadcastQueue") {
-        println!("BROADCAST_QUEUE_URL={url}");
-    }
-    if let Some(url) = urls.get("BroadcastDeadLetterQueue") {
-        println!("BROADCAST_DLQ_URL={url}");
-    }
-    if let Some(name) = buckets.get("FilesBucket") {
-        println!("FILES_BUCKET={name}");
-    }
-    // SES refuses to send from an unverified identity (moto too).
-    let sender = messaging_devstack::LOCAL_SENDER;
-    aws_sdk_sesv2::Client::new(&sdk)
-        .create_email_identity()
-        .email_identity(sender)
-        .send()
-        .await?;
-    println!("SENDER_EMAIL={sender}");
+    let resources =
+        LocalResources::create(&sdk, &template, prefix, messaging_devstack::LOCAL_SENDER).await?;
+    println!("TABLE_NAME={}", resources.table_name);
+    println!(
+        "BROADCAST_QUEUE_URL={}",
+        resources.queue_url("BroadcastQueue")?
+    );
+    println!(
+        "BROADCAST_DLQ_URL={}",
+        resources.queue_url("BroadcastDeadLetterQueue")?
+    );
+    println!("FILES_BUCKET={}", resources.bucket);
+    println!("SENDER_EMAIL={}", resources.sender);
     Ok(())
 }
 

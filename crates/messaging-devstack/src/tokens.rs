@@ -31,6 +31,6 @@ pub fn mint_local(principal: &Principal, ttl_seconds: u64) -> Result<String, Tok
 pub const LOCAL_CURSOR_SECRET: &str = "stackpro-local-cursor-secret-not-for-production";
 
 /// The cursor signer every local function uses.
-pub fn local_cursor_signer() -> messaging_core::cursor::CursorSigner {
-    messaging_core::cursor::CursorSigner::new(LOCAL_CURSOR_SECRET.as_bytes())
+pub fn local_cursor_signer() -> messaging_core::signed::Signer {
+    messaging_core::signed::Signer::new(LOCAL_CURSOR_SECRET.as_bytes())
 }

@@ -9,13 +9,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
-use messaging_handlers::broadcast::{self, BroadcastService};
-use messaging_handlers::connect::{self, ConnectService};
-use messaging_handlers::disconnect::{self, DisconnectService};
-use messaging_handlers::file_share::{self, FileShareService};
-use messaging_handlers::http_api::{self, HttpApiService};
-use messaging_handlers::notify_batch::{self, NotifyBatchService};
-use messaging_handlers::route::{self, RouteService};
+use messaging_handlers::services::Services;
+use messaging_handlers::{
+    broadcast, connect, disconnect, file_share, http_api, notify_batch, route,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -73,35 +70,20 @@ impl Functions {
         }
     }
 
-    /// Adds the scheduled notification batch (it needs SES, SNS and CloudWatch clients).
-    pub fn with_notify_batch(mut self, service: NotifyBatchService) -> Self {
-        let service = Arc::new(service);
-        self.register(
-            "notify-batch",
-            move |e: aws_lambda_events::cloudwatch_events::CloudWatchEvent| {
-                let service = service.clone();
-                async move {
-                    notify_batch::handle(&service, e)
-                        .await
-                        .map(|report| format!("{report:?}"))
-                        .map_err(|e| e.to_string())
-                }
-            },
-        );
-        self
-    }
-
     /// The StackPro Messaging functions.
-    pub fn stackpro(
-        connect: ConnectService,
-        disconnect: DisconnectService,
-        route: RouteService,
-        file_share: FileShareService,
-        http: HttpApiService,
-        broadcast: BroadcastService,
-    ) -> Self {
+    pub fn stackpro(services: Services) -> Self {
+        let Services {
+            connect,
+            disconnect,
+            route,
+            file_share,
+            http_api: http,
+            broadcast,
+            notify_batch: notify,
+        } = services;
         let files = Arc::new(file_share);
         let http = Arc::new(http);
+        let notify = Arc::new(notify);
         let (c, d, r, b) = (
             Arc::new(connect),
             Arc::new(disconnect),
@@ -146,6 +128,18 @@ impl Functions {
             let b = b.clone();
             async move { Ok(broadcast::handle(&b, e).await) }
         });
+        functions.register(
+            "notify-batch",
+            move |e: aws_lambda_events::cloudwatch_events::CloudWatchEvent| {
+                let notify = notify.clone();
+                async move {
+                    notify_batch::handle(&notify, e)
+                        .await
+                        .map(|report| format!("{report:?}"))
+                        .map_err(|e| e.to_string())
+                }
+            },
+        );
         functions
     }
 }

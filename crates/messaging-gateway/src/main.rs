@@ -8,10 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use messaging_devstack::Template;
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig};
-use messaging_handlers::broadcast::BroadcastService;
-use messaging_handlers::connect::ConnectService;
-use messaging_handlers::disconnect::DisconnectService;
-use messaging_handlers::route::RouteService;
+use messaging_handlers::services::{Parts, Services};
 use messaging_handlers::{config, telemetry};
 
 const USAGE: &str =
@@ -92,33 +89,16 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
 
     let sdk = config::aws().await;
     let endpoint = management_endpoint(listener.local_addr()?, &gateway.stage);
-    let broadcast = BroadcastService {
-        table: config::table(&sdk)?,
-        api: config::connections_api_at(&sdk, &endpoint)?,
-        queue: config::broadcast_queue(&sdk)?,
-        dead_letters: config::broadcast_dead_letter_queue(&sdk)?,
-        concurrency: config::fanout_concurrency()?,
-    };
+    let mut parts = Parts::from_env(&sdk, &endpoint)?;
+    // A shortened schedule shortens the notification batching window with it.
+    if let Some(every) = gateway.schedule_every {
+        parts.window_millis = every.as_millis() as i64;
+    }
     queues
         .entry("BroadcastQueue".to_owned())
-        .or_insert_with(|| broadcast.queue.url().to_owned());
+        .or_insert_with(|| parts.queue.url().to_owned());
     gateway.sqs = Some((aws_sdk_sqs::Client::new(&sdk), queues));
-    let functions = Functions::stackpro(
-        ConnectService::from_env(&sdk)?,
-        DisconnectService::from_env(&sdk)?,
-        RouteService::from_env(&sdk)?,
-        messaging_handlers::file_share::FileShareService::from_env(&sdk)?,
-        messaging_handlers::http_api::HttpApiService::from_env(&sdk)?,
-        broadcast,
-    )
-    .with_notify_batch({
-        let mut notify = messaging_handlers::notify_batch::NotifyBatchService::from_env(&sdk)?;
-        // A shortened schedule shortens the batching window with it.
-        if let Some(every) = gateway.schedule_every {
-            notify.window_millis = every.as_millis() as i64;
-        }
-        notify
-    });
+    let functions = Functions::stackpro(Services::new(&parts));
     let running = messaging_gateway::start(listener, gateway, functions).await?;
     println!(
         "WebSocket API:       {}?token=<JWT>",

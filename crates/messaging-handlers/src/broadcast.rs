@@ -20,16 +20,17 @@ use tracing::{error, info, warn};
 
 use messaging_core::time::now_millis;
 
-use crate::config::{self, ConfigError};
-use crate::metrics::{self, Metric};
-use crate::presence;
+use messaging_aws::{
+    Audience, AwsError, BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable,
+    NewNotification, NotifySpec, PostOutcome,
+};
 use messaging_core::notify::NotificationKind;
 use messaging_core::protocol::{PresenceStatus, ServerFrame};
-use messaging_core::{ConnectionId, UserId};
-use messaging_store::{
-    BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable, NewNotification, NotifySpec,
-    PostOutcome, StoreError,
-};
+use messaging_core::{ConnectionId, ConversationId, UserId};
+
+use crate::config::{self, ConfigError};
+use crate::metrics::{self, Metric};
+use crate::outbox;
 
 /// Delivery attempts per recipient before the job goes to the dead-letter queue.
 pub const MAX_ATTEMPTS: u32 = 4;
@@ -80,11 +81,11 @@ pub enum JobError {
     #[error("message body is not a broadcast job: {0}")]
     Malformed(String),
     #[error("recipients could not be read: {0}")]
-    Recipients(StoreError),
+    Recipients(AwsError),
     #[error("{0} recipients still failing after {MAX_ATTEMPTS} attempts")]
     Exhausted(usize),
     #[error("retry for {count} recipients could not be queued: {error}")]
-    Requeue { count: usize, error: StoreError },
+    Requeue { count: usize, error: AwsError },
 }
 
 impl JobError {
@@ -196,7 +197,7 @@ async fn handle_record(
 }
 
 /// Delivers one job.
-#[tracing::instrument(skip_all, fields(tenant = %job.tenant, conversation = %job.conversation, attempt = job.attempt))]
+#[tracing::instrument(skip_all, fields(tenant = %job.tenant, group = %job.group(), attempt = job.attempt))]
 pub async fn run_job(
     service: &BroadcastService,
     job: &BroadcastJob,
@@ -207,13 +208,13 @@ pub async fn run_job(
         info!("job expired before delivery; dropped");
         return Ok(report);
     }
-    let recipients = match &job.users {
-        None => service
+    let recipients = match &job.audience {
+        Audience::Subscribers(conversation) => service
             .table
-            .recipients(&job.tenant, &job.conversation)
+            .recipients(&job.tenant, conversation)
             .await
             .map_err(JobError::Recipients)?,
-        Some(users) => service
+        Audience::Users { users, .. } => service
             .table
             .connections_of(&job.tenant, users)
             .await
@@ -272,8 +273,16 @@ pub async fn run_job(
         }
     }
     let complete = retry.is_empty();
-    if let (Some(spec), 0) = (&job.notify, job.attempt) {
-        report.notified = notify_members(service, job, spec, &connected, &live_connections).await;
+    if let (Some(spec), Some(conversation), 0) = (&job.notify, job.subscribers_of(), job.attempt) {
+        report.notified = notify_members(
+            service,
+            job,
+            conversation,
+            spec,
+            &connected,
+            &live_connections,
+        )
+        .await;
     }
     if !retry.is_empty() {
         let next = job.attempt + 1;
@@ -320,11 +329,12 @@ pub async fn run_job(
 async fn notify_members(
     service: &BroadcastService,
     job: &BroadcastJob,
+    conversation: &ConversationId,
     spec: &NotifySpec,
     connected: &HashSet<UserId>,
     live: &HashMap<UserId, Vec<ConnectionId>>,
 ) -> usize {
-    let members = match service.table.members(&job.tenant, &job.conversation).await {
+    let members = match service.table.members(&job.tenant, conversation).await {
         Ok(members) => members,
         Err(e) => {
             error!(error = %e, "members not read; no notifications for this message");
@@ -377,7 +387,7 @@ async fn notify_members(
 }
 
 /// A 410 means API Gateway closed the connection: remove it, and its subscription to this
-/// conversation even if the connection record itself was already gone.
+/// job's conversation even if the connection record itself was already gone.
 async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &ConnectionId) {
     // Removing the connection removes the subscriptions its record lists; this one is deleted
     // separately only when the record was already gone or did not list it.
@@ -386,18 +396,18 @@ async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &Conn
             info!(connection_id = %connection, "pruned a gone connection");
             if removed.went_offline {
                 let p = &removed.principal;
-                let (offline, conversations) = (PresenceStatus::Offline, &removed.subscriptions);
-                presence::announce(
+                outbox::announce_presence(
                     &service.queue,
                     &p.tenant,
                     &p.user,
-                    offline,
-                    conversations,
+                    PresenceStatus::Offline,
+                    &removed.subscriptions,
                     None,
                 )
                 .await;
             }
-            removed.subscriptions.contains(&job.conversation)
+            job.subscribers_of()
+                .is_none_or(|c| removed.subscriptions.contains(c))
         }
         Ok(None) => false,
         Err(e) => {
@@ -405,12 +415,13 @@ async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &Conn
             false
         }
     };
-    if covered {
+    // A job for named users reached them through their connection items, not a subscription.
+    let Some(conversation) = job.subscribers_of().filter(|_| !covered) else {
         return;
-    }
+    };
     if let Err(e) = service
         .table
-        .remove_subscription(&job.tenant, &job.conversation, connection)
+        .remove_subscription(&job.tenant, conversation, connection)
         .await
     {
         warn!(connection_id = %connection, error = %e, "could not remove a gone subscription");

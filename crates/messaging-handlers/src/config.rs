@@ -1,9 +1,9 @@
 //! Configuration from the environment, read once per process at start-up.
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use messaging_core::cursor::CursorSigner;
+use messaging_aws::{BroadcastQueue, ConnectionsApi, Gauges, Mailer, MessagingTable, Sns};
+use messaging_core::signed::Signer;
 use messaging_core::token::{TokenConfigError, TokenVerifier};
-use messaging_store::{BroadcastQueue, ConnectionsApi, MessagingTable};
 
 /// A start-up configuration problem; the message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +106,9 @@ pub fn fanout_concurrency() -> Result<usize, ConfigError> {
 /// Shortest `CURSOR_SECRET` accepted.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
 
-/// The page-cursor signer from `CURSOR_SECRET` (at least 32 bytes; a NoEcho template
-/// parameter).
-pub fn cursor_signer() -> Result<CursorSigner, ConfigError> {
+/// The signer of page cursors and unsubscribe links, from `CURSOR_SECRET` (at least 32 bytes;
+/// a NoEcho template parameter).
+pub fn signer() -> Result<Signer, ConfigError> {
     let secret = required("CURSOR_SECRET")?;
     if secret.len() < MIN_CURSOR_SECRET_BYTES {
         return Err(ConfigError::Invalid {
@@ -116,7 +116,7 @@ pub fn cursor_signer() -> Result<CursorSigner, ConfigError> {
             reason: format!("it must be at least {MIN_CURSOR_SECRET_BYTES} bytes"),
         });
     }
-    Ok(CursorSigner::new(secret.as_bytes()))
+    Ok(Signer::new(secret.as_bytes()))
 }
 
 /// Token verification from `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_ALGORITHM` and
@@ -146,4 +146,50 @@ pub fn token_verifier() -> Result<TokenVerifier, ConfigError> {
         }
     };
     Ok(verifier)
+}
+
+/// `SENDER_EMAIL`: the verified SES identity notification emails come from.
+pub fn mailer(sdk: &SdkConfig) -> Result<Mailer, ConfigError> {
+    Ok(mailer_from(sdk, required("SENDER_EMAIL")?))
+}
+
+/// Mail from `sender` (a verified SES identity).
+pub fn mailer_from(sdk: &SdkConfig, sender: impl Into<String>) -> Mailer {
+    Mailer::new(aws_sdk_sesv2::Client::new(sdk), sender)
+}
+
+/// Push notifications and text messages.
+pub fn sns(sdk: &SdkConfig) -> Sns {
+    Sns::new(aws_sdk_sns::Client::new(sdk))
+}
+
+/// The CloudWatch gauges of the suite's namespace.
+pub fn gauges(sdk: &SdkConfig) -> Gauges {
+    Gauges::new(
+        aws_sdk_cloudwatch::Client::new(sdk),
+        crate::metrics::NAMESPACE,
+    )
+}
+
+/// `HTTP_API_URL` + `/unsubscribe`: where the links in notification emails point.
+pub fn unsubscribe_url() -> Result<String, ConfigError> {
+    Ok(format!(
+        "{}/unsubscribe",
+        required("HTTP_API_URL")?.trim_end_matches('/')
+    ))
+}
+
+/// SES's default sandbox rate; production accounts raise it (`SES_MAX_SEND_RATE`).
+pub const DEFAULT_SES_SEND_RATE: f64 = 1.0;
+
+/// `SES_MAX_SEND_RATE`: emails per second the notification batch may send.
+pub fn ses_max_send_rate() -> Result<f64, ConfigError> {
+    let rate: f64 = parsed("SES_MAX_SEND_RATE", DEFAULT_SES_SEND_RATE)?;
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(ConfigError::Invalid {
+            name: "SES_MAX_SEND_RATE",
+            reason: "it must be a positive number of emails per second".into(),
+        });
+    }
+    Ok(rate)
 }

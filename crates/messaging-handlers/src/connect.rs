@@ -1,16 +1,16 @@
 //! `$connect`: verify the token, record the connection, mark the user online.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use messaging_aws::{BroadcastQueue, MessagingTable};
 use messaging_core::protocol::PresenceStatus;
 use messaging_core::time::now_millis;
 use messaging_core::token::TokenVerifier;
-use messaging_store::{BroadcastQueue, MessagingTable};
 use serde_json::json;
 use tracing::{error, info, warn};
 
 use crate::config::{self, ConfigError};
 use crate::metrics::{self, Metric};
-use crate::{event, presence, response};
+use crate::{event, outbox, response};
 
 pub struct ConnectService {
     pub table: MessagingTable,
@@ -91,7 +91,7 @@ pub async fn handle(
             }
             if registered.first_connection {
                 let (tenant, user) = (&principal.tenant, &principal.user);
-                presence::announce(
+                outbox::announce_presence(
                     &service.queue,
                     tenant,
                     user,

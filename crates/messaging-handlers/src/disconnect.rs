@@ -1,12 +1,12 @@
 //! `$disconnect`: remove the connection and everything hanging off it.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use messaging_aws::{AwsError, BroadcastQueue, MessagingTable};
 use messaging_core::protocol::PresenceStatus;
-use messaging_store::{BroadcastQueue, MessagingTable, StoreError};
 use tracing::info;
 
 use crate::config::{self, ConfigError};
-use crate::{event, presence, response};
+use crate::{event, outbox, response};
 
 pub struct DisconnectService {
     pub table: MessagingTable,
@@ -29,7 +29,7 @@ impl DisconnectService {
 pub async fn handle(
     service: &DisconnectService,
     request: &ApiGatewayWebsocketProxyRequest,
-) -> Result<ApiGatewayProxyResponse, StoreError> {
+) -> Result<ApiGatewayProxyResponse, AwsError> {
     let Some(connection) = event::connection_id(request) else {
         return Ok(response::status(400));
     };
@@ -47,7 +47,7 @@ pub async fn handle(
         "disconnected"
     );
     if removed.went_offline {
-        presence::announce(
+        outbox::announce_presence(
             &service.queue,
             &p.tenant,
             &p.user,

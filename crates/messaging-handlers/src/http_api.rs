@@ -9,26 +9,27 @@
 //! | `GET /conversations/{conversationId}/messages/{seq}/thread?limit&cursor` | `THREAD` |
 //! | `GET /search?q&limit&cursor` | `SEARCH_RESULTS` |
 //!
-//! Query parameters become the fields of the equivalent WebSocket frame and go through the
-//! same parser, so both doors validate alike.
+//! Query parameters become the fields of the equivalent WebSocket frame and go through that
+//! frame's own parser, so both doors validate alike.
 
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Map, Value};
 use tracing::info;
 
-use messaging_core::cursor::CursorSigner;
-use messaging_core::protocol::{parse_inbound, Command, ServerFrame};
+use messaging_aws::MessagingTable;
+use messaging_core::protocol::{GetHistory, GetThread, Search, ServerFrame};
+use messaging_core::signed::Signer;
 use messaging_core::token::TokenVerifier;
 use messaging_core::{ErrorCode, Principal, ProtocolError};
-use messaging_store::MessagingTable;
 
 use crate::config::{self, ConfigError};
-use crate::route::reads::{self, Reads};
+use crate::reads::{self, Reads};
+use crate::unsubscribe;
 
 pub struct HttpApiService {
     pub table: MessagingTable,
-    pub cursors: CursorSigner,
+    pub cursors: Signer,
     pub verifier: TokenVerifier,
 }
 
@@ -37,7 +38,7 @@ impl HttpApiService {
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
-            cursors: config::cursor_signer()?,
+            cursors: config::signer()?,
             verifier: config::token_verifier()?,
         })
     }
@@ -77,21 +78,12 @@ pub async fn handle(service: &HttpApiService, request: Request) -> Response<Body
 /// The signed token is the authorisation (no bearer token: it is opened from a mailbox).
 async fn unsubscribe(service: &HttpApiService, request: &Request) -> Response<Body> {
     let query = request.query_string_parameters();
-    let outcome = (|| {
-        let tenant = messaging_core::TenantId::parse(query.first("c").unwrap_or_default()).ok()?;
-        let user = messaging_core::UserId::parse(query.first("u").unwrap_or_default()).ok()?;
-        let token = query.first("t")?;
-        service
-            .cursors
-            .open(
-                token,
-                &tenant,
-                &user,
-                crate::notify_batch::UNSUBSCRIBE_SCOPE,
-            )
-            .ok()?;
-        Some((tenant, user))
-    })();
+    let outcome = unsubscribe::open(
+        &service.cursors,
+        query.first("c"),
+        query.first("u"),
+        query.first("t"),
+    );
     let (status, text) = match outcome {
         None => (StatusCode::BAD_REQUEST, "This unsubscribe link is not valid. Turn email notifications off in the portal's settings instead."),
         Some((tenant, user)) => {
@@ -147,12 +139,9 @@ fn principal(service: &HttpApiService, request: &Request) -> Result<Principal, P
         .map_err(|e| unauthorized(&format!("the token was refused ({e})")))
 }
 
-/// The WebSocket frame equivalent to this request, parsed by the same parser.
-fn as_frame(
-    kind: &str,
-    request: &Request,
-    mut fields: Map<String, Value>,
-) -> Result<Command, ProtocolError> {
+/// The fields of the WebSocket frame equivalent to this request (`fields`, and the query
+/// parameters under their frame names), for that frame's own parser.
+fn frame_fields(request: &Request, mut fields: Map<String, Value>) -> Result<Value, ProtocolError> {
     let query = request.query_string_parameters();
     for (name, field, numeric) in [
         ("limit", "limit", true),
@@ -175,8 +164,7 @@ fn as_frame(
             fields.insert(field.to_owned(), value);
         }
     }
-    fields.insert("type".into(), json!(kind));
-    Ok(parse_inbound(&Value::Object(fields).to_string())?.command)
+    Ok(Value::Object(fields))
 }
 
 async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFrame, ProtocolError> {
@@ -198,38 +186,28 @@ async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFra
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect()
     };
-    let reply = match segments.as_slice() {
+    match segments.as_slice() {
         ["conversations"] => reads::list_conversations(reads, &p, None).await,
         ["conversations", conversation, "messages"] => {
-            match as_frame(
-                "GET_HISTORY",
-                request,
-                fields(&[("conversationId", json!(conversation))]),
-            )? {
-                Command::GetHistory(history) => reads::history(reads, &p, history, None).await,
-                _ => unreachable!("GET_HISTORY parses to GetHistory"),
-            }
+            let fields = fields(&[("conversationId", json!(conversation))]);
+            let history = GetHistory::from_value(&frame_fields(request, fields)?)?;
+            reads::history(reads, &p, history, None).await
         }
         ["conversations", conversation, "messages", seq, "thread"] => {
             let seq: u64 = seq.parse().map_err(|_| {
                 ProtocolError::new(ErrorCode::InvalidField, "seq must be a whole number")
             })?;
-            let frame = fields(&[("conversationId", json!(conversation)), ("seq", json!(seq))]);
-            match as_frame("GET_THREAD", request, frame)? {
-                Command::GetThread(thread) => reads::thread(reads, &p, thread, None).await,
-                _ => unreachable!("GET_THREAD parses to GetThread"),
-            }
+            let fields = fields(&[("conversationId", json!(conversation)), ("seq", json!(seq))]);
+            let thread = GetThread::from_value(&frame_fields(request, fields)?)?;
+            reads::thread(reads, &p, thread, None).await
         }
-        ["search"] => match as_frame("SEARCH", request, Map::new())? {
-            Command::Search(search) => reads::search(reads, &p, search, None).await,
-            _ => unreachable!("SEARCH parses to Search"),
-        },
-        _ => {
-            return Err(ProtocolError::new(
-                ErrorCode::NotFound,
-                format!("no resource at {}", request.uri().path()),
-            ))
+        ["search"] => {
+            let search = Search::from_value(&frame_fields(request, Map::new())?)?;
+            reads::search(reads, &p, search, None).await
         }
-    }?;
-    reply.ok_or_else(|| ProtocolError::new(ErrorCode::Internal, "a read answered nothing"))
+        _ => Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            format!("no resource at {}", request.uri().path()),
+        )),
+    }
 }

@@ -1,6 +1,15 @@
 //! Entrypoints of StackPro Messaging: one module per Lambda function, each turning an event
 //! into a response. Binaries under `functions/` only build a service from the environment and
-//! hand it to the Lambda runtime; tests and the local gateway call the same code.
+//! hand it to the Lambda runtime; tests and the local gateway call the same code, with every
+//! service built by [`services::Services`].
+//!
+//! | module | function | event |
+//! |---|---|---|
+//! | [`connect`], [`disconnect`] | `$connect`, `$disconnect` | API Gateway WebSocket |
+//! | [`route`], [`file_share`] | `$default`, the file routes | API Gateway WebSocket, through [`websocket`] |
+//! | [`broadcast`] | fan-out | SQS (the jobs of [`outbox`]) |
+//! | [`http_api`] | the portal's HTTP API | API Gateway HTTP API (the [`reads`] of `route`, and unsubscribe links) |
+//! | [`notify_batch`] | the notification batch | EventBridge schedule |
 
 pub mod broadcast;
 pub mod config;
@@ -11,7 +20,11 @@ pub mod file_share;
 pub mod http_api;
 pub mod metrics;
 pub mod notify_batch;
-pub mod presence;
+pub mod outbox;
+pub mod reads;
 pub mod response;
 pub mod route;
+pub mod services;
 pub mod telemetry;
+pub mod unsubscribe;
+pub mod websocket;

@@ -13,6 +13,9 @@ use messaging_core::time::now_millis;
 use messaging_core::TenantId;
 
 pub const NAMESPACE: &str = "StackPro/Messaging";
+/// The gauge of users connected today, per tenant (published by notify-batch through
+/// PutMetricData, not EMF: it is a daily count, not an event).
+pub const ACTIVE_USERS: &str = "ActiveUsers";
 
 /// The metrics this suite emits (the dashboard and alarms in template.yaml use these names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

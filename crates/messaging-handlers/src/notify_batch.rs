@@ -8,6 +8,8 @@
 //! crash) never sends it twice; a send that fails releases its claim and is retried next run.
 //! Emails respect SES's sending rate and carry a signed unsubscribe link. The run also
 //! publishes the ActiveUsers gauge per tenant through CloudWatch's PutMetricData.
+//!
+//! This module decides; the sending is `messaging_aws`'s ([`Mailer`], [`Sns`], [`Gauges`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -15,35 +17,32 @@ use std::time::Duration;
 use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use tracing::{error, info, warn};
 
-use messaging_core::cursor::CursorSigner;
-use messaging_core::notify::{NotificationKind, Preferences};
-use messaging_core::templates::{self, Email};
-use messaging_core::time::{now_millis, rfc3339_millis};
+use messaging_aws::{AwsError, Delivery, Gauges, Mailer, MessagingTable, Sns, StoredNotification};
+use messaging_core::notify::{Channel, NotificationKind, NotificationStatus, Preferences};
+use messaging_core::signed::Signer;
+use messaging_core::templates::{self, Email, NotificationData};
+use messaging_core::time::{now_millis, parse_rfc3339_millis, rfc3339_millis};
 use messaging_core::{ConversationId, TenantId, UserId};
-use messaging_store::{Delivery, MessagingTable, StoreError, StoredNotification};
 
 use crate::config::{self, ConfigError};
 use crate::metrics::{self, Metric};
+use crate::unsubscribe;
 
-/// SES's default sandbox rate; production accounts raise it (SES_MAX_SEND_RATE).
-pub const DEFAULT_SEND_RATE: f64 = 1.0;
-/// The cursor-signer scope of unsubscribe links.
-pub const UNSUBSCRIBE_SCOPE: &str = "unsubscribe:email";
+/// The seed's 5-minute batching window.
+pub const DEFAULT_WINDOW_MILLIS: i64 = 5 * 60 * 1000;
 
 #[derive(Clone)]
 pub struct NotifyBatchService {
     pub table: MessagingTable,
-    pub email: aws_sdk_sesv2::Client,
-    pub sns: aws_sdk_sns::Client,
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    /// The verified SES identity mail comes from.
-    pub sender: String,
+    pub mailer: Mailer,
+    pub sns: Sns,
+    pub gauges: Gauges,
     /// The portal address, with `{clientId}` for the tenant.
     pub portal_url: String,
     /// The HTTP API's unsubscribe endpoint (`…/unsubscribe`).
     pub unsubscribe_url: String,
     /// Signs unsubscribe links (the functions' CURSOR_SECRET).
-    pub signer: CursorSigner,
+    pub signer: Signer,
     /// Emails per second at most.
     pub max_send_rate: f64,
     /// The batching window: a user's notifications go out together once the oldest is this
@@ -51,41 +50,19 @@ pub struct NotifyBatchService {
     pub window_millis: i64,
 }
 
-/// The seed's 5-minute window.
-pub const DEFAULT_WINDOW_MILLIS: i64 = 5 * 60 * 1000;
-
 impl NotifyBatchService {
     /// As the Lambda builds it: `TABLE_NAME`, `SENDER_EMAIL`, `PORTAL_URL`, `HTTP_API_URL`,
     /// `CURSOR_SECRET`, `SES_MAX_SEND_RATE`.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let rate: f64 = std::env::var("SES_MAX_SEND_RATE")
-            .ok()
-            .map(|r| r.parse())
-            .transpose()
-            .map_err(|e| ConfigError::Invalid {
-                name: "SES_MAX_SEND_RATE",
-                reason: format!("{e}"),
-            })?
-            .unwrap_or(DEFAULT_SEND_RATE);
-        if !(rate > 0.0 && rate.is_finite()) {
-            return Err(ConfigError::Invalid {
-                name: "SES_MAX_SEND_RATE",
-                reason: "it must be a positive number of emails per second".into(),
-            });
-        }
         Ok(Self {
             table: config::table(sdk)?,
-            email: aws_sdk_sesv2::Client::new(sdk),
-            sns: aws_sdk_sns::Client::new(sdk),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
-            sender: config::required("SENDER_EMAIL")?,
+            mailer: config::mailer(sdk)?,
+            sns: config::sns(sdk),
+            gauges: config::gauges(sdk),
             portal_url: config::required("PORTAL_URL")?,
-            unsubscribe_url: format!(
-                "{}/unsubscribe",
-                config::required("HTTP_API_URL")?.trim_end_matches('/')
-            ),
-            signer: config::cursor_signer()?,
-            max_send_rate: rate,
+            unsubscribe_url: config::unsubscribe_url()?,
+            signer: config::signer()?,
+            max_send_rate: config::ses_max_send_rate()?,
             window_millis: DEFAULT_WINDOW_MILLIS,
         })
     }
@@ -118,7 +95,7 @@ pub struct BatchReport {
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     #[error("pending notifications could not be read: {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] AwsError),
 }
 
 pub async fn handle(
@@ -128,311 +105,267 @@ pub async fn handle(
     run(service, now_millis()).await
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Channel {
-    Email,
-    Push,
-    Sms,
-}
-
-impl Channel {
-    fn name(self) -> &'static str {
-        match self {
-            Channel::Email => "EMAIL",
-            Channel::Push => "PUSH",
-            Channel::Sms => "SMS",
-        }
-    }
-}
-
 /// One run at `now`.
 pub async fn run(service: &NotifyBatchService, now: i64) -> Result<BatchReport, BatchError> {
     let pending = service.table.pending_notifications().await?;
-    let mut report = BatchReport {
-        pending: pending.len(),
-        ..Default::default()
-    };
     let mut by_user: BTreeMap<(TenantId, UserId), Vec<StoredNotification>> = BTreeMap::new();
-    for n in pending {
+    for n in pending.iter().cloned() {
         by_user
             .entry((n.tenant.clone(), n.user.clone()))
             .or_default()
             .push(n);
     }
-    report.users = by_user.len();
-    let mut pacer = Pacer::new(service.max_send_rate);
+    let mut run = Run {
+        service,
+        now,
+        pacer: Pacer::new(service.max_send_rate),
+        report: BatchReport {
+            pending: pending.len(),
+            users: by_user.len(),
+            ..Default::default()
+        },
+    };
     for ((tenant, user), notifications) in by_user {
-        if let Err(e) = settle_user(
-            service,
-            &tenant,
-            &user,
-            notifications,
-            now,
-            &mut pacer,
-            &mut report,
-        )
-        .await
-        {
+        if let Err(e) = run.settle_user(&tenant, &user, notifications).await {
             error!(tenant = %tenant, user = %user, error = %e, "notifications of a user not settled; next run retries");
-            report.failed += 1;
+            run.report.failed += 1;
         }
     }
+    let mut report = run.report;
     report.active_user_tenants = publish_active_users(service, now).await;
     info!(?report, "notification batch done");
     Ok(report)
 }
 
-async fn settle_user(
-    service: &NotifyBatchService,
-    tenant: &TenantId,
-    user: &UserId,
-    notifications: Vec<StoredNotification>,
+/// One run's state: the clock, the email pace, what was done.
+struct Run<'a> {
+    service: &'a NotifyBatchService,
     now: i64,
-    pacer: &mut Pacer,
-    report: &mut BatchReport,
-) -> Result<(), StoreError> {
-    // The window opens with the oldest pending notification; it goes out once closed, with
-    // everything that arrived inside it (later ones wait for their own window).
-    let opened = notifications
-        .first()
-        .and_then(|n| messaging_core::time::parse_rfc3339_millis(&n.view.created_at))
-        .unwrap_or(now);
-    if now - opened < service.window_millis {
-        report.waiting += notifications.len();
-        return Ok(());
-    }
-    let (notifications, later): (Vec<_>, Vec<_>) = notifications.into_iter().partition(|n| {
-        messaging_core::time::parse_rfc3339_millis(&n.view.created_at)
-            .is_none_or(|at| at < opened + service.window_millis)
-    });
-    report.waiting += later.len();
-    // What they already read is not worth a message (nor is a conversation they left).
-    let mut read: HashMap<ConversationId, Option<u64>> = HashMap::new();
-    let mut live = Vec::new();
-    for n in notifications {
-        let conversation = n
-            .view
-            .data
-            .conversation_id
-            .as_deref()
-            .and_then(|c| ConversationId::parse(c).ok());
-        let (Some(conversation), Some(seq)) = (conversation, n.view.data.seq) else {
-            live.push(n);
-            continue;
-        };
-        if !read.contains_key(&conversation) {
-            let marker = service
-                .table
-                .member(tenant, &conversation, user)
-                .await?
-                .map(|m| m.last_read_seq);
-            read.insert(conversation.clone(), marker);
+    pacer: Pacer,
+    report: BatchReport,
+}
+
+/// What one user is sent this run, on every channel they have on.
+struct Digest {
+    /// The notifications it covers; the first names the batch's delivery markers.
+    ids: Vec<String>,
+    email: Email,
+    unsubscribe: String,
+}
+
+impl Run<'_> {
+    /// Settles one user's pending notifications, oldest first.
+    async fn settle_user(
+        &mut self,
+        tenant: &TenantId,
+        user: &UserId,
+        notifications: Vec<StoredNotification>,
+    ) -> Result<(), AwsError> {
+        let due = self.due(notifications);
+        let unread = self.drop_read(tenant, user, due).await?;
+        if unread.is_empty() {
+            return Ok(());
         }
-        match read[&conversation] {
-            Some(marker) if marker < seq => live.push(n),
-            _ => {
-                if service.table.settle_notification(&n, "suppressed").await? {
-                    report.suppressed += 1;
+        let preferences = self.service.table.preferences(tenant, user).await?;
+        if preferences.is_quiet(self.now) {
+            self.report.held += unread.len();
+            return Ok(());
+        }
+        let channels = preferences.channels();
+        if channels.is_empty() {
+            for n in &unread {
+                if self
+                    .service
+                    .table
+                    .settle_notification(n, NotificationStatus::InAppOnly)
+                    .await?
+                {
+                    self.report.in_app_only += 1;
+                }
+            }
+            return Ok(());
+        }
+        let digest = self.digest(tenant, user, &unread);
+        let mut all_out = true;
+        for channel in channels {
+            all_out &= self
+                .deliver(tenant, user, &preferences, &digest, channel)
+                .await?;
+        }
+        if all_out {
+            for n in &unread {
+                self.service
+                    .table
+                    .settle_notification(n, NotificationStatus::Sent)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The notifications whose window has closed. The window opens with the oldest pending
+    /// notification; it goes out once closed, with everything that arrived inside it (later
+    /// ones wait for their own window).
+    fn due(&mut self, notifications: Vec<StoredNotification>) -> Vec<StoredNotification> {
+        let created = |n: &StoredNotification| parse_rfc3339_millis(&n.view.created_at);
+        let opened = notifications.first().and_then(created).unwrap_or(self.now);
+        if self.now - opened < self.service.window_millis {
+            self.report.waiting += notifications.len();
+            return Vec::new();
+        }
+        let closes = opened + self.service.window_millis;
+        let (due, later): (Vec<_>, Vec<_>) = notifications
+            .into_iter()
+            .partition(|n| created(n).is_none_or(|at| at < closes));
+        self.report.waiting += later.len();
+        due
+    }
+
+    /// Settles as suppressed what the user already read (read marker at or past the message,
+    /// or a conversation they left); returns the rest.
+    async fn drop_read(
+        &mut self,
+        tenant: &TenantId,
+        user: &UserId,
+        notifications: Vec<StoredNotification>,
+    ) -> Result<Vec<StoredNotification>, AwsError> {
+        let table = &self.service.table;
+        let mut markers: HashMap<ConversationId, Option<u64>> = HashMap::new();
+        let mut unread = Vec::new();
+        for n in notifications {
+            let conversation = n
+                .view
+                .data
+                .conversation_id
+                .as_deref()
+                .and_then(|c| ConversationId::parse(c).ok());
+            let (Some(conversation), Some(seq)) = (conversation, n.view.data.seq) else {
+                unread.push(n);
+                continue;
+            };
+            let marker = match markers.get(&conversation) {
+                Some(marker) => *marker,
+                None => {
+                    let marker = table.read_marker(tenant, &conversation, user).await?;
+                    markers.insert(conversation, marker);
+                    marker
+                }
+            };
+            match marker {
+                Some(read) if read < seq => unread.push(n),
+                _ => {
+                    if table
+                        .settle_notification(&n, NotificationStatus::Suppressed)
+                        .await?
+                    {
+                        self.report.suppressed += 1;
+                    }
                 }
             }
         }
+        Ok(unread)
     }
-    if live.is_empty() {
-        return Ok(());
-    }
-    let preferences = service.table.preferences(tenant, user).await?;
-    if preferences.is_quiet(now) {
-        report.held += live.len();
-        return Ok(());
-    }
-    let channels = channels(&preferences);
-    if channels.is_empty() {
-        for n in &live {
-            if service.table.settle_notification(n, "in_app_only").await? {
-                report.in_app_only += 1;
-            }
+
+    fn digest(&self, tenant: &TenantId, user: &UserId, unread: &[StoredNotification]) -> Digest {
+        let service = self.service;
+        let items: Vec<(NotificationKind, NotificationData)> = unread
+            .iter()
+            .map(|n| (n.view.kind, n.view.data.clone()))
+            .collect();
+        let portal = service.portal_url.replace("{clientId}", tenant.as_str());
+        let unsubscribe =
+            unsubscribe::link(&service.signer, &service.unsubscribe_url, tenant, user);
+        Digest {
+            ids: unread
+                .iter()
+                .map(|n| n.view.notification_id.clone())
+                .collect(),
+            email: templates::email(&items, tenant.as_str(), &portal, &unsubscribe),
+            unsubscribe,
         }
-        return Ok(());
     }
-    let ids: Vec<String> = live
-        .iter()
-        .map(|n| n.view.notification_id.clone())
-        .collect();
-    let first = ids[0].clone();
-    let items: Vec<(NotificationKind, templates::NotificationData)> = live
-        .iter()
-        .map(|n| (n.view.kind, n.view.data.clone()))
-        .collect();
-    let portal = service.portal_url.replace("{clientId}", tenant.as_str());
-    let token = service
-        .signer
-        .issue(tenant, user, UNSUBSCRIBE_SCOPE, "email");
-    let unsubscribe = format!("{}?c={tenant}&u={user}&t={token}", service.unsubscribe_url);
-    let email = templates::email(&items, tenant.as_str(), &portal, &unsubscribe);
-    let mut all_out = true;
-    for channel in channels {
-        match service
-            .table
-            .claim_delivery(tenant, user, &first, channel.name(), &ids)
+
+    /// Claims, sends and records one channel's delivery of the digest. `false` when the send
+    /// failed (its claim is released: the next run tries again).
+    async fn deliver(
+        &mut self,
+        tenant: &TenantId,
+        user: &UserId,
+        preferences: &Preferences,
+        digest: &Digest,
+        channel: Channel,
+    ) -> Result<bool, AwsError> {
+        let table = &self.service.table;
+        let first = &digest.ids[0];
+        match table
+            .claim_delivery(tenant, user, first, channel, &digest.ids)
             .await?
         {
+            Delivery::Claimed => {}
             Delivery::AlreadySent => {
-                report.already_sent += 1;
-                continue;
+                self.report.already_sent += 1;
+                return Ok(true);
             }
             Delivery::Interrupted => {
                 // A run stopped between claiming and recording: it may have sent. Never twice.
-                warn!(tenant = %tenant, user = %user, channel = channel.name(), "an earlier run was interrupted mid-send; not sending again");
-                report.already_sent += 1;
-                continue;
+                warn!(tenant = %tenant, user = %user, channel = channel.as_str(), "an earlier run was interrupted mid-send; not sending again");
+                self.report.already_sent += 1;
+                return Ok(true);
             }
-            Delivery::Claimed => {}
         }
-        let sent = match channel {
-            Channel::Email => {
-                pacer.wait().await;
-                send_email(service, &preferences, &email, &unsubscribe).await
-            }
-            Channel::Push => send_push(service, &preferences, &email).await,
-            Channel::Sms => send_sms(service, &preferences, &email).await,
-        };
-        match sent {
+        match self.send(preferences, digest, channel).await {
             Ok(()) => {
-                service
-                    .table
-                    .delivery_sent(tenant, user, &first, channel.name())
-                    .await?;
+                table.delivery_sent(tenant, user, first, channel).await?;
                 match channel {
-                    Channel::Email => report.emails += 1,
-                    Channel::Push => report.pushes += 1,
-                    Channel::Sms => report.texts += 1,
+                    Channel::Email => self.report.emails += 1,
+                    Channel::Push => self.report.pushes += 1,
+                    Channel::Sms => self.report.texts += 1,
                 }
                 metrics::emit(tenant, &[(Metric::NotificationsSent, 1.0)]);
+                Ok(true)
             }
             Err(reason) => {
-                warn!(tenant = %tenant, user = %user, channel = channel.name(), %reason, "send failed; retried next run");
-                service
-                    .table
-                    .release_delivery(tenant, user, &first, channel.name())
-                    .await?;
-                report.failed += 1;
-                all_out = false;
+                warn!(tenant = %tenant, user = %user, channel = channel.as_str(), %reason, "send failed; retried next run");
+                table.release_delivery(tenant, user, first, channel).await?;
+                self.report.failed += 1;
+                Ok(false)
             }
         }
     }
-    if all_out {
-        for n in &live {
-            service.table.settle_notification(n, "sent").await?;
+
+    /// The digest on one channel: the email itself, its subject and text as a push, its
+    /// subject as a text message.
+    async fn send(
+        &mut self,
+        p: &Preferences,
+        digest: &Digest,
+        channel: Channel,
+    ) -> Result<(), AwsError> {
+        let service = self.service;
+        let target = |address: &Option<String>| address.clone().unwrap_or_default();
+        let email = &digest.email;
+        match channel {
+            Channel::Email => {
+                self.pacer.wait().await;
+                service
+                    .mailer
+                    .send(&target(&p.email_address), email, &digest.unsubscribe)
+                    .await
+            }
+            Channel::Push => {
+                service
+                    .sns
+                    .push(&target(&p.push_endpoint), &email.subject, &email.text)
+                    .await
+            }
+            Channel::Sms => {
+                service
+                    .sns
+                    .text(&target(&p.phone_number), &email.subject)
+                    .await
+            }
         }
     }
-    Ok(())
-}
-
-fn channels(p: &Preferences) -> Vec<Channel> {
-    let mut channels = Vec::new();
-    if p.email && p.email_address.is_some() {
-        channels.push(Channel::Email);
-    }
-    if p.push && p.push_endpoint.is_some() {
-        channels.push(Channel::Push);
-    }
-    if p.sms && p.phone_number.is_some() {
-        channels.push(Channel::Sms);
-    }
-    channels
-}
-
-async fn send_email(
-    service: &NotifyBatchService,
-    p: &Preferences,
-    email: &Email,
-    unsubscribe: &str,
-) -> Result<(), String> {
-    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, MessageHeader};
-    let to = p.email_address.clone().unwrap_or_default();
-    let text = |data: &str| {
-        Content::builder()
-            .data(data)
-            .charset("UTF-8")
-            .build()
-            .map_err(|e| e.to_string())
-    };
-    let header = |name: &str, value: &str| {
-        MessageHeader::builder()
-            .name(name)
-            .value(value)
-            .build()
-            .map_err(|e| e.to_string())
-    };
-    let message = Message::builder()
-        .subject(text(&email.subject)?)
-        .body(
-            Body::builder()
-                .html(text(&email.html)?)
-                .text(text(&email.text)?)
-                .build(),
-        )
-        // One-click unsubscribe (RFC 8058), as mailbox providers expect of bulk mail.
-        .headers(header("List-Unsubscribe", &format!("<{unsubscribe}>"))?)
-        .headers(header(
-            "List-Unsubscribe-Post",
-            "List-Unsubscribe=One-Click",
-        )?)
-        .build();
-    service
-        .email
-        .send_email()
-        .from_email_address(&service.sender)
-        .destination(Destination::builder().to_addresses(to).build())
-        .content(EmailContent::builder().simple(message).build())
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_sdk_sesv2::error::DisplayErrorContext(e).to_string())
-}
-
-async fn send_push(
-    service: &NotifyBatchService,
-    p: &Preferences,
-    email: &Email,
-) -> Result<(), String> {
-    let target = p.push_endpoint.clone().unwrap_or_default();
-    let request = service
-        .sns
-        .publish()
-        .target_arn(target)
-        .subject(truncate(&email.subject, 100));
-    publish(request.message(truncate(&email.text, 2000))).await
-}
-
-async fn send_sms(
-    service: &NotifyBatchService,
-    p: &Preferences,
-    email: &Email,
-) -> Result<(), String> {
-    let number = p.phone_number.clone().unwrap_or_default();
-    publish(
-        service
-            .sns
-            .publish()
-            .phone_number(number)
-            .message(truncate(&email.subject, 140)),
-    )
-    .await
-}
-
-async fn publish(
-    request: aws_sdk_sns::operation::publish::builders::PublishFluentBuilder,
-) -> Result<(), String> {
-    request
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(e).to_string())
-}
-
-fn truncate(text: &str, chars: usize) -> String {
-    text.chars().take(chars).collect()
 }
 
 /// Keeps sends at most `rate` per second.
@@ -457,10 +390,9 @@ impl Pacer {
     }
 }
 
-/// Publishes today's ActiveUsers per tenant (a gauge, not a per-message count: one
-/// PutMetricData per 20 tenants per run). Returns the number of tenants.
+/// Publishes today's ActiveUsers per tenant (a gauge, not a per-message count). Returns the
+/// number of tenants.
 async fn publish_active_users(service: &NotifyBatchService, now: i64) -> usize {
-    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
     let day = &rfc3339_millis(now)[..10];
     let counts = match service.table.active_users(day).await {
         Ok(counts) => counts,
@@ -469,36 +401,17 @@ async fn publish_active_users(service: &NotifyBatchService, now: i64) -> usize {
             return 0;
         }
     };
-    let data: Vec<MetricDatum> = counts
-        .iter()
-        .map(|(tenant, users)| {
-            MetricDatum::builder()
-                .metric_name("ActiveUsers")
-                .dimensions(
-                    Dimension::builder()
-                        .name("TenantId")
-                        .value(tenant.as_str())
-                        .build(),
-                )
-                .unit(StandardUnit::Count)
-                .value(*users as f64)
-                .build()
-        })
-        .collect();
-    for chunk in data.chunks(20) {
-        if let Err(e) = service
-            .cloudwatch
-            .put_metric_data()
-            .namespace(metrics::NAMESPACE)
-            .set_metric_data(Some(chunk.to_vec()))
-            .send()
-            .await
-        {
-            error!(error = %aws_sdk_cloudwatch::error::DisplayErrorContext(e), "ActiveUsers not published");
-            return 0;
+    match service
+        .gauges
+        .put_per_tenant(metrics::ACTIVE_USERS, &counts)
+        .await
+    {
+        Ok(()) => counts.len(),
+        Err(e) => {
+            error!(error = %e, "ActiveUsers not published");
+            0
         }
     }
-    counts.len()
 }
 
 #[cfg(test)]
@@ -514,20 +427,5 @@ mod tests {
         }
         // The first goes at once, then one every 250 ms.
         assert_eq!(start.elapsed(), Duration::from_millis(1000));
-    }
-
-    #[test]
-    fn channels_need_both_the_switch_and_an_address() {
-        let mut p = Preferences::default();
-        assert!(channels(&p).is_empty(), "email on but no address");
-        p.email_address = Some("bob@example.com".into());
-        p.push = true;
-        assert_eq!(channels(&p), [Channel::Email]);
-        p.push_endpoint = Some("arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1".into());
-        p.sms = true;
-        p.phone_number = Some("+14155550123".into());
-        assert_eq!(channels(&p), [Channel::Email, Channel::Push, Channel::Sms]);
-        p.email = false;
-        assert_eq!(channels(&p), [Channel::Push, Channel::Sms]);
     }
 }

@@ -1,5 +1,8 @@
 //! Broadcast Lambda (SQS consumer with ReportBatchItemFailures): see
 //! `messaging_handlers::broadcast`.
+// The future of `main` nests lambda_runtime's layers over the handler's and the AWS SDK's:
+// deeper than rustc's default query depth for computing its layout.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};

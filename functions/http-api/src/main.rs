@@ -1,5 +1,8 @@
 //! The portal HTTP API Lambda (history, threads, search without a socket): see
 //! `messaging_handlers::http_api`.
+// The future of `main` nests lambda_runtime's layers over the handler's and the AWS SDK's:
+// deeper than rustc's default query depth for computing its layout.
+#![recursion_limit = "256"]
 
 use lambda_http::{run, service_fn, Error, Request};
 use messaging_handlers::{config, http_api, telemetry};

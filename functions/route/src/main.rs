@@ -1,4 +1,7 @@
 //! `$default` (message routing) Lambda: see `messaging_handlers::route`.
+// The future of `main` nests lambda_runtime's layers over the handler's and the AWS SDK's:
+// deeper than rustc's default query depth for computing its layout.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};

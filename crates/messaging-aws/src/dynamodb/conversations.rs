@@ -177,15 +177,7 @@ impl MessagingTable {
         now: i64,
     ) -> Result<JoinOutcome, AwsError> {
         let item = self.member_item(tenant, conversation, user, added_by, &rfc3339_millis(now));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(to_item(&item).map_err(|e| corrupt("member", e))?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        if !applied("PutItem(member)", put)? {
+        if !self.put_new(&item, "member").await? {
             return Ok(JoinOutcome::AlreadyMember);
         }
         let subscribed_connections = self.subscribe_user(tenant, conversation, user).await?;

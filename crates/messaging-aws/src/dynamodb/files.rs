@@ -147,14 +147,7 @@ impl MessagingTable {
             shared_by,
             &rfc3339_millis(now_millis()),
         );
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(to_item(&item).map_err(|e| corrupt("share", e))?))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem(share)", e))?;
-        Ok(())
+        self.put_item(&item, "share").await
     }
 
     /// Removes `user`'s share; `false` when there was none.
@@ -280,14 +273,13 @@ impl MessagingTable {
             sk: key.sk,
             comment: comment.clone(),
         };
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(to_item(&item).map_err(|e| corrupt("comment", e))?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(|e| classify("PutItem(comment)", e))?;
+        // Comment ids are fresh UUIDv7s: a taken one is a bug, never overwritten.
+        if !self.put_new(&item, "comment").await? {
+            return Err(AwsError::ConditionFailed(format!(
+                "PutItem(comment): {} exists",
+                comment.comment_id
+            )));
+        }
         Ok(())
     }
 

@@ -195,27 +195,14 @@ impl MessagingTable {
             at: rfc3339_millis(now),
             ttl: epoch_seconds(now) + DELIVERY_TTL_SECONDS,
         };
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(to_item(&item).map_err(|e| corrupt("delivery", e))?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Delivery::Claimed),
-            Err(e) => match classify("PutItem(delivery)", e) {
-                AwsError::ConditionFailed(_) => {
-                    let existing = self.get_as::<DeliveryItem>(&key, "delivery").await?;
-                    Ok(match existing.map(|d| d.state) {
-                        Some(DeliveryState::Sent) => Delivery::AlreadySent,
-                        _ => Delivery::Interrupted,
-                    })
-                }
-                other => Err(other),
-            },
+        if self.put_new(&item, "delivery").await? {
+            return Ok(Delivery::Claimed);
         }
+        let existing = self.get_as::<DeliveryItem>(&key, "delivery").await?;
+        Ok(match existing.map(|d| d.state) {
+            Some(DeliveryState::Sent) => Delivery::AlreadySent,
+            _ => Delivery::Interrupted,
+        })
     }
 
     /// Records that a claimed delivery went out.
@@ -334,14 +321,7 @@ impl MessagingTable {
             sk: key.sk,
             preferences: preferences.clone(),
         };
-        self.client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(to_item(&item).map_err(|e| corrupt("preferences", e))?))
-            .send()
-            .await
-            .map_err(|e| classify("PutItem(preferences)", e))?;
-        Ok(())
+        self.put_item(&item, "preferences").await
     }
 
     /// Counts `user` as active on UTC day `day` (`YYYY-MM-DD`).

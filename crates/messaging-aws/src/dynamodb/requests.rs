@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::table::{Key, GSI1, GSI1PK, GSI1SK, PK, SK};
 use super::MessagingTable;
-use crate::error::{classify, corrupt, AwsError};
+use crate::error::{applied, classify, corrupt, AwsError};
 
 /// BatchWriteItem's limit.
 const BATCH_SIZE: usize = 25;
@@ -214,6 +214,44 @@ impl MessagingTable {
             .await
             .map_err(|e| classify(operation, e))?;
         Ok(output.item.is_some())
+    }
+
+    /// Writes `item` (a `what`), replacing any item with its key.
+    pub(crate) async fn put_item<T: serde::Serialize>(
+        &self,
+        item: &T,
+        what: &str,
+    ) -> Result<(), AwsError> {
+        self.put(item, what, None).await.map(|_| ())
+    }
+
+    /// Writes `item` (a `what`) unless an item with its key exists: `false` then, and nothing
+    /// is written.
+    pub(crate) async fn put_new<T: serde::Serialize>(
+        &self,
+        item: &T,
+        what: &str,
+    ) -> Result<bool, AwsError> {
+        self.put(item, what, Some("attribute_not_exists(PK)")).await
+    }
+
+    async fn put<T: serde::Serialize>(
+        &self,
+        item: &T,
+        what: &str,
+        condition: Option<&str>,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(
+                serde_dynamo::to_item(item).map_err(|e| corrupt(what, e))?,
+            ))
+            .set_condition_expression(condition.map(str::to_owned))
+            .send()
+            .await;
+        applied(&format!("PutItem({what})"), result)
     }
 
     /// The items with these keys (BatchGetItem, 100 keys a request, unprocessed keys

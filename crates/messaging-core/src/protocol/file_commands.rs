@@ -1,4 +1,5 @@
-//! The frames of the `file-share` function (the WebSocket API routes them to it by `type`).
+//! The payloads of the frames `file-share` handles (the WebSocket API routes them to it by
+//! `type`), one type per frame `type`, and their checks.
 
 use serde::Deserialize;
 
@@ -6,7 +7,7 @@ use crate::error::{ErrorCode, ProtocolError};
 use crate::files::{CommentPosition, FilePermissions};
 use crate::ids::{CommentId, FileId, UserId};
 
-use super::{default_history_limit, parse_envelope, payload, Envelope};
+use super::commands::{default_limit, limit_ok};
 
 /// Longest file name, in characters.
 pub const MAX_FILE_NAME_CHARS: usize = 255;
@@ -15,58 +16,36 @@ pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// Longest comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 4000;
 
-/// The frame types `file-share` handles: each is a route of the WebSocket API.
-pub const FILE_TYPES: &[&str] = &[
-    "REGISTER_FILE",
-    "SHARE_FILE",
-    "REVOKE_FILE_SHARE",
-    "LIST_FILES",
-    "GET_FILE",
-    "FILE_COMMENT",
-    "LIST_FILE_COMMENTS",
-    "GET_DOWNLOAD_URL",
-    "GET_UPLOAD_URL",
-];
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FileInbound {
-    pub request_id: Option<String>,
-    pub command: FileCommand,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum FileCommand {
-    RegisterFile(RegisterFile),
-    ShareFile(ShareFile),
-    RevokeShare(RevokeShare),
-    ListFiles,
-    GetFile(FileRef),
-    Comment(CommentOnFile),
-    ListComments(ListFileComments),
-    GetDownloadUrl(FileRef),
-    GetUploadUrl(FileRef),
-}
-
-impl FileCommand {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            FileCommand::RegisterFile(_) => "REGISTER_FILE",
-            FileCommand::ShareFile(_) => "SHARE_FILE",
-            FileCommand::RevokeShare(_) => "REVOKE_FILE_SHARE",
-            FileCommand::ListFiles => "LIST_FILES",
-            FileCommand::GetFile(_) => "GET_FILE",
-            FileCommand::Comment(_) => "FILE_COMMENT",
-            FileCommand::ListComments(_) => "LIST_FILE_COMMENTS",
-            FileCommand::GetDownloadUrl(_) => "GET_DOWNLOAD_URL",
-            FileCommand::GetUploadUrl(_) => "GET_UPLOAD_URL",
-        }
-    }
-}
-
+/// Names a file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileRef {
     pub file_id: FileId,
+}
+
+/// `LIST_FILES`: every file the caller can read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ListFiles {}
+
+/// `GET_FILE`: a file and what the caller may do with it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct GetFile {
+    pub file: FileRef,
+}
+
+/// `GET_DOWNLOAD_URL`: a presigned GET (needs `download`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct GetDownloadUrl {
+    pub file: FileRef,
+}
+
+/// `GET_UPLOAD_URL`: a presigned PUT of a new version (needs `edit`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct GetUploadUrl {
+    pub file: FileRef,
 }
 
 /// `REGISTER_FILE`: metadata of a file the caller is about to upload (they own it).
@@ -93,7 +72,7 @@ pub struct ShareFile {
 /// `REVOKE_FILE_SHARE`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RevokeShare {
+pub struct RevokeFileShare {
     pub file_id: FileId,
     pub user_id: UserId,
 }
@@ -101,7 +80,7 @@ pub struct RevokeShare {
 /// `FILE_COMMENT` (the seed's frame): `content` is the comment text.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CommentOnFile {
+pub struct FileComment {
     pub file_id: FileId,
     pub content: String,
     #[serde(default)]
@@ -115,7 +94,7 @@ pub struct CommentOnFile {
 #[serde(rename_all = "camelCase")]
 pub struct ListFileComments {
     pub file_id: FileId,
-    #[serde(default = "default_history_limit")]
+    #[serde(default = "default_limit")]
     pub limit: u16,
     #[serde(default)]
     pub cursor: Option<String>,
@@ -125,7 +104,7 @@ fn invalid(message: impl Into<String>) -> ProtocolError {
     ProtocolError::new(ErrorCode::InvalidField, message)
 }
 
-fn validate_register(file: RegisterFile) -> Result<RegisterFile, ProtocolError> {
+pub(super) fn validate_register(file: RegisterFile) -> Result<RegisterFile, ProtocolError> {
     let chars = file.name.chars().count();
     if file.name.trim().is_empty()
         || chars > MAX_FILE_NAME_CHARS
@@ -155,7 +134,7 @@ fn validate_register(file: RegisterFile) -> Result<RegisterFile, ProtocolError> 
     Ok(file)
 }
 
-fn validate_comment(comment: CommentOnFile) -> Result<CommentOnFile, ProtocolError> {
+pub(super) fn validate_comment(comment: FileComment) -> Result<FileComment, ProtocolError> {
     if comment.content.trim().is_empty() || comment.content.chars().count() > MAX_COMMENT_CHARS {
         return Err(invalid(format!(
             "content must be 1 to {MAX_COMMENT_CHARS} characters"
@@ -169,46 +148,17 @@ fn validate_comment(comment: CommentOnFile) -> Result<CommentOnFile, ProtocolErr
     Ok(comment)
 }
 
-/// Parses one inbound frame of the `file-share` function.
-pub fn parse_file_inbound(body: &str) -> Result<FileInbound, ProtocolError> {
-    let Envelope {
-        request_id,
-        kind,
-        value,
-    } = parse_envelope(body)?;
-    let command = match kind.as_str() {
-        "REGISTER_FILE" => FileCommand::RegisterFile(validate_register(payload(&value)?)?),
-        "SHARE_FILE" => FileCommand::ShareFile(payload(&value)?),
-        "REVOKE_FILE_SHARE" => FileCommand::RevokeShare(payload(&value)?),
-        "LIST_FILES" => FileCommand::ListFiles,
-        "GET_FILE" => FileCommand::GetFile(payload(&value)?),
-        "FILE_COMMENT" => FileCommand::Comment(validate_comment(payload(&value)?)?),
-        "LIST_FILE_COMMENTS" => {
-            let list: ListFileComments = payload(&value)?;
-            super::commands::limit_ok(list.limit)?;
-            FileCommand::ListComments(list)
-        }
-        "GET_DOWNLOAD_URL" => FileCommand::GetDownloadUrl(payload(&value)?),
-        "GET_UPLOAD_URL" => FileCommand::GetUploadUrl(payload(&value)?),
-        other => {
-            return Err(ProtocolError::new(
-                ErrorCode::UnknownType,
-                format!(
-                    "{other:?} is not a file action; expected one of {}",
-                    FILE_TYPES.join(", ")
-                ),
-            ))
-        }
-    };
-    Ok(FileInbound {
-        request_id,
-        command,
-    })
+pub(super) fn validate_list_comments(
+    list: ListFileComments,
+) -> Result<ListFileComments, ProtocolError> {
+    limit_ok(list.limit)?;
+    Ok(list)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{parse_file_inbound, FileCommand};
 
     fn code(body: &str) -> ErrorCode {
         parse_file_inbound(body).unwrap_err().code
@@ -220,7 +170,7 @@ mod tests {
             r#"{"type":"FILE_COMMENT","fileId":"f1","content":"Sign here","position":{"page":2,"x":0.25,"y":0.8}}"#,
         )
         .unwrap();
-        let FileCommand::Comment(c) = inbound.command else {
+        let FileCommand::FileComment(c) = inbound.command else {
             panic!()
         };
         assert_eq!(c.position.unwrap().page, 2);

@@ -133,26 +133,7 @@ pub enum PageOrder {
 )]
 pub enum ServerFrame {
     /// The answer to a successful request.
-    Ack {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        request_id: Option<String>,
-        /// The `type` of the frame being acknowledged.
-        action: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        conversation_id: Option<ConversationId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        file_id: Option<FileId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        message_id: Option<MessageId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        seq: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timestamp: Option<String>,
-        /// A CHAT_MESSAGE whose `clientMessageId` was already stored: nothing new was stored
-        /// or delivered; the ids are those of the first copy.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        duplicate: bool,
-    },
+    Ack(Ack),
     /// The answer to a refused request.
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,6 +308,87 @@ pub enum ServerFrame {
     },
 }
 
+/// The answer to a successful request: what was done (`action`, the frame `type`), and what
+/// it was done to. Built by [`Ack::new`] and the setters of what the action names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The `type` of the frame being acknowledged.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<ConversationId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<FileId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// A CHAT_MESSAGE whose `clientMessageId` was already stored: nothing new was stored or
+    /// delivered; the ids are those of the first copy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+impl Ack {
+    /// An ACK of `action` that names nothing yet.
+    pub fn new(request_id: Option<String>, action: &str) -> Self {
+        Self {
+            request_id,
+            action: action.to_owned(),
+            conversation_id: None,
+            file_id: None,
+            message_id: None,
+            seq: None,
+            timestamp: None,
+            duplicate: false,
+        }
+    }
+
+    pub fn conversation(mut self, conversation: ConversationId) -> Self {
+        self.conversation_id = Some(conversation);
+        self
+    }
+
+    pub fn file(mut self, file: FileId) -> Self {
+        self.file_id = Some(file);
+        self
+    }
+
+    pub fn seq(mut self, seq: u64) -> Self {
+        self.seq = Some(seq);
+        self
+    }
+
+    pub fn timestamp(mut self, timestamp: String) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// The stored message: its conversation, id, `seq` and timestamp.
+    pub fn message(mut self, message: &MessageView) -> Self {
+        self.conversation_id = Some(message.conversation_id.clone());
+        self.message_id = Some(message.message_id.clone());
+        self.seq = Some(message.seq);
+        self.timestamp = Some(message.timestamp.clone());
+        self
+    }
+
+    pub fn duplicate(mut self, duplicate: bool) -> Self {
+        self.duplicate = duplicate;
+        self
+    }
+}
+
+impl From<Ack> for ServerFrame {
+    fn from(ack: Ack) -> Self {
+        ServerFrame::Ack(ack)
+    }
+}
+
 /// A notification as the in-app list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -361,34 +423,6 @@ impl ServerFrame {
             code: error.code,
             message: error.message.clone(),
             retryable: error.code.is_retryable(),
-        }
-    }
-
-    /// A plain ACK of `action` on a conversation.
-    pub fn ack(request_id: Option<String>, action: &str, conversation: ConversationId) -> Self {
-        ServerFrame::Ack {
-            request_id,
-            action: action.into(),
-            conversation_id: Some(conversation),
-            file_id: None,
-            message_id: None,
-            seq: None,
-            timestamp: None,
-            duplicate: false,
-        }
-    }
-
-    /// A plain ACK of `action` on a file.
-    pub fn file_ack(request_id: Option<String>, action: &str, file: FileId) -> Self {
-        ServerFrame::Ack {
-            request_id,
-            action: action.into(),
-            conversation_id: None,
-            file_id: Some(file),
-            message_id: None,
-            seq: None,
-            timestamp: None,
-            duplicate: false,
         }
     }
 

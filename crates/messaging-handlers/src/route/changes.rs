@@ -2,29 +2,52 @@
 //! write it back conditional on its version (a concurrent change makes us read again), then
 //! fan the change out as its own event.
 
-use messaging_core::protocol::{EditMessage, MessageRef, MessageView, Reaction, ServerFrame};
+use messaging_aws::{AwsError, StoredMessage};
+use messaging_core::protocol::{
+    AddReaction, DeleteMessage, EditMessage, Handle, MessageView, Reaction, RemoveReaction, Reply,
+    ServerFrame,
+};
 use messaging_core::time::{now_millis, rfc3339_millis};
 use messaging_core::{ConversationId, ErrorCode, ProtocolError};
-use messaging_store::{ConnectionRecord, StoreError, StoredMessage};
 use tracing::info;
 
-use super::{announce, refused, require_member, store_failure, Reply, RouteService};
+use super::RouteService;
+use crate::websocket::{refused, Call};
 
 /// Distinct reactions one message may carry.
 pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
 /// Read-decide-write rounds before giving up under contention.
 const ATTEMPTS: usize = 5;
 
-pub(super) async fn edit(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    edit: EditMessage,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
+impl Handle<EditMessage> for Call<'_, RouteService> {
+    async fn handle(&self, edit: EditMessage) -> Reply {
+        edit_message(self, edit).await
+    }
+}
+
+impl Handle<DeleteMessage> for Call<'_, RouteService> {
+    async fn handle(&self, delete: DeleteMessage) -> Reply {
+        delete_message(self, delete).await
+    }
+}
+
+impl Handle<AddReaction> for Call<'_, RouteService> {
+    async fn handle(&self, add: AddReaction) -> Reply {
+        react(self, add.reaction, true).await
+    }
+}
+
+impl Handle<RemoveReaction> for Call<'_, RouteService> {
+    async fn handle(&self, remove: RemoveReaction) -> Reply {
+        react(self, remove.reaction, false).await
+    }
+}
+
+async fn edit_message(call: &Call<'_, RouteService>, edit: EditMessage) -> Reply {
+    let p = call.principal();
     let (conversation, seq) = (edit.message.target.resolve(&p.tenant)?, edit.message.seq);
-    require_member(service, caller, &conversation).await?;
-    let changed = change(service, caller, &conversation, seq, |m| {
+    call.require_member(&conversation).await?;
+    let changed = change(call, &conversation, seq, |m| {
         refused(p.may_edit(&m.sender_id), "edit this message")?;
         let mut after = m.clone();
         after.content.text = edit.content.text.clone();
@@ -36,20 +59,16 @@ pub(super) async fn edit(
     .await?;
     info!(seq, "message edited");
     let frame = ServerFrame::MessageEdited { data: changed };
-    announce(service, caller, &conversation, frame).await;
-    Ok(Some(ack(request_id, "EDIT_MESSAGE", conversation, seq)))
+    call.announce(&conversation, &frame).await;
+    Ok(Some(call.ack().conversation(conversation).seq(seq).into()))
 }
 
-pub(super) async fn delete(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    message: MessageRef,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
+async fn delete_message(call: &Call<'_, RouteService>, delete: DeleteMessage) -> Reply {
+    let p = call.principal();
+    let message = delete.message;
     let (conversation, seq) = (message.target.resolve(&p.tenant)?, message.seq);
-    require_member(service, caller, &conversation).await?;
-    let deleted = change(service, caller, &conversation, seq, |m| {
+    call.require_member(&conversation).await?;
+    let deleted = change(call, &conversation, seq, |m| {
         refused(
             p.may_delete(&m.sender_id),
             "delete messages written by others",
@@ -70,25 +89,19 @@ pub(super) async fn delete(
         message_id: deleted.message_id,
         deleted_by: p.user.clone(),
     };
-    announce(service, caller, &conversation, frame).await;
-    Ok(Some(ack(request_id, "DELETE_MESSAGE", conversation, seq)))
+    call.announce(&conversation, &frame).await;
+    Ok(Some(call.ack().conversation(conversation).seq(seq).into()))
 }
 
-pub(super) async fn react(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    reaction: Reaction,
-    add: bool,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
+async fn react(call: &Call<'_, RouteService>, reaction: Reaction, add: bool) -> Reply {
+    let p = call.principal();
     let (conversation, seq) = (
         reaction.message.target.resolve(&p.tenant)?,
         reaction.message.seq,
     );
-    require_member(service, caller, &conversation).await?;
+    call.require_member(&conversation).await?;
     let emoji = reaction.emoji;
-    let changed = change(service, caller, &conversation, seq, |m| {
+    let changed = change(call, &conversation, seq, |m| {
         let mut after = m.clone();
         if add {
             if !after.reactions.contains_key(&emoji)
@@ -120,32 +133,24 @@ pub(super) async fn react(
         message_id: changed.message_id,
         reactions: changed.reactions,
     };
-    announce(service, caller, &conversation, frame).await;
-    let action = if add {
-        "ADD_REACTION"
-    } else {
-        "REMOVE_REACTION"
-    };
-    Ok(Some(ack(request_id, action, conversation, seq)))
+    call.announce(&conversation, &frame).await;
+    Ok(Some(call.ack().conversation(conversation).seq(seq).into()))
 }
 
 /// Applies `decide` to the current message and stores the result if nobody changed the
 /// message meanwhile (else reads again). Deleted messages cannot change. A change that
 /// leaves the message as it was writes nothing.
 async fn change(
-    service: &RouteService,
-    caller: &ConnectionRecord,
+    call: &Call<'_, RouteService>,
     conversation: &ConversationId,
     seq: u64,
     decide: impl Fn(&MessageView) -> Result<MessageView, ProtocolError>,
 ) -> Result<MessageView, ProtocolError> {
-    let tenant = &caller.principal.tenant;
+    let (table, tenant) = (&call.service.table, &call.principal().tenant);
     for _ in 0..ATTEMPTS {
-        let current: StoredMessage = service
-            .table
+        let current: StoredMessage = table
             .message(tenant, conversation, seq)
-            .await
-            .map_err(store_failure)?
+            .await?
             .filter(|m| !m.view().deleted)
             .ok_or_else(|| {
                 ProtocolError::new(
@@ -159,31 +164,14 @@ async fn change(
         if after == *current.view() {
             return Ok(after);
         }
-        match service
-            .table
-            .replace_message(tenant, &current, after.clone())
-            .await
-        {
+        match table.replace_message(tenant, &current, after.clone()).await {
             Ok(()) => return Ok(after),
-            Err(StoreError::ConditionFailed(_)) => continue,
-            Err(e) => return Err(store_failure(e)),
+            Err(AwsError::ConditionFailed(_)) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(ProtocolError::new(
         ErrorCode::Unavailable,
         "the message is being changed by others right now; send the same frame again",
     ))
-}
-
-fn ack(
-    request_id: Option<String>,
-    action: &str,
-    conversation: ConversationId,
-    seq: u64,
-) -> ServerFrame {
-    let mut frame = ServerFrame::ack(request_id, action, conversation);
-    if let ServerFrame::Ack { seq: s, .. } = &mut frame {
-        *s = Some(seq);
-    }
-    frame
 }

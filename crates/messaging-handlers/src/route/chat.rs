@@ -1,31 +1,35 @@
 //! CHAT_MESSAGE: check membership, store as the conversation's next `seq` (at most once per
 //! client message id), hand to the broadcast queue, acknowledge.
 
+use messaging_aws::{NewMessage, NotifySpec, Sent};
 use messaging_core::notify::mentioned_names;
-use messaging_core::protocol::{ChatMessage, MessageContent, MessageView, ServerFrame};
+use messaging_core::protocol::{
+    ChatMessage, Handle, MessageContent, MessageView, Reply, ServerFrame,
+};
 use messaging_core::templates::{preview, NotificationData};
 use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, ProtocolError};
-use messaging_store::{BroadcastJob, ConnectionRecord, NewMessage, NotifySpec, Sent};
 use tracing::{error, info};
 
+use super::RouteService;
 use crate::metrics::{self, Metric};
-
-use super::{require_member, store_failure, Reply, RouteService};
+use crate::outbox;
+use crate::websocket::Call;
 
 /// A duplicate send re-queues its fan-out only while SQS FIFO would still drop it as a
 /// duplicate of the first (its deduplication window is 5 minutes): delivered at most once.
 const REQUEUE_DUPLICATE_WITHIN_MILLIS: i64 = 4 * 60 * 1000;
 
-pub(super) async fn send(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    chat: ChatMessage,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
+impl Handle<ChatMessage> for Call<'_, RouteService> {
+    async fn handle(&self, chat: ChatMessage) -> Reply {
+        send(self, chat).await
+    }
+}
+
+async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
+    let (service, p) = (call.service, call.principal());
     let conversation = chat.target.resolve(&p.tenant)?;
-    require_member(service, caller, &conversation).await?;
+    call.require_member(&conversation).await?;
     let new = NewMessage {
         tenant: p.tenant.clone(),
         conversation: conversation.clone(),
@@ -40,11 +44,7 @@ pub(super) async fn send(
         parent_seq: chat.parent_seq,
         now: now_millis(),
     };
-    let sent = service
-        .table
-        .send_message(&new)
-        .await
-        .map_err(store_failure)?;
+    let sent = service.table.send_message(&new).await?;
     let mut title = None;
     let (message, frame, duplicate) = match sent {
         Sent::ParentNotFound => {
@@ -69,7 +69,7 @@ pub(super) async fn send(
             info!(seq = first.seq, "duplicate send; nothing stored");
             let age = new.now - message_time(&first);
             if age > REQUEUE_DUPLICATE_WITHIN_MILLIS {
-                return Ok(Some(ack(request_id, &first, true)));
+                return Ok(Some(call.ack().message(&first).duplicate(true).into()));
             }
             // The first send may have been stored without being queued: queue it again
             // under the same deduplication id, which SQS drops if it was.
@@ -78,14 +78,8 @@ pub(super) async fn send(
         }
     };
 
-    let mut job = BroadcastJob::new(
-        message.message_id.to_string(),
-        p.tenant.clone(),
-        conversation.clone(),
-        frame.to_json(),
-    );
-    job.exclude = Some(caller.connection_id.clone());
-    job.accepted_at = Some(new.now);
+    let mut job =
+        outbox::message(&p.tenant, &message, &frame, new.now).excluding(&call.caller.connection_id);
     if !duplicate {
         job.notify = Some(NotifySpec {
             sender: p.user.clone(),
@@ -119,7 +113,9 @@ pub(super) async fn send(
     if !duplicate {
         metrics::emit(&p.tenant, &[(Metric::Messages, 1.0)]);
     }
-    Ok(Some(ack(request_id, &message, duplicate)))
+    Ok(Some(
+        call.ack().message(&message).duplicate(duplicate).into(),
+    ))
 }
 
 /// NEW_MESSAGE, or THREAD_REPLY for a reply (with the parent's new count).
@@ -137,17 +133,4 @@ fn fan_out_frame(message: &MessageView, thread_count: Option<u32>) -> ServerFram
 
 fn message_time(message: &MessageView) -> i64 {
     messaging_core::time::parse_rfc3339_millis(&message.timestamp).unwrap_or(0)
-}
-
-fn ack(request_id: Option<String>, message: &MessageView, duplicate: bool) -> ServerFrame {
-    ServerFrame::Ack {
-        request_id,
-        action: "CHAT_MESSAGE".into(),
-        conversation_id: Some(message.conversation_id.clone()),
-        file_id: None,
-        message_id: Some(message.message_id.clone()),
-        seq: Some(message.seq),
-        timestamp: Some(message.timestamp.clone()),
-        duplicate,
-    }
 }

@@ -1,204 +1,155 @@
-//! CREATE_CONVERSATION and JOIN_CONVERSATION, under the role rules of `messaging_core::access`.
+//! CREATE_CONVERSATION, JOIN_CONVERSATION, ADD_MEMBERS and REMOVE_MEMBER, under the role rules
+//! of `messaging_core::access`.
 
+use messaging_aws::{AwsError, JoinOutcome, MessageGroup, NewConversation};
 use messaging_core::protocol::{
-    AddMembers, ConversationRef, CreateConversation, RemoveMember, ServerFrame,
+    AddMembers, CreateConversation, Handle, JoinConversation, RemoveMember, Reply, ServerFrame,
 };
 use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, ProtocolError};
-use messaging_store::{
-    new_event_id, BroadcastJob, ConnectionRecord, JoinOutcome, NewConversation, StoreError,
-};
-use tracing::{info, warn};
+use tracing::info;
 
-use super::{
-    announce, existing_conversation, refused, require_member, store_failure, Reply, RouteService,
-};
+use super::RouteService;
+use crate::websocket::{refused, Call};
 
-pub(super) async fn create(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    create: CreateConversation,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
-    refused(p.may_create_conversation(), "create conversations")?;
-    if create.members.iter().any(|m| m != &p.user) {
-        refused(p.may_add_members(), "add members")?;
-    }
-    let new = NewConversation {
-        tenant: p.tenant.clone(),
-        conversation: create.conversation_id.clone(),
-        kind: create.kind,
-        title: create.title,
-        created_by: p.user.clone(),
-        members: create.members,
-        now: now_millis(),
-    };
-    let item = match service.table.create_conversation(&new).await {
-        Ok(item) => item,
-        Err(StoreError::ConditionFailed(_)) => {
-            return Err(ProtocolError::new(
-                ErrorCode::ConversationExists,
-                format!(
-                    "conversation \"{}\" already exists; choose another id or join it",
-                    new.conversation
-                ),
-            ))
+impl Handle<CreateConversation> for Call<'_, RouteService> {
+    async fn handle(&self, create: CreateConversation) -> Reply {
+        let p = self.principal();
+        refused(p.may_create_conversation(), "create conversations")?;
+        if create.members.iter().any(|m| m != &p.user) {
+            refused(p.may_add_members(), "add members")?;
         }
-        Err(e) => return Err(store_failure(e)),
-    };
-    let view = item.conversation;
-    info!(conversation = %view.conversation_id, kind = %view.kind, "conversation created");
-    announce(
-        service,
-        caller,
-        &view.conversation_id,
-        ServerFrame::ConversationCreated {
-            conversation: view.clone(),
-        },
-    )
-    .await;
-    Ok(Some(ServerFrame::ack(
-        request_id,
-        "CREATE_CONVERSATION",
-        view.conversation_id,
-    )))
-}
-
-pub(super) async fn join(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    target: &ConversationRef,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
-    let conversation = target.resolve(&p.tenant)?;
-    let item = existing_conversation(&service.table, &p.tenant, &conversation).await?;
-    if !service
-        .table
-        .is_member(&p.tenant, &conversation, &p.user)
-        .await
-        .map_err(store_failure)?
-    {
-        refused(
-            p.may_join(item.conversation.kind),
-            &format!(
-                "join {} conversation \"{conversation}\"",
-                item.conversation.kind
-            ),
-        )?;
-    }
-    let outcome = service
-        .table
-        .add_member(&p.tenant, &conversation, &p.user, &p.user, now_millis())
-        .await
-        .map_err(store_failure)?;
-    if let JoinOutcome::Joined {
-        subscribed_connections,
-    } = outcome
-    {
-        info!(conversation = %conversation, subscribed_connections, "joined");
-        let frame = ServerFrame::MemberJoined {
-            conversation_id: conversation.clone(),
-            user_id: p.user.clone(),
+        let new = NewConversation {
+            tenant: p.tenant.clone(),
+            conversation: create.conversation_id.clone(),
+            kind: create.kind,
+            title: create.title,
+            created_by: p.user.clone(),
+            members: create.members,
+            now: now_millis(),
         };
-        announce(service, caller, &conversation, frame).await;
+        let view = match self.service.table.create_conversation(&new).await {
+            Ok(view) => view,
+            Err(AwsError::ConditionFailed(_)) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::ConversationExists,
+                    format!(
+                        "conversation \"{}\" already exists; choose another id or join it",
+                        new.conversation
+                    ),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        info!(conversation = %view.conversation_id, kind = %view.kind, "conversation created");
+        let frame = ServerFrame::ConversationCreated {
+            conversation: view.clone(),
+        };
+        self.announce(&view.conversation_id, &frame).await;
+        Ok(Some(self.ack().conversation(view.conversation_id).into()))
     }
-    Ok(Some(ServerFrame::ack(
-        request_id,
-        "JOIN_CONVERSATION",
-        conversation,
-    )))
 }
 
-/// ADD_MEMBERS: OWNER/ADMIN add users (whether or not they are members themselves). Each
-/// new member's live sockets are subscribed at once; members hear MEMBER_JOINED.
-pub(super) async fn add_members(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    add: AddMembers,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
-    let conversation = add.target.resolve(&p.tenant)?;
-    refused(p.may_add_members(), "add members")?;
-    existing_conversation(&service.table, &p.tenant, &conversation).await?;
-    for user in &add.members {
-        let outcome = service
-            .table
-            .add_member(&p.tenant, &conversation, user, &p.user, now_millis())
-            .await
-            .map_err(store_failure)?;
-        if let JoinOutcome::Joined { .. } = outcome {
+impl Handle<JoinConversation> for Call<'_, RouteService> {
+    async fn handle(&self, join: JoinConversation) -> Reply {
+        let p = self.principal();
+        let table = &self.service.table;
+        let conversation = join.target.resolve(&p.tenant)?;
+        let view = self.existing_conversation(&conversation).await?;
+        if !table.is_member(&p.tenant, &conversation, &p.user).await? {
+            refused(
+                p.may_join(view.kind),
+                &format!("join {} conversation \"{conversation}\"", view.kind),
+            )?;
+        }
+        let outcome = table
+            .add_member(&p.tenant, &conversation, &p.user, &p.user, now_millis())
+            .await?;
+        if let JoinOutcome::Joined {
+            subscribed_connections,
+        } = outcome
+        {
+            info!(conversation = %conversation, subscribed_connections, "joined");
             let frame = ServerFrame::MemberJoined {
                 conversation_id: conversation.clone(),
-                user_id: user.clone(),
+                user_id: p.user.clone(),
             };
-            announce(service, caller, &conversation, frame).await;
+            self.announce(&conversation, &frame).await;
         }
+        Ok(Some(self.ack().conversation(conversation).into()))
     }
-    info!(conversation = %conversation, added = add.members.len(), "members added");
-    Ok(Some(ServerFrame::ack(
-        request_id,
-        "ADD_MEMBERS",
-        conversation,
-    )))
 }
 
-/// REMOVE_MEMBER: OWNER/ADMIN remove anyone; anyone may remove themself. The removed user's
-/// sockets stop receiving the conversation at once and get MEMBER_REMOVED themselves.
-pub(super) async fn remove_member(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    remove: RemoveMember,
-    request_id: Option<String>,
-) -> Reply {
-    let p = &caller.principal;
-    let conversation = remove.target.resolve(&p.tenant)?;
-    let leaving = remove.user_id == p.user;
-    if leaving {
-        require_member(service, caller, &conversation).await?;
-    } else {
-        refused(p.may_remove_member(&remove.user_id), "remove other members")?;
-        existing_conversation(&service.table, &p.tenant, &conversation).await?;
-    }
-    let removed = service
-        .table
-        .remove_member(&p.tenant, &conversation, &remove.user_id)
-        .await
-        .map_err(store_failure)?;
-    if !removed {
-        return Err(ProtocolError::new(
-            ErrorCode::NotAMember,
-            format!(
-                "\"{}\" is not a member of conversation \"{conversation}\"",
-                remove.user_id
-            ),
-        ));
-    }
-    let frame = ServerFrame::MemberRemoved {
-        conversation_id: conversation.clone(),
-        user_id: remove.user_id.clone(),
-        removed_by: p.user.clone(),
-    };
-    announce(service, caller, &conversation, frame.clone()).await;
-    if !leaving {
-        // The removed user is no longer subscribed: tell their sockets directly.
-        let mut job = BroadcastJob::new(
-            new_event_id(),
-            p.tenant.clone(),
-            conversation.clone(),
-            frame.to_json(),
-        );
-        job.users = Some(vec![remove.user_id.clone()]);
-        if let Err(e) = service.queue.send(&job).await {
-            warn!(error = %e, "removal notice not queued");
+/// OWNER/ADMIN add users (whether or not they are members themselves). Each new member's live
+/// sockets are subscribed at once; members hear MEMBER_JOINED.
+impl Handle<AddMembers> for Call<'_, RouteService> {
+    async fn handle(&self, add: AddMembers) -> Reply {
+        let p = self.principal();
+        let conversation = add.target.resolve(&p.tenant)?;
+        refused(p.may_add_members(), "add members")?;
+        self.existing_conversation(&conversation).await?;
+        for user in &add.members {
+            let outcome = self
+                .service
+                .table
+                .add_member(&p.tenant, &conversation, user, &p.user, now_millis())
+                .await?;
+            if let JoinOutcome::Joined { .. } = outcome {
+                let frame = ServerFrame::MemberJoined {
+                    conversation_id: conversation.clone(),
+                    user_id: user.clone(),
+                };
+                self.announce(&conversation, &frame).await;
+            }
         }
+        info!(conversation = %conversation, added = add.members.len(), "members added");
+        Ok(Some(self.ack().conversation(conversation).into()))
     }
-    info!(conversation = %conversation, member = %remove.user_id, "member removed");
-    Ok(Some(ServerFrame::ack(
-        request_id,
-        "REMOVE_MEMBER",
-        conversation,
-    )))
+}
+
+/// OWNER/ADMIN remove anyone; anyone may remove themself. The removed user's sockets stop
+/// receiving the conversation at once and get MEMBER_REMOVED themselves.
+impl Handle<RemoveMember> for Call<'_, RouteService> {
+    async fn handle(&self, remove: RemoveMember) -> Reply {
+        let p = self.principal();
+        let conversation = remove.target.resolve(&p.tenant)?;
+        let leaving = remove.user_id == p.user;
+        if leaving {
+            self.require_member(&conversation).await?;
+        } else {
+            refused(p.may_remove_member(&remove.user_id), "remove other members")?;
+            self.existing_conversation(&conversation).await?;
+        }
+        let removed = self
+            .service
+            .table
+            .remove_member(&p.tenant, &conversation, &remove.user_id)
+            .await?;
+        if !removed {
+            return Err(ProtocolError::new(
+                ErrorCode::NotAMember,
+                format!(
+                    "\"{}\" is not a member of conversation \"{conversation}\"",
+                    remove.user_id
+                ),
+            ));
+        }
+        let frame = ServerFrame::MemberRemoved {
+            conversation_id: conversation.clone(),
+            user_id: remove.user_id.clone(),
+            removed_by: p.user.clone(),
+        };
+        self.announce(&conversation, &frame).await;
+        if !leaving {
+            // The removed user is no longer subscribed: tell their sockets directly.
+            self.tell(
+                MessageGroup::Conversation(conversation.clone()),
+                vec![remove.user_id.clone()],
+                &frame,
+            )
+            .await;
+        }
+        info!(conversation = %conversation, member = %remove.user_id, "member removed");
+        Ok(Some(self.ack().conversation(conversation).into()))
+    }
 }

@@ -2,21 +2,31 @@
 //! `expiresAt` (10 s) so clients drop it without a TYPING_STOP, and the broadcast function
 //! drops a job that waited past it.
 
-use messaging_core::protocol::{ConversationRef, ServerFrame, TYPING_TTL_MILLIS};
+use messaging_core::protocol::{
+    ConversationRef, Handle, Reply, ServerFrame, TypingStart, TypingStop, TYPING_TTL_MILLIS,
+};
 use messaging_core::time::now_millis;
-use messaging_store::{new_event_id, BroadcastJob, ConnectionRecord};
 
-use super::{require_member, store_failure, Reply, RouteService};
+use super::RouteService;
+use crate::outbox;
+use crate::websocket::Call;
 
-pub(super) async fn indicate(
-    service: &RouteService,
-    caller: &ConnectionRecord,
-    target: &ConversationRef,
-    typing: bool,
-) -> Reply {
-    let p = &caller.principal;
+impl Handle<TypingStart> for Call<'_, RouteService> {
+    async fn handle(&self, start: TypingStart) -> Reply {
+        indicate(self, &start.target, true).await
+    }
+}
+
+impl Handle<TypingStop> for Call<'_, RouteService> {
+    async fn handle(&self, stop: TypingStop) -> Reply {
+        indicate(self, &stop.target, false).await
+    }
+}
+
+async fn indicate(call: &Call<'_, RouteService>, target: &ConversationRef, typing: bool) -> Reply {
+    let p = call.principal();
     let conversation = target.resolve(&p.tenant)?;
-    require_member(service, caller, &conversation).await?;
+    call.require_member(&conversation).await?;
     let expires_at = now_millis() + TYPING_TTL_MILLIS;
     let frame = if typing {
         ServerFrame::TypingStart {
@@ -30,15 +40,10 @@ pub(super) async fn indicate(
             user_id: p.user.clone(),
         }
     };
-    let mut job = BroadcastJob::new(
-        new_event_id(),
-        p.tenant.clone(),
-        conversation,
-        frame.to_json(),
-    );
-    job.exclude = Some(caller.connection_id.clone());
-    job.expires_at = Some(expires_at);
-    service.queue.send(&job).await.map_err(store_failure)?;
+    let job = outbox::to_conversation(&p.tenant, &conversation, &frame)
+        .excluding(&call.caller.connection_id)
+        .expiring(expires_at);
+    call.service.queue.send(&job).await?;
     // No ACK: typing frames are frequent and every frame sent is billed.
     Ok(None)
 }

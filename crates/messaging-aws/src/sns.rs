@@ -1,0 +1,64 @@
+//! Push notifications and text messages through SNS `Publish`.
+
+use crate::error::{classify, AwsError};
+
+/// SNS's limit on a message subject.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+/// Longest push body sent (a notification banner shows far less).
+pub const MAX_PUSH_CHARS: usize = 2000;
+/// Longest text message sent: one SMS segment, whatever the alphabet.
+pub const MAX_SMS_CHARS: usize = 140;
+
+#[derive(Debug, Clone)]
+pub struct Sns {
+    client: aws_sdk_sns::Client,
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+impl Sns {
+    pub fn new(client: aws_sdk_sns::Client) -> Self {
+        Self { client }
+    }
+
+    /// A push to a device's platform endpoint (subject and body cut to SNS's limits).
+    pub async fn push(
+        &self,
+        endpoint_arn: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .publish()
+            .target_arn(endpoint_arn)
+            .subject(truncate(subject, MAX_SUBJECT_CHARS))
+            .message(truncate(body, MAX_PUSH_CHARS))
+            .send()
+            .await
+            .map_err(|e| classify("SNS Publish(push)", e))?;
+        Ok(())
+    }
+
+    /// A text message to an E.164 phone number (cut to one segment).
+    pub async fn text(&self, phone_number: &str, text: &str) -> Result<(), AwsError> {
+        self.client
+            .publish()
+            .phone_number(phone_number)
+            .message(truncate(text, MAX_SMS_CHARS))
+            .send()
+            .await
+            .map_err(|e| classify("SNS Publish(SMS)", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn truncation_counts_characters_not_bytes() {
+        assert_eq!(super::truncate("ééé", 2), "éé");
+        assert_eq!(super::truncate("ab", 5), "ab");
+    }
+}

@@ -1,0 +1,107 @@
+//! The template's stateful resources on an emulator (table, queues, files bucket, a verified
+//! SES sender), and the functions' parts wired to them: what `stackpro-dev bootstrap`, the
+//! tests and the benchmarks all start from.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use messaging_aws::{BroadcastQueue, FileStorage, MessagingTable};
+use messaging_handlers::config;
+use messaging_handlers::notify_batch::DEFAULT_WINDOW_MILLIS;
+use messaging_handlers::services::Parts;
+
+use crate::template::{create_buckets, create_queues, create_table, Template};
+use crate::tokens;
+
+/// The portal address in local emails (`{clientId}` replaced).
+pub const LOCAL_PORTAL_URL: &str = "https://{clientId}.stackpro.test";
+/// The unsubscribe endpoint in local emails.
+pub const LOCAL_UNSUBSCRIBE_URL: &str = "https://api.stackpro.test/unsubscribe";
+/// Emails per second locally (moto has no sending quota).
+pub const LOCAL_SEND_RATE: f64 = 50.0;
+/// `@connections` posts in flight per broadcast job locally.
+pub const LOCAL_FANOUT_CONCURRENCY: usize = 16;
+
+/// The names of one copy of the stack's resources on an emulator.
+#[derive(Debug, Clone)]
+pub struct LocalResources {
+    pub table_name: String,
+    /// Queue URLs by logical id (`BroadcastQueue`, `BroadcastDeadLetterQueue`).
+    pub queues: BTreeMap<String, String>,
+    pub bucket: String,
+    /// The verified SES identity notification emails come from.
+    pub sender: String,
+}
+
+impl LocalResources {
+    /// Creates the template's table, queues and files bucket as `{prefix}-…`, and verifies
+    /// `sender` with SES (which refuses to send from an unverified identity, moto too).
+    pub async fn create(
+        sdk: &aws_config::SdkConfig,
+        template: &Template,
+        prefix: &str,
+        sender: &str,
+    ) -> anyhow::Result<Self> {
+        let table_name = format!("{prefix}-messaging");
+        create_table(
+            &aws_sdk_dynamodb::Client::new(sdk),
+            &template.table()?,
+            &table_name,
+        )
+        .await?;
+        let queues =
+            create_queues(&aws_sdk_sqs::Client::new(sdk), &template.queues()?, prefix).await?;
+        let s3 = FileStorage::new(sdk, "").client().clone();
+        let buckets = create_buckets(&s3, &template.buckets()?, prefix).await?;
+        aws_sdk_sesv2::Client::new(sdk)
+            .create_email_identity()
+            .email_identity(sender)
+            .send()
+            .await
+            .context("verifying the SES sender")?;
+        Ok(Self {
+            table_name,
+            queues,
+            bucket: buckets
+                .get("FilesBucket")
+                .cloned()
+                .context("template.yaml has no FilesBucket")?,
+            sender: sender.to_owned(),
+        })
+    }
+
+    /// The URL of the queue with this logical id.
+    pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<&str> {
+        self.queues
+            .get(logical_id)
+            .map(String::as_str)
+            .with_context(|| format!("template.yaml has no queue {logical_id}"))
+    }
+
+    /// Every function's parts on these resources: the local token verifier and signer,
+    /// `@connections` at `connections_endpoint`, and the local settings above.
+    pub fn parts(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        connections_endpoint: &str,
+    ) -> anyhow::Result<Parts> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        Ok(Parts {
+            table: MessagingTable::new(aws_sdk_dynamodb::Client::new(sdk), &self.table_name),
+            queue: BroadcastQueue::new(sqs.clone(), self.queue_url("BroadcastQueue")?),
+            dead_letters: BroadcastQueue::new(sqs, self.queue_url("BroadcastDeadLetterQueue")?),
+            connections: config::connections_api_at(sdk, connections_endpoint)?,
+            storage: FileStorage::new(sdk, &self.bucket),
+            signer: tokens::local_cursor_signer(),
+            verifier: tokens::local_verifier()?,
+            fanout_concurrency: LOCAL_FANOUT_CONCURRENCY,
+            mailer: config::mailer_from(sdk, &self.sender),
+            sns: config::sns(sdk),
+            gauges: config::gauges(sdk),
+            portal_url: LOCAL_PORTAL_URL.into(),
+            unsubscribe_url: LOCAL_UNSUBSCRIBE_URL.into(),
+            max_send_rate: LOCAL_SEND_RATE,
+            window_millis: DEFAULT_WINDOW_MILLIS,
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! The service set: every function's service built from one set of parts. The local gateway,
+//! the tests and the benchmarks run all the functions together and build them here; a Lambda
+//! builds only its own, from its own environment (`XService::from_env`).
+
+use messaging_aws::{
+    BroadcastQueue, ConnectionsApi, FileStorage, Gauges, Mailer, MessagingTable, Sns,
+};
+use messaging_core::signed::Signer;
+use messaging_core::token::TokenVerifier;
+
+use crate::broadcast::BroadcastService;
+use crate::config::{self, ConfigError};
+use crate::connect::ConnectService;
+use crate::disconnect::DisconnectService;
+use crate::file_share::FileShareService;
+use crate::http_api::HttpApiService;
+use crate::notify_batch::{NotifyBatchService, DEFAULT_WINDOW_MILLIS};
+use crate::route::RouteService;
+
+/// What the functions are made of: the stack's resources and settings.
+#[derive(Clone)]
+pub struct Parts {
+    pub table: MessagingTable,
+    pub queue: BroadcastQueue,
+    pub dead_letters: BroadcastQueue,
+    /// The `@connections` API of the WebSocket API's stage.
+    pub connections: ConnectionsApi,
+    pub storage: FileStorage,
+    /// Signs page cursors and unsubscribe links.
+    pub signer: Signer,
+    pub verifier: TokenVerifier,
+    /// `@connections` posts in flight per broadcast job.
+    pub fanout_concurrency: usize,
+    pub mailer: Mailer,
+    pub sns: Sns,
+    pub gauges: Gauges,
+    /// The portal address in emails, `{clientId}` replaced.
+    pub portal_url: String,
+    /// The HTTP API's `/unsubscribe`.
+    pub unsubscribe_url: String,
+    /// Emails per second at most.
+    pub max_send_rate: f64,
+    /// The notification batching window.
+    pub window_millis: i64,
+}
+
+impl Parts {
+    /// Every function's settings from one environment (the local gateway is configured like
+    /// all the functions at once), with `@connections` at `connections_endpoint`.
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        connections_endpoint: &str,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table(sdk)?,
+            queue: config::broadcast_queue(sdk)?,
+            dead_letters: config::broadcast_dead_letter_queue(sdk)?,
+            connections: config::connections_api_at(sdk, connections_endpoint)?,
+            storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
+            signer: config::signer()?,
+            verifier: config::token_verifier()?,
+            fanout_concurrency: config::fanout_concurrency()?,
+            mailer: config::mailer(sdk)?,
+            sns: config::sns(sdk),
+            gauges: config::gauges(sdk),
+            portal_url: config::required("PORTAL_URL")?,
+            unsubscribe_url: config::unsubscribe_url()?,
+            max_send_rate: config::ses_max_send_rate()?,
+            window_millis: DEFAULT_WINDOW_MILLIS,
+        })
+    }
+}
+
+/// Every function's service.
+pub struct Services {
+    pub connect: ConnectService,
+    pub disconnect: DisconnectService,
+    pub route: RouteService,
+    pub file_share: FileShareService,
+    pub http_api: HttpApiService,
+    pub broadcast: BroadcastService,
+    pub notify_batch: NotifyBatchService,
+}
+
+impl Services {
+    pub fn new(parts: &Parts) -> Self {
+        let p = parts.clone();
+        Self {
+            connect: ConnectService {
+                table: p.table.clone(),
+                verifier: p.verifier.clone(),
+                queue: p.queue.clone(),
+            },
+            disconnect: DisconnectService {
+                table: p.table.clone(),
+                queue: p.queue.clone(),
+            },
+            route: RouteService {
+                table: p.table.clone(),
+                queue: p.queue.clone(),
+                cursors: p.signer.clone(),
+            },
+            file_share: FileShareService {
+                table: p.table.clone(),
+                queue: p.queue.clone(),
+                storage: p.storage,
+                cursors: p.signer.clone(),
+            },
+            http_api: HttpApiService {
+                table: p.table.clone(),
+                cursors: p.signer.clone(),
+                verifier: p.verifier,
+            },
+            broadcast: BroadcastService {
+                table: p.table.clone(),
+                api: p.connections,
+                queue: p.queue,
+                dead_letters: p.dead_letters,
+                concurrency: p.fanout_concurrency,
+            },
+            notify_batch: NotifyBatchService {
+                table: p.table,
+                mailer: p.mailer,
+                sns: p.sns,
+                gauges: p.gauges,
+                portal_url: p.portal_url,
+                unsubscribe_url: p.unsubscribe_url,
+                signer: p.signer,
+                max_send_rate: p.max_send_rate,
+                window_millis: p.window_millis,
+            },
+        }
+    }
+}
