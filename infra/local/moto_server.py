@@ -11,10 +11,25 @@ destinations), which the tests read: moto's own `/moto-api/data.json` dumps ever
 table of every test included, and takes seconds late in a run while holding up every other
 request.
 
+With `STACKPRO_ENFORCE_IAM=1` it checks every request against the caller's IAM policies (moto's
+own `INITIAL_NO_AUTH_ACTION_COUNT` mechanism, on from the first request), except requests signed
+with the access key `stackpro-admin`, which set the stack up. Two patches make its verdicts
+those of AWS (each exercised by `tests/integration/iam.rs`):
+- CloudWatch signs as `monitoring`, but its IAM actions are `cloudwatch:*`;
+- a DynamoDB transaction is authorized action by action (`dynamodb:PutItem`, `UpdateItem`,
+  `DeleteItem`, `ConditionCheckItem`; `GetItem` for `TransactGetItems`): AWS has no
+  `TransactWriteItems` IAM action;
+- a form-encoded (Query protocol) request is verified over its body as the SDKs encode it
+  (`%20`, not `+`): moto rebuilds the body from the parsed form with Python's quote_plus, so
+  any signed request whose parameters hold a space (an SNS message) failed its signature.
+moto checks actions, not resources: the IAM test loads each function's statements with
+`Resource: "*"` and checks resource scoping separately.
+
 Usage: the same arguments as `moto_server` (infra/local/moto.sh starts it).
 """
 
 import json
+import os
 import sys
 import threading
 
@@ -65,6 +80,73 @@ def _with_sent_emails(self, environ, start_response):  # type: ignore[no-untyped
 
 
 DomainDispatcherApplication.__call__ = _with_sent_emails
+
+ADMIN_ACCESS_KEY = "stackpro-admin"
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def _enforce_iam() -> None:
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequestBase
+
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    authenticate = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def _unless_admin(self, iam_request_cls, resource="*"):  # type: ignore[no-untyped-def]
+        if f"Credential={ADMIN_ACCESS_KEY}/" in self.headers.get("Authorization", ""):
+            return None
+        return authenticate(self, iam_request_cls, resource)
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _unless_admin
+
+    init = IAMRequestBase.__init__
+    check = IAMRequestBase.check_action_permitted
+
+    def _aws_action_names(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        if self._action.startswith("monitoring:"):
+            self._action = "cloudwatch:" + self._action.split(":", 1)[1]
+
+    def _per_transaction_action(self, resource):  # type: ignore[no-untyped-def]
+        if self._action not in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+            return check(self, resource)
+        items = json.loads(self._body or b"{}").get("TransactItems", [])
+        actions = {TRANSACT_ACTIONS[kind] for item in items for kind in item}
+        whole = self._action
+        try:
+            for action in sorted(actions):
+                self._action = f"dynamodb:{action}"
+                check(self, resource)
+        finally:
+            self._action = whole
+        return None
+
+    create_request = IAMRequestBase._create_aws_request
+
+    def _form_as_sent(self):  # type: ignore[no-untyped-def]
+        from botocore.utils import percent_encode_sequence
+
+        form = (self._headers.get("Content-Type") or "").startswith(
+            "application/x-www-form-urlencoded"
+        )
+        if form and not self._body and self._data:
+            self._body = percent_encode_sequence(self._data).encode()
+        return create_request(self)
+
+    IAMRequestBase.__init__ = _aws_action_names
+    IAMRequestBase.check_action_permitted = _per_transaction_action
+    IAMRequestBase._create_aws_request = _form_as_sent
+
+
+if os.environ.get("STACKPRO_ENFORCE_IAM") == "1":
+    _enforce_iam()
 
 if __name__ == "__main__":
     from moto.server import main

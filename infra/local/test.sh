@@ -32,8 +32,13 @@ step "moto server"
 source infra/local/moto.sh
 start_moto "$ROOT/target/test-output/moto.log"
 echo "moto at $MOTO_ENDPOINT (pid $MOTO_PID)"
+# A second moto that enforces IAM: tests/integration/iam.rs runs each function under its
+# template policy there.
+start_iam_moto "$ROOT/target/test-output/moto-iam.log"
+echo "IAM-enforcing moto at $IAM_MOTO_ENDPOINT (pid $IAM_MOTO_PID)"
 
 export STACKPRO_TEST_ENDPOINT="$MOTO_ENDPOINT"
+export STACKPRO_IAM_ENDPOINT="$IAM_MOTO_ENDPOINT"
 export STACKPRO_VENV="$ROOT/.venv"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export RUST_LOG="${RUST_LOG:-warn}"

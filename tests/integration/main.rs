@@ -10,6 +10,7 @@ mod files;
 mod gateway_conformance;
 mod gateway_e2e;
 mod http_api;
+mod iam;
 mod isolation;
 mod matrix;
 mod messages;

@@ -1,11 +1,14 @@
 //! Counts the requests an SDK client sends, by operation: how tests and benchmarks show what
-//! one message costs in DynamoDB, SQS and API Gateway calls.
+//! one message costs in DynamoDB, SQS and API Gateway calls; and records the operations the
+//! service refused with 403 (how the IAM test shows a call that a function's policy lacks).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -15,6 +18,14 @@ use aws_smithy_types::config_bag::ConfigBag;
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    denied: Arc<Mutex<Vec<String>>>,
+}
+
+/// `service:Operation` of the request the config bag describes.
+fn operation(cfg: &ConfigBag) -> String {
+    cfg.load::<Metadata>()
+        .map(|m| format!("{}:{}", m.service(), m.name()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 impl RequestCounter {
@@ -36,6 +47,12 @@ impl RequestCounter {
             counts.clear();
         }
     }
+
+    /// `service:Operation (what the service said)` of every request answered 403 (access
+    /// denied), in order.
+    pub fn denied(&self) -> Vec<String> {
+        self.denied.lock().map(|d| d.clone()).unwrap_or_default()
+    }
 }
 
 impl Intercept for RequestCounter {
@@ -55,6 +72,27 @@ impl Intercept for RequestCounter {
             .unwrap_or_else(|| "unknown".into());
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(operation).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        if response.status().as_u16() == 403 {
+            // The service's own words (an error code and message) when the body is at hand.
+            let said = response
+                .body()
+                .bytes()
+                .map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned())
+                .unwrap_or_default();
+            if let Ok(mut denied) = self.denied.lock() {
+                denied.push(format!("{} ({})", operation(cfg), said.trim()));
+            }
         }
         Ok(())
     }

@@ -8,8 +8,8 @@ pub mod tokens;
 
 pub use resources::LocalResources;
 pub use template::{
-    QueueDefinition, ScheduleDefinition, SqsEventSourceDefinition, TableDefinition, Template,
-    TemplateError, WebSocketApi, WebSocketRoute,
+    PolicyResource, PolicyStatement, QueueDefinition, ScheduleDefinition, SqsEventSourceDefinition,
+    TableDefinition, Template, TemplateError, WebSocketApi, WebSocketRoute,
 };
 
 /// The verified SES identity the local stack sends notification emails from.
@@ -18,6 +18,15 @@ pub const LOCAL_SENDER: &str = "notifications@stackpro.local";
 /// SDK configuration for an emulator at `endpoint`: fixed region and dummy credentials, so
 /// the SDK neither needs a profile nor probes the (blocked) instance metadata endpoint.
 pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_as(endpoint, "local", "local")
+}
+
+/// [`sdk_config`] signing with these credentials (an IAM user of the emulator's).
+pub fn sdk_config_as(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> aws_config::SdkConfig {
     use aws_sdk_dynamodb::config::{
         BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
     };
@@ -25,8 +34,8 @@ pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "local",
-            "local",
+            access_key_id,
+            secret_access_key,
             None,
             None,
             "stackpro-local",

@@ -51,6 +51,28 @@ pub struct QueueDefinition {
     pub redrive: Option<(String, u32)>,
 }
 
+/// One statement of a function's policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyStatement {
+    pub effect: String,
+    pub actions: Vec<String>,
+    /// Each `Resource`: `"*"`, a literal ARN, or the logical id it references (`!Ref`,
+    /// `!GetAtt`, `!Sub`) as `Ref(logical id)`.
+    pub resources: Vec<PolicyResource>,
+    pub has_condition: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyResource {
+    Any,
+    Literal(String),
+    /// `!Ref` or `!GetAtt` of this logical id.
+    Ref(String),
+    /// A `!Sub`: the names it substitutes (resources, parameters, pseudo parameters; the
+    /// variables of its own map as `var:Name`), attributes stripped (`X.Arn` is `X`).
+    Sub(Vec<String>),
+}
+
 impl QueueDefinition {
     pub fn is_fifo(&self) -> bool {
         self.attributes.get("FifoQueue").map(String::as_str) == Some("true")
@@ -464,6 +486,47 @@ impl Template {
         Ok(schedules)
     }
 
+    /// The inline policy statements of every function, by binary name.
+    pub fn function_policies(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<PolicyStatement>>, TemplateError> {
+        let mut policies = BTreeMap::new();
+        for (id, props) in self.of_type("AWS::Serverless::Function")? {
+            let mut statements = Vec::new();
+            for policy in props
+                .get("Policies")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                let listed = policy
+                    .get("Statement")
+                    .and_then(Value::as_sequence)
+                    .ok_or_else(|| TemplateError::Unexpected(format!("{id} Policies")))?;
+                for statement in listed {
+                    statements.push(policy_statement(&id, statement)?);
+                }
+            }
+            policies.insert(self.binary_of(&id)?, statements);
+        }
+        Ok(policies)
+    }
+
+    /// Whether a parameter of this name exists.
+    pub fn has_parameter(&self, name: &str) -> bool {
+        self.root
+            .get("Parameters")
+            .and_then(Value::as_mapping)
+            .is_some_and(|p| p.contains_key(name))
+    }
+
+    /// Whether a resource of this logical id exists.
+    pub fn has_resource(&self, logical_id: &str) -> bool {
+        self.resources()
+            .map(|r| r.contains_key(logical_id))
+            .unwrap_or(false)
+    }
+
     /// (function logical id, event properties) of every event of `kind`.
     fn function_events(&self, kind: &str) -> Result<Vec<(String, &Value)>, TemplateError> {
         let mut events = Vec::new();
@@ -496,6 +559,74 @@ impl Template {
             TemplateError::Missing(format!("{function_id} Metadata.BuildProperties.Binary"))
         })
     }
+}
+
+fn one_or_many(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        Some(Value::Sequence(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => Vec::new(),
+    }
+}
+
+fn policy_statement(function: &str, statement: &Value) -> Result<PolicyStatement, TemplateError> {
+    let unexpected = |what: &str| TemplateError::Unexpected(format!("{function} policy {what}"));
+    let actions = one_or_many(statement.get("Action"))
+        .into_iter()
+        .map(|a| {
+            a.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| unexpected("Action"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let resources = one_or_many(statement.get("Resource"))
+        .into_iter()
+        .map(|r| match r {
+            Value::String(s) if s == "*" => Ok(PolicyResource::Any),
+            Value::String(s) => Ok(PolicyResource::Literal(s.clone())),
+            Value::Tagged(t) if t.tag == "!Sub" => Ok(PolicyResource::Sub(substituted(&t.value))),
+            tagged @ Value::Tagged(_) => reference(Some(tagged))
+                .map(PolicyResource::Ref)
+                .ok_or_else(|| unexpected("Resource")),
+            _ => Err(unexpected("Resource")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PolicyStatement {
+        effect: statement
+            .get("Effect")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unexpected("Effect"))?
+            .to_owned(),
+        actions,
+        resources,
+        has_condition: statement.get("Condition").is_some(),
+    })
+}
+
+/// The `${…}` names of a `!Sub` (its string, or the string of its `[string, map]` form; the
+/// map's own variables are listed as `var:Name`).
+fn substituted(value: &Value) -> Vec<String> {
+    let (text, map) = match value {
+        Value::String(text) => (text.as_str(), None),
+        Value::Sequence(items) => (
+            items.first().and_then(Value::as_str).unwrap_or_default(),
+            items.get(1).and_then(Value::as_mapping),
+        ),
+        _ => ("", None),
+    };
+    text.split("${")
+        .skip(1)
+        .filter_map(|part| part.split('}').next())
+        .map(|name| name.split('.').next().unwrap_or(name))
+        .map(|name| {
+            let local = map.is_some_and(|m| m.contains_key(name));
+            if local {
+                format!("var:{name}")
+            } else {
+                name.to_owned()
+            }
+        })
+        .collect()
 }
 
 /// The logical id a `!Ref X`, `!GetAtt X.Arn` or `!Sub "…${X}…"`/`"…${X.Arn}…"` refers to

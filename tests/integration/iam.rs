@@ -1,0 +1,591 @@
+//! IAM, proven rather than assumed: every function runs under credentials that carry exactly
+//! its policy from template.yaml, on a moto that enforces IAM (`infra/local/moto_server.py`
+//! with `STACKPRO_ENFORCE_IAM=1`, started by the test command), through a journey that makes
+//! every AWS call the functions make. A call its policy does not allow is answered 403, as in
+//! AWS, and the test names it. moto checks actions, not resources: the policies are loaded with
+//! `Resource: "*"`, and a separate test checks that every `Resource` names this stack's own.
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use messaging_aws::{
+    BroadcastQueue, FileStorage, Gauges, Mailer, MessagingTable, RequestCounter, Sns,
+};
+use messaging_core::{Principal, Role, TenantId, UserId};
+use messaging_devstack::event_source::SqsEventSource;
+use messaging_devstack::{tokens, LocalResources, PolicyResource, Template};
+use messaging_handlers::services::{Parts, Services};
+use serde_json::{json, Value};
+use test_support::{events, http, ConnectionsRecorder};
+
+const ADMIN: &str = "stackpro-admin";
+
+/// The IAM-enforcing moto, or a panic that says how to run the tests.
+fn iam_endpoint() -> String {
+    std::env::var("STACKPRO_IAM_ENDPOINT").unwrap_or_else(|_| {
+        panic!("STACKPRO_IAM_ENDPOINT is not set: run the suite with ./infra/local/test.sh, which starts an IAM-enforcing moto")
+    })
+}
+
+/// One IAM Query API call, as the stack's administrator (moto skips authorization for it).
+async fn iam(params: &[(&str, &str)]) -> String {
+    let body: String = params
+        .iter()
+        .chain(&[("Version", "2010-05-08")])
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let headers = [
+        (
+            "Content-Type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+        (
+            "Authorization".to_owned(),
+            format!("AWS4-HMAC-SHA256 Credential={ADMIN}/20261201/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0"),
+        ),
+    ];
+    let (status, response) = http::request(
+        "POST",
+        &format!("{}/", iam_endpoint()),
+        &headers,
+        body.as_bytes(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&response).to_string();
+    assert_eq!(status, 200, "IAM {params:?}: {text}");
+    text
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn xml_field<'a>(xml: &'a str, name: &str) -> &'a str {
+    let open = format!("<{name}>");
+    let start = xml.find(&open).map(|i| i + open.len()).expect(name);
+    let end = xml[start..].find("</").expect(name) + start;
+    &xml[start..end]
+}
+
+/// The policy document moto evaluates for a function: its statements from template.yaml, with
+/// `Resource: "*"` (moto authorizes against `*`) and no conditions (moto does not evaluate
+/// them; `policy_resources_name_this_stacks_resources` checks scoping).
+fn policy_document(template: &Template, binary: &str) -> String {
+    let statements: Vec<Value> = template.function_policies().unwrap()[binary]
+        .iter()
+        .map(|s| json!({ "Effect": s.effect, "Action": s.actions, "Resource": "*" }))
+        .collect();
+    json!({ "Version": "2012-10-17", "Statement": statements }).to_string()
+}
+
+/// An IAM user carrying exactly `binary`'s policy, and an SDK configuration signing as it.
+async fn function_principal(template: &Template, binary: &str, suffix: &str) -> SdkConfig {
+    let user = format!("fn-{binary}-{suffix}");
+    iam(&[("Action", "CreateUser"), ("UserName", &user)]).await;
+    iam(&[
+        ("Action", "PutUserPolicy"),
+        ("UserName", &user),
+        ("PolicyName", "function"),
+        ("PolicyDocument", &policy_document(template, binary)),
+    ])
+    .await;
+    let key = iam(&[("Action", "CreateAccessKey"), ("UserName", &user)]).await;
+    messaging_devstack::sdk_config_as(
+        &iam_endpoint(),
+        xml_field(&key, "AccessKeyId"),
+        xml_field(&key, "SecretAccessKey"),
+    )
+}
+
+/// One function's services, every client signing as that function and counting its requests
+/// (and the 403s).
+fn parts_as(
+    sdk: &SdkConfig,
+    resources: &LocalResources,
+    connections: &str,
+    requests: &RequestCounter,
+) -> Parts {
+    macro_rules! counted {
+        ($sdk_crate:ident) => {
+            $sdk_crate::Client::from_conf(
+                $sdk_crate::config::Builder::from(sdk)
+                    .interceptor(requests.clone())
+                    .build(),
+            )
+        };
+    }
+    let sqs = counted!(aws_sdk_sqs);
+    let local = resources.parts(sdk, connections).unwrap();
+    Parts {
+        table: MessagingTable::new(counted!(aws_sdk_dynamodb), &resources.table_name),
+        queue: BroadcastQueue::new(sqs.clone(), resources.queue_url("BroadcastQueue").unwrap()),
+        dead_letters: BroadcastQueue::new(
+            sqs,
+            resources.queue_url("BroadcastDeadLetterQueue").unwrap(),
+        ),
+        storage: FileStorage::new(sdk, &resources.bucket),
+        mailer: Mailer::new(counted!(aws_sdk_sesv2), &resources.sender),
+        sns: Sns::new(counted!(aws_sdk_sns)),
+        gauges: Gauges::new(
+            counted!(aws_sdk_cloudwatch),
+            messaging_handlers::metrics::NAMESPACE,
+        ),
+        ..local
+    }
+}
+
+/// Every function's service, each signing as its own IAM user.
+struct Functions {
+    services: BTreeMap<&'static str, Services>,
+    requests: BTreeMap<&'static str, RequestCounter>,
+    events: SqsEventSource,
+    gateway: ConnectionsRecorder,
+}
+
+const FUNCTIONS: [&str; 7] = [
+    "connect",
+    "disconnect",
+    "route",
+    "file-share",
+    "http-api",
+    "broadcast",
+    "notify-batch",
+];
+
+impl Functions {
+    async fn start() -> Self {
+        let template = Template::workspace().unwrap();
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+        let admin = messaging_devstack::sdk_config_as(&iam_endpoint(), ADMIN, "admin");
+        let prefix = format!("iam-{suffix}");
+        let resources = LocalResources::create(
+            &admin,
+            &template,
+            &prefix,
+            &format!("notify-{suffix}@stackpro.test"),
+        )
+        .await
+        .expect("the stack's resources, as the administrator");
+        let gateway = ConnectionsRecorder::start().await;
+        let mut services = BTreeMap::new();
+        let mut requests = BTreeMap::new();
+        for binary in FUNCTIONS {
+            let sdk = function_principal(&template, binary, &suffix).await;
+            let counter = RequestCounter::new();
+            let parts = parts_as(&sdk, &resources, gateway.endpoint(), &counter);
+            services.insert(binary, Services::new(&parts));
+            requests.insert(binary, counter);
+        }
+        // The event source mapping is Lambda's, not the function's: it polls as the stack.
+        let events = SqsEventSource::new(
+            aws_sdk_sqs::Client::new(&admin),
+            resources.queue_url("BroadcastQueue").unwrap(),
+            format!("arn:aws:sqs:us-east-1:123456789012:{prefix}-BroadcastQueue.fifo"),
+            "us-east-1",
+        );
+        Self {
+            services,
+            requests,
+            events,
+            gateway,
+        }
+    }
+
+    fn of(&self, binary: &str) -> &Services {
+        &self.services[binary]
+    }
+
+    async fn connect(&self, tenant: &str, user: &str, role: Role) -> String {
+        let principal = Principal {
+            tenant: TenantId::parse(tenant).unwrap(),
+            user: UserId::parse(user).unwrap(),
+            role,
+            name: None,
+        };
+        let token = tokens::mint_local(&principal, 3600).unwrap();
+        let connection = events::new_connection_id();
+        let response = messaging_handlers::connect::handle(
+            &self.of("connect").connect,
+            &events::connect(&connection, Some(&token)),
+        )
+        .await;
+        assert_eq!(response.status_code, 200, "{:?}", response.body);
+        connection
+    }
+
+    /// A frame through `route` or `file-share`, as the WebSocket API routes it; the answer.
+    async fn send(&self, connection: &str, frame: Value) -> Value {
+        let kind = frame["type"].as_str().unwrap().to_owned();
+        let event = events::message(connection, &frame.to_string());
+        let response = if messaging_core::protocol::FILE_TYPES.contains(&kind.as_str()) {
+            messaging_handlers::file_share::handle(&self.of("file-share").file_share, &event).await
+        } else {
+            messaging_handlers::route::handle(&self.of("route").route, &event).await
+        };
+        match response.body {
+            Some(aws_lambda_events::encodings::Body::Text(text)) => {
+                serde_json::from_str(&text).unwrap()
+            }
+            _ => Value::Null,
+        }
+    }
+
+    /// Runs the queue through `broadcast` until it is empty.
+    async fn pump(&self) {
+        while let Some(event) = self.events.receive(0).await.unwrap() {
+            let response = messaging_handlers::broadcast::handle(
+                &self.of("broadcast").broadcast,
+                event.clone(),
+            )
+            .await;
+            self.events.complete(&event, &response).await.unwrap();
+        }
+    }
+}
+
+fn ok(answer: &Value, what: &str) {
+    assert_ne!(answer["type"], "ERROR", "{what}: {answer}");
+}
+
+#[tokio::test]
+async fn every_function_works_under_exactly_its_own_template_policy() {
+    let f = Functions::start().await;
+    // erin sets where her notifications go, then leaves: she hears about the deal by email.
+    let erin = f.connect("acme", "erin", Role::User).await;
+    ok(&f.send(&erin, json!({ "type": "SET_PREFERENCES", "preferences": { "emailAddress": "erin@example.com", "sms": true, "phoneNumber": "+14155550100" } })).await, "preferences");
+    let response = messaging_handlers::disconnect::handle(
+        &f.of("disconnect").disconnect,
+        &events::disconnect(&erin),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status_code, 200);
+    let owner = f.connect("acme", "owner", Role::Owner).await;
+    let bob = f.connect("acme", "bob", Role::User).await;
+    let carol = f.connect("acme", "carol", Role::User).await;
+
+    // route: conversations, members, messages, changes, reads, status, notifications.
+    ok(&f.send(&owner, json!({ "type": "CREATE_CONVERSATION", "conversationId": "deal", "kind": "project", "members": ["bob"] })).await, "create");
+    ok(&f.send(&owner, json!({ "type": "ADD_MEMBERS", "conversationId": "deal", "members": ["carol", "dave", "erin"] })).await, "add members");
+    ok(
+        &f.send(
+            &carol,
+            json!({ "type": "JOIN_CONVERSATION", "conversationId": "deal" }),
+        )
+        .await,
+        "join",
+    );
+    let sent = f.send(&bob, json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "clientMessageId": "m1", "content": { "text": "contract ready @dave" } })).await;
+    ok(&sent, "chat");
+    ok(&f.send(&bob, json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "clientMessageId": "m1", "content": { "text": "contract ready @dave" } })).await, "resend");
+    ok(&f.send(&owner, json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "parentSeq": 1, "content": { "text": "thanks" } })).await, "reply");
+    ok(&f.send(&bob, json!({ "type": "EDIT_MESSAGE", "conversationId": "deal", "seq": 1, "content": { "text": "contract signed" } })).await, "edit");
+    ok(
+        &f.send(
+            &carol,
+            json!({ "type": "ADD_REACTION", "conversationId": "deal", "seq": 1, "emoji": "+1" }),
+        )
+        .await,
+        "react",
+    );
+    ok(
+        &f.send(
+            &carol,
+            json!({ "type": "REMOVE_REACTION", "conversationId": "deal", "seq": 1, "emoji": "+1" }),
+        )
+        .await,
+        "unreact",
+    );
+    f.send(
+        &carol,
+        json!({ "type": "TYPING_START", "conversationId": "deal" }),
+    )
+    .await;
+    ok(
+        &f.send(
+            &carol,
+            json!({ "type": "MARK_READ", "conversationId": "deal", "seq": 1 }),
+        )
+        .await,
+        "mark read",
+    );
+    ok(
+        &f.send(&carol, json!({ "type": "SET_PRESENCE", "status": "away" }))
+            .await,
+        "presence",
+    );
+    for read in [
+        json!({ "type": "LIST_CONVERSATIONS" }),
+        json!({ "type": "GET_HISTORY", "conversationId": "deal" }),
+        json!({ "type": "GET_HISTORY", "conversationId": "deal", "sinceSeq": 0 }),
+        json!({ "type": "GET_THREAD", "conversationId": "deal", "seq": 1 }),
+        json!({ "type": "SEARCH", "query": "contract" }),
+        json!({ "type": "GET_PRESENCE", "conversationId": "deal" }),
+        json!({ "type": "LIST_NOTIFICATIONS" }),
+        json!({ "type": "MARK_NOTIFICATIONS_READ", "all": true }),
+        json!({ "type": "GET_PREFERENCES" }),
+    ] {
+        ok(&f.send(&carol, read.clone()).await, &read.to_string());
+    }
+    ok(
+        &f.send(
+            &owner,
+            json!({ "type": "DELETE_MESSAGE", "conversationId": "deal", "seq": 2 }),
+        )
+        .await,
+        "delete",
+    );
+    ok(
+        &f.send(
+            &owner,
+            json!({ "type": "REMOVE_MEMBER", "conversationId": "deal", "userId": "dave" }),
+        )
+        .await,
+        "remove member",
+    );
+
+    // file-share: register, share (offline user: a notification), comments, URLs, revoke.
+    let file = f.send(&bob, json!({ "type": "REGISTER_FILE", "fileId": "f1", "name": "a.pdf", "size": 10, "mimeType": "application/pdf" })).await;
+    ok(&file, "register");
+    ok(&f.send(&bob, json!({ "type": "SHARE_FILE", "fileId": "f1", "userId": "owner", "permissions": { "read": true, "comment": true, "download": true } })).await, "share (online)");
+    ok(&f.send(&bob, json!({ "type": "SHARE_FILE", "fileId": "f1", "userId": "erin", "permissions": { "read": true } })).await, "share (offline)");
+    ok(&f.send(&owner, json!({ "type": "FILE_COMMENT", "fileId": "f1", "content": "page 2?", "position": { "page": 2, "x": 0.5, "y": 0.5 } })).await, "comment");
+    for read in [
+        json!({ "type": "LIST_FILES" }),
+        json!({ "type": "GET_FILE", "fileId": "f1" }),
+        json!({ "type": "LIST_FILE_COMMENTS", "fileId": "f1" }),
+        json!({ "type": "GET_DOWNLOAD_URL", "fileId": "f1" }),
+        json!({ "type": "GET_UPLOAD_URL", "fileId": "f1" }),
+    ] {
+        ok(&f.send(&owner, read.clone()).await, &read.to_string());
+    }
+    ok(
+        &f.send(
+            &bob,
+            json!({ "type": "REVOKE_FILE_SHARE", "fileId": "f1", "userId": "erin" }),
+        )
+        .await,
+        "revoke",
+    );
+
+    // broadcast: fan-out, notifications for the offline and mentioned, a 410 pruned.
+    f.gateway.mark_gone(&carol);
+    f.send(
+        &owner,
+        json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "content": { "text": "later" } }),
+    )
+    .await;
+    f.pump().await;
+
+    // http-api: the reads and the unsubscribe link.
+    let http = &f.of("http-api").http_api;
+    let token = tokens::mint_local(
+        &Principal {
+            tenant: TenantId::parse("acme").unwrap(),
+            user: UserId::parse("bob").unwrap(),
+            role: Role::User,
+            name: None,
+        },
+        600,
+    )
+    .unwrap();
+    for (path, query) in [
+        ("/conversations", None),
+        ("/conversations/deal/messages", None),
+        ("/conversations/deal/messages/1/thread", None),
+        ("/search", Some(("q", "contract"))),
+    ] {
+        use lambda_http::RequestExt;
+        let request = lambda_http::http::Request::builder()
+            .uri(format!("https://api.test{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(lambda_http::Body::Empty)
+            .unwrap()
+            .with_query_string_parameters(
+                query
+                    .map(|(k, v)| std::collections::HashMap::from([(k.to_owned(), v.to_owned())]))
+                    .unwrap_or_default(),
+            );
+        let response = messaging_handlers::http_api::handle(http, request).await;
+        assert_eq!(response.status(), 200, "{path}: {:?}", response.body());
+    }
+
+    // notify-batch: digests by email and SMS, one failed send released, the gauge.
+    let notify = &f.of("notify-batch").notify_batch;
+    let later = messaging_core::time::now_millis() + notify.window_millis;
+    let mut broken = notify.clone();
+    broken.mailer = broken.mailer.with_sender("nobody@unverified.test");
+    let failed = messaging_handlers::notify_batch::run(&broken, later)
+        .await
+        .unwrap();
+    assert!(failed.failed > 0, "{failed:?}");
+    let report = messaging_handlers::notify_batch::run(notify, later)
+        .await
+        .unwrap();
+    assert!(report.emails + report.texts > 0, "{report:?}");
+
+    // disconnect.
+    for connection in [&owner, &bob] {
+        let response = messaging_handlers::disconnect::handle(
+            &f.of("disconnect").disconnect,
+            &events::disconnect(connection),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status_code, 200);
+    }
+
+    // Nothing was refused, and each function made the calls that prove its policy.
+    let mut refused = Vec::new();
+    for (binary, requests) in &f.requests {
+        for operation in requests.denied() {
+            refused.push(format!("{binary}: {operation}"));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "calls the template's policies do not allow (moto answered 403):\n  {}",
+        refused.join("\n  ")
+    );
+    let made = |binary: &str| f.requests[binary].snapshot();
+    for (binary, operation) in [
+        ("connect", "TransactWriteItems"),
+        ("route", "TransactWriteItems"),
+        ("file-share", "BatchWriteItem"),
+        ("broadcast", "BatchWriteItem"),
+        ("notify-batch", "SendEmail"),
+        ("notify-batch", "Publish"),
+        ("notify-batch", "PutMetricData"),
+        ("disconnect", "DeleteItem"),
+        ("http-api", "BatchGetItem"),
+    ] {
+        assert!(
+            made(binary).contains_key(operation),
+            "{binary} never called {operation}: {:?}",
+            made(binary)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_iam_moto_refuses_a_transaction_action_the_policy_lacks() {
+    // The launcher authorizes a transaction action by action, as AWS does: a policy with
+    // PutItem but not UpdateItem may not run a transaction that updates.
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
+    let admin = messaging_devstack::sdk_config_as(&iam_endpoint(), ADMIN, "admin");
+    let template = Template::workspace().unwrap();
+    let table = format!("iam-tx-{suffix}");
+    messaging_devstack::template::create_table(
+        &aws_sdk_dynamodb::Client::new(&admin),
+        &template.table().unwrap(),
+        &table,
+    )
+    .await
+    .unwrap();
+    let user = format!("tx-{suffix}");
+    iam(&[("Action", "CreateUser"), ("UserName", &user)]).await;
+    let policy = json!({ "Version": "2012-10-17", "Statement": [
+        { "Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": "*" } ] });
+    iam(&[
+        ("Action", "PutUserPolicy"),
+        ("UserName", &user),
+        ("PolicyName", "p"),
+        ("PolicyDocument", &policy.to_string()),
+    ])
+    .await;
+    let key = iam(&[("Action", "CreateAccessKey"), ("UserName", &user)]).await;
+    let sdk = messaging_devstack::sdk_config_as(
+        &iam_endpoint(),
+        xml_field(&key, "AccessKeyId"),
+        xml_field(&key, "SecretAccessKey"),
+    );
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    use aws_sdk_dynamodb::types::{AttributeValue as A, Put, TransactWriteItem, Update};
+    let put = |sk: &str| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&table)
+                    .item("PK", A::S("p".into()))
+                    .item("SK", A::S(sk.into()))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    dynamodb
+        .transact_write_items()
+        .transact_items(put("a"))
+        .transact_items(put("b"))
+        .send()
+        .await
+        .expect("puts alone are allowed");
+    let update = TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(&table)
+                .key("PK", A::S("p".into()))
+                .key("SK", A::S("a".into()))
+                .update_expression("SET x = :x")
+                .expression_attribute_values(":x", A::N("1".into()))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let refused = dynamodb
+        .transact_write_items()
+        .transact_items(put("c"))
+        .transact_items(update)
+        .send()
+        .await
+        .expect_err("UpdateItem is not allowed");
+    let text = format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&refused));
+    assert!(text.contains("dynamodb:UpdateItem"), "{text}");
+}
+
+#[test]
+fn policy_resources_name_this_stacks_resources() {
+    // A `Resource` is one of this template's resources, an ARN built from its settings (the
+    // sender's SES identity), or `*` only for the two actions AWS cannot scope to a resource
+    // here: PutMetricData (scoped by a namespace condition) and Publish to a phone number (SMS
+    // has no ARN).
+    let template = Template::workspace().unwrap();
+    let mut wrong = Vec::new();
+    for (binary, statements) in template.function_policies().unwrap() {
+        for statement in statements {
+            for resource in &statement.resources {
+                let fine = match resource {
+                    PolicyResource::Ref(id) => template.has_resource(id),
+                    PolicyResource::Any => statement.actions.iter().all(|a| {
+                        (a == "cloudwatch:PutMetricData" && statement.has_condition)
+                            || a == "sns:Publish"
+                    }),
+                    // A resource of the stack (`${Table.Arn}/index/GSI1`), or an ARN built
+                    // from its settings only (the configured sender's SES identity).
+                    PolicyResource::Sub(names) => {
+                        names.iter().any(|n| template.has_resource(n))
+                            || (names.iter().all(|n| {
+                                n.starts_with("AWS::")
+                                    || n.starts_with("var:")
+                                    || template.has_parameter(n)
+                            }) && names.iter().any(|n| !n.starts_with("AWS::")))
+                    }
+                    PolicyResource::Literal(_) => false,
+                };
+                if !fine {
+                    wrong.push(format!("{binary}: {:?} on {resource:?}", statement.actions));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
