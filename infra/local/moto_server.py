@@ -11,6 +11,11 @@ destinations), which the tests read: moto's own `/moto-api/data.json` dumps ever
 table of every test included, and takes seconds late in a run while holding up every other
 request.
 
+SNS platform endpoints keep the `CustomUserData` they were created with and return it from
+`GetEndpointAttributes`, as AWS does (moto drops it); SET_PREFERENCES checks a push endpoint's
+owner there (`tests/integration/notifications.rs`,
+`a_push_endpoint_must_be_the_users_own_and_addresses_cannot_be_set`).
+
 With `STACKPRO_ENFORCE_IAM=1` it checks every request against the caller's IAM policies (moto's
 own `INITIAL_NO_AUTH_ACTION_COUNT` mechanism, on from the first request), except requests signed
 with the access key `stackpro-admin`, which set the stack up. Two patches make its verdicts
@@ -46,6 +51,21 @@ def _linearized(self):  # type: ignore[no-untyped-def]
 
 
 DynamoHandler.call_action = _linearized
+
+def _keep_custom_user_data() -> None:
+    from moto.sns.models import PlatformEndpoint
+
+    init = PlatformEndpoint.__init__
+
+    def _with_custom_user_data(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        if self.custom_user_data and "CustomUserData" not in self.attributes:
+            self.attributes["CustomUserData"] = self.custom_user_data
+
+    PlatformEndpoint.__init__ = _with_custom_user_data
+
+
+_keep_custom_user_data()
 
 SENT_EMAILS_PATH = "/stackpro/ses/messages"
 _dispatch = DomainDispatcherApplication.__call__

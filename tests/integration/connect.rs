@@ -27,6 +27,7 @@ fn claims(exp: u64) -> Claims {
         iat: None,
         iss: LOCAL_ISSUER.into(),
         aud: LOCAL_AUDIENCE.into(),
+        ..Default::default()
     }
 }
 

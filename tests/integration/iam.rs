@@ -11,6 +11,7 @@ use aws_config::SdkConfig;
 use messaging_aws::{
     BroadcastQueue, FileStorage, Gauges, Mailer, MessagingTable, RequestCounter, Sns,
 };
+use messaging_core::token::Contacts;
 use messaging_core::{Principal, Role, TenantId, UserId};
 use messaging_devstack::event_source::SqsEventSource;
 use messaging_devstack::{tokens, LocalResources, PolicyResource, Template};
@@ -145,6 +146,7 @@ fn parts_as(
 
 /// Every function's service, each signing as its own IAM user.
 struct Functions {
+    admin: SdkConfig,
     services: BTreeMap<&'static str, Services>,
     requests: BTreeMap<&'static str, RequestCounter>,
     events: SqsEventSource,
@@ -187,12 +189,13 @@ impl Functions {
         }
         // The event source mapping is Lambda's, not the function's: it polls as the stack.
         let events = SqsEventSource::new(
-            aws_sdk_sqs::Client::new(&admin),
+            aws_sdk_sqs::Client::new(&admin.clone()),
             resources.queue_url("BroadcastQueue").unwrap(),
             format!("arn:aws:sqs:us-east-1:123456789012:{prefix}-BroadcastQueue.fifo"),
             "us-east-1",
         );
         Self {
+            admin,
             services,
             requests,
             events,
@@ -205,13 +208,24 @@ impl Functions {
     }
 
     async fn connect(&self, tenant: &str, user: &str, role: Role) -> String {
+        self.connect_with(tenant, user, role, &Contacts::default())
+            .await
+    }
+
+    async fn connect_with(
+        &self,
+        tenant: &str,
+        user: &str,
+        role: Role,
+        contacts: &Contacts,
+    ) -> String {
         let principal = Principal {
             tenant: TenantId::parse(tenant).unwrap(),
             user: UserId::parse(user).unwrap(),
             role,
             name: None,
         };
-        let token = tokens::mint_local(&principal, 3600).unwrap();
+        let token = tokens::mint_local_with(&principal, contacts, 3600).unwrap();
         let connection = events::new_connection_id();
         let response = messaging_handlers::connect::handle(
             &self.of("connect").connect,
@@ -220,6 +234,34 @@ impl Functions {
         .await;
         assert_eq!(response.status_code, 200, "{:?}", response.body);
         connection
+    }
+
+    /// A device's SNS platform endpoint registered (by the portal's backend, as the stack
+    /// administrator here) for `owner`.
+    async fn push_endpoint(&self, owner: &str) -> String {
+        let sns = aws_sdk_sns::Client::new(&self.admin);
+        let app = sns
+            .create_platform_application()
+            .name(format!(
+                "portal-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ))
+            .platform("GCM")
+            .attributes("PlatformCredential", "key")
+            .send()
+            .await
+            .unwrap()
+            .platform_application_arn
+            .unwrap();
+        sns.create_platform_endpoint()
+            .platform_application_arn(app)
+            .token(uuid::Uuid::new_v4().to_string())
+            .custom_user_data(owner)
+            .send()
+            .await
+            .unwrap()
+            .endpoint_arn
+            .unwrap()
     }
 
     /// A frame through `route` or `file-share`, as the WebSocket API routes it; the answer.
@@ -259,9 +301,21 @@ fn ok(answer: &Value, what: &str) {
 #[tokio::test]
 async fn every_function_works_under_exactly_its_own_template_policy() {
     let f = Functions::start().await;
-    // erin sets where her notifications go, then leaves: she hears about the deal by email.
-    let erin = f.connect("acme", "erin", Role::User).await;
-    ok(&f.send(&erin, json!({ "type": "SET_PREFERENCES", "preferences": { "emailAddress": "erin@example.com", "sms": true, "phoneNumber": "+14155550100" } })).await, "preferences");
+    // erin's identity provider verified her email and phone; her device has a push endpoint.
+    // She turns SMS and push on, then leaves: she hears about the deal on every channel.
+    let endpoint = f.push_endpoint("stackpro:acme:erin").await;
+    let erin = f
+        .connect_with(
+            "acme",
+            "erin",
+            Role::User,
+            &Contacts {
+                email: Some("erin@example.com".into()),
+                phone: Some("+14155550100".into()),
+            },
+        )
+        .await;
+    ok(&f.send(&erin, json!({ "type": "SET_PREFERENCES", "preferences": { "sms": true, "push": true, "pushEndpoint": endpoint } })).await, "preferences");
     let response = messaging_handlers::disconnect::handle(
         &f.of("disconnect").disconnect,
         &events::disconnect(&erin),
@@ -465,6 +519,7 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         ("notify-batch", "SendEmail"),
         ("notify-batch", "Publish"),
         ("notify-batch", "PutMetricData"),
+        ("route", "GetEndpointAttributes"),
         ("disconnect", "DeleteItem"),
         ("http-api", "BatchGetItem"),
     ] {
@@ -569,15 +624,21 @@ fn policy_resources_name_this_stacks_resources() {
                         (a == "cloudwatch:PutMetricData" && statement.has_condition)
                             || a == "sns:Publish"
                     }),
-                    // A resource of the stack (`${Table.Arn}/index/GSI1`), or an ARN built
-                    // from its settings only (the configured sender's SES identity).
+                    // A resource of the stack (`${Table.Arn}/index/GSI1`), an ARN built from
+                    // its settings (the configured sender's SES identity), or this account's
+                    // SNS platform endpoints (push; each is checked to be its user's).
                     PolicyResource::Sub(names) => {
+                        let settings_only = names.iter().all(|n| {
+                            n.starts_with("AWS::")
+                                || n.starts_with("var:")
+                                || template.has_parameter(n)
+                        });
                         names.iter().any(|n| template.has_resource(n))
-                            || (names.iter().all(|n| {
-                                n.starts_with("AWS::")
-                                    || n.starts_with("var:")
-                                    || template.has_parameter(n)
-                            }) && names.iter().any(|n| !n.starts_with("AWS::")))
+                            || (settings_only && names.iter().any(|n| !n.starts_with("AWS::")))
+                            || (settings_only
+                                && statement.actions.iter().all(|a| {
+                                    a == "sns:Publish" || a == "sns:GetEndpointAttributes"
+                                }))
                     }
                     PolicyResource::Literal(_) => false,
                 };

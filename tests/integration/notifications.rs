@@ -9,15 +9,18 @@ use messaging_core::Role;
 use messaging_handlers::notify_batch;
 use serde_json::{json, Value};
 use test_support::gateway::GatewayStack;
-use test_support::{chat, create, http, sent_emails, sent_emails_to, Client, TestStack};
+use test_support::{chat, create, email, http, sent_emails, sent_emails_to, Client, TestStack};
 
 fn address(user: &str) -> String {
     format!("{user}-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
-/// Connects `user`, sets their preferences, and leaves (offline from then on).
-async fn prefer(stack: &TestStack, user: &str, preferences: Value) -> Client {
-    let client = stack.connect_as("acme", user, Role::User).await;
+/// Connects `user` with a token whose verified email is `address`, sets their preferences,
+/// and leaves (offline from then on).
+async fn prefer(stack: &TestStack, user: &str, address: &str, preferences: Value) -> Client {
+    let client = stack
+        .connect_with("acme", user, Role::User, &email(address))
+        .await;
     let (_, answer) = stack
         .send(
             &client,
@@ -38,23 +41,13 @@ async fn an_offline_member_gets_one_digest_and_read_muted_or_repeated_batches_se
         address("dave"),
         address("erin"),
     );
-    prefer(&stack, "bob", json!({ "emailAddress": bob })).await;
-    prefer(
-        &stack,
-        "carol",
-        json!({ "emailAddress": carol, "email": false }),
-    )
-    .await;
-    let dave_client = prefer(&stack, "dave", json!({ "emailAddress": dave })).await;
+    prefer(&stack, "bob", &bob, json!({})).await;
+    prefer(&stack, "carol", &carol, json!({ "email": false })).await;
+    let dave_client = prefer(&stack, "dave", &dave, json!({})).await;
     // Erin's quiet hours: from an hour ago to two hours from now (UTC).
     let minute = (messaging_core::time::now_millis() / 60_000).rem_euclid(1440);
     let quiet = json!({ "startMinute": (minute + 1380) % 1440, "endMinute": (minute + 120) % 1440, "utcOffsetMinutes": 0 });
-    prefer(
-        &stack,
-        "erin",
-        json!({ "emailAddress": erin, "quietHours": quiet }),
-    )
-    .await;
+    prefer(&stack, "erin", &erin, json!({ "quietHours": quiet })).await;
     let owner = stack.connect_as("acme", "owner", Role::Owner).await;
     let (_, ack) = stack.send(&owner, &json!({ "type": "CREATE_CONVERSATION", "conversationId": "deal", "kind": "project", "title": "Q3 deal", "members": ["bob", "carol", "dave", "erin"] })).await;
     assert_eq!(ack["type"], "ACK");
@@ -199,7 +192,7 @@ async fn an_offline_member_gets_one_digest_and_read_muted_or_repeated_batches_se
 async fn a_failed_send_is_retried_next_run_and_sent_once() {
     let stack = TestStack::new().await;
     let bob = address("bob");
-    prefer(&stack, "bob", json!({ "emailAddress": bob })).await;
+    prefer(&stack, "bob", &bob, json!({})).await;
     let owner = stack.connect_as("acme", "owner", Role::Owner).await;
     stack
         .send(&owner, &create("deal", "project", &["bob"]))
@@ -234,9 +227,10 @@ async fn the_local_gateway_runs_the_batch_on_its_schedule_and_the_unsubscribe_li
     let gw =
         GatewayStack::start_with_schedule(Duration::from_millis(400), Duration::from_secs(5)).await;
     let bob_address = address("bob");
-    let mut bob = gw.connect("acme", "bob", Role::User).await;
-    bob.send(&json!({ "type": "SET_PREFERENCES", "preferences": { "emailAddress": bob_address } }))
+    let mut bob = gw
+        .connect_with("acme", "bob", Role::User, &email(&bob_address))
         .await;
+    bob.send(&json!({ "type": "GET_PREFERENCES" })).await;
     assert_eq!(
         bob.expect("PREFERENCES").await["preferences"]["emailAddress"],
         bob_address.as_str()
@@ -366,13 +360,9 @@ async fn one_messages_path_emits_its_metrics_as_emf_lines_without_content() {
 async fn a_shared_file_and_a_comment_on_your_file_reach_you_by_email_while_away() {
     let stack = TestStack::new().await;
     let (olga_address, bob_address) = (address("olga"), address("bob"));
-    prefer(&stack, "bob", json!({ "emailAddress": bob_address })).await;
-    let olga = stack.connect_as("acme", "olga", Role::User).await;
-    stack
-        .send(
-            &olga,
-            &json!({ "type": "SET_PREFERENCES", "preferences": { "emailAddress": olga_address } }),
-        )
+    prefer(&stack, "bob", &bob_address, json!({})).await;
+    let olga = stack
+        .connect_with("acme", "olga", Role::User, &email(&olga_address))
         .await;
     let registered = stack.send(&olga, &json!({ "type": "REGISTER_FILE", "fileId": "plan", "name": "plan <v2>.pdf", "size": 10, "mimeType": "application/pdf" })).await.1;
     assert_eq!(registered["type"], "FILE");
@@ -381,7 +371,9 @@ async fn a_shared_file_and_a_comment_on_your_file_reach_you_by_email_while_away(
     assert_eq!(stack.send(&olga, &share).await.1["type"], "ACK");
     stack.disconnect(&olga).await;
     // Bob comments while Olga is away: she is notified.
-    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    let bob = stack
+        .connect_with("acme", "bob", Role::User, &email(&bob_address))
+        .await;
     let comment =
         json!({ "type": "FILE_COMMENT", "fileId": "plan", "content": "Signed on page 3" });
     assert_eq!(stack.send(&bob, &comment).await.1["type"], "ACK");
@@ -403,4 +395,55 @@ async fn a_shared_file_and_a_comment_on_your_file_reach_you_by_email_while_away(
     assert_eq!(sent[&olga_address].len(), 1);
     assert_eq!(sent[&olga_address][0].0, "New comment on plan <v2>.pdf");
     assert!(sent[&olga_address][0].1.contains("Signed on page 3"));
+}
+
+#[tokio::test]
+async fn a_push_endpoint_must_be_the_users_own_and_addresses_cannot_be_set() {
+    let stack = TestStack::new().await;
+    let bob_address = address("bob");
+    let bob = stack
+        .connect_with("acme", "bob", Role::User, &email(&bob_address))
+        .await;
+    let before = stack.snapshot().await;
+    let set = |preferences: Value| json!({ "type": "SET_PREFERENCES", "preferences": preferences });
+    // Digests to any inbox, any phone, any topic or anyone else's device: refused, nothing kept.
+    let topic = "arn:aws:sns:us-east-1:123456789012:all-staff".to_owned();
+    let carols_device = stack.push_endpoint("stackpro:acme:carol").await;
+    for refused in [
+        json!({ "emailAddress": "victim@example.com" }),
+        json!({ "sms": true, "phoneNumber": "+14155550199" }),
+        json!({ "push": true, "pushEndpoint": topic }),
+        json!({ "push": true, "pushEndpoint": carols_device }),
+    ] {
+        let (_, answer) = stack.send(&bob, &set(refused.clone())).await;
+        assert_eq!(answer["code"], "INVALID_FIELD", "{refused}: {answer}");
+    }
+    assert_eq!(
+        stack.snapshot().await,
+        before,
+        "a refused SET_PREFERENCES wrote"
+    );
+
+    // His own device, and his verified address shown back.
+    let bobs_device = stack.push_endpoint("stackpro:acme:bob").await;
+    let (_, answer) = stack
+        .send(
+            &bob,
+            &set(json!({ "push": true, "pushEndpoint": bobs_device })),
+        )
+        .await;
+    assert_eq!(answer["type"], "PREFERENCES", "{answer}");
+    assert_eq!(answer["preferences"]["emailAddress"], bob_address.as_str());
+    stack.disconnect(&bob).await;
+
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    stack
+        .send(&owner, &create("deal", "project", &["bob"]))
+        .await;
+    stack.send(&owner, &chat("deal", "terms attached")).await;
+    stack.pump().await;
+    let later = messaging_core::time::now_millis() + notify_batch::DEFAULT_WINDOW_MILLIS;
+    let report = notify_batch::run(&stack.notify, later).await.unwrap();
+    assert_eq!((report.emails, report.pushes), (1, 1), "{report:?}");
+    assert_eq!(sent_emails(&bob_address).await.len(), 1);
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use messaging_core::token::Contacts;
 use messaging_core::{Principal, Role, TenantId, UserId};
 use messaging_devstack::{tokens, Template};
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig, Limits, RunningGateway};
@@ -66,13 +67,25 @@ impl GatewayStack {
 
     /// Connects a WebSocket client with a fresh token for `user` of `tenant`.
     pub async fn connect(&self, tenant: &str, user: &str, role: Role) -> WsClient {
+        self.connect_with(tenant, user, role, &Contacts::default())
+            .await
+    }
+
+    /// [`Self::connect`] with a token carrying these verified contact points.
+    pub async fn connect_with(
+        &self,
+        tenant: &str,
+        user: &str,
+        role: Role,
+        contacts: &Contacts,
+    ) -> WsClient {
         let principal = Principal {
             tenant: TenantId::parse(tenant).unwrap(),
             user: UserId::parse(user).unwrap(),
             role,
             name: None,
         };
-        let token = tokens::mint_local(&principal, 3600).unwrap();
+        let token = tokens::mint_local_with(&principal, contacts, 3600).unwrap();
         WsClient::connect(&format!("{}?token={token}", self.gateway.websocket_url()))
             .await
             .unwrap_or_else(|e| panic!("{user}@{tenant} could not connect: {e}"))

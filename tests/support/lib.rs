@@ -18,6 +18,7 @@ use serde_json::Value;
 use messaging_aws::table::{self, Key, TenantKeys};
 use messaging_aws::{MessagingTable, RequestCounter};
 use messaging_core::protocol::FILE_TYPES;
+use messaging_core::token::Contacts;
 use messaging_core::{ConnectionId, ConversationId, Principal, Role, TenantId, UserId};
 use messaging_devstack::event_source::SqsEventSource;
 use messaging_devstack::{tokens, LocalResources, Template};
@@ -63,6 +64,8 @@ pub struct TestStack {
     pub bucket: String,
     /// What the services are made of (`@connections` posts go to `gateway`).
     pub parts: Parts,
+    /// The SDK configuration for moto, for setting things up beside the stack.
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// A connected test client.
@@ -134,18 +137,59 @@ impl TestStack {
             notify: notify_batch,
             bucket: resources.bucket,
             parts,
+            sdk,
         }
+    }
+
+    /// A device's SNS platform endpoint, registered (as the portal's backend would) with this
+    /// `CustomUserData`.
+    pub async fn push_endpoint(&self, custom_user_data: &str) -> String {
+        let sns = aws_sdk_sns::Client::new(&self.sdk);
+        let app = sns
+            .create_platform_application()
+            .name(format!(
+                "portal-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ))
+            .platform("GCM")
+            .attributes("PlatformCredential", "key")
+            .send()
+            .await
+            .expect("platform application")
+            .platform_application_arn
+            .unwrap();
+        sns.create_platform_endpoint()
+            .platform_application_arn(app)
+            .token(uuid::Uuid::new_v4().to_string())
+            .custom_user_data(custom_user_data)
+            .send()
+            .await
+            .expect("platform endpoint")
+            .endpoint_arn
+            .unwrap()
     }
 
     /// Connects `user` of `tenant` with a freshly minted token; panics unless accepted.
     pub async fn connect_as(&self, tenant: &str, user: &str, role: Role) -> Client {
+        self.connect_with(tenant, user, role, &Contacts::default())
+            .await
+    }
+
+    /// [`Self::connect_as`] with a token carrying these verified contact points.
+    pub async fn connect_with(
+        &self,
+        tenant: &str,
+        user: &str,
+        role: Role,
+        contacts: &Contacts,
+    ) -> Client {
         let principal = Principal {
             tenant: TenantId::parse(tenant).unwrap(),
             user: UserId::parse(user).unwrap(),
             role,
             name: Some(format!("{user} of {tenant}")),
         };
-        let token = tokens::mint_local(&principal, 3600).unwrap();
+        let token = tokens::mint_local_with(&principal, contacts, 3600).unwrap();
         let connection = events::new_connection_id();
         let response = messaging_handlers::connect::handle(
             &self.connect,
@@ -318,6 +362,14 @@ pub fn key_map(key: &Key) -> std::collections::HashMap<String, AttributeValue> {
         (table::PK.to_owned(), AttributeValue::S(key.pk.clone())),
         (table::SK.to_owned(), AttributeValue::S(key.sk.clone())),
     ])
+}
+
+/// A verified email contact (what an identity provider's `email` claim carries).
+pub fn email(address: &str) -> Contacts {
+    Contacts {
+        email: Some(address.to_owned()),
+        phone: None,
+    }
 }
 
 /// Id shorthands for key builders.

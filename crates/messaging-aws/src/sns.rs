@@ -41,6 +41,40 @@ impl Sns {
         Ok(())
     }
 
+    /// Whether the platform endpoint `endpoint_arn` exists, is enabled, and was registered for
+    /// `owner` (its `CustomUserData`, set by whoever created the endpoint).
+    pub async fn endpoint_belongs_to(
+        &self,
+        endpoint_arn: &str,
+        owner: &str,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .get_endpoint_attributes()
+            .endpoint_arn(endpoint_arn)
+            .send()
+            .await;
+        let attributes = match result {
+            Ok(output) => output.attributes.unwrap_or_default(),
+            Err(e) => {
+                use aws_sdk_sns::operation::get_endpoint_attributes::GetEndpointAttributesError as E;
+                // No such endpoint: it belongs to nobody. Anything else (throttling, a policy
+                // without sns:GetEndpointAttributes) is an error to see, not a "no".
+                if matches!(
+                    e.as_service_error(),
+                    Some(E::NotFoundException(_) | E::InvalidParameterException(_))
+                ) {
+                    return Ok(false);
+                }
+                return Err(classify("SNS GetEndpointAttributes", e));
+            }
+        };
+        Ok(attributes
+            .get("Enabled")
+            .is_some_and(|e| e.eq_ignore_ascii_case("true"))
+            && attributes.get("CustomUserData").map(String::as_str) == Some(owner))
+    }
+
     /// A text message to an E.164 phone number (cut to one segment).
     pub async fn text(&self, phone_number: &str, text: &str) -> Result<(), AwsError> {
         self.client

@@ -148,41 +148,15 @@ impl Default for Preferences {
 }
 
 impl Preferences {
-    /// The channels this user gets notifications on: switched on, and with somewhere to send.
-    pub fn channels(&self) -> Vec<Channel> {
-        let mut channels = Vec::new();
-        if self.email && self.email_address.is_some() {
-            channels.push(Channel::Email);
-        }
-        if self.push && self.push_endpoint.is_some() {
-            channels.push(Channel::Push);
-        }
-        if self.sms && self.phone_number.is_some() {
-            channels.push(Channel::Sms);
-        }
-        channels
-    }
-
-    /// Checks what a client sent: addresses that look like addresses, hours that exist.
+    /// Checks what a client sent: switches, hours that exist, a push endpoint that is one.
+    /// Addresses are not the client's to set: email and SMS go to the contact points the
+    /// identity provider verified ([`crate::token::Contacts`]), shown back by GET_PREFERENCES.
     pub fn validate(self) -> Result<Self, ProtocolError> {
         let invalid = |m: &str| ProtocolError::new(ErrorCode::InvalidField, m.to_owned());
-        if let Some(address) = &self.email_address {
-            let ok = address.len() <= 254
-                && !address
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
-                && address
-                    .split_once('@')
-                    .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-            if !ok {
-                return Err(invalid("emailAddress is not an email address"));
-            }
-        }
-        if let Some(phone) = &self.phone_number {
-            let digits = phone.strip_prefix('+').unwrap_or("");
-            if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid("phoneNumber must be E.164, like +14155550123"));
-            }
+        if self.email_address.is_some() || self.phone_number.is_some() {
+            return Err(invalid(
+                "emailAddress and phoneNumber cannot be set: notifications go to the email and phone number your identity provider verified (the token's email and phone_number claims)",
+            ));
         }
         if let Some(q) = &self.quiet_hours {
             if q.start_minute >= 1440
@@ -194,13 +168,39 @@ impl Preferences {
                 ));
             }
         }
-        if self.sms && self.phone_number.is_none() {
-            return Err(invalid("sms needs a phoneNumber"));
-        }
-        if self.push && self.push_endpoint.is_none() {
-            return Err(invalid("push needs a pushEndpoint"));
+        match &self.push_endpoint {
+            Some(endpoint) if !is_push_endpoint_arn(endpoint) => {
+                return Err(invalid(
+                    "pushEndpoint must be the ARN of your device's SNS platform endpoint (arn:aws:sns:{region}:{account}:endpoint/{platform}/{application}/{id})",
+                ))
+            }
+            None if self.push => return Err(invalid("push needs a pushEndpoint")),
+            _ => {}
         }
         Ok(self)
+    }
+
+    /// The channels this user gets notifications on: switched on, and with a verified contact
+    /// point (or a push endpoint) to send to.
+    pub fn channels(&self, contacts: &crate::token::Contacts) -> Vec<Channel> {
+        let mut channels = Vec::new();
+        if self.email && contacts.email.is_some() {
+            channels.push(Channel::Email);
+        }
+        if self.push && self.push_endpoint.is_some() {
+            channels.push(Channel::Push);
+        }
+        if self.sms && contacts.phone.is_some() {
+            channels.push(Channel::Sms);
+        }
+        channels
+    }
+
+    /// These preferences as GET_PREFERENCES shows them: with the verified addresses in use.
+    pub fn with_contacts(mut self, contacts: &crate::token::Contacts) -> Self {
+        self.email_address = contacts.email.clone();
+        self.phone_number = contacts.phone.clone();
+        self
     }
 
     /// Whether quiet hours hold email, push and SMS back at `epoch_millis` (in-app is never
@@ -208,6 +208,50 @@ impl Preferences {
     pub fn is_quiet(&self, epoch_millis: i64) -> bool {
         self.quiet_hours.is_some_and(|q| q.contains(epoch_millis))
     }
+}
+
+/// Whether `address` looks like a deliverable email address (one `@`, a dotted domain, no
+/// spaces, controls or angle brackets, at most 254 characters).
+pub fn is_email_address(address: &str) -> bool {
+    address.len() <= 254
+        && !address
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        })
+}
+
+/// Whether `phone` is an E.164 number (`+` and 8 to 15 digits).
+pub fn is_e164(phone: &str) -> bool {
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `arn` is an SNS platform endpoint ARN
+/// (`arn:{partition}:sns:{region}:{account}:endpoint/{platform}/{application}/{id}`), never a
+/// topic or anything else `Publish` could reach.
+pub fn is_push_endpoint_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [scheme, partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 256
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    };
+    let path: Vec<&str> = resource.split('/').collect();
+    scheme == "arn"
+        && matches!(partition, "aws" | "aws-cn" | "aws-us-gov")
+        && service == "sns"
+        && token(region)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && path.len() == 4
+        && path[0] == "endpoint"
+        && path[1..].iter().all(|p| token(p))
 }
 
 /// Every `@name` a text contains (at most 20, distinct).
@@ -252,18 +296,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn channels_need_both_the_switch_and_an_address() {
+    fn channels_need_both_the_switch_and_a_verified_contact() {
+        use crate::token::Contacts;
         let mut p = Preferences::default();
-        assert!(p.channels().is_empty(), "email on but no address");
-        p.email_address = Some("bob@example.com".into());
+        let mut c = Contacts::default();
+        assert!(
+            p.channels(&c).is_empty(),
+            "email on but no verified address"
+        );
+        c.email = Some("bob@example.com".into());
         p.push = true;
-        assert_eq!(p.channels(), [Channel::Email]);
+        assert_eq!(p.channels(&c), [Channel::Email]);
         p.push_endpoint = Some("arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1".into());
         p.sms = true;
-        p.phone_number = Some("+14155550123".into());
-        assert_eq!(p.channels(), [Channel::Email, Channel::Push, Channel::Sms]);
+        assert_eq!(p.channels(&c), [Channel::Email, Channel::Push]);
+        c.phone = Some("+14155550123".into());
+        assert_eq!(
+            p.channels(&c),
+            [Channel::Email, Channel::Push, Channel::Sms]
+        );
         p.email = false;
-        assert_eq!(p.channels(), [Channel::Push, Channel::Sms]);
+        assert_eq!(p.channels(&c), [Channel::Push, Channel::Sms]);
+        // An address a client once stored is never used.
+        p.email = true;
+        p.email_address = Some("victim@example.com".into());
+        c.email = None;
+        assert_eq!(p.channels(&c), [Channel::Push, Channel::Sms]);
     }
 
     const HOUR: i64 = 3_600_000;
@@ -302,15 +360,50 @@ mod tests {
                 .validate()
                 .is_err()
         };
-        assert!(bad(r#"{"emailAddress":"not an address"}"#));
-        assert!(bad(r#"{"sms":true}"#));
-        assert!(bad(r#"{"phoneNumber":"0155"}"#));
         assert!(bad(
             r#"{"quietHours":{"startMinute":1500,"endMinute":0,"utcOffsetMinutes":0}}"#
         ));
+        assert!(bad(r#"{"push":true}"#));
+        assert!(!bad(r#"{"sms":true,"email":false}"#));
         assert!(!bad(
-            r#"{"emailAddress":"bob@example.com","sms":true,"phoneNumber":"+14155550123"}"#
+            r#"{"push":true,"pushEndpoint":"arn:aws:sns:eu-west-1:123456789012:endpoint/APNS/portal/5e3a-11"}"#
         ));
+    }
+
+    #[test]
+    fn addresses_are_not_the_clients_to_set_and_push_reaches_only_an_endpoint() {
+        let refused = |json: &str| {
+            serde_json::from_str::<Preferences>(json)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .code
+        };
+        // Any inbox or phone: refused (they come from the identity provider's verified claims).
+        assert_eq!(
+            refused(r#"{"emailAddress":"victim@example.com"}"#),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            refused(r#"{"sms":true,"phoneNumber":"+14155550123"}"#),
+            ErrorCode::InvalidField
+        );
+        // Publish must never reach a topic, another account, or another service.
+        for arn in [
+            "arn:aws:sns:us-east-1:123456789012:alerts",
+            "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app",
+            "arn:aws:sns:us-east-1:12345678901:endpoint/GCM/app/1",
+            "arn:aws:sqs:us-east-1:123456789012:endpoint/GCM/app/1",
+            "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1/extra",
+            "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1?x",
+            "+14155550123",
+        ] {
+            let json = format!(r#"{{"push":true,"pushEndpoint":"{arn}"}}"#);
+            assert_eq!(refused(&json), ErrorCode::InvalidField, "{arn}");
+        }
+        assert!(is_email_address("a.b@example.co.uk"));
+        assert!(!is_email_address("a@b@example.com") && !is_email_address("<a@x.com>"));
+        assert!(is_e164("+14155550123") && !is_e164("14155550123"));
     }
 
     #[test]

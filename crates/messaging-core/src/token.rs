@@ -18,7 +18,7 @@ pub const MIN_HS256_SECRET_BYTES: usize = 32;
 pub const LEEWAY_SECONDS: u64 = 30;
 
 /// The claims StackPro tokens carry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Claims {
     pub sub: String,
@@ -32,7 +32,77 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
     pub iss: String,
-    pub aud: String,
+    /// One audience, or several (RFC 7519 §4.1.3): ours must be among them.
+    pub aud: Audience,
+    /// OpenID Connect's verified contact claims: notifications go only to an address or number
+    /// the identity provider verified, never to one a client typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(
+        default,
+        rename = "email_verified",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email_verified: Option<bool>,
+    #[serde(
+        default,
+        rename = "phone_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub phone_number: Option<String>,
+    #[serde(
+        default,
+        rename = "phone_number_verified",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub phone_number_verified: Option<bool>,
+}
+
+/// The `aud` claim: a string or an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Default for Audience {
+    fn default() -> Self {
+        Audience::One(String::new())
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(audience: &str) -> Self {
+        Audience::One(audience.to_owned())
+    }
+}
+
+/// Where a user's notifications may go: the contact points their identity provider verified
+/// (`email` with `email_verified: true`, `phone_number` with `phone_number_verified: true`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl Contacts {
+    /// The verified claims that are well-formed; the others are dropped (a token never fails
+    /// for its contact claims: they only decide where notifications may go).
+    pub fn from_claims(claims: &Claims) -> Self {
+        let verified = |value: &Option<String>, flag: Option<bool>| {
+            value.clone().filter(|_| flag == Some(true))
+        };
+        Self {
+            email: verified(&claims.email, claims.email_verified)
+                .filter(|e| crate::notify::is_email_address(e)),
+            phone: verified(&claims.phone_number, claims.phone_number_verified)
+                .filter(|p| crate::notify::is_e164(p)),
+        }
+    }
 }
 
 /// Why a token was refused. Logged with the connection id; the token itself never is.
@@ -183,6 +253,12 @@ impl TokenVerifier {
 
     /// Verifies signature, `exp`, `nbf`, `iss`, `aud`, and turns the claims into a principal.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_with_contacts(token)
+            .map(|(principal, _)| principal)
+    }
+
+    /// [`Self::verify`], and the verified contact points the token carries.
+    pub fn verify_with_contacts(&self, token: &str) -> Result<(Principal, Contacts), TokenError> {
         if token.is_empty() {
             return Err(TokenError::Missing);
         }
@@ -200,7 +276,8 @@ impl TokenVerifier {
         validation.leeway = LEEWAY_SECONDS;
         let data =
             jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(map_error)?;
-        principal_from(data.claims)
+        let contacts = Contacts::from_claims(&data.claims);
+        Ok((principal_from(data.claims)?, contacts))
     }
 
     fn select_key(&self, header: &Header) -> Result<&VerificationKey, TokenError> {
@@ -219,10 +296,20 @@ impl TokenVerifier {
 }
 
 fn jwk_key(jwk: &Jwk) -> Option<VerificationKey> {
-    let algorithm = match jwk.common.key_algorithm {
-        Some(KeyAlgorithm::RS256) => Algorithm::RS256,
-        Some(KeyAlgorithm::ES256) => Algorithm::ES256,
-        _ => return None,
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, PublicKeyUse};
+    if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
+        return None;
+    }
+    let algorithm = match (&jwk.common.key_algorithm, &jwk.algorithm) {
+        (Some(KeyAlgorithm::RS256), _) => Algorithm::RS256,
+        (Some(KeyAlgorithm::ES256), _) => Algorithm::ES256,
+        (Some(_), _) => return None,
+        // `alg` is optional in a JWK (RFC 7517 §4.4): the key type decides.
+        (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+        (None, AlgorithmParameters::EllipticCurve(ec)) if ec.curve == EllipticCurve::P256 => {
+            Algorithm::ES256
+        }
+        (None, _) => return None,
     };
     let key = DecodingKey::from_jwk(jwk).ok()?;
     Some(VerificationKey {
@@ -286,6 +373,17 @@ impl DevTokenIssuer {
 
     /// A token for `principal`, valid from `now` for `ttl_seconds`.
     pub fn mint(&self, principal: &Principal, now_seconds: u64, ttl_seconds: u64) -> String {
+        self.mint_with_contacts(principal, &Contacts::default(), now_seconds, ttl_seconds)
+    }
+
+    /// [`Self::mint`], carrying these contact points as verified claims.
+    pub fn mint_with_contacts(
+        &self,
+        principal: &Principal,
+        contacts: &Contacts,
+        now_seconds: u64,
+        ttl_seconds: u64,
+    ) -> String {
         let claims = Claims {
             sub: principal.user.to_string(),
             client_id: principal.tenant.to_string(),
@@ -295,7 +393,11 @@ impl DevTokenIssuer {
             nbf: Some(now_seconds),
             iat: Some(now_seconds),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
+            email: contacts.email.clone(),
+            email_verified: contacts.email.as_ref().map(|_| true),
+            phone_number: contacts.phone.clone(),
+            phone_number_verified: contacts.phone.as_ref().map(|_| true),
         };
         sign(&Header::new(Algorithm::HS256), &claims, &self.key)
     }
@@ -333,6 +435,7 @@ mod tests {
             iat: None,
             iss: "stackpro".into(),
             aud: "messaging".into(),
+            ..Default::default()
         }
     }
 
@@ -421,5 +524,64 @@ mod tests {
             TokenVerifier::hs256(b"short", "i", "a"),
             Err(TokenConfigError::WeakSecret(5))
         ));
+    }
+
+    #[test]
+    fn an_audience_array_holding_ours_is_accepted() {
+        let mut c = claims(now() + 60);
+        c.aud = Audience::Many(vec!["other-app".into(), "messaging".into()]);
+        let token = sign(
+            &Header::new(Algorithm::HS256),
+            &c,
+            &EncodingKey::from_secret(SECRET),
+        );
+        assert_eq!(verifier().verify(&token).unwrap().user.as_str(), "alice");
+        c.aud = Audience::Many(vec!["other-app".into()]);
+        let token = sign(
+            &Header::new(Algorithm::HS256),
+            &c,
+            &EncodingKey::from_secret(SECRET),
+        );
+        assert_eq!(verifier().verify(&token), Err(TokenError::WrongAudience));
+    }
+
+    #[test]
+    fn only_verified_well_formed_contacts_are_kept() {
+        let mut c = claims(now() + 60);
+        c.email = Some("alice@example.com".into());
+        c.phone_number = Some("+14155550123".into());
+        assert_eq!(
+            Contacts::from_claims(&c),
+            Contacts::default(),
+            "not verified"
+        );
+        c.email_verified = Some(true);
+        c.phone_number_verified = Some(false);
+        assert_eq!(
+            Contacts::from_claims(&c).email.as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(Contacts::from_claims(&c).phone, None);
+        c.email = Some("not an address".into());
+        assert_eq!(Contacts::from_claims(&c).email, None);
+        let issuer = DevTokenIssuer::hs256(SECRET, "stackpro", "messaging").unwrap();
+        let contacts = Contacts {
+            email: Some("alice@example.com".into()),
+            phone: Some("+14155550123".into()),
+        };
+        let token = issuer.mint_with_contacts(&principal(), &contacts, now(), 60);
+        assert_eq!(verifier().verify_with_contacts(&token).unwrap().1, contacts);
+    }
+
+    #[test]
+    fn jwks_keys_without_alg_are_typed_by_their_key() {
+        // An RSA key with no `alg` (RFC 7517 makes it optional) verifies RS256 tokens.
+        let jwks = r#"{"keys":[{"kty":"RSA","kid":"k1","use":"sig","n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw","e":"AQAB"}]}"#;
+        let verifier = TokenVerifier::jwks(jwks, "stackpro", "messaging").unwrap();
+        assert_eq!(verifier.keys.len(), 1);
+        assert_eq!(verifier.keys[0].algorithm, Algorithm::RS256);
+        // An encryption key is never a verification key.
+        let enc = jwks.replace(r#""use":"sig""#, r#""use":"enc""#);
+        assert!(TokenVerifier::jwks(&enc, "stackpro", "messaging").is_err());
     }
 }

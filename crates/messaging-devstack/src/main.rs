@@ -16,7 +16,9 @@ use messaging_devstack::{tokens, LocalResources, Template};
 
 const USAGE: &str = "usage:
   stackpro-dev token --tenant ID --user ID --role OWNER|ADMIN|USER [--name NAME] [--ttl SECONDS]
-      prints a development token for the local stack
+                    [--email ADDRESS] [--phone +E164]
+      prints a development token for the local stack, with a verified email (by default
+      {user}@{tenant}.stackpro.local) and phone, as an identity provider's token carries
   stackpro-dev bootstrap --endpoint URL [--prefix NAME]
       creates the table, queues and files bucket of template.yaml on the emulator at URL,
       verifies the local SES sender, and prints TABLE_NAME=…, BROADCAST_QUEUE_URL=…,
@@ -57,7 +59,15 @@ fn token(args: &HashMap<String, String>) -> Result<String, String> {
             .map_err(|_| format!("--ttl must be a number of seconds, not {ttl:?}"))?,
         None => 12 * 3600,
     };
-    tokens::mint_local(&principal, ttl).map_err(|e| e.to_string())
+    let contacts = messaging_core::token::Contacts {
+        email: Some(
+            args.get("email")
+                .cloned()
+                .unwrap_or_else(|| tokens::local_email(&principal)),
+        ),
+        phone: args.get("phone").cloned(),
+    };
+    tokens::mint_local_with(&principal, &contacts, ttl).map_err(|e| e.to_string())
 }
 
 async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {

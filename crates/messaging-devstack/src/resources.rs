@@ -101,6 +101,7 @@ impl LocalResources {
             portal_url: LOCAL_PORTAL_URL.into(),
             unsubscribe_url: LOCAL_UNSUBSCRIBE_URL.into(),
             max_send_rate: LOCAL_SEND_RATE,
+            sms_enabled: true,
             window_millis: DEFAULT_WINDOW_MILLIS,
         })
     }

@@ -504,6 +504,17 @@ impl Template {
                     .and_then(Value::as_sequence)
                     .ok_or_else(|| TemplateError::Unexpected(format!("{id} Policies")))?;
                 for statement in listed {
+                    // `!If [condition, statement, AWS::NoValue]`: the statement as it is when
+                    // the condition holds (the most the function may be allowed).
+                    let statement = match statement {
+                        Value::Tagged(t) if t.tag == "!If" => {
+                            match t.value.as_sequence().and_then(|s| s.get(1)) {
+                                Some(Value::Mapping(_)) => &t.value.as_sequence().unwrap()[1],
+                                _ => continue,
+                            }
+                        }
+                        other => other,
+                    };
                     statements.push(policy_statement(&id, statement)?);
                 }
             }

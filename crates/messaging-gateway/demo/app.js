@@ -215,7 +215,7 @@ function handle(frame) {
       break;
     case "PREFERENCES":
       $("prefs-form").email.checked = frame.preferences.email;
-      $("prefs-form").emailAddress.value = frame.preferences.emailAddress || "";
+      $("pref-address").textContent = frame.preferences.emailAddress || "no verified address";
       state.preferences = frame.preferences;
       break;
     case "FILE_URL":
@@ -661,8 +661,9 @@ $("mark-all").onclick = () => send({ type: "MARK_NOTIFICATIONS_READ", all: true 
 $("prefs-form").onsubmit = (e) => {
   e.preventDefault();
   const f = e.target;
-  const preferences = { ...(state.preferences || {}), email: f.email.checked,
-    emailAddress: f.emailAddress.value.trim() || undefined };
+  // Addresses come from the sign-in's verified claims; only the switches are ours to set.
+  const { emailAddress, phoneNumber, ...switches } = state.preferences || {};
+  const preferences = { ...switches, email: f.email.checked };
   send({ type: "SET_PREFERENCES", preferences });
 };
 $("file-download").onclick = () => state.openFile && send({ type: "GET_DOWNLOAD_URL", fileId: state.openFile });

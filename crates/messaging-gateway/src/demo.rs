@@ -50,9 +50,12 @@ struct TokenRequest {
     user: String,
     role: String,
     name: Option<String>,
+    /// The verified email the token carries (default `{user}@{tenant}.stackpro.local`).
+    email: Option<String>,
 }
 
-/// A development token signed with the local stack's secret (what `stackpro-dev token` mints).
+/// A development token signed with the local stack's secret (what `stackpro-dev token` mints),
+/// carrying a verified email as an identity provider's would.
 async fn token(Query(request): Query<TokenRequest>) -> Response {
     let parsed = (|| -> Result<Principal, String> {
         Ok(Principal {
@@ -62,8 +65,14 @@ async fn token(Query(request): Query<TokenRequest>) -> Response {
             name: request.name.filter(|n| !n.trim().is_empty()),
         })
     })();
+    let email = request.email.filter(|e| !e.trim().is_empty());
     match parsed.and_then(|p| {
-        messaging_devstack::tokens::mint_local(&p, 12 * 3600).map_err(|e| e.to_string())
+        let contacts = messaging_core::token::Contacts {
+            email: Some(email.unwrap_or_else(|| messaging_devstack::tokens::local_email(&p))),
+            phone: None,
+        };
+        messaging_devstack::tokens::mint_local_with(&p, &contacts, 12 * 3600)
+            .map_err(|e| e.to_string())
     }) {
         Ok(token) => axum::Json(json!({ "token": token })).into_response(),
         Err(message) => (

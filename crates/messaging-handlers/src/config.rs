@@ -193,3 +193,9 @@ pub fn ses_max_send_rate() -> Result<f64, ConfigError> {
     }
     Ok(rate)
 }
+
+/// `SMS_ENABLED`: whether notification text messages are sent (`true` / `false`, default false:
+/// the template grants SNS publishing to phone numbers only when its `EnableSms` is true).
+pub fn sms_enabled() -> Result<bool, ConfigError> {
+    parsed("SMS_ENABLED", false)
+}

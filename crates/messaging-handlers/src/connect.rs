@@ -54,8 +54,8 @@ pub async fn handle(
         .query_string_parameters
         .first("token")
         .unwrap_or_default();
-    let principal = match service.verifier.verify(token) {
-        Ok(principal) => principal,
+    let (principal, contacts) = match service.verifier.verify_with_contacts(token) {
+        Ok(verified) => verified,
         Err(reason) => {
             // The reason is logged; the token is not.
             warn!(%reason, "connection refused");
@@ -74,7 +74,7 @@ pub async fn handle(
     };
     match service
         .table
-        .register_connection(&principal, &connection, connected_at)
+        .register_connection(&principal, &contacts, &connection, connected_at)
         .await
     {
         Ok(registered) => {

@@ -22,6 +22,7 @@ use messaging_core::notify::{Channel, NotificationKind, NotificationStatus, Pref
 use messaging_core::signed::Signer;
 use messaging_core::templates::{self, Email, NotificationData};
 use messaging_core::time::{now_millis, parse_rfc3339_millis, rfc3339_millis};
+use messaging_core::token::Contacts;
 use messaging_core::{ConversationId, TenantId, UserId};
 
 use crate::config::{self, ConfigError};
@@ -45,6 +46,8 @@ pub struct NotifyBatchService {
     pub signer: Signer,
     /// Emails per second at most.
     pub max_send_rate: f64,
+    /// Whether text messages go out (`SMS_ENABLED`).
+    pub sms_enabled: bool,
     /// The batching window: a user's notifications go out together once the oldest is this
     /// old, so everything that arrived within it makes one digest.
     pub window_millis: i64,
@@ -63,6 +66,7 @@ impl NotifyBatchService {
             unsubscribe_url: config::unsubscribe_url()?,
             signer: config::signer()?,
             max_send_rate: config::ses_max_send_rate()?,
+            sms_enabled: config::sms_enabled()?,
             window_millis: DEFAULT_WINDOW_MILLIS,
         })
     }
@@ -171,7 +175,9 @@ impl Run<'_> {
             self.report.held += unread.len();
             return Ok(());
         }
-        let channels = preferences.channels();
+        let contacts = self.service.table.contacts(tenant, user).await?;
+        let mut channels = preferences.channels(&contacts);
+        channels.retain(|c| *c != Channel::Sms || self.service.sms_enabled);
         if channels.is_empty() {
             for n in &unread {
                 if self
@@ -189,7 +195,7 @@ impl Run<'_> {
         let mut all_out = true;
         for channel in channels {
             all_out &= self
-                .deliver(tenant, user, &preferences, &digest, channel)
+                .deliver(tenant, user, &preferences, &contacts, &digest, channel)
                 .await?;
         }
         if all_out {
@@ -292,6 +298,7 @@ impl Run<'_> {
         tenant: &TenantId,
         user: &UserId,
         preferences: &Preferences,
+        contacts: &Contacts,
         digest: &Digest,
         channel: Channel,
     ) -> Result<bool, AwsError> {
@@ -313,7 +320,7 @@ impl Run<'_> {
                 return Ok(true);
             }
         }
-        match self.send(preferences, digest, channel).await {
+        match self.send(preferences, contacts, digest, channel).await {
             Ok(()) => {
                 table.delivery_sent(tenant, user, first, channel).await?;
                 match channel {
@@ -333,11 +340,12 @@ impl Run<'_> {
         }
     }
 
-    /// The digest on one channel: the email itself, its subject and text as a push, its
-    /// subject as a text message.
+    /// The digest on one channel: the email itself to the verified address, its subject and
+    /// text as a push, its subject as a text message to the verified number.
     async fn send(
         &mut self,
         p: &Preferences,
+        contacts: &Contacts,
         digest: &Digest,
         channel: Channel,
     ) -> Result<(), AwsError> {
@@ -349,7 +357,7 @@ impl Run<'_> {
                 self.pacer.wait().await;
                 service
                     .mailer
-                    .send(&target(&p.email_address), email, &digest.unsubscribe)
+                    .send(&target(&contacts.email), email, &digest.unsubscribe)
                     .await
             }
             Channel::Push => {
@@ -361,7 +369,7 @@ impl Run<'_> {
             Channel::Sms => {
                 service
                     .sns
-                    .text(&target(&p.phone_number), &email.subject)
+                    .text(&target(&contacts.phone), &email.subject)
                     .await
             }
         }

@@ -40,6 +40,8 @@ pub struct Parts {
     pub unsubscribe_url: String,
     /// Emails per second at most.
     pub max_send_rate: f64,
+    /// Whether notification text messages are sent.
+    pub sms_enabled: bool,
     /// The notification batching window.
     pub window_millis: i64,
 }
@@ -66,6 +68,7 @@ impl Parts {
             portal_url: config::required("PORTAL_URL")?,
             unsubscribe_url: config::unsubscribe_url()?,
             max_send_rate: config::ses_max_send_rate()?,
+            sms_enabled: config::sms_enabled()?,
             window_millis: DEFAULT_WINDOW_MILLIS,
         })
     }
@@ -99,6 +102,7 @@ impl Services {
                 table: p.table.clone(),
                 queue: p.queue.clone(),
                 cursors: p.signer.clone(),
+                sns: p.sns.clone(),
             },
             file_share: FileShareService {
                 table: p.table.clone(),
@@ -127,6 +131,7 @@ impl Services {
                 unsubscribe_url: p.unsubscribe_url,
                 signer: p.signer,
                 max_send_rate: p.max_send_rate,
+                sms_enabled: p.sms_enabled,
                 window_millis: p.window_millis,
             },
         }

@@ -10,6 +10,7 @@ use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 
 use messaging_core::protocol::PresenceStatus;
 use messaging_core::time::now_millis;
+use messaging_core::token::Contacts;
 
 use super::items::{ConnectionItem, SubscriptionItem, UserConnectionItem, UserItem};
 use super::requests::{
@@ -62,6 +63,7 @@ impl MessagingTable {
     pub async fn register_connection(
         &self,
         principal: &Principal,
+        contacts: &Contacts,
         connection: &ConnectionId,
         connected_at: i64,
     ) -> Result<Registered, AwsError> {
@@ -128,14 +130,39 @@ impl MessagingTable {
         let staff = principal
             .role
             .can(messaging_core::Permission::AccessAllFiles);
-        let remove = if staff {
+        let mut remove = Vec::new();
+        if staff {
             set.extend(["#g1pk = :staff", "#g1sk = :staffUser"]);
             presence = presence
                 .expression_attribute_values(":staff", s(keys.staff_gsi1pk()))
                 .expression_attribute_values(":staffUser", s(keys.staff_gsi1sk(&principal.user)));
-            ""
         } else {
-            " REMOVE #g1pk, #g1sk"
+            remove.extend(["#g1pk", "#g1sk"]);
+        }
+        // The contact points the identity provider verified, as of this connection: a claim
+        // that disappeared stops the notifications it carried.
+        presence = presence
+            .expression_attribute_names("#email", "email")
+            .expression_attribute_names("#phone", "phone");
+        for (name, placeholder, value) in [
+            ("#email", ":email", &contacts.email),
+            ("#phone", ":phone", &contacts.phone),
+        ] {
+            match value {
+                Some(value) => {
+                    set.push(match name {
+                        "#email" => "#email = :email",
+                        _ => "#phone = :phone",
+                    });
+                    presence = presence.expression_attribute_values(placeholder, s(value));
+                }
+                None => remove.push(name),
+            }
+        }
+        let remove = if remove.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", remove.join(", "))
         };
         let presence =
             presence.update_expression(format!("SET {} ADD #count :one{remove}", set.join(", ")));
@@ -185,6 +212,19 @@ impl MessagingTable {
         user: &UserId,
     ) -> Result<Option<UserItem>, AwsError> {
         self.get_as(&table::tenant(tenant).user(user), "user").await
+    }
+
+    /// Where `user`'s notifications may go: the contact points their identity provider
+    /// verified, as of their last connection (none when they never connected).
+    pub async fn contacts(&self, tenant: &TenantId, user: &UserId) -> Result<Contacts, AwsError> {
+        Ok(self
+            .user(tenant, user)
+            .await?
+            .map(|u| Contacts {
+                email: u.email,
+                phone: u.phone,
+            })
+            .unwrap_or_default())
     }
 
     /// The presence others see of `user` at `now` (offline when unknown).

@@ -159,6 +159,12 @@ pub struct UserItem {
     /// refreshed at connect and by SET_PRESENCE heartbeats.
     #[serde(default)]
     pub presence_expires_at: i64,
+    /// The email address the identity provider verified (`email`, `email_verified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The phone number the identity provider verified (E.164).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 impl UserItem {

@@ -8,7 +8,7 @@
 //! | PK | SK | item | access pattern it serves |
 //! |---|---|---|---|
 //! | `CLIENT#t` | `METADATA` | tenant | portal info; created with its first conversation |
-//! | `CLIENT#t` | `USER#u` | tenant member | role, presence, live connection count (presence flips offline when it reaches 0). OWNERs and ADMINs also in GSI1 (`CLIENT#t#STAFF` / `USER#u`): who reads every file |
+//! | `CLIENT#t` | `USER#u` | tenant member | role, presence, live connection count (presence flips offline when it reaches 0), the email and phone the identity provider verified (where notifications may go). OWNERs and ADMINs also in GSI1 (`CLIENT#t#STAFF` / `USER#u`): who reads every file |
 //! | `CLIENT#t` | `USER#u#CONN#c` | a user's live connection | Query `begins_with USER#u#CONN#`: subscribe all of a user's sockets when they join a conversation |
 //! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join |
 //! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations |

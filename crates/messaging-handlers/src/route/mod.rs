@@ -22,7 +22,7 @@ mod typing;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 
-use messaging_aws::{BroadcastQueue, MessagingTable};
+use messaging_aws::{BroadcastQueue, MessagingTable, Sns};
 use messaging_core::protocol::Command;
 use messaging_core::signed::Signer;
 
@@ -34,6 +34,8 @@ pub struct RouteService {
     pub queue: BroadcastQueue,
     /// Signs the page cursors of GET_HISTORY, GET_THREAD and SEARCH.
     pub cursors: Signer,
+    /// Checks that a push endpoint set in SET_PREFERENCES is the caller's own.
+    pub sns: Sns,
 }
 
 impl RouteService {
@@ -43,6 +45,7 @@ impl RouteService {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
             cursors: config::signer()?,
+            sns: config::sns(sdk),
         })
     }
 }

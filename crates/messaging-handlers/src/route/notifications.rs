@@ -69,27 +69,54 @@ impl Handle<MarkNotificationsRead> for Call<'_, RouteService> {
     }
 }
 
+/// The caller's switches, with the verified addresses they apply to.
 impl Handle<GetPreferences> for Call<'_, RouteService> {
     async fn handle(&self, _: GetPreferences) -> Reply {
-        let p = self.principal();
-        let preferences = self.service.table.preferences(&p.tenant, &p.user).await?;
+        let (p, table) = (self.principal(), &self.service.table);
+        let preferences = table.preferences(&p.tenant, &p.user).await?;
+        let contacts = table.contacts(&p.tenant, &p.user).await?;
         Ok(Some(ServerFrame::Preferences {
             request_id: self.request_id(),
-            preferences,
+            preferences: preferences.with_contacts(&contacts),
         }))
     }
 }
 
+/// Replaces the caller's switches (addresses are the identity provider's, refused by the
+/// parser). A push endpoint must be a platform endpoint registered for the caller.
 impl Handle<SetPreferences> for Call<'_, RouteService> {
     async fn handle(&self, SetPreferences { preferences }: SetPreferences) -> Reply {
-        let p = self.principal();
-        self.service
-            .table
+        let (p, table) = (self.principal(), &self.service.table);
+        if let Some(endpoint) = &preferences.push_endpoint {
+            let owner = push_endpoint_owner(&p.tenant, &p.user);
+            if !self
+                .service
+                .sns
+                .endpoint_belongs_to(endpoint, &owner)
+                .await?
+            {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidField,
+                    format!("pushEndpoint is not an enabled platform endpoint registered for you (its CustomUserData must be \"{owner}\")"),
+                ));
+            }
+        }
+        table
             .set_preferences(&p.tenant, &p.user, &preferences)
             .await?;
+        let contacts = table.contacts(&p.tenant, &p.user).await?;
         Ok(Some(ServerFrame::Preferences {
             request_id: self.request_id(),
-            preferences,
+            preferences: preferences.with_contacts(&contacts),
         }))
     }
+}
+
+/// The `CustomUserData` a user's push endpoint carries: whoever registers a device endpoint
+/// (the portal's backend, `CreatePlatformEndpoint`) names the user it is for.
+pub fn push_endpoint_owner(
+    tenant: &messaging_core::TenantId,
+    user: &messaging_core::UserId,
+) -> String {
+    format!("stackpro:{tenant}:{user}")
 }
