@@ -447,3 +447,40 @@ async fn a_push_endpoint_must_be_the_users_own_and_addresses_cannot_be_set() {
     assert_eq!((report.emails, report.pushes), (1, 1), "{report:?}");
     assert_eq!(sent_emails(&bob_address).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_message_deleted_or_edited_before_the_batch_is_mailed_as_it_is_now() {
+    let stack = TestStack::new().await;
+    let bob = address("bob");
+    prefer(&stack, "bob", &bob, json!({})).await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    stack
+        .send(&owner, &create("deal", "project", &["bob"]))
+        .await;
+    stack
+        .send(&owner, &chat("deal", "wrong file: the salary list"))
+        .await;
+    stack.send(&owner, &chat("deal", "price is 100")).await;
+    stack.pump().await;
+    // Before the batch: the first is deleted, the second corrected.
+    let delete = json!({ "type": "DELETE_MESSAGE", "conversationId": "deal", "seq": 1 });
+    assert_eq!(stack.send(&owner, &delete).await.1["type"], "ACK");
+    let edit = json!({ "type": "EDIT_MESSAGE", "conversationId": "deal", "seq": 2, "content": { "text": "price is 120" } });
+    assert_eq!(stack.send(&owner, &edit).await.1["type"], "ACK");
+    stack.pump().await;
+
+    let later = messaging_core::time::now_millis() + notify_batch::DEFAULT_WINDOW_MILLIS;
+    let report = notify_batch::run(&stack.notify, later).await.unwrap();
+    assert_eq!((report.emails, report.suppressed), (1, 1), "{report:?}");
+    let mails = sent_emails(&bob).await;
+    assert_eq!(mails.len(), 1);
+    let (subject, body) = &mails[0];
+    assert!(
+        !subject.contains("salary") && !body.contains("salary"),
+        "a deleted message was mailed: {subject} {body}"
+    );
+    assert!(
+        body.contains("price is 120") && !body.contains("price is 100"),
+        "{body}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `notify-batch`: every 5 minutes (EventBridge schedule), settles the pending notifications.
 //!
-//! Per user: what they already read (read marker at or past the message) is suppressed; the
-//! rest goes out as **one** email (a digest when there are several, the single notification's
+//! Per user: what they already read (read marker at or past the message) and messages deleted
+//! since are suppressed, and an edited message shows its current text; the rest goes out as **one** email (a digest when there are several, the single notification's
 //! own email when there is one), and as a push and a text message when they turned those on;
 //! quiet hours hold email, push and SMS back until they end. Each channel's delivery of a
 //! batch is claimed with a conditional write before sending, so a second run (or a run after a
@@ -166,7 +166,7 @@ impl Run<'_> {
         notifications: Vec<StoredNotification>,
     ) -> Result<(), AwsError> {
         let due = self.due(notifications);
-        let unread = self.drop_read(tenant, user, due).await?;
+        let unread = self.drop_stale(tenant, user, due).await?;
         if unread.is_empty() {
             return Ok(());
         }
@@ -227,25 +227,30 @@ impl Run<'_> {
         due
     }
 
-    /// Settles as suppressed what the user already read (read marker at or past the message,
-    /// or a conversation they left); returns the rest.
-    async fn drop_read(
+    /// Settles as suppressed what is no longer worth a message: what the user already read
+    /// (read marker at or past it, or a conversation they left) and messages deleted since;
+    /// the rest says what the message says now (an edit shows, never the first text).
+    async fn drop_stale(
         &mut self,
         tenant: &TenantId,
         user: &UserId,
         notifications: Vec<StoredNotification>,
     ) -> Result<Vec<StoredNotification>, AwsError> {
         let table = &self.service.table;
+        let about = |n: &StoredNotification| {
+            let conversation = n.view.data.conversation_id.as_deref()?;
+            Some((ConversationId::parse(conversation).ok()?, n.view.data.seq?))
+        };
+        let wanted: Vec<(ConversationId, u64)> = notifications.iter().filter_map(about).collect();
+        let current = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            table.messages(tenant, &wanted).await?
+        };
         let mut markers: HashMap<ConversationId, Option<u64>> = HashMap::new();
         let mut unread = Vec::new();
-        for n in notifications {
-            let conversation = n
-                .view
-                .data
-                .conversation_id
-                .as_deref()
-                .and_then(|c| ConversationId::parse(c).ok());
-            let (Some(conversation), Some(seq)) = (conversation, n.view.data.seq) else {
+        for mut n in notifications {
+            let Some((conversation, seq)) = about(&n) else {
                 unread.push(n);
                 continue;
             };
@@ -253,12 +258,16 @@ impl Run<'_> {
                 Some(marker) => *marker,
                 None => {
                     let marker = table.read_marker(tenant, &conversation, user).await?;
-                    markers.insert(conversation, marker);
+                    markers.insert(conversation.clone(), marker);
                     marker
                 }
             };
-            match marker {
-                Some(read) if read < seq => unread.push(n),
+            let message = current.get(&(conversation, seq)).filter(|m| !m.deleted);
+            match (marker, message) {
+                (Some(read), Some(message)) if read < seq => {
+                    n.view.data.message_preview = Some(templates::preview(&message.content.text));
+                    unread.push(n);
+                }
                 _ => {
                     if table
                         .settle_notification(&n, NotificationStatus::Suppressed)

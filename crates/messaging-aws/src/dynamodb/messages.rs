@@ -271,6 +271,33 @@ impl MessagingTable {
             .map(|item| StoredMessage { item }))
     }
 
+    /// These messages of the tenant as they are now (one BatchGetItem per 100, eventually
+    /// consistent), by conversation and `seq`; missing ones are absent.
+    pub async fn messages(
+        &self,
+        tenant: &TenantId,
+        wanted: &[(ConversationId, u64)],
+    ) -> Result<HashMap<(ConversationId, u64), MessageView>, AwsError> {
+        let keys = table::tenant(tenant);
+        let mut unique: Vec<Key> = wanted
+            .iter()
+            .map(|(c, seq)| keys.message(c, *seq))
+            .collect();
+        unique.sort_by(|a, b| a.sk.cmp(&b.sk));
+        unique.dedup();
+        Ok(
+            decode_all::<MessageItem>(self.get_items(&unique, false).await?, "message")?
+                .into_iter()
+                .map(|m| {
+                    (
+                        (m.message.conversation_id.clone(), m.message.seq),
+                        m.message,
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// Replaces a message with `after` if nobody changed it since `before` was read
     /// (`ConditionFailed` otherwise: read again and retry), then brings the search index up
     /// to date with the new text.
