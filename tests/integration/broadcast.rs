@@ -276,3 +276,75 @@ async fn an_orphaned_subscription_is_removed_on_410_even_without_its_connection_
         "orphan subscription left"
     );
 }
+
+#[tokio::test]
+async fn a_redelivered_job_notifies_nobody_twice() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let carol = stack.connect_as("acme", "carol", Role::User).await;
+    let create = json!({ "type": "CREATE_CONVERSATION", "conversationId": "deal", "kind": "project", "members": ["bob", "carol"] });
+    assert_eq!(stack.send(&owner, &create).await.1["type"], "ACK");
+    stack.pump().await;
+    stack.gateway.take();
+    let chat = json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "content": { "text": "@carol and bob: signed" } });
+    assert_eq!(stack.send(&owner, &chat).await.1["type"], "ACK");
+    // The same batch twice, as SQS redelivers it when a run's deletes did not go through.
+    let event = stack
+        .events
+        .receive(0)
+        .await
+        .unwrap()
+        .expect("the message's job");
+    for _ in 0..2 {
+        let response = messaging_handlers::broadcast::handle(&stack.broadcast, event.clone()).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let items = stack.snapshot().await;
+    for user in ["bob", "carol"] {
+        let prefix = keys("acme").prefix(|k| k.notifications_prefix(&test_support::user(user)));
+        let written = items.keys().filter(|k| k.starts_with(&prefix)).count();
+        assert_eq!(written, 1, "{user} was notified {written} times");
+    }
+    let live_mentions = frames_for(&stack.gateway.posts(), &carol)
+        .into_iter()
+        .filter(|f| f["type"] == "NOTIFICATION")
+        .count();
+    assert_eq!(live_mentions, 1, "carol's mention was pushed twice");
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_hands_the_rest_to_a_continuation_and_nobody_gets_two() {
+    let mut stack = TestStack::new().await;
+    let (owner, clients) = general_with_connections(&stack, 12).await;
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "all hands" } });
+    assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
+    let event = stack
+        .events
+        .receive(0)
+        .await
+        .unwrap()
+        .expect("the message's job");
+    let job: BroadcastJob =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    // Two posts at a time, 200 ms each, and 500 ms left: some recipients wait for the next run.
+    stack.broadcast.concurrency = 2;
+    stack.gateway.slow(std::time::Duration::from_millis(200));
+    let cutoff = messaging_core::time::now_millis() + 500;
+    let report = messaging_handlers::broadcast::run_job_until(&stack.broadcast, &job, Some(cutoff))
+        .await
+        .unwrap();
+    assert!(report.continued > 0, "{report:?}");
+    assert_eq!(report.delivered + report.continued, 12, "{report:?}");
+    stack
+        .events
+        .complete(&event, &Default::default())
+        .await
+        .unwrap();
+    stack.gateway.slow(std::time::Duration::ZERO);
+    stack.pump().await;
+    let posts = stack.gateway.take();
+    for client in &clients {
+        let frames = frames_for(&posts, client);
+        assert_eq!(frames.len(), 1, "{} got {frames:?}", client.connection);
+    }
+}

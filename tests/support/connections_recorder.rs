@@ -17,6 +17,8 @@ struct Recorded {
     gone: HashSet<String>,
     /// Remaining 500 answers per connection id.
     failing: HashMap<String, u32>,
+    /// How long every post takes to answer.
+    delay: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -64,6 +66,11 @@ impl ConnectionsRecorder {
             .insert(connection.to_owned(), times);
     }
 
+    /// From now on, every post takes `delay` to answer (a slow API Gateway).
+    pub fn slow(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
+    }
+
     /// Successful posts so far: (connection id, body).
     pub fn posts(&self) -> Vec<(String, String)> {
         self.state.lock().unwrap().posts.clone()
@@ -100,6 +107,10 @@ async fn handle(
     let connection = percent_decode(raw);
     if method != Method::POST {
         return error(StatusCode::METHOD_NOT_ALLOWED, "BadRequestException");
+    }
+    let delay = state.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let mut state = state.lock().unwrap();
     if state.gone.contains(&connection) {

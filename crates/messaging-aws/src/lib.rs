@@ -26,10 +26,10 @@ pub mod sqs;
 pub use apigateway::{ConnectionsApi, PostOutcome};
 pub use cloudwatch::Gauges;
 pub use dynamodb::{
-    file_object_key, items, new_message_id, table, ConnectionRecord, Delivery, JoinOutcome,
-    MessagePage, MessageRange, MessagingTable, NewConversation, NewMessage, NewNotification,
-    Recipients, Registered, RemovedConnection, Sent, StoredFile, StoredMessage, StoredNotification,
-    PRESENCE_TTL_MILLIS,
+    file_object_key, items, new_message_id, notification_id, table, ConnectionRecord, Delivery,
+    JoinOutcome, MessagePage, MessageRange, MessagingTable, NewConversation, NewMessage,
+    NewNotification, Recipients, Registered, RemovedConnection, Sent, StoredFile, StoredMessage,
+    StoredNotification, PRESENCE_TTL_MILLIS,
 };
 pub use error::AwsError;
 pub use request_counter::RequestCounter;

@@ -31,6 +31,12 @@ pub struct BroadcastJob {
     /// 0 for the first delivery attempt.
     #[serde(default)]
     pub attempt: u32,
+    /// How this job derives from the one first queued: `r` for each retry of the recipients
+    /// that failed, `c` for each continuation of the recipients a run had no time left for.
+    /// Part of the deduplication id, so two derived jobs never share one, and a replayed
+    /// invocation that queues the same derived job again is dropped as a duplicate.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lineage: String,
     /// Epoch ms the event was accepted (fan-out latency is measured from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_at: Option<i64>,
@@ -138,6 +144,7 @@ impl BroadcastJob {
             only: None,
             expires_at: None,
             attempt: 0,
+            lineage: String::new(),
             accepted_at: None,
             notify: None,
         }
@@ -179,8 +186,35 @@ impl BroadcastJob {
         }
     }
 
+    /// The next attempt, for just the recipients `only` (they failed).
+    pub fn retry(&self, only: Vec<ConnectionId>) -> Self {
+        let mut again = self.clone();
+        again.only = Some(only);
+        again.attempt += 1;
+        again.lineage.push('r');
+        again
+    }
+
+    /// The same attempt, for just the recipients `only` (this run had no time left for them).
+    pub fn continuation(&self, only: Vec<ConnectionId>) -> Self {
+        let mut rest = self.clone();
+        rest.only = Some(only);
+        rest.lineage.push('c');
+        rest
+    }
+
+    /// FIFO deduplication id: the event, the attempt, and (for a derived job) a digest of its
+    /// lineage; at most 128 characters, as SQS requires.
     fn deduplication_id(&self) -> String {
-        format!("{}:{}", self.id, self.attempt)
+        if self.lineage.is_empty() {
+            return format!("{}:{}", self.id, self.attempt);
+        }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.lineage.as_bytes());
+        let short: String = digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{}:{}:{short}", self.id, self.attempt)
     }
 }
 
@@ -279,6 +313,35 @@ mod tests {
             assert_eq!(serde_json::from_str::<BroadcastJob>(&text).unwrap(), job);
             assert_eq!(job.group(), group, "{text}");
         }
+    }
+
+    #[test]
+    fn derived_jobs_never_share_a_deduplication_id() {
+        let c = ConversationId::parse("c").unwrap();
+        let first = job(Audience::Subscribers(c));
+        let only = vec![ConnectionId::parse("x=").unwrap()];
+        let (retry, rest) = (first.retry(only.clone()), first.continuation(only.clone()));
+        let ids = [
+            first.deduplication_id(),
+            retry.deduplication_id(),
+            rest.deduplication_id(),
+            // The retry of a continuation and the continuation of a retry: same attempt.
+            rest.retry(only.clone()).deduplication_id(),
+            retry.continuation(only.clone()).deduplication_id(),
+        ];
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        assert_eq!(
+            ids[0], "e1:0",
+            "a first job keeps the id queued jobs have today"
+        );
+        let mut long = first.clone();
+        for _ in 0..500 {
+            long = long.continuation(only.clone());
+        }
+        assert!(long.deduplication_id().len() <= 128);
     }
 
     #[test]

@@ -21,8 +21,8 @@ use tracing::{error, info, warn};
 use messaging_core::time::now_millis;
 
 use messaging_aws::{
-    Audience, AwsError, BroadcastJob, BroadcastQueue, ConnectionsApi, MessagingTable,
-    NewNotification, NotifySpec, PostOutcome,
+    notification_id, Audience, AwsError, BroadcastJob, BroadcastQueue, ConnectionsApi,
+    MessagingTable, NewNotification, NotifySpec, PostOutcome,
 };
 use messaging_core::notify::NotificationKind;
 use messaging_core::protocol::{PresenceStatus, ServerFrame};
@@ -34,6 +34,9 @@ use crate::outbox;
 
 /// Delivery attempts per recipient before the job goes to the dead-letter queue.
 pub const MAX_ATTEMPTS: u32 = 4;
+/// Time kept back from the invocation's deadline: for queueing the continuation, writing the
+/// notifications and answering (the function's timeout is 30 s).
+pub const DEADLINE_MARGIN_MILLIS: i64 = 5_000;
 /// Message groups (conversations) of one SQS batch handled at the same time.
 const GROUP_CONCURRENCY: usize = 4;
 
@@ -67,6 +70,8 @@ pub struct JobReport {
     pub delivered: usize,
     pub pruned: usize,
     pub requeued: usize,
+    /// Recipients left to a continuation job (the run's deadline came first).
+    pub continued: usize,
     pub permanent_failures: usize,
     pub query_pages: usize,
     pub consumed_read_units: f64,
@@ -95,9 +100,23 @@ impl JobError {
     }
 }
 
+/// Handles a batch with no deadline (the local gateway, tests).
 pub async fn handle(service: &BroadcastService, event: SqsEvent) -> SqsBatchResponse {
+    handle_until(service, event, None).await
+}
+
+/// Handles a batch, starting no post after `deadline - DEADLINE_MARGIN_MILLIS` (epoch ms; the
+/// invocation's deadline): recipients not reached by then go into a continuation job, and jobs
+/// not started are reported failed, for SQS to redeliver. A run never times out mid-job, so
+/// nobody is sent a frame twice by a replay.
+pub async fn handle_until(
+    service: &BroadcastService,
+    event: SqsEvent,
+    deadline: Option<i64>,
+) -> SqsBatchResponse {
+    let cutoff = deadline.map(|d| d - DEADLINE_MARGIN_MILLIS);
     let failures: Vec<BatchItemFailure> = stream::iter(groups_in_order(event.records))
-        .map(|records| handle_group(service, records))
+        .map(|records| handle_group(service, records, cutoff))
         .buffer_unordered(GROUP_CONCURRENCY)
         .flat_map(stream::iter)
         .map(|item_identifier| {
@@ -134,16 +153,21 @@ fn groups_in_order(records: Vec<SqsMessage>) -> Vec<Vec<SqsMessage>> {
 }
 
 /// Runs one group's jobs in order; returns the message ids to report as failed.
-async fn handle_group(service: &BroadcastService, records: Vec<SqsMessage>) -> Vec<String> {
+async fn handle_group(
+    service: &BroadcastService,
+    records: Vec<SqsMessage>,
+    cutoff: Option<i64>,
+) -> Vec<String> {
     let mut failed = Vec::new();
     for record in records {
         let id = record.message_id.clone().unwrap_or_default();
-        if !failed.is_empty() {
-            // A later job must not overtake one that will be redelivered.
+        if !failed.is_empty() || past(cutoff) {
+            // A later job must not overtake one that will be redelivered; a job there is no
+            // time left for is redelivered whole.
             failed.push(id);
             continue;
         }
-        match handle_record(service, &record).await {
+        match handle_record(service, &record, cutoff).await {
             Ok(_) => {}
             Err(e) if e.is_permanent() => dead_letter(service, &record, &e)
                 .await
@@ -189,18 +213,33 @@ async fn dead_letter(
 async fn handle_record(
     service: &BroadcastService,
     record: &SqsMessage,
+    cutoff: Option<i64>,
 ) -> Result<JobReport, JobError> {
     let body = record.body.as_deref().unwrap_or_default();
     let job: BroadcastJob =
         serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
-    run_job(service, &job).await
+    run_job_until(service, &job, cutoff).await
 }
 
-/// Delivers one job.
-#[tracing::instrument(skip_all, fields(tenant = %job.tenant, group = %job.group(), attempt = job.attempt))]
+fn past(cutoff: Option<i64>) -> bool {
+    cutoff.is_some_and(|c| now_millis() >= c)
+}
+
+/// Delivers one job, with no deadline.
 pub async fn run_job(
     service: &BroadcastService,
     job: &BroadcastJob,
+) -> Result<JobReport, JobError> {
+    run_job_until(service, job, None).await
+}
+
+/// Delivers one job; no post starts after `cutoff` (epoch ms): the recipients left go into a
+/// continuation job.
+#[tracing::instrument(skip_all, fields(tenant = %job.tenant, group = %job.group(), attempt = job.attempt, lineage = %job.lineage))]
+pub async fn run_job_until(
+    service: &BroadcastService,
+    job: &BroadcastJob,
+    cutoff: Option<i64>,
 ) -> Result<JobReport, JobError> {
     let mut report = JobReport::default();
     if job.expires_at.is_some_and(|at| at <= now_millis()) {
@@ -245,7 +284,10 @@ pub async fn run_job(
     report.recipients = targets.len();
 
     let frame = job.frame.as_bytes();
-    let outcomes: Vec<(ConnectionId, PostOutcome)> = stream::iter(targets)
+    let mut targets = targets.into_iter();
+    // Posts start in order until the cutoff; whatever was not started is left in `targets`.
+    let started = std::iter::from_fn(|| if past(cutoff) { None } else { targets.next() });
+    let outcomes: Vec<(ConnectionId, PostOutcome)> = stream::iter(started)
         .map(|connection| async move {
             let outcome = service.api.post(&connection, frame).await;
             (connection, outcome)
@@ -253,6 +295,7 @@ pub async fn run_job(
         .buffer_unordered(service.concurrency)
         .collect()
         .await;
+    let unstarted: Vec<ConnectionId> = targets.collect();
 
     let mut retry = Vec::new();
     for (connection, outcome) in outcomes {
@@ -272,8 +315,11 @@ pub async fn run_job(
             }
         }
     }
-    let complete = retry.is_empty();
-    if let (Some(spec), Some(conversation), 0) = (&job.notify, job.subscribers_of(), job.attempt) {
+    let complete = retry.is_empty() && unstarted.is_empty();
+    // The job first queued notifies (a retry or continuation has the same members to tell).
+    if let (Some(spec), Some(conversation), true) =
+        (&job.notify, job.subscribers_of(), job.lineage.is_empty())
+    {
         report.notified = notify_members(
             service,
             job,
@@ -284,20 +330,29 @@ pub async fn run_job(
         )
         .await;
     }
+    if !unstarted.is_empty() {
+        let count = unstarted.len();
+        warn!(
+            count,
+            "no time left for every recipient; the rest continue in a new job"
+        );
+        service
+            .queue
+            .send(&job.continuation(unstarted))
+            .await
+            .map_err(|error| JobError::Requeue { count, error })?;
+        report.continued = count;
+    }
     if !retry.is_empty() {
-        let next = job.attempt + 1;
-        if next >= MAX_ATTEMPTS {
+        if job.attempt + 1 >= MAX_ATTEMPTS {
             return Err(JobError::Exhausted(retry.len()));
         }
         let count = retry.len();
-        let mut again = job.clone();
-        again.only = Some(retry);
-        again.attempt = next;
         // The SDK already retried each post with backoff; the retry job goes to the back of
         // the conversation's group (FIFO queues have no per-message delay).
         service
             .queue
-            .send(&again)
+            .send(&job.retry(retry))
             .await
             .map_err(|error| JobError::Requeue { count, error })?;
         report.requeued = count;
@@ -350,7 +405,10 @@ async fn notify_members(
             if online && !mentioned {
                 return None;
             }
+            let at = job.accepted_at.unwrap_or_else(now_millis);
             Some(NewNotification {
+                id: notification_id(at, &job.id, &member),
+                created_at: at,
                 tenant: job.tenant.clone(),
                 user: member,
                 kind: if mentioned {
@@ -368,7 +426,11 @@ async fn notify_members(
     }
     match service.table.put_notifications(&notifications).await {
         Ok(views) => {
+            let mut written = 0;
+            // Only what this invocation wrote: a redelivered job re-notifies nobody.
             for (new, view) in notifications.iter().zip(views) {
+                let Some(view) = view else { continue };
+                written += 1;
                 if new.pending {
                     continue;
                 }
@@ -377,7 +439,7 @@ async fn notify_members(
                     let _ = service.api.post(connection, frame.as_bytes()).await;
                 }
             }
-            notifications.len()
+            written
         }
         Err(e) => {
             error!(error = %e, count = notifications.len(), "notifications not stored");

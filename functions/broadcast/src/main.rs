@@ -15,7 +15,8 @@ async fn main() -> Result<(), Error> {
     let service = broadcast::BroadcastService::from_env(&sdk)?;
     let service = &service;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(broadcast::handle(service, event.payload).await)
+        let deadline = i64::try_from(event.context.deadline).ok();
+        Ok::<_, Error>(broadcast::handle_until(service, event.payload, deadline).await)
     }))
     .await
 }

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use futures_util::StreamExt;
+
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_dynamo::to_item;
 
 use messaging_core::notify::{Channel, NotificationKind, NotificationStatus, Preferences};
 use messaging_core::protocol::NotificationView;
@@ -27,9 +28,17 @@ const DELIVERY_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
 /// How long a tenant's active-users set of a day is kept (the gauge reads today's).
 const ACTIVE_USERS_TTL_SECONDS: i64 = 8 * 24 * 60 * 60;
 
+/// Notifications written at the same time by one call.
+pub const PUT_CONCURRENCY: usize = 16;
+
 /// A notification to store.
 #[derive(Debug, Clone)]
 pub struct NewNotification {
+    /// Its id: [`notification_id`] of the event it is about, so that the same event never
+    /// notifies a user twice.
+    pub id: String,
+    /// Epoch ms of the event (ids and the in-app list sort by it).
+    pub created_at: i64,
     pub tenant: TenantId,
     pub user: UserId,
     pub kind: NotificationKind,
@@ -58,6 +67,26 @@ impl From<NotificationItem> for StoredNotification {
     }
 }
 
+impl NewNotification {
+    /// A fresh time-ordered id, for a notification no retry can write again (one written by
+    /// the synchronous request that caused it).
+    pub fn fresh_id() -> String {
+        uuid::Uuid::now_v7().simple().to_string()
+    }
+}
+
+/// The id of `user`'s notification about event `event_id` at `at_millis`: 13 hex digits of the
+/// time (so ids sort by time, like the in-app list) and 19 of SHA-256 over the event and user
+/// (so the same event gives the same id, whichever invocation writes it).
+pub fn notification_id(at_millis: i64, event_id: &str, user: &UserId) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{event_id}\n{user}").as_bytes(),
+    );
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{:013x}{}", at_millis.max(0), &hex[..19])
+}
+
 /// What a delivery marker says about an earlier run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -80,49 +109,58 @@ fn table_keys(items: &[Item]) -> Vec<Key> {
 }
 
 impl MessagingTable {
-    /// Stores notifications (one BatchWriteItem per 25). Returns the stored views.
+    /// Stores notifications, each only if no notification with its id exists (one conditional
+    /// PutItem each, [`PUT_CONCURRENCY`] at a time): writing the same event's notifications
+    /// again (a redelivered broadcast job) writes nothing twice. Returns, in order, the view of
+    /// each one written now (`None`: it was there already).
     pub async fn put_notifications(
         &self,
         new: &[NewNotification],
-    ) -> Result<Vec<NotificationView>, AwsError> {
+    ) -> Result<Vec<Option<NotificationView>>, AwsError> {
         let now = now_millis();
-        let at = rfc3339_millis(now);
-        let mut views = Vec::with_capacity(new.len());
-        let mut items: Vec<Item> = Vec::with_capacity(new.len());
-        for n in new {
-            let keys = table::tenant(&n.tenant);
-            let id = uuid::Uuid::now_v7().simple().to_string();
-            let key = keys.notification(&n.user, &id);
-            let view = NotificationView {
-                notification_id: id.clone(),
-                kind: n.kind,
-                text: in_app_text(n.kind, &n.data),
-                data: n.data.clone(),
-                created_at: at.clone(),
-                read: false,
-            };
-            let item = NotificationItem {
-                pk: key.pk,
-                sk: key.sk,
-                gsi1pk: n.pending.then(|| PENDING_NOTIFICATIONS_GSI1PK.to_owned()),
-                gsi1sk: n
-                    .pending
-                    .then(|| keys.pending_notification_gsi1sk(&at, &n.user, &id)),
-                client_id: n.tenant.clone(),
-                user: n.user.clone(),
-                notification: view.clone(),
-                status: if n.pending {
-                    NotificationStatus::Pending
-                } else {
-                    NotificationStatus::Live
-                },
-                ttl: epoch_seconds(now) + NOTIFICATION_TTL_SECONDS,
-            };
-            items.push(to_item(&item).map_err(|e| corrupt("notification", e))?);
-            views.push(view);
-        }
-        self.put_items(items).await?;
-        Ok(views)
+        let prepared = new
+            .iter()
+            .map(|n| {
+                let keys = table::tenant(&n.tenant);
+                let at = rfc3339_millis(n.created_at);
+                let key = keys.notification(&n.user, &n.id);
+                let view = NotificationView {
+                    notification_id: n.id.clone(),
+                    kind: n.kind,
+                    text: in_app_text(n.kind, &n.data),
+                    data: n.data.clone(),
+                    created_at: at.clone(),
+                    read: false,
+                };
+                let item = NotificationItem {
+                    pk: key.pk,
+                    sk: key.sk,
+                    gsi1pk: n.pending.then(|| PENDING_NOTIFICATIONS_GSI1PK.to_owned()),
+                    gsi1sk: n
+                        .pending
+                        .then(|| keys.pending_notification_gsi1sk(&at, &n.user, &n.id)),
+                    client_id: n.tenant.clone(),
+                    user: n.user.clone(),
+                    notification: view.clone(),
+                    status: if n.pending {
+                        NotificationStatus::Pending
+                    } else {
+                        NotificationStatus::Live
+                    },
+                    ttl: epoch_seconds(now) + NOTIFICATION_TTL_SECONDS,
+                };
+                (item, view)
+            })
+            .collect::<Vec<_>>();
+        futures_util::stream::iter(prepared)
+            .map(|(item, view)| async move {
+                Ok(self.put_new(&item, "notification").await?.then_some(view))
+            })
+            .buffered(PUT_CONCURRENCY)
+            .collect::<Vec<Result<_, AwsError>>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Every pending notification, oldest first (GSI1 work list, then BatchGetItem).

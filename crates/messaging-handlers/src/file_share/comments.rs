@@ -63,6 +63,8 @@ impl Handle<FileComment> for Call<'_, FileShareService> {
         // The file's owner hears about comments on their file while away.
         if stored.view.owner != p.user && !self.is_online(&stored.view.owner).await {
             self.notify_away(NewNotification {
+                id: NewNotification::fresh_id(),
+                created_at: now_millis(),
                 tenant: p.tenant.clone(),
                 user: stored.view.owner.clone(),
                 kind: NotificationKind::FileComment,

@@ -107,6 +107,8 @@ impl Handle<ShareFile> for Call<'_, FileShareService> {
             self.tell(group, vec![share.user_id.clone()], &frame).await;
         } else {
             self.notify_away(NewNotification {
+                id: NewNotification::fresh_id(),
+                created_at: now_millis(),
                 tenant: p.tenant.clone(),
                 user: share.user_id.clone(),
                 kind: NotificationKind::FileShared,
