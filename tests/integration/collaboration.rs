@@ -1,6 +1,7 @@
 //! Search, read receipts and unread counts, presence, and membership changes: through the
 //! real route and broadcast handlers against moto.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_core::Role;
 use serde_json::{json, Value};
 use test_support::{
@@ -455,4 +456,62 @@ async fn members_are_added_and_removed_live_and_removal_stops_delivery() {
     assert!(registry
         .get("subscriptions")
         .is_none_or(|s| !s.as_ss().unwrap().contains(&"team".to_owned())));
+}
+
+#[tokio::test]
+async fn a_removed_member_reconnecting_past_a_stale_index_is_not_resubscribed() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    assert_eq!(
+        stack
+            .send(&owner, &create("deal", "project", &["bob"]))
+            .await
+            .1["type"],
+        "ACK"
+    );
+    let remove = json!({ "type": "REMOVE_MEMBER", "conversationId": "deal", "userId": "bob" });
+    assert_eq!(stack.send(&owner, &remove).await.1["type"], "ACK");
+    stack.disconnect(&bob).await;
+    // GSI1 is eventually consistent: right after the removal it may still list bob's
+    // membership. An item carrying the same index keys stands in for that stale entry.
+    let acme = keys("acme");
+    let stand_in = acme.key(|k| k.member(&conversation("deal"), &user("stale-index-entry")));
+    let mut item = key_map(&stand_in);
+    item.insert(
+        messaging_aws::table::GSI1PK.to_owned(),
+        AttributeValue::S(acme.value(|k| k.user_conversations_gsi1pk(&user("bob")))),
+    );
+    item.insert(
+        messaging_aws::table::GSI1SK.to_owned(),
+        AttributeValue::S(acme.value(|k| k.conversation_gsi1sk(&conversation("deal")))),
+    );
+    stack
+        .dynamodb
+        .put_item()
+        .table_name(&stack.table_name)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+
+    let bob_again = stack.connect_as("acme", "bob", Role::User).await;
+    stack.pump().await;
+    stack.gateway.take();
+    assert_eq!(
+        stack
+            .send(&owner, &chat("deal", "for members only"))
+            .await
+            .1["type"],
+        "ACK"
+    );
+    stack.pump().await;
+    assert!(
+        frames_for(&stack.gateway.take(), &bob_again).is_empty(),
+        "a removed member received the conversation"
+    );
+    let items = stack.snapshot().await;
+    assert!(!items.contains_key(
+        &acme.name(|k| k.subscription(&conversation("deal"), &bob_again.connection))
+    ));
 }

@@ -11,8 +11,9 @@ use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 use messaging_core::protocol::PresenceStatus;
 use messaging_core::time::now_millis;
 use messaging_core::token::Contacts;
+use tracing::warn;
 
-use super::items::{ConnectionItem, SubscriptionItem, UserConnectionItem, UserItem};
+use super::items::{ConnectionItem, MemberItem, SubscriptionItem, UserConnectionItem, UserItem};
 use super::requests::{
     build_error, decode_all, epoch_seconds, expires_in, key_map, n, s, transact_put,
 };
@@ -193,16 +194,63 @@ impl MessagingTable {
             .user_conversations(&principal.tenant, &principal.user)
             .await?;
         let subscriptions: Vec<(ConversationId, ConnectionId, UserId)> = conversations
-            .into_iter()
-            .map(|c| (c, connection.clone(), principal.user.clone()))
+            .iter()
+            .map(|c| (c.clone(), connection.clone(), principal.user.clone()))
             .collect();
         self.subscribe(&principal.tenant, &subscriptions, ttl)
             .await?;
+        // The index may still list a membership that was just removed: keep only what the
+        // table confirms now. Read after subscribing, so a removal racing this connect is
+        // either seen here or finds the subscription and deletes it itself.
+        let confirmed = self
+            .confirmed_memberships(&principal.tenant, &principal.user, &conversations)
+            .await?;
+        let stale: Vec<ConversationId> = conversations
+            .iter()
+            .filter(|c| !confirmed.contains(*c))
+            .cloned()
+            .collect();
+        if !stale.is_empty() {
+            warn!(
+                count = stale.len(),
+                "the index listed memberships the table no longer has; not subscribed"
+            );
+            let keys: Vec<_> = stale
+                .iter()
+                .map(|c| table::tenant(&principal.tenant).subscription(c, connection))
+                .collect();
+            self.delete_keys(&keys).await?;
+            for conversation in &stale {
+                self.forget_subscription(connection, conversation).await?;
+            }
+        }
         let user = self.user(&principal.tenant, &principal.user).await?;
         Ok(Registered {
-            conversations: subscriptions.into_iter().map(|(c, _, _)| c).collect(),
+            conversations: confirmed,
             first_connection: user.is_some_and(|u| u.connection_count == 1),
         })
+    }
+
+    /// Which of these conversations `user` is a member of, by consistent reads of the
+    /// memberships (BatchGetItem), in the order given.
+    async fn confirmed_memberships(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<ConversationId>, AwsError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = conversations.iter().map(|c| keys.member(c, user)).collect();
+        let found: std::collections::HashSet<ConversationId> =
+            decode_all::<MemberItem>(self.get_items(&wanted, true).await?, "member")?
+                .into_iter()
+                .map(|m| m.conversation_id)
+                .collect();
+        Ok(conversations
+            .iter()
+            .filter(|c| found.contains(*c))
+            .cloned()
+            .collect())
     }
 
     /// The tenant's record of a user (role, presence, live connection count).

@@ -11,7 +11,7 @@
 //! | `CLIENT#t` | `USER#u` | tenant member | role, presence, live connection count (presence flips offline when it reaches 0), the email and phone the identity provider verified (where notifications may go). OWNERs and ADMINs also in GSI1 (`CLIENT#t#STAFF` / `USER#u`): who reads every file |
 //! | `CLIENT#t` | `USER#u#CONN#c` | a user's live connection | Query `begins_with USER#u#CONN#`: subscribe all of a user's sockets when they join a conversation |
 //! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join |
-//! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations |
+//! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations, confirmed at `$connect` by one consistent BatchGetItem (the index is eventually consistent: a removed member must not be resubscribed) |
 //! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | fan-out subscription | **one Query** `begins_with CONVERSATION#v#CONN#` = every socket to deliver to (1 MB ≈ 8,000 recipients a page) |
 //! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. UserIndex (`userId`=`CLIENT#t#USER#u` / `timestamp`): a user's messages. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies |
 //! | `CLIENT#t` | `CONVERSATION#v#CMID#u#{clientMessageId}` | idempotency key of a send (24 h TTL) | written in the send transaction: a resend with the same id fails its condition and stores nothing |
