@@ -57,6 +57,12 @@ Resources:
   ShoutIntegration:
     Type: AWS::ApiGatewayV2::Integration
     Properties: { ApiId: !Ref Api, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Shout.Arn}/invocations" }
+  BigRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: { ApiId: !Ref Api, RouteKey: big, RouteResponseSelectionExpression: $default, Target: !Sub "integrations/${BigIntegration}" }
+  BigIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: { ApiId: !Ref Api, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Big.Arn}/invocations" }
   FailIntegration:
     Type: AWS::ApiGatewayV2::Integration
     Properties: { ApiId: !Ref Api, IntegrationType: AWS_PROXY, IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fail.Arn}/invocations" }
@@ -65,6 +71,7 @@ Resources:
   Echo: { Type: AWS::Serverless::Function, Metadata: { BuildProperties: { Binary: echo } } }
   Shout: { Type: AWS::Serverless::Function, Metadata: { BuildProperties: { Binary: shout } } }
   Fail: { Type: AWS::Serverless::Function, Metadata: { BuildProperties: { Binary: fail } } }
+  Big: { Type: AWS::Serverless::Function, Metadata: { BuildProperties: { Binary: big } } }
 "#;
 
 type Recorded = Arc<Mutex<Vec<Value>>>;
@@ -108,6 +115,15 @@ fn echo_functions(recorded: &Recorded) -> Functions {
     functions.register(
         "fail",
         record(recorded, |_| Err::<Value, _>("boom".to_owned())),
+    );
+    // Answers a body of the size the frame names (`{"action":"big","bytes":N}`).
+    functions.register(
+        "big",
+        record(recorded, |e| {
+            let frame: Value = serde_json::from_str(e["body"].as_str().unwrap_or("{}")).unwrap();
+            let bytes = frame["bytes"].as_u64().unwrap_or(0) as usize;
+            Ok(json!({ "statusCode": 200, "body": "x".repeat(bytes) }))
+        }),
     );
     functions
 }
@@ -317,6 +333,22 @@ async fn messages_up_to_128_kb_in_32_kb_frames_pass_and_larger_ones_close_with_1
         client.ended(Duration::from_secs(3)).await,
         Ended::Closed(1009, "Message too big".into())
     );
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_route_response_over_128_kb_is_not_sent_and_the_client_gets_api_gateways_error() {
+    let (gateway, _) = echo_gateway(Limits::default()).await;
+    let mut client = WsClient::connect(&gateway.websocket_url()).await.unwrap();
+    client
+        .send(&json!({ "action": "big", "bytes": 128 * 1024 }))
+        .await;
+    assert_eq!(text(&mut client).await.map(|t| t.len()), Some(128 * 1024));
+    client
+        .send(&json!({ "action": "big", "bytes": 128 * 1024 + 1 }))
+        .await;
+    let error: Value = serde_json::from_str(&text(&mut client).await.unwrap()).unwrap();
+    assert_eq!(error["message"], "Internal server error", "{error}");
     gateway.shutdown().await;
 }
 

@@ -12,6 +12,7 @@ mod gateway_e2e;
 mod http_api;
 mod iam;
 mod isolation;
+mod limits;
 mod matrix;
 mod messages;
 mod notifications;

@@ -260,6 +260,17 @@ async fn dispatch(shared: Arc<Shared>, live: Arc<Live>, body: String, is_base64:
             else {
                 return;
             };
+            if body.len() > shared.limits.max_message_bytes {
+                // API Gateway cannot send a message over its limit: the client gets its error.
+                warn!(
+                    route = %route.key,
+                    bytes = body.len(),
+                    limit = shared.limits.max_message_bytes,
+                    "route response larger than a WebSocket message may be; dropped as API Gateway drops it"
+                );
+                live.send(gateway_error("Internal server error")).await;
+                return;
+            }
             let outbound = if response.get("isBase64Encoded").and_then(Value::as_bool) == Some(true)
             {
                 match base64::engine::general_purpose::STANDARD.decode(body) {

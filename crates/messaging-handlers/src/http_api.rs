@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tracing::info;
 
 use messaging_aws::MessagingTable;
-use messaging_core::protocol::{GetHistory, GetThread, Search, ServerFrame};
+use messaging_core::protocol::{GetHistory, GetThread, ListConversations, Search, ServerFrame};
 use messaging_core::signed::Signer;
 use messaging_core::token::TokenVerifier;
 use messaging_core::{ErrorCode, Principal, ProtocolError};
@@ -187,7 +187,10 @@ async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFra
             .collect()
     };
     match segments.as_slice() {
-        ["conversations"] => reads::list_conversations(reads, &p, None).await,
+        ["conversations"] => {
+            let list = ListConversations::from_value(&frame_fields(request, Map::new())?)?;
+            reads::list_conversations(reads, &p, list, None).await
+        }
         ["conversations", conversation, "messages"] => {
             let fields = fields(&[("conversationId", json!(conversation))]);
             let history = GetHistory::from_value(&frame_fields(request, fields)?)?;

@@ -1,17 +1,20 @@
 //! The reads, served alike over the socket (`route`) and the HTTP API: LIST_CONVERSATIONS,
 //! GET_HISTORY (pages and catch-up), GET_THREAD, SEARCH and GET_PRESENCE. Every one is
 //! members-only (search: over the caller's conversations only) and pages through signed
-//! cursors bound to the caller and the request.
+//! cursors bound to the caller and the request. Every page is bounded in items (its `limit`)
+//! and in bytes: a page whose list would pass [`MAX_LIST_BYTES`] stops early and its cursor
+//! continues from there, so an answer always fits API Gateway's 128 KB message.
 
 use std::collections::HashSet;
 
 use messaging_aws::{MessageRange, MessagingTable};
 use messaging_core::protocol::{
-    ConversationRef, GetHistory, GetThread, PageOrder, Search, ServerFrame,
+    fitting, GetHistory, GetPresence, GetThread, ListConversations, PageOrder, Search, ServerFrame,
+    MAX_LIST_BYTES,
 };
 use messaging_core::search::query_words;
 use messaging_core::signed::Signer;
-use messaging_core::{ErrorCode, Principal, ProtocolError};
+use messaging_core::{ConversationId, ErrorCode, Principal, ProtocolError, UserId};
 
 use crate::websocket::require_member;
 
@@ -26,27 +29,60 @@ pub struct Reads<'a> {
     pub cursors: &'a Signer,
 }
 
+/// Members listed on the first page of a conversation's history (GET_PRESENCE has the rest).
+pub const MEMBERS_IN_HISTORY: usize = 100;
+/// What those members may take of a history page's bytes.
+const MEMBERS_BYTES: usize = 16 * 1024;
+
 /// The caller's conversations, most recently active first, with read markers and unread
-/// counts.
+/// counts, a page at a time.
 pub async fn list_conversations(
     service: Reads<'_>,
     p: &Principal,
+    list: ListConversations,
     request_id: Option<String>,
 ) -> Answer {
-    let conversations = service
+    let scope = "conversations";
+    let after = match &list.cursor {
+        Some(cursor) => {
+            let position = service.cursors.open(cursor, &p.tenant, &p.user, scope)?;
+            let (at, id) = position.split_once('|').ok_or_else(bad_position)?;
+            let id = ConversationId::parse(id).map_err(|_| bad_position())?;
+            Some((at.to_owned(), id))
+        }
+        None => None,
+    };
+    let (mut conversations, mut next) = service
         .table
-        .conversation_summaries(&p.tenant, &p.user)
+        .conversation_summaries(&p.tenant, &p.user, after.as_ref(), usize::from(list.limit))
         .await?;
+    let kept = fitting(&conversations, MAX_LIST_BYTES);
+    if kept < conversations.len() {
+        conversations.truncate(kept);
+        next = conversations.last().map(|c| {
+            (
+                c.conversation.last_activity.clone(),
+                c.conversation.conversation_id.clone(),
+            )
+        });
+    }
     Ok(ServerFrame::Conversations {
         request_id,
         conversations,
+        next_cursor: next.map(|(at, id)| {
+            service
+                .cursors
+                .issue(&p.tenant, &p.user, scope, &format!("{at}|{id}"))
+        }),
     })
 }
 
+fn bad_position() -> ProtocolError {
+    ProtocolError::new(ErrorCode::InvalidCursor, "cursor refused: bad position")
+}
+
 fn seq_position(position: String) -> Result<u64, ProtocolError> {
-    position
-        .parse()
-        .map_err(|_| ProtocolError::new(ErrorCode::InvalidCursor, "cursor refused: bad position"))
+    position.parse().map_err(|_| bad_position())
 }
 
 /// Newest first (`cursor` continues older), or with `sinceSeq` everything after it oldest
@@ -76,18 +112,29 @@ pub async fn history(
         ),
         None => (MessageRange::NewestBefore(position), PageOrder::NewestFirst),
     };
-    let page = service
+    let mut page = service
         .table
         .message_page(&p.tenant, &conversation, range, usize::from(history.limit))
         .await?;
-    let members = if history.cursor.is_none() {
-        service
+    let (mut members, mut more_members) = if history.cursor.is_none() {
+        let (members, next) = service
             .table
-            .members_with_presence(&p.tenant, &conversation)
-            .await?
+            .members_page(&p.tenant, &conversation, None, MEMBERS_IN_HISTORY)
+            .await?;
+        (members, next.is_some())
     } else {
-        Vec::new()
+        (Vec::new(), false)
     };
+    let kept = fitting(&members, MEMBERS_BYTES);
+    if kept < members.len() {
+        members.truncate(kept);
+        more_members = true;
+    }
+    let kept = fitting(&page.messages, MAX_LIST_BYTES - MEMBERS_BYTES);
+    if kept < page.messages.len() {
+        page.messages.truncate(kept);
+        page.next = page.messages.last().map(|m| m.seq);
+    }
     let next_cursor = page.next.map(|seq| {
         service
             .cursors
@@ -100,6 +147,7 @@ pub async fn history(
         messages: page.messages,
         next_cursor,
         members,
+        more_members,
     })
 }
 
@@ -134,7 +182,7 @@ pub async fn thread(
         )?),
         None => None,
     };
-    let page = service
+    let mut page = service
         .table
         .thread_replies(
             &p.tenant,
@@ -144,6 +192,13 @@ pub async fn thread(
             usize::from(thread.limit),
         )
         .await?;
+    // The parent is one message (at most a frame's worth): the replies get the rest.
+    let parent_bytes = serde_json::to_vec(&parent).map_or(0, |v| v.len());
+    let kept = fitting(&page.messages, MAX_LIST_BYTES.saturating_sub(parent_bytes));
+    if kept < page.messages.len() {
+        page.messages.truncate(kept);
+        page.next = page.messages.last().map(|m| m.seq);
+    }
     Ok(ServerFrame::Thread {
         request_id,
         conversation_id: conversation,
@@ -176,7 +231,7 @@ pub async fn search(
         .await?
         .into_iter()
         .collect();
-    let (results, next) = service
+    let (found, mut next) = service
         .table
         .search_messages(
             &p.tenant,
@@ -186,6 +241,12 @@ pub async fn search(
             usize::from(search.limit),
         )
         .await?;
+    let (mut results, positions): (Vec<_>, Vec<_>) = found.into_iter().unzip();
+    let kept = fitting(&results, MAX_LIST_BYTES);
+    if kept < results.len() {
+        results.truncate(kept);
+        next = positions.get(kept - 1).cloned();
+    }
     Ok(ServerFrame::SearchResults {
         request_id,
         query: search.query,
@@ -195,22 +256,46 @@ pub async fn search(
     })
 }
 
-/// Who is online (or away) in a conversation: every member with their presence.
+/// Who is online (or away) in a conversation: its members (by user id) with their presence,
+/// a page at a time.
 pub async fn presence(
     service: Reads<'_>,
     p: &Principal,
-    target: &ConversationRef,
+    get: GetPresence,
     request_id: Option<String>,
 ) -> Answer {
-    let conversation = target.resolve(&p.tenant)?;
+    let conversation = get.target.resolve(&p.tenant)?;
     require_member(service.table, p, &conversation).await?;
-    let members = service
+    let scope = format!("presence:{conversation}");
+    let after = match &get.cursor {
+        Some(cursor) => {
+            let position = service.cursors.open(cursor, &p.tenant, &p.user, &scope)?;
+            Some(UserId::parse(position).map_err(|_| bad_position())?)
+        }
+        None => None,
+    };
+    let (mut members, mut next) = service
         .table
-        .members_with_presence(&p.tenant, &conversation)
+        .members_page(
+            &p.tenant,
+            &conversation,
+            after.as_ref(),
+            usize::from(get.limit),
+        )
         .await?;
+    let kept = fitting(&members, MAX_LIST_BYTES);
+    if kept < members.len() {
+        members.truncate(kept);
+        next = members.last().map(|m| m.user_id.clone());
+    }
     Ok(ServerFrame::PresenceList {
         request_id,
         conversation_id: conversation,
         members,
+        next_cursor: next.map(|u| {
+            service
+                .cursors
+                .issue(&p.tenant, &p.user, &scope, u.as_str())
+        }),
     })
 }

@@ -2,6 +2,7 @@
 //! Query.
 
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use futures_util::StreamExt;
 use serde_dynamo::{from_item, to_item};
 
 use messaging_core::protocol::{
@@ -17,7 +18,13 @@ use super::requests::{
 };
 use super::table::{self, CONNECTION_TTL_SECONDS};
 use super::MessagingTable;
-use crate::error::{applied, classify_transaction, corrupt, AwsError};
+use crate::error::{applied, classify, classify_transaction, corrupt, AwsError};
+
+/// Counting Queries of one LIST_CONVERSATIONS page in flight at once.
+pub const UNREAD_CONCURRENCY: usize = 8;
+
+/// Where a page of "my conversations" stops: the last one's `lastActivity` and id.
+pub type ActivityPosition = (String, ConversationId);
 
 /// A conversation to create, with its initial members (the creator is always one).
 #[derive(Debug, Clone)]
@@ -310,14 +317,33 @@ impl MessagingTable {
             .collect())
     }
 
-    /// The members of a conversation and their presence: one Query, one BatchGetItem per 100.
-    pub async fn members_with_presence(
+    /// Up to `limit` members of a conversation after `after` (by user id) and their presence:
+    /// one Query page, one BatchGetItem per 100; and the last user id when there may be more.
+    pub async fn members_page(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
-    ) -> Result<Vec<MemberPresence>, AwsError> {
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<(Vec<MemberPresence>, Option<UserId>), AwsError> {
         let keys = table::tenant(tenant);
-        let members = self.members(tenant, conversation).await?;
+        let output = with_prefix(
+            self.client.query().table_name(&self.name),
+            &keys.pk(),
+            &keys.members_prefix(conversation),
+        )
+        .set_exclusive_start_key(after.map(|u| key_map(&keys.member(conversation, u))))
+        .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| classify("Query(members page)", e))?;
+        let mut members: Vec<UserId> =
+            decode_all::<MemberItem>(output.items.unwrap_or_default(), "member")?
+                .into_iter()
+                .map(|m| m.user)
+                .collect();
+        let more = members.len() > limit;
+        members.truncate(limit);
         let users: Vec<_> = members.iter().map(|u| keys.user(u)).collect();
         let now = messaging_core::time::now_millis();
         let present: std::collections::HashMap<UserId, PresenceStatus> = self
@@ -327,7 +353,8 @@ impl MessagingTable {
             .filter_map(|item| from_item::<_, UserItem>(item).ok())
             .map(|u| (u.user.clone(), u.presence_at(now)))
             .collect();
-        let mut result: Vec<MemberPresence> = members
+        let next = if more { members.last().cloned() } else { None };
+        let page = members
             .into_iter()
             .map(|user| MemberPresence {
                 status: present
@@ -337,8 +364,7 @@ impl MessagingTable {
                 user_id: user,
             })
             .collect();
-        result.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok(result)
+        Ok((page, next))
     }
 
     /// Where `user` stopped reading the conversation (consistent): `None` when they are not
@@ -416,29 +442,67 @@ impl MessagingTable {
         applied("UpdateItem(read marker)", updated)
     }
 
-    /// "My conversations": each with the caller's read marker and unread count, most
-    /// recently active first. One GSI1 Query, BatchGetItems of conversations and
-    /// memberships, and one counting Query per conversation with something unread.
+    /// "My conversations", a page at a time: up to `limit` after `after` (the `(lastActivity,
+    /// conversationId)` of the previous page's last), most recently active first, each with
+    /// the caller's read marker and unread count; and the position of the last when there are
+    /// more. One GSI1 Query, BatchGetItems of the conversations and of the page's memberships,
+    /// and a counting Query per conversation of the page with something unread
+    /// ([`UNREAD_CONCURRENCY`] at a time).
     pub async fn conversation_summaries(
         &self,
         tenant: &TenantId,
         user: &UserId,
-    ) -> Result<Vec<ConversationSummary>, AwsError> {
+        after: Option<&ActivityPosition>,
+        limit: usize,
+    ) -> Result<(Vec<ConversationSummary>, Option<ActivityPosition>), AwsError> {
         let ids = self.user_conversations(tenant, user).await?;
-        let conversations = self.conversations_by_id(tenant, &ids).await?;
+        let mut conversations = self.conversations_by_id(tenant, &ids).await?;
+        // Most recently active first; the id breaks ties so positions are total.
+        conversations.sort_by(|a, b| {
+            (&b.last_activity, &b.conversation_id).cmp(&(&a.last_activity, &a.conversation_id))
+        });
+        let mut page: Vec<ConversationView> = conversations
+            .into_iter()
+            .filter(|c| {
+                after.is_none_or(|(at, id)| (&c.last_activity, &c.conversation_id) < (at, id))
+            })
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
         let keys = table::tenant(tenant);
-        let wanted: Vec<_> = ids.iter().map(|c| keys.member(c, user)).collect();
+        let wanted: Vec<_> = page
+            .iter()
+            .map(|c| keys.member(&c.conversation_id, user))
+            .collect();
         let read: std::collections::HashMap<ConversationId, u64> =
             decode_all::<MemberItem>(self.get_items(&wanted, false).await?, "member")?
                 .into_iter()
                 .map(|m| (m.conversation_id, m.last_read_seq))
                 .collect();
-        let counts = futures_util::future::join_all(conversations.iter().map(|c| {
-            let last_read = read.get(&c.conversation_id).copied().unwrap_or(0);
-            self.unread_count(tenant, &c.conversation_id, user, last_read, c.last_seq)
-        }))
-        .await;
-        conversations
+        // Owned work items: a closure over borrowed ones would not be Send for every lifetime.
+        let work: Vec<(ConversationId, u64, u64)> = page
+            .iter()
+            .map(|c| {
+                let last_read = read.get(&c.conversation_id).copied().unwrap_or(0);
+                (c.conversation_id.clone(), last_read, c.last_seq)
+            })
+            .collect();
+        let counts: Vec<Result<u32, AwsError>> = futures_util::stream::iter(work)
+            .map(|(conversation, last_read, last_seq)| async move {
+                self.unread_count(tenant, &conversation, user, last_read, last_seq)
+                    .await
+            })
+            .buffered(UNREAD_CONCURRENCY)
+            .collect()
+            .await;
+        let next = if more {
+            page.last()
+                .map(|c| (c.last_activity.clone(), c.conversation_id.clone()))
+        } else {
+            None
+        };
+        let summaries = page
             .into_iter()
             .zip(counts)
             .map(|(conversation, unread)| {
@@ -451,7 +515,8 @@ impl MessagingTable {
                     conversation,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, AwsError>>()?;
+        Ok((summaries, next))
     }
 
     /// Deletes one subscription (a recipient that turned out to be gone).

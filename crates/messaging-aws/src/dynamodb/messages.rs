@@ -478,7 +478,8 @@ impl MessagingTable {
     /// Messages containing every word of `words` in the `readable` conversations, newest
     /// first: reads the index entries of the longest word (newest first), keeps those in a
     /// readable conversation, fetches those messages and checks their current text. Returns
-    /// the results and the index position to continue from, when there may be more.
+    /// the results, each with its index position (a page trimmed after it continues from
+    /// there), and the position to continue from when there may be more.
     pub async fn search_messages(
         &self,
         tenant: &TenantId,
@@ -486,7 +487,7 @@ impl MessagingTable {
         words: &[String],
         start_after: Option<String>,
         limit: usize,
-    ) -> Result<(Vec<MessageView>, Option<String>), AwsError> {
+    ) -> Result<(Vec<(MessageView, String)>, Option<String>), AwsError> {
         let keys = table::tenant(tenant);
         let Some(word) = words.iter().max_by_key(|w| w.chars().count()) else {
             return Ok((Vec::new(), None));
@@ -534,7 +535,7 @@ impl MessagingTable {
                     .get(&(entry.conversation_id.clone(), entry.seq))
                     .filter(|m| !m.deleted && matches(&m.content.text, words));
                 if let Some(message) = hit {
-                    results.push(message.clone());
+                    results.push((message.clone(), entry.sk.clone()));
                     if results.len() == limit {
                         return Ok((results, Some(entry.sk.clone())));
                     }

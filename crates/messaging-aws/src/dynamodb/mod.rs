@@ -12,7 +12,7 @@ mod notifications;
 mod requests;
 
 pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_TTL_MILLIS};
-pub use conversations::{JoinOutcome, NewConversation, Recipients};
+pub use conversations::{ActivityPosition, JoinOutcome, NewConversation, Recipients};
 pub use files::{file_object_key, StoredFile};
 pub use messages::{new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage};
 pub use notifications::{notification_id, Delivery, NewNotification, StoredNotification};

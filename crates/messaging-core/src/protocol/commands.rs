@@ -214,9 +214,17 @@ pub struct RemoveMember {
     pub user_id: UserId,
 }
 
-/// `LIST_CONVERSATIONS`: the caller's conversations with unread counts.
+/// `LIST_CONVERSATIONS`: the caller's conversations with unread counts, most recently active
+/// first, a page at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ListConversations {}
+#[serde(rename_all = "camelCase")]
+pub struct ListConversations {
+    #[serde(default = "default_limit")]
+    pub limit: u16,
+    /// The `nextCursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
 
 /// `GET_HISTORY`: the newest messages of a conversation, and who is in it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -270,11 +278,25 @@ pub struct SetPresence {
     pub status: PresenceStatus,
 }
 
-/// `GET_PRESENCE`: every member of a conversation and their presence.
+/// `GET_PRESENCE`: the members of a conversation and their presence, a page at a time (by
+/// user id).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[serde(rename_all = "camelCase")]
 pub struct GetPresence {
+    #[serde(flatten)]
     pub target: ConversationRef,
+    #[serde(default = "default_members_limit")]
+    pub limit: u16,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Members a GET_PRESENCE page holds when it names no `limit`, and the most it may name.
+pub const DEFAULT_MEMBERS_LIMIT: u16 = 200;
+pub const MAX_MEMBERS_LIMIT: u16 = 1000;
+
+fn default_members_limit() -> u16 {
+    DEFAULT_MEMBERS_LIMIT
 }
 
 /// `LIST_NOTIFICATIONS`: the in-app list, newest first.
@@ -418,6 +440,20 @@ pub(super) fn validate_presence(set: SetPresence) -> Result<SetPresence, Protoco
         ));
     }
     Ok(set)
+}
+
+pub(super) fn validate_list_conversations(
+    list: ListConversations,
+) -> Result<ListConversations, ProtocolError> {
+    limit_ok(list.limit)?;
+    Ok(list)
+}
+
+pub(super) fn validate_presence_page(get: GetPresence) -> Result<GetPresence, ProtocolError> {
+    if get.limit == 0 || get.limit > MAX_MEMBERS_LIMIT {
+        return Err(invalid(format!("limit must be 1 to {MAX_MEMBERS_LIMIT}")));
+    }
+    Ok(get)
 }
 
 pub(super) fn validate_list_notifications(

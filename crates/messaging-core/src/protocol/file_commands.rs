@@ -23,9 +23,15 @@ pub struct FileRef {
     pub file_id: FileId,
 }
 
-/// `LIST_FILES`: every file the caller can read.
+/// `LIST_FILES`: the files the caller can read, newest first, a page at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ListFiles {}
+#[serde(rename_all = "camelCase")]
+pub struct ListFiles {
+    #[serde(default = "default_limit")]
+    pub limit: u16,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
 
 /// `GET_FILE`: a file and what the caller may do with it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -146,6 +152,11 @@ pub(super) fn validate_comment(comment: FileComment) -> Result<FileComment, Prot
         ));
     }
     Ok(comment)
+}
+
+pub(super) fn validate_list_files(list: ListFiles) -> Result<ListFiles, ProtocolError> {
+    limit_ok(list.limit)?;
+    Ok(list)
 }
 
 pub(super) fn validate_list_comments(

@@ -197,6 +197,8 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
         conversations: Vec<ConversationSummary>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
     },
     /// The answer to GET_HISTORY.
     History {
@@ -208,7 +210,11 @@ pub enum ServerFrame {
         /// Present when there is more: send it back as `cursor` for the next page.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_cursor: Option<String>,
+        /// The first members (by user id) and their presence; `moreMembers`: GET_PRESENCE
+        /// pages through the rest.
         members: Vec<MemberPresence>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more_members: bool,
     },
     /// The answer to GET_THREAD: the parent and its replies, oldest first.
     Thread {
@@ -229,12 +235,14 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_cursor: Option<String>,
     },
-    /// The answer to GET_PRESENCE: every member and their presence.
+    /// The answer to GET_PRESENCE: members (by user id) and their presence.
     PresenceList {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
         conversation_id: ConversationId,
         members: Vec<MemberPresence>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
     },
     /// A user's presence changed (first connection, last connection closed, away/back).
     Presence {
@@ -251,11 +259,13 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         upload: Option<PresignedUrl>,
     },
-    /// The answer to LIST_FILES: every file the caller can read.
+    /// The answer to LIST_FILES: the files the caller can read, newest first.
     Files {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
         files: Vec<FileEntry>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_cursor: Option<String>,
     },
     /// To the user a file was just shared with (the seed's event).
     FileShared {

@@ -28,7 +28,7 @@ mod table;
 use std::future::Future;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use commands::{
@@ -36,8 +36,9 @@ pub use commands::{
     CreateConversation, DeleteMessage, EditMessage, GetHistory, GetPreferences, GetPresence,
     GetThread, JoinConversation, ListConversations, ListNotifications, MarkNotificationsRead,
     MarkRead, MessageRef, Reaction, RemoveMember, RemoveReaction, Search, SetPreferences,
-    SetPresence, TypingStart, TypingStop, DEFAULT_HISTORY_LIMIT, MAX_CLIENT_MESSAGE_ID_CHARS,
-    MAX_EMOJI_BYTES, MAX_HISTORY_LIMIT, MAX_INITIAL_MEMBERS, MAX_QUERY_CHARS, MAX_TITLE_CHARS,
+    SetPresence, TypingStart, TypingStop, DEFAULT_HISTORY_LIMIT, DEFAULT_MEMBERS_LIMIT,
+    MAX_CLIENT_MESSAGE_ID_CHARS, MAX_EMOJI_BYTES, MAX_HISTORY_LIMIT, MAX_INITIAL_MEMBERS,
+    MAX_MEMBERS_LIMIT, MAX_QUERY_CHARS, MAX_TITLE_CHARS,
 };
 pub use file_commands::{
     FileComment, FileRef, GetDownloadUrl, GetFile, GetUploadUrl, ListFileComments, ListFiles,
@@ -53,6 +54,28 @@ use crate::error::{ErrorCode, ProtocolError};
 
 /// Largest inbound frame we accept (API Gateway's frame size; one billed 32 KB unit).
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// Largest message the server may send: API Gateway's WebSocket message limit (128 KB), for a
+/// route response and an `@connections` post alike.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// What the list of one answer (messages, results, conversations, files, comments, members)
+/// may take: the rest of the frame fits in what is left of [`MAX_MESSAGE_BYTES`].
+pub const MAX_LIST_BYTES: usize = 120 * 1024;
+
+/// How many of `items`, from the first, fit in `budget` bytes of JSON (with their commas);
+/// at least one, so a page always moves on.
+pub fn fitting<T: Serialize>(items: &[T], budget: usize) -> usize {
+    let mut used = 0;
+    for (i, item) in items.iter().enumerate() {
+        used += serde_json::to_vec(item)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX / 2)
+            + 1;
+        if used > budget {
+            return i.max(1);
+        }
+    }
+    items.len()
+}
 /// How long a typing indicator lives without a TYPING_STOP.
 pub const TYPING_TTL_MILLIS: i64 = 10_000;
 /// Longest `requestId` echoed back.
@@ -74,13 +97,13 @@ table::command_table! {
     "JOIN_CONVERSATION" => JoinConversation;
     "ADD_MEMBERS" => AddMembers, checked by commands::validate_members;
     "REMOVE_MEMBER" => RemoveMember;
-    "LIST_CONVERSATIONS" => ListConversations;
+    "LIST_CONVERSATIONS" => ListConversations, checked by commands::validate_list_conversations;
     "GET_HISTORY" => GetHistory, checked by commands::validate_history;
     "GET_THREAD" => GetThread, checked by commands::validate_thread;
     "SEARCH" => Search, checked by commands::validate_search;
     "MARK_READ" => MarkRead;
     "SET_PRESENCE" => SetPresence, checked by commands::validate_presence;
-    "GET_PRESENCE" => GetPresence;
+    "GET_PRESENCE" => GetPresence, checked by commands::validate_presence_page;
     "LIST_NOTIFICATIONS" => ListNotifications, checked by commands::validate_list_notifications;
     "MARK_NOTIFICATIONS_READ" => MarkNotificationsRead;
     "GET_PREFERENCES" => GetPreferences;
@@ -96,7 +119,7 @@ table::command_table! {
     "REGISTER_FILE" => RegisterFile, checked by file_commands::validate_register;
     "SHARE_FILE" => ShareFile;
     "REVOKE_FILE_SHARE" => RevokeFileShare;
-    "LIST_FILES" => ListFiles;
+    "LIST_FILES" => ListFiles, checked by file_commands::validate_list_files;
     "GET_FILE" => GetFile;
     "FILE_COMMENT" => FileComment, checked by file_commands::validate_comment;
     "LIST_FILE_COMMENTS" => ListFileComments, checked by file_commands::validate_list_comments;

@@ -6,7 +6,9 @@ use tracing::info;
 use messaging_aws::{MessageGroup, NewNotification};
 use messaging_core::files::CommentView;
 use messaging_core::notify::NotificationKind;
-use messaging_core::protocol::{FileComment, Handle, ListFileComments, Reply, ServerFrame};
+use messaging_core::protocol::{
+    fitting, FileComment, Handle, ListFileComments, Reply, ServerFrame, MAX_LIST_BYTES,
+};
 use messaging_core::templates::{preview, NotificationData};
 use messaging_core::time::{now_millis, rfc3339_millis};
 use messaging_core::{CommentId, ErrorCode, ProtocolError, UserId};
@@ -109,7 +111,7 @@ impl Handle<ListFileComments> for Call<'_, FileShareService> {
             }
             None => None,
         };
-        let (comments, next) = service
+        let (mut comments, mut next) = service
             .table
             .comments_page(
                 &p.tenant,
@@ -118,6 +120,11 @@ impl Handle<ListFileComments> for Call<'_, FileShareService> {
                 usize::from(list.limit),
             )
             .await?;
+        let kept = fitting(&comments, MAX_LIST_BYTES);
+        if kept < comments.len() {
+            comments.truncate(kept);
+            next = comments.last().map(|c| c.comment_id.clone());
+        }
         Ok(Some(ServerFrame::FileComments {
             request_id: self.request_id(),
             file_id: list.file_id,

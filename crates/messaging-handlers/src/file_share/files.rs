@@ -7,8 +7,8 @@ use messaging_aws::{AwsError, MessageGroup, NewNotification};
 use messaging_core::files::{may_share, FileEntry, FilePermissions, FileView};
 use messaging_core::notify::NotificationKind;
 use messaging_core::protocol::{
-    GetDownloadUrl, GetFile, GetUploadUrl, Handle, ListFiles, RegisterFile, Reply, RevokeFileShare,
-    ServerFrame, ShareFile,
+    fitting, GetDownloadUrl, GetFile, GetUploadUrl, Handle, ListFiles, RegisterFile, Reply,
+    RevokeFileShare, ServerFrame, ShareFile, MAX_LIST_BYTES,
 };
 use messaging_core::templates::NotificationData;
 use messaging_core::time::{now_millis, rfc3339_millis};
@@ -166,12 +166,27 @@ impl Handle<RevokeFileShare> for Call<'_, FileShareService> {
     }
 }
 
-/// Every file the caller can read: all of the tenant's for OWNER / ADMIN, else those shared
-/// with them (their own included).
+/// The files the caller can read, newest first, a page at a time: all of the tenant's for
+/// OWNER / ADMIN, else those shared with them (their own included).
 impl Handle<ListFiles> for Call<'_, FileShareService> {
-    async fn handle(&self, _: ListFiles) -> Reply {
+    async fn handle(&self, list: ListFiles) -> Reply {
         let (p, table) = (self.principal(), &self.service.table);
-        let files = if p.role.can(Permission::AccessAllFiles) {
+        let scope = "files";
+        let after = match &list.cursor {
+            Some(cursor) => {
+                let position = self
+                    .service
+                    .cursors
+                    .open(cursor, &p.tenant, &p.user, scope)?;
+                let (at, id) = position.split_once('|').ok_or_else(bad_position)?;
+                Some((
+                    at.to_owned(),
+                    FileId::parse(id).map_err(|_| bad_position())?,
+                ))
+            }
+            None => None,
+        };
+        let mut files: Vec<FileEntry> = if p.role.can(Permission::AccessAllFiles) {
             table
                 .all_files(&p.tenant)
                 .await?
@@ -184,11 +199,27 @@ impl Handle<ListFiles> for Call<'_, FileShareService> {
         } else {
             table.files_shared_with(&p.tenant, &p.user).await?
         };
+        // Newest first; the id breaks ties so positions are total.
+        let position = |e: &FileEntry| (e.file.created_at.clone(), e.file.file_id.clone());
+        files.sort_by_key(|e| std::cmp::Reverse(position(e)));
+        files.retain(|e| after.as_ref().is_none_or(|after| position(e) < *after));
+        let limit = usize::from(list.limit).min(fitting(&files, MAX_LIST_BYTES));
+        let next = (files.len() > limit).then(|| position(&files[limit - 1]));
+        files.truncate(limit);
         Ok(Some(ServerFrame::Files {
             request_id: self.request_id(),
             files,
+            next_cursor: next.map(|(at, id)| {
+                self.service
+                    .cursors
+                    .issue(&p.tenant, &p.user, scope, &format!("{at}|{id}"))
+            }),
         }))
     }
+}
+
+fn bad_position() -> ProtocolError {
+    ProtocolError::new(ErrorCode::InvalidCursor, "cursor refused: bad position")
 }
 
 impl Handle<GetFile> for Call<'_, FileShareService> {

@@ -16,6 +16,9 @@ use crate::websocket::{refused, Call};
 
 /// Distinct reactions one message may carry.
 pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
+/// What a message's reactions (emoji → reactors) may take as JSON: with a 32 KB text, the
+/// item stays far below DynamoDB's 400 KB, and REACTIONS_CHANGED below API Gateway's 128 KB.
+pub const MAX_REACTIONS_BYTES: usize = 64 * 1024;
 /// Read-decide-write rounds before giving up under contention.
 const ATTEMPTS: usize = 5;
 
@@ -117,6 +120,13 @@ async fn react(call: &Call<'_, RouteService>, reaction: Reaction, add: bool) -> 
             let users = after.reactions.entry(emoji.clone()).or_default();
             if !users.contains(&p.user) {
                 users.push(p.user.clone());
+            }
+            let bytes = serde_json::to_vec(&after.reactions).map_or(usize::MAX, |v| v.len());
+            if bytes > MAX_REACTIONS_BYTES {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidField,
+                    "this message holds as many reactions as it can; react to a newer one",
+                ));
             }
         } else if let Some(users) = after.reactions.get_mut(&emoji) {
             users.retain(|u| *u != p.user);

@@ -18,8 +18,8 @@ impl Call<'_, RouteService> {
 }
 
 impl Handle<ListConversations> for Call<'_, RouteService> {
-    async fn handle(&self, _: ListConversations) -> Reply {
-        reads::list_conversations(self.reads(), self.principal(), self.request_id())
+    async fn handle(&self, list: ListConversations) -> Reply {
+        reads::list_conversations(self.reads(), self.principal(), list, self.request_id())
             .await
             .map(Some)
     }
@@ -51,13 +51,8 @@ impl Handle<Search> for Call<'_, RouteService> {
 
 impl Handle<GetPresence> for Call<'_, RouteService> {
     async fn handle(&self, presence: GetPresence) -> Reply {
-        reads::presence(
-            self.reads(),
-            self.principal(),
-            &presence.target,
-            self.request_id(),
-        )
-        .await
-        .map(Some)
+        reads::presence(self.reads(), self.principal(), presence, self.request_id())
+            .await
+            .map(Some)
     }
 }
