@@ -418,7 +418,7 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         json!({ "type": "GET_FILE", "fileId": "f1" }),
         json!({ "type": "LIST_FILE_COMMENTS", "fileId": "f1" }),
         json!({ "type": "GET_DOWNLOAD_URL", "fileId": "f1" }),
-        json!({ "type": "GET_UPLOAD_URL", "fileId": "f1" }),
+        json!({ "type": "GET_UPLOAD_URL", "fileId": "f1", "size": 20 }),
     ] {
         ok(&f.send(&owner, read.clone()).await, &read.to_string());
     }
@@ -516,6 +516,7 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         ("route", "TransactWriteItems"),
         // Notifications for users who are away: conditional puts since they are redelivery-safe.
         ("file-share", "PutItem"),
+        ("file-share", "UpdateItem"),
         ("broadcast", "BatchWriteItem"),
         ("notify-batch", "SendEmail"),
         ("notify-batch", "Publish"),

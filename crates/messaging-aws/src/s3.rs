@@ -73,11 +73,14 @@ impl FileStorage {
         Ok(Self::url("GET", request))
     }
 
-    /// A PUT of `key` with exactly this content type (signed, so another cannot be sent).
+    /// A PUT of `key` with exactly this content type and exactly `size` bytes (both headers
+    /// signed, so S3 refuses another type or length: the upload is the size that was
+    /// registered, never more).
     pub async fn upload_url(
         &self,
         key: &str,
         content_type: &str,
+        size: u64,
     ) -> Result<PresignedUrl, AwsError> {
         let request = self
             .client
@@ -85,6 +88,9 @@ impl FileStorage {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .content_length(i64::try_from(size).map_err(|_| {
+                AwsError::Failed(format!("upload of {size} bytes is larger than S3 takes"))
+            })?)
             .presigned(Self::presigning()?)
             .await
             .map_err(|e| AwsError::Failed(format!("presign PutObject: {e}")))?;
@@ -106,6 +112,39 @@ fn percent_encode(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn an_upload_url_signs_the_type_and_the_exact_length() {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                aws_sdk_s3::config::Credentials::new("a", "b", None, None, "test"),
+            ))
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .build();
+        let storage = super::FileStorage::new(&sdk, "bucket");
+        let url = storage
+            .upload_url("tenants/t/files/f", "application/pdf", 1234)
+            .await
+            .unwrap();
+        assert_eq!(url.method, "PUT");
+        assert_eq!(
+            url.headers.get("content-length").map(String::as_str),
+            Some("1234")
+        );
+        let signed = url
+            .url
+            .split("X-Amz-SignedHeaders=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .unwrap_or_default()
+            .replace("%3B", ";");
+        assert!(
+            signed.split(';').any(|h| h == "content-length")
+                && signed.split(';').any(|h| h == "content-type"),
+            "signed headers: {signed}"
+        );
+    }
+
     #[test]
     fn file_names_are_encoded_for_content_disposition() {
         assert_eq!(

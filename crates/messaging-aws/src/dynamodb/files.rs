@@ -116,6 +116,28 @@ impl MessagingTable {
             .map(StoredFile::from))
     }
 
+    /// Records the size of a file's next version (its upload URL signs it). `false` when the
+    /// file is gone.
+    pub async fn set_file_size(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        size: u64,
+    ) -> Result<bool, AwsError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::tenant(tenant).file(file))))
+            .update_expression("SET #size = :size")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_values(":size", super::requests::n(size))
+            .send()
+            .await;
+        applied("UpdateItem(file size)", updated)
+    }
+
     /// What `user` was granted on `file`, if anything.
     pub async fn share(
         &self,

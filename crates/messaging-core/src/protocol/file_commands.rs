@@ -47,11 +47,15 @@ pub struct GetDownloadUrl {
     pub file: FileRef,
 }
 
-/// `GET_UPLOAD_URL`: a presigned PUT of a new version (needs `edit`).
+/// `GET_UPLOAD_URL`: a presigned PUT of a new version (needs `edit`), of `size` bytes (the
+/// registered size when absent).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[serde(rename_all = "camelCase")]
 pub struct GetUploadUrl {
+    #[serde(flatten)]
     pub file: FileRef,
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 /// `REGISTER_FILE`: metadata of a file the caller is about to upload (they own it).
@@ -152,6 +156,15 @@ pub(super) fn validate_comment(comment: FileComment) -> Result<FileComment, Prot
         ));
     }
     Ok(comment)
+}
+
+pub(super) fn validate_upload(get: GetUploadUrl) -> Result<GetUploadUrl, ProtocolError> {
+    if get.size.is_some_and(|s| s > MAX_FILE_BYTES) {
+        return Err(invalid(format!(
+            "size is above the {MAX_FILE_BYTES}-byte limit of one upload"
+        )));
+    }
+    Ok(get)
 }
 
 pub(super) fn validate_list_files(list: ListFiles) -> Result<ListFiles, ProtocolError> {

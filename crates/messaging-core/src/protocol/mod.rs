@@ -124,7 +124,7 @@ table::command_table! {
     "FILE_COMMENT" => FileComment, checked by file_commands::validate_comment;
     "LIST_FILE_COMMENTS" => ListFileComments, checked by file_commands::validate_list_comments;
     "GET_DOWNLOAD_URL" => GetDownloadUrl;
-    "GET_UPLOAD_URL" => GetUploadUrl;
+    "GET_UPLOAD_URL" => GetUploadUrl, checked by file_commands::validate_upload;
 }
 
 /// What handling a command answers: the frame for the caller (an ACK or the data asked for),

@@ -50,7 +50,7 @@ impl Handle<RegisterFile> for Call<'_, FileShareService> {
         let upload = self
             .service
             .storage
-            .upload_url(&stored.s3_key, &view.mime_type)
+            .upload_url(&stored.s3_key, &view.mime_type, view.size)
             .await?;
         info!(file = %file_id, size = view.size, "file registered");
         Ok(Some(ServerFrame::File {
@@ -255,7 +255,8 @@ impl Handle<GetDownloadUrl> for Call<'_, FileShareService> {
     }
 }
 
-/// A presigned upload of a new version; needs `edit`.
+/// A presigned upload of a new version; needs `edit`. The URL signs the version's exact size
+/// (the registered one, or the `size` named, which becomes the file's size).
 impl Handle<GetUploadUrl> for Call<'_, FileShareService> {
     async fn handle(&self, get: GetUploadUrl) -> Reply {
         let file = get.file.file_id;
@@ -265,10 +266,20 @@ impl Handle<GetUploadUrl> for Call<'_, FileShareService> {
                 "upload a new version of this file (it needs edit)",
             ));
         }
+        let size = get.size.unwrap_or(stored.view.size);
+        if size != stored.view.size
+            && !self
+                .service
+                .table
+                .set_file_size(&self.principal().tenant, &file, size)
+                .await?
+        {
+            return Err(super::not_found(&file));
+        }
         let url = self
             .service
             .storage
-            .upload_url(&stored.s3_key, &stored.view.mime_type)
+            .upload_url(&stored.s3_key, &stored.view.mime_type, size)
             .await?;
         Ok(Some(ServerFrame::FileUrl {
             request_id: self.request_id(),
