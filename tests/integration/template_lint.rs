@@ -138,3 +138,226 @@ fn jwt_parameters_have_no_secret_defaults() {
         );
     }
 }
+
+/// A `KeyPolicy` statement's service principals, actions and condition (if any).
+fn key_statements(template: &Template, key_id: &str) -> Vec<serde_yaml::Value> {
+    template
+        .get(&["Resources", key_id, "Properties", "KeyPolicy", "Statement"])
+        .and_then(|s| s.as_sequence())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether a statement of `key_id`'s policy allows `service` every one of `actions`
+/// (`kms:GenerateDataKey*` style wildcards honoured). Returns the statement's condition.
+fn key_allows(
+    template: &Template,
+    key_id: &str,
+    service: &str,
+    actions: &[&str],
+) -> Option<Option<serde_yaml::Value>> {
+    key_statements(template, key_id).into_iter().find_map(|st| {
+        let principal = st.get("Principal")?.get("Service")?;
+        let names = match principal {
+            serde_yaml::Value::String(s) => s.clone(),
+            serde_yaml::Value::Tagged(t) => t.value.as_str()?.to_owned(),
+            _ => return None,
+        };
+        if st.get("Effect")?.as_str()? != "Allow" || names != service {
+            return None;
+        }
+        let allowed: Vec<String> = match st.get("Action")? {
+            serde_yaml::Value::String(s) => vec![s.clone()],
+            serde_yaml::Value::Sequence(v) => v
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
+            _ => return None,
+        };
+        let covers = |action: &str| {
+            allowed.iter().any(|a| match a.strip_suffix('*') {
+                Some(prefix) => action.starts_with(prefix),
+                None => a == action,
+            })
+        };
+        actions
+            .iter()
+            .all(|a| covers(a))
+            .then(|| st.get("Condition").cloned())
+    })
+}
+
+/// The logical id of the stack's KMS key a property refers to, if it is one.
+fn stack_key(template: &Template, value: Option<&serde_yaml::Value>) -> Option<String> {
+    let id = messaging_devstack::template::reference(value)?;
+    let keys = template.of_type("AWS::KMS::Key").unwrap();
+    keys.iter().any(|(k, _)| *k == id).then_some(id)
+}
+
+#[test]
+fn alarms_can_publish_to_their_encrypted_topic() {
+    // CloudWatch publishes to an encrypted topic only when the topic's key lets it use the key:
+    // the AWS-managed alias/aws/sns cannot (its policy is fixed), moto does not check.
+    let template = Template::workspace().unwrap();
+    let alarms = template.of_type("AWS::CloudWatch::Alarm").unwrap();
+    assert!(!alarms.is_empty());
+    for (alarm, props) in alarms {
+        let actions = props["AlarmActions"].as_sequence().unwrap();
+        assert!(!actions.is_empty(), "{alarm} alerts nobody");
+        for action in actions {
+            let topic =
+                messaging_devstack::template::reference(Some(action)).unwrap_or_else(|| {
+                    panic!("{alarm}: action {action:?} is not a topic of the stack")
+                });
+            let key_ref = template.get(&["Resources", &topic, "Properties", "KmsMasterKeyId"]);
+            let key = stack_key(&template, key_ref).unwrap_or_else(|| {
+                panic!("{alarm} publishes to {topic}, encrypted with {key_ref:?}: not a key of this stack, CloudWatch cannot use it")
+            });
+            assert!(
+                key_allows(
+                    &template,
+                    &key,
+                    "cloudwatch.amazonaws.com",
+                    &["kms:Decrypt", "kms:GenerateDataKey"]
+                )
+                .is_some(),
+                "{key}'s policy does not let CloudWatch publish to {topic}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_function_and_api_logs_to_an_expiring_encrypted_group_of_this_stack() {
+    let template = Template::workspace().unwrap();
+    let groups = template.of_type("AWS::Logs::LogGroup").unwrap();
+    let group = |id: &str| {
+        groups
+            .iter()
+            .find(|(g, _)| g == id)
+            .map(|(_, props)| *props)
+            .unwrap_or_else(|| panic!("{id} is not a log group of this stack"))
+    };
+    let mut targets = Vec::new();
+    for (function, props) in template.of_type("AWS::Serverless::Function").unwrap() {
+        let id = messaging_devstack::template::reference(
+            props.get("LoggingConfig").and_then(|l| l.get("LogGroup")),
+        )
+        .unwrap_or_else(|| panic!("{function} logs to the default group, kept forever"));
+        targets.push((function, id));
+    }
+    for (api, path) in [
+        (
+            "WebSocketStage",
+            [
+                "Resources",
+                "WebSocketStage",
+                "Properties",
+                "AccessLogSettings",
+                "DestinationArn",
+            ],
+        ),
+        (
+            "PortalHttpApi",
+            [
+                "Resources",
+                "PortalHttpApi",
+                "Properties",
+                "AccessLogSettings",
+                "DestinationArn",
+            ],
+        ),
+    ] {
+        let id = messaging_devstack::template::reference(template.get(&path))
+            .unwrap_or_else(|| panic!("{api} has no access log"));
+        targets.push((api.to_owned(), id));
+    }
+    assert_eq!(targets.len(), 9);
+    for (owner, id) in targets {
+        let props = group(&id);
+        assert!(
+            props.get("RetentionInDays").is_some(),
+            "{owner}: {id} never expires"
+        );
+        let name = props["LogGroupName"]
+            .as_str()
+            .or_else(|| match &props["LogGroupName"] {
+                serde_yaml::Value::Tagged(t) => t.value.as_str(),
+                _ => None,
+            });
+        let name = name.unwrap_or_else(|| panic!("{id} has no name"));
+        assert!(
+            name.starts_with("/stackpro/${AWS::StackName}/"),
+            "{id}: {name}"
+        );
+        let key = stack_key(&template, props.get("KmsKeyId"))
+            .unwrap_or_else(|| panic!("{owner}: {id} is not encrypted with a key of this stack"));
+        let condition = key_allows(
+            &template,
+            &key,
+            "logs.${AWS::Region}.amazonaws.com",
+            &[
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:GenerateDataKey",
+                "kms:DescribeKey",
+            ],
+        )
+        .unwrap_or_else(|| panic!("{key} does not let CloudWatch Logs encrypt {id}"))
+        .expect("the logs statement is limited to this stack's groups");
+        let context = format!("{condition:?}");
+        assert!(
+            context.contains("log-group:/stackpro/${AWS::StackName}/*"),
+            "{key}: {context}"
+        );
+    }
+    // The runtime and SDK print raw events and bodies at trace: not offered.
+    let levels = template
+        .get(&["Parameters", "LogLevel", "AllowedValues"])
+        .unwrap();
+    assert!(!format!("{levels:?}").contains("trace"), "{levels:?}");
+}
+
+#[test]
+fn access_logs_never_record_a_query_string_or_a_body() {
+    let template = Template::workspace().unwrap();
+    for path in [
+        [
+            "Resources",
+            "WebSocketStage",
+            "Properties",
+            "AccessLogSettings",
+            "Format",
+        ],
+        [
+            "Resources",
+            "PortalHttpApi",
+            "Properties",
+            "AccessLogSettings",
+            "Format",
+        ],
+    ] {
+        let format = template.get(&path).and_then(|f| f.as_str()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(format).expect("a JSON line");
+        for forbidden in [
+            "requestQueryString",
+            "queryString",
+            "$input",
+            "body",
+            "authorizer",
+            "$context.path",
+        ] {
+            assert!(!format.contains(forbidden), "{path:?} logs {forbidden}");
+        }
+        assert!(line.get("requestId").is_some() && line.get("status").is_some());
+    }
+    let stage = template
+        .get(&[
+            "Resources",
+            "WebSocketStage",
+            "Properties",
+            "DefaultRouteSettings",
+        ])
+        .unwrap();
+    assert_eq!(stage["DataTraceEnabled"].as_bool(), Some(false));
+}

@@ -71,16 +71,40 @@ pub(crate) fn classify<E>(operation: &str, error: SdkError<E, HttpResponse>) -> 
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    classify_with(operation, error, Detail::Message)
+}
+
+/// Like [`classify`], but the text keeps only the error code and HTTP status, never the
+/// service's message: SES and SNS name the recipient (address, phone number, endpoint) in
+/// theirs, and the text ends up in the logs.
+pub(crate) fn classify_redacted<E>(operation: &str, error: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    classify_with(operation, error, Detail::CodeOnly)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Detail {
+    Message,
+    CodeOnly,
+}
+
+fn classify_with<E>(operation: &str, error: SdkError<E, HttpResponse>, detail: Detail) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let code = error.code().map(str::to_owned);
-    let text = match (&code, error.message()) {
-        (Some(code), Some(message)) => format!("{operation}: {code}: {message}"),
-        (Some(code), None) => format!("{operation}: {code}"),
-        _ => format!("{operation}: {}", DisplayErrorContext(&error)),
-    };
     let status = error
         .raw_response()
         .map(|r| r.status().as_u16())
         .unwrap_or_default();
+    let text = match (&code, error.message(), detail) {
+        (Some(code), Some(message), Detail::Message) => format!("{operation}: {code}: {message}"),
+        (Some(code), _, _) => format!("{operation}: {code}"),
+        (None, _, Detail::Message) => format!("{operation}: {}", DisplayErrorContext(&error)),
+        (None, _, Detail::CodeOnly) => format!("{operation}: {}", failure_kind(&error, status)),
+    };
     match (&error, code.as_deref()) {
         (_, Some("ConditionalCheckFailedException")) => AwsError::ConditionFailed(text),
         (_, Some(c)) if RETRYABLE_CODES.contains(&c) => AwsError::Unavailable(text),
@@ -90,6 +114,23 @@ where
         ) => AwsError::Unavailable(text),
         _ if status >= 500 => AwsError::Unavailable(text),
         _ => AwsError::Failed(text),
+    }
+}
+
+/// What went wrong, without anything the service said: the kind of failure and the status.
+fn failure_kind<E>(error: &SdkError<E, HttpResponse>, status: u16) -> String {
+    let kind = match error {
+        SdkError::ConstructionFailure(_) => "request not built",
+        SdkError::TimeoutError(_) => "timed out",
+        SdkError::DispatchFailure(_) => "not sent (connection failed)",
+        SdkError::ResponseError(_) => "unreadable response",
+        SdkError::ServiceError(_) => "service error",
+        _ => "failed",
+    };
+    if status == 0 {
+        kind.to_owned()
+    } else {
+        format!("{kind} (HTTP {status})")
     }
 }
 
@@ -161,4 +202,51 @@ pub(crate) fn classify_transaction(
         }
     }
     classify(operation, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sesv2::operation::send_email::SendEmailError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn rejected() -> SdkError<SendEmailError, HttpResponse> {
+        let error = SendEmailError::generic(
+            ErrorMetadata::builder()
+                .code("MessageRejected")
+                .message("Email address is not verified: bob@client.example")
+                .build(),
+        );
+        let response = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        SdkError::service_error(error, response)
+    }
+
+    #[test]
+    fn a_redacted_error_keeps_the_code_and_drops_the_recipient() {
+        let error = classify_redacted("SESv2 SendEmail", rejected());
+        assert!(matches!(error, AwsError::Failed(_)), "{error:?}");
+        let text = error.to_string();
+        assert!(text.contains("MessageRejected"), "{text}");
+        assert!(!text.contains("bob@"), "{text}");
+        // The unredacted classification (DynamoDB, SQS) keeps the service's message.
+        assert!(classify("SESv2 SendEmail", rejected())
+            .to_string()
+            .contains("not verified"));
+    }
+
+    #[test]
+    fn a_redacted_error_without_a_code_says_what_kind_of_failure_it_was() {
+        let response = HttpResponse::new(StatusCode::try_from(503).unwrap(), SdkBody::empty());
+        let error: SdkError<SendEmailError, HttpResponse> =
+            SdkError::response_error("body with +15550100 in it", response);
+        let redacted = classify_redacted("SNS Publish(SMS)", error);
+        assert!(redacted.is_retryable());
+        assert_eq!(
+            redacted.to_string(),
+            "temporarily unavailable: SNS Publish(SMS): unreadable response (HTTP 503)"
+        );
+    }
 }

@@ -4,7 +4,7 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Me
 
 use messaging_core::templates::Email;
 
-use crate::error::{classify, AwsError};
+use crate::error::{classify_redacted, AwsError};
 
 /// Sends mail from one verified SES identity.
 #[derive(Debug, Clone)]
@@ -76,7 +76,7 @@ impl Mailer {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| classify("SESv2 SendEmail", e))?;
+            .map_err(|e| classify_redacted("SESv2 SendEmail", e))?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Push notifications and text messages through SNS `Publish`.
 
-use crate::error::{classify, AwsError};
+use crate::error::{classify_redacted, AwsError};
 
 /// SNS's limit on a message subject.
 pub const MAX_SUBJECT_CHARS: usize = 100;
@@ -37,7 +37,7 @@ impl Sns {
             .message(truncate(body, MAX_PUSH_CHARS))
             .send()
             .await
-            .map_err(|e| classify("SNS Publish(push)", e))?;
+            .map_err(|e| classify_redacted("SNS Publish(push)", e))?;
         Ok(())
     }
 
@@ -66,7 +66,7 @@ impl Sns {
                 ) {
                     return Ok(false);
                 }
-                return Err(classify("SNS GetEndpointAttributes", e));
+                return Err(classify_redacted("SNS GetEndpointAttributes", e));
             }
         };
         Ok(attributes
@@ -83,7 +83,7 @@ impl Sns {
             .message(truncate(text, MAX_SMS_CHARS))
             .send()
             .await
-            .map_err(|e| classify("SNS Publish(SMS)", e))?;
+            .map_err(|e| classify_redacted("SNS Publish(SMS)", e))?;
         Ok(())
     }
 }

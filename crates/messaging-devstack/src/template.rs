@@ -115,7 +115,7 @@ impl Template {
 
     /// (logical id, properties) of every resource of `kind`; a resource without a
     /// `Properties` block (valid CloudFormation) has empty properties.
-    fn of_type(&self, kind: &str) -> Result<Vec<(String, &Value)>, TemplateError> {
+    pub fn of_type(&self, kind: &str) -> Result<Vec<(String, &Value)>, TemplateError> {
         static EMPTY: Value = Value::Null;
         Ok(self
             .resources()?
@@ -642,7 +642,7 @@ fn substituted(value: &Value) -> Vec<String> {
 
 /// The logical id a `!Ref X`, `!GetAtt X.Arn` or `!Sub "…${X}…"`/`"…${X.Arn}…"` refers to
 /// (the first `${…}` that is not a pseudo parameter).
-fn reference(value: Option<&Value>) -> Option<String> {
+pub fn reference(value: Option<&Value>) -> Option<String> {
     let Value::Tagged(tagged) = value? else {
         return None;
     };
