@@ -22,8 +22,6 @@ env_file="$ROOT/target/local/stack.env"
   echo "export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
   "$DEV" bootstrap --endpoint "$MOTO_ENDPOINT" --prefix stackpro-local | sed 's/^/export /'
   echo "export JWT_ISSUER=https://auth.stackpro.local JWT_AUDIENCE=stackpro-messaging JWT_ALGORITHM=HS256"
-  echo "export JWT_VERIFICATION_KEY=stackpro-local-development-secret-not-for-production"
-  echo "export CURSOR_SECRET=stackpro-local-cursor-secret-not-for-production"
   echo "export SMS_ENABLED=true"
   echo "export RUST_LOG=\${RUST_LOG:-info}"
 } >"$env_file"

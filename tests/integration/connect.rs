@@ -137,12 +137,15 @@ async fn rs256_and_es256_tokens_verify_through_a_pem_key_or_a_jwks() {
             LOCAL_ISSUER,
             LOCAL_AUDIENCE,
         )
-        .unwrap(),
+        .unwrap()
+        .into(),
     };
     let jwks = ConnectService {
         queue,
         table,
-        verifier: TokenVerifier::jwks(&key("jwks.json"), LOCAL_ISSUER, LOCAL_AUDIENCE).unwrap(),
+        verifier: TokenVerifier::jwks(&key("jwks.json"), LOCAL_ISSUER, LOCAL_AUDIENCE)
+            .unwrap()
+            .into(),
     };
     let hs256_with_public_key = sign(
         &Header::new(Algorithm::HS256),
@@ -230,6 +233,131 @@ async fn rs256_and_es256_tokens_verify_through_a_pem_key_or_a_jwks() {
             );
         }
     }
+}
+
+/// An identity provider's JWKS endpoint on loopback: serves `set`, counts the fetches.
+struct Provider {
+    url: String,
+    set: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Provider {
+    async fn start(set: String) -> Self {
+        use std::sync::atomic::Ordering;
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(set));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, f) = (shared.clone(), fetches.clone());
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let (s, f) = (s.clone(), f.clone());
+                async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    let body = s.lock().unwrap().clone();
+                    ([("content-type", "application/json")], body)
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            url,
+            set: shared,
+            fetches,
+        }
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_from_the_jwks_url_and_invented_kids_do_not_flood_the_provider() {
+    use messaging_handlers::identity::{Refetch, Verifier};
+    let stack = TestStack::new().await;
+    let provider = Provider::start(key("jwks.json")).await;
+    let min_interval = std::time::Duration::from_millis(300);
+    let verifier = Verifier::from_jwks_url_with(
+        &provider.url,
+        LOCAL_ISSUER,
+        LOCAL_AUDIENCE,
+        Refetch {
+            refresh_after: std::time::Duration::from_secs(3600),
+            min_interval,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(provider.fetches(), 1, "fetched once at start");
+    let service = ConnectService {
+        queue: stack.connect.queue.clone(),
+        table: stack.connect.table.clone(),
+        verifier,
+    };
+    let signed_by = |kid: &str, pem: &str| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        sign(
+            &header,
+            &claims(now() + 600),
+            &EncodingKey::from_rsa_pem(key(pem).as_bytes()).unwrap(),
+        )
+    };
+    let status = |token: String| {
+        let service = &service;
+        async move {
+            connect::handle(
+                service,
+                &events::connect(&events::new_connection_id(), Some(&token)),
+            )
+            .await
+            .status_code
+        }
+    };
+
+    assert_eq!(status(signed_by("rsa-1", "rsa-private.pem")).await, 200);
+    // The provider rotates: rsa-2 signs from now on. The first token with the new kid makes
+    // the function fetch the set again, and it is accepted: no outage, no redeploy.
+    *provider.set.lock().unwrap() = key("jwks-rotated.json");
+    tokio::time::sleep(min_interval).await;
+    assert_eq!(
+        status(signed_by("rsa-2", "rsa-other-private.pem")).await,
+        200
+    );
+    assert_eq!(provider.fetches(), 2);
+    assert_eq!(
+        status(signed_by("rsa-2", "rsa-other-private.pem")).await,
+        200
+    );
+    assert_eq!(provider.fetches(), 2, "a known key fetches nothing");
+
+    // A flood of tokens naming invented keys: refused, and the provider sees at most one
+    // fetch per interval, not one per token.
+    tokio::time::sleep(min_interval).await;
+    let started = std::time::Instant::now();
+    for i in 0..50 {
+        assert_eq!(
+            status(signed_by(&format!("invented-{i}"), "rsa-private.pem")).await,
+            401
+        );
+    }
+    let intervals = started.elapsed().as_millis() / min_interval.as_millis() + 1;
+    let extra = provider.fetches() - 2;
+    assert!(
+        extra >= 1 && extra as u128 <= intervals,
+        "{extra} fetches for 50 invented kids over {intervals} intervals"
+    );
+    // A token signed by a key the provider never published stays refused.
+    assert_eq!(
+        status(signed_by("rsa-1", "rsa-other-private.pem")).await,
+        401
+    );
 }
 
 #[tokio::test]

@@ -42,7 +42,7 @@ async fn http_api_answer(stack: &TestStack, event: lambda_http::request::LambdaR
     let service = messaging_handlers::http_api::HttpApiService {
         table: stack.route.table.clone(),
         cursors: messaging_devstack::tokens::local_cursor_signer(),
-        verifier: messaging_devstack::tokens::local_verifier().unwrap(),
+        verifier: messaging_devstack::tokens::local_verifier().unwrap().into(),
     };
     let service = &service;
     let handler = lambda_http::service_fn(move |request: lambda_http::Request| async move {

@@ -147,6 +147,9 @@ fn parts_as(
 /// Every function's service, each signing as its own IAM user.
 struct Functions {
     admin: SdkConfig,
+    /// Each function's credentials.
+    sdks: BTreeMap<&'static str, SdkConfig>,
+    resources: LocalResources,
     services: BTreeMap<&'static str, Services>,
     requests: BTreeMap<&'static str, RequestCounter>,
     events: SqsEventSource,
@@ -180,12 +183,14 @@ impl Functions {
         let gateway = ConnectionsRecorder::start().await;
         let mut services = BTreeMap::new();
         let mut requests = BTreeMap::new();
+        let mut sdks = BTreeMap::new();
         for binary in FUNCTIONS {
             let sdk = function_principal(&template, binary, &suffix).await;
             let counter = RequestCounter::new();
             let parts = parts_as(&sdk, &resources, gateway.endpoint(), &counter);
             services.insert(binary, Services::new(&parts));
             requests.insert(binary, counter);
+            sdks.insert(binary, sdk);
         }
         // The event source mapping is Lambda's, not the function's: it polls as the stack.
         let events = SqsEventSource::new(
@@ -196,6 +201,8 @@ impl Functions {
         );
         Self {
             admin,
+            sdks,
+            resources,
             services,
             requests,
             events,
@@ -531,6 +538,60 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
             made(binary)
         );
     }
+}
+
+#[tokio::test]
+async fn each_function_reads_the_secrets_its_environment_names_and_no_other_function_can() {
+    // What a function does at start: read each secret its environment names by id, under its
+    // own policy. A function whose policy has no secretsmanager:GetSecretValue is refused.
+    let template = Template::workspace().unwrap();
+    let functions = Functions::start().await;
+    let environments = template.function_environment().unwrap();
+    let mut read = Vec::new();
+    for binary in FUNCTIONS {
+        let named: Vec<(String, String)> = environments[binary]
+            .iter()
+            .filter_map(|(name, value)| {
+                let id = messaging_devstack::template::reference(Some(value))?;
+                let arn = functions.resources.secrets.get(&id)?;
+                Some((name.clone(), arn.clone()))
+            })
+            .collect();
+        for (name, arn) in &named {
+            let setting = name.trim_end_matches("_ID");
+            let value =
+                messaging_handlers::config::secret_from(&functions.sdks[binary], setting, arn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{binary} cannot read {name}: {e}"));
+            assert!(value.len() >= 32, "{binary}: {name}");
+            read.push(format!("{binary}:{name}"));
+        }
+        if named.is_empty() {
+            let any = functions.resources.secret_arn("SigningSecret").unwrap();
+            let refused = messaging_handlers::config::secret_from(
+                &functions.sdks[binary],
+                "CURSOR_SECRET",
+                any,
+            )
+            .await
+            .expect_err("a function without secrets read one");
+            assert!(
+                refused.to_string().contains("AccessDenied"),
+                "{binary}: {refused}"
+            );
+        }
+    }
+    assert_eq!(
+        read,
+        [
+            "connect:JWT_VERIFICATION_KEY_ID",
+            "route:CURSOR_SECRET_ID",
+            "file-share:CURSOR_SECRET_ID",
+            "http-api:CURSOR_SECRET_ID",
+            "http-api:JWT_VERIFICATION_KEY_ID",
+            "notify-batch:CURSOR_SECRET_ID",
+        ]
+    );
 }
 
 #[tokio::test]

@@ -126,17 +126,87 @@ fn routes_are_the_three_the_functions_expect() {
 #[test]
 fn jwt_parameters_have_no_secret_defaults() {
     let template = Template::workspace().unwrap();
-    for secret in ["JwtVerificationKey", "CursorSecret"] {
-        let key = template.get(&["Parameters", secret]).unwrap();
-        assert_eq!(key["NoEcho"].as_bool(), Some(true), "{secret}");
-        assert!(key.get("Default").is_none(), "{secret} has a default");
-    }
+    let key = template.get(&["Parameters", "JwtVerificationKey"]).unwrap();
+    assert_eq!(key["NoEcho"].as_bool(), Some(true));
+    assert!(
+        key.get("Default").is_none(),
+        "JwtVerificationKey has a default"
+    );
     for name in ["JwtIssuer", "JwtAudience"] {
         assert!(
             template.get(&["Parameters", name, "Default"]).is_none(),
             "{name} has a default"
         );
     }
+}
+
+#[test]
+fn no_function_environment_holds_a_secret() {
+    // Anyone allowed lambda:GetFunctionConfiguration reads a function's environment: secrets
+    // live in Secrets Manager, the environment names them (`*_ID`), and each function's policy
+    // lets it read exactly the ones it names, through the key that encrypts them.
+    let template = Template::workspace().unwrap();
+    let secrets: Vec<String> = template
+        .of_type("AWS::SecretsManager::Secret")
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let policies = template.function_policies().unwrap();
+    let mut named = 0;
+    for (binary, env) in template.function_environment().unwrap() {
+        for (name, value) in env {
+            let target = messaging_devstack::template::reference(Some(&value));
+            if let Some(parameter) = target.as_deref().and_then(|t| template.parameter(t)) {
+                assert!(
+                    parameter.get("NoEcho").is_none(),
+                    "{binary}: {name} is the NoEcho parameter {target:?} in plain sight"
+                );
+            }
+            let Some(secret) = target.filter(|t| secrets.contains(t)) else {
+                assert!(
+                    !name.ends_with("_ID") || name == "AWS_ENDPOINT_URL",
+                    "{binary}: {name}"
+                );
+                continue;
+            };
+            assert!(
+                name.ends_with("_ID"),
+                "{binary}: {name} should name the secret by id"
+            );
+            named += 1;
+            let statements = &policies[&binary];
+            let reads = statements.iter().any(|s| {
+                s.actions
+                    .iter()
+                    .any(|a| a == "secretsmanager:GetSecretValue")
+                    && s.resources
+                        .contains(&messaging_devstack::PolicyResource::Ref(secret.clone()))
+            });
+            assert!(reads, "{binary} cannot read {secret}");
+            let key = messaging_devstack::template::reference(template.get(&[
+                "Resources",
+                &secret,
+                "Properties",
+                "KmsKeyId",
+            ]))
+            .unwrap_or_else(|| panic!("{secret} is not encrypted with the stack's key"));
+            let decrypts = statements.iter().any(|s| {
+                s.actions.iter().any(|a| a == "kms:Decrypt")
+                    && s.resources
+                        .contains(&messaging_devstack::PolicyResource::Ref(key.clone()))
+                    && s.has_condition
+            });
+            assert!(
+                decrypts,
+                "{binary} cannot decrypt {secret} (kms:Decrypt via Secrets Manager on {key})"
+            );
+        }
+    }
+    // connect and http-api: the token key; route, file-share, http-api, notify-batch: the
+    // signing secret.
+    assert_eq!(secrets.len(), 2, "{secrets:?}");
+    assert_eq!(named, 6);
 }
 
 /// A `KeyPolicy` statement's service principals, actions and condition (if any).

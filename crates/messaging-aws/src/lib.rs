@@ -9,6 +9,7 @@
 //! | [`ses`] | SESv2 | notification emails |
 //! | [`sns`] | SNS | push notifications and text messages |
 //! | [`cloudwatch`] | CloudWatch | gauges (`PutMetricData`) |
+//! | [`secrets`] | Secrets Manager | the functions' secrets, read at start-up |
 //!
 //! Every failure is an [`AwsError`], classified retryable or not; [`request_counter`] counts
 //! the requests a client sends (tests and benchmarks).
@@ -19,6 +20,7 @@ pub mod dynamodb;
 pub mod error;
 pub mod request_counter;
 pub mod s3;
+pub mod secrets;
 pub mod ses;
 pub mod sns;
 pub mod sqs;
@@ -34,6 +36,7 @@ pub use dynamodb::{
 pub use error::AwsError;
 pub use request_counter::RequestCounter;
 pub use s3::FileStorage;
+pub use secrets::Secrets;
 pub use ses::Mailer;
 pub use sns::Sns;
 pub use sqs::{new_event_id, Audience, BroadcastJob, BroadcastQueue, MessageGroup, NotifySpec};

@@ -72,7 +72,23 @@ async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let started = std::time::Instant::now();
 
-    // Cold start first, on an idle machine.
+    // Cold start first, on an idle machine. The functions read their secrets from Secrets
+    // Manager at start, as deployed: that call is part of what is measured.
+    let sdk = messaging_devstack::sdk_config(&o.endpoint);
+    let secrets = messaging_aws::Secrets::new(aws_sdk_secretsmanager::Client::new(&sdk));
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let cursor_secret = secrets
+        .create(
+            &format!("bench-{run}-SigningSecret"),
+            messaging_devstack::tokens::LOCAL_CURSOR_SECRET,
+        )
+        .await?;
+    let jwt_key = secrets
+        .create(
+            &format!("bench-{run}-JwtKeySecret"),
+            messaging_devstack::tokens::LOCAL_SECRET,
+        )
+        .await?;
     let function_env: Vec<(String, String)> = [
         ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
@@ -96,14 +112,8 @@ async fn main() -> anyhow::Result<()> {
         ("JWT_ISSUER", messaging_devstack::tokens::LOCAL_ISSUER),
         ("JWT_AUDIENCE", messaging_devstack::tokens::LOCAL_AUDIENCE),
         ("JWT_ALGORITHM", "HS256"),
-        (
-            "JWT_VERIFICATION_KEY",
-            messaging_devstack::tokens::LOCAL_SECRET,
-        ),
-        (
-            "CURSOR_SECRET",
-            messaging_devstack::tokens::LOCAL_CURSOR_SECRET,
-        ),
+        ("JWT_VERIFICATION_KEY_ID", jwt_key.as_str()),
+        ("CURSOR_SECRET_ID", cursor_secret.as_str()),
         ("FILES_BUCKET", "bench-files"),
         ("RUST_LOG", "warn"),
     ]

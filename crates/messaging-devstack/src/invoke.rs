@@ -19,7 +19,7 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
     };
     let response = match function {
         "connect" => {
-            let service = connect::ConnectService::from_env(&sdk)?;
+            let service = connect::ConnectService::from_env(&sdk).await?;
             serde_json::to_string_pretty(&connect::handle(&service, &websocket()?).await)?
         }
         "disconnect" => {
@@ -27,18 +27,18 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             serde_json::to_string_pretty(&disconnect::handle(&service, &websocket()?).await?)?
         }
         "route" => {
-            let service = route::RouteService::from_env(&sdk)?;
+            let service = route::RouteService::from_env(&sdk).await?;
             serde_json::to_string_pretty(&route::handle(&service, &websocket()?).await)?
         }
         "file-share" => {
-            let service = file_share::FileShareService::from_env(&sdk)?;
+            let service = file_share::FileShareService::from_env(&sdk).await?;
             serde_json::to_string_pretty(&file_share::handle(&service, &websocket()?).await)?
         }
         "http-api" => {
             use lambda_http::Service;
             let event: lambda_http::request::LambdaRequest = serde_json::from_str(&text)
                 .with_context(|| format!("{event_path} is not an HTTP API (payload 2.0) event"))?;
-            let service = http_api::HttpApiService::from_env(&sdk)?;
+            let service = http_api::HttpApiService::from_env(&sdk).await?;
             let service = &service;
             let handler = lambda_http::service_fn(move |request: lambda_http::Request| async move {
                 Ok::<_, std::convert::Infallible>(http_api::handle(service, request).await)
@@ -53,7 +53,7 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             let event: aws_lambda_events::cloudwatch_events::CloudWatchEvent =
                 serde_json::from_str(&text)
                     .with_context(|| format!("{event_path} is not a scheduled event"))?;
-            let service = notify_batch::NotifyBatchService::from_env(&sdk)?;
+            let service = notify_batch::NotifyBatchService::from_env(&sdk).await?;
             format!("{:#?}", notify_batch::handle(&service, event).await?)
         }
         "broadcast" => {

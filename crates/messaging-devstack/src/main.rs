@@ -93,6 +93,15 @@ async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
     );
     println!("FILES_BUCKET={}", resources.bucket);
     println!("SENDER_EMAIL={}", resources.sender);
+    // The functions read their secrets from Secrets Manager, as deployed.
+    println!(
+        "CURSOR_SECRET_ID={}",
+        resources.secret_arn("SigningSecret")?
+    );
+    println!(
+        "JWT_VERIFICATION_KEY_ID={}",
+        resources.secret_arn("JwtKeySecret")?
+    );
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use messaging_aws::{BroadcastQueue, FileStorage, MessagingTable};
+use messaging_aws::{BroadcastQueue, FileStorage, MessagingTable, Secrets};
 use messaging_handlers::config;
 use messaging_handlers::notify_batch::DEFAULT_WINDOW_MILLIS;
 use messaging_handlers::services::Parts;
@@ -31,11 +31,23 @@ pub struct LocalResources {
     pub bucket: String,
     /// The verified SES identity notification emails come from.
     pub sender: String,
+    /// The template's secrets by logical id: their ARNs, holding the local values.
+    pub secrets: BTreeMap<String, String>,
+}
+
+/// The local value of each of the template's secrets (the deployed stack generates the signing
+/// secret and stores `JwtVerificationKey`).
+pub fn local_secret_value(logical_id: &str) -> Option<&'static str> {
+    match logical_id {
+        "SigningSecret" => Some(tokens::LOCAL_CURSOR_SECRET),
+        "JwtKeySecret" => Some(tokens::LOCAL_SECRET),
+        _ => None,
+    }
 }
 
 impl LocalResources {
-    /// Creates the template's table, queues and files bucket as `{prefix}-…`, and verifies
-    /// `sender` with SES (which refuses to send from an unverified identity, moto too).
+    /// Creates the template's table, queues, files bucket and secrets as `{prefix}-…`, and
+    /// verifies `sender` with SES (which refuses to send from an unverified identity, moto too).
     pub async fn create(
         sdk: &aws_config::SdkConfig,
         template: &Template,
@@ -59,6 +71,17 @@ impl LocalResources {
             .send()
             .await
             .context("verifying the SES sender")?;
+        let secrets_manager = Secrets::new(aws_sdk_secretsmanager::Client::new(sdk));
+        let mut secrets = BTreeMap::new();
+        for (id, _) in template.of_type("AWS::SecretsManager::Secret")? {
+            let value = local_secret_value(&id)
+                .with_context(|| format!("template.yaml's secret {id} has no local value"))?;
+            let arn = secrets_manager
+                .create(&format!("{prefix}-{id}"), value)
+                .await
+                .with_context(|| format!("creating the secret {id}"))?;
+            secrets.insert(id, arn);
+        }
         Ok(Self {
             table_name,
             queues,
@@ -67,6 +90,7 @@ impl LocalResources {
                 .cloned()
                 .context("template.yaml has no FilesBucket")?,
             sender: sender.to_owned(),
+            secrets,
         })
     }
 
@@ -76,6 +100,14 @@ impl LocalResources {
             .get(logical_id)
             .map(String::as_str)
             .with_context(|| format!("template.yaml has no queue {logical_id}"))
+    }
+
+    /// The ARN of the secret with this logical id.
+    pub fn secret_arn(&self, logical_id: &str) -> anyhow::Result<&str> {
+        self.secrets
+            .get(logical_id)
+            .map(String::as_str)
+            .with_context(|| format!("template.yaml has no secret {logical_id}"))
     }
 
     /// Every function's parts on these resources: the local token verifier and signer,
@@ -93,7 +125,7 @@ impl LocalResources {
             connections: config::connections_api_at(sdk, connections_endpoint)?,
             storage: FileStorage::new(sdk, &self.bucket),
             signer: tokens::local_cursor_signer(),
-            verifier: tokens::local_verifier()?,
+            verifier: tokens::local_verifier()?.into(),
             fanout_concurrency: LOCAL_FANOUT_CONCURRENCY,
             mailer: config::mailer_from(sdk, &self.sender),
             sns: config::sns(sdk),

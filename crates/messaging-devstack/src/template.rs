@@ -523,6 +523,36 @@ impl Template {
         Ok(policies)
     }
 
+    /// Every function's environment variables (its own, over `Globals`), by binary name; the
+    /// values as written (strings, `!Ref`s, `!Sub`s).
+    pub fn function_environment(
+        &self,
+    ) -> Result<BTreeMap<String, BTreeMap<String, Value>>, TemplateError> {
+        let variables = |props: Option<&Value>| -> BTreeMap<String, Value> {
+            props
+                .and_then(|p| p.get("Environment"))
+                .and_then(|e| e.get("Variables"))
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone())))
+                .collect()
+        };
+        let globals = variables(self.get(&["Globals", "Function"]));
+        let mut all = BTreeMap::new();
+        for (id, props) in self.of_type("AWS::Serverless::Function")? {
+            let mut env = globals.clone();
+            env.extend(variables(Some(props)));
+            all.insert(self.binary_of(&id)?, env);
+        }
+        Ok(all)
+    }
+
+    /// The parameter of this name, if any.
+    pub fn parameter(&self, name: &str) -> Option<&Value> {
+        self.root.get("Parameters").and_then(|p| p.get(name))
+    }
+
     /// Whether a parameter of this name exists.
     pub fn has_parameter(&self, name: &str) -> bool {
         self.root

@@ -42,7 +42,7 @@ pub fn local_email(principal: &Principal) -> String {
     format!("{}@{}.stackpro.local", principal.user, principal.tenant)
 }
 
-/// The page-cursor secret of the local stack (`CURSOR_SECRET` in `infra/local/sam-env.json`).
+/// The page-cursor secret of the local stack (the local `SigningSecret`).
 pub const LOCAL_CURSOR_SECRET: &str = "stackpro-local-cursor-secret-not-for-production";
 
 /// The cursor signer every local function uses.

@@ -89,7 +89,7 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
 
     let sdk = config::aws().await;
     let endpoint = management_endpoint(listener.local_addr()?, &gateway.stage);
-    let mut parts = Parts::from_env(&sdk, &endpoint)?;
+    let mut parts = Parts::from_env(&sdk, &endpoint).await?;
     // A shortened schedule shortens the notification batching window with it.
     if let Some(every) = gateway.schedule_every {
         parts.window_millis = every.as_millis() as i64;

@@ -1,9 +1,11 @@
 //! Configuration from the environment, read once per process at start-up.
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use messaging_aws::{BroadcastQueue, ConnectionsApi, Gauges, Mailer, MessagingTable, Sns};
+use messaging_aws::{BroadcastQueue, ConnectionsApi, Gauges, Mailer, MessagingTable, Secrets, Sns};
 use messaging_core::signed::Signer;
 use messaging_core::token::{TokenConfigError, TokenVerifier};
+
+use crate::identity::{JwksError, Verifier};
 
 /// A start-up configuration problem; the message names the variable to fix.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +16,14 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     #[error("JWT settings are invalid: {0}")]
     Token(#[from] TokenConfigError),
+    #[error("JWT settings are invalid: {0}")]
+    Jwks(#[from] JwksError),
+    #[error("the secret {id} ({name}) could not be read: {reason}")]
+    Secret {
+        name: String,
+        id: String,
+        reason: String,
+    },
 }
 
 pub fn required(name: &'static str) -> Result<String, ConfigError> {
@@ -103,13 +113,49 @@ pub fn fanout_concurrency() -> Result<usize, ConfigError> {
     Ok(value)
 }
 
-/// Shortest `CURSOR_SECRET` accepted.
+/// A secret setting. Deployed, `{name}_ID` names a Secrets Manager secret (the template's, by
+/// ARN; the local stack's, by name) read once here, so the value is never in the function's
+/// environment. Without it, `{name}` itself (unit tests and `sam local invoke` only).
+pub async fn secret(
+    sdk: &SdkConfig,
+    name: &'static str,
+    id_name: &'static str,
+) -> Result<String, ConfigError> {
+    match std::env::var(id_name) {
+        Ok(id) if !id.trim().is_empty() => secret_from(sdk, name, id.trim()).await,
+        _ => required(name),
+    }
+}
+
+/// The secret `id` (ARN or name) from Secrets Manager; `name` is the setting, for the error.
+pub async fn secret_from(sdk: &SdkConfig, name: &str, id: &str) -> Result<String, ConfigError> {
+    let secrets = Secrets::new(aws_sdk_secretsmanager::Client::new(sdk));
+    let value = secrets.value(id).await.map_err(|e| ConfigError::Secret {
+        name: name.to_owned(),
+        id: id.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if value.trim().is_empty() {
+        return Err(ConfigError::Secret {
+            name: name.to_owned(),
+            id: id.to_owned(),
+            reason: "it is empty".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// Shortest cursor secret accepted.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
 
-/// The signer of page cursors and unsubscribe links, from `CURSOR_SECRET` (at least 32 bytes;
-/// a NoEcho template parameter).
-pub fn signer() -> Result<Signer, ConfigError> {
-    let secret = required("CURSOR_SECRET")?;
+/// The signer of page cursors and unsubscribe links, from the secret `CURSOR_SECRET_ID` names
+/// (or `CURSOR_SECRET`): at least 32 bytes.
+pub async fn signer(sdk: &SdkConfig) -> Result<Signer, ConfigError> {
+    signer_from(&secret(sdk, "CURSOR_SECRET", "CURSOR_SECRET_ID").await?)
+}
+
+/// The signer for a secret value, refused when shorter than 32 bytes.
+pub fn signer_from(secret: &str) -> Result<Signer, ConfigError> {
     if secret.len() < MIN_CURSOR_SECRET_BYTES {
         return Err(ConfigError::Invalid {
             name: "CURSOR_SECRET",
@@ -119,29 +165,32 @@ pub fn signer() -> Result<Signer, ConfigError> {
     Ok(Signer::new(secret.as_bytes()))
 }
 
-/// Token verification from `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_ALGORITHM` and
-/// `JWT_VERIFICATION_KEY`:
+/// Token verification from `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_ALGORITHM` and the key, the
+/// secret `JWT_VERIFICATION_KEY_ID` names (or `JWT_VERIFICATION_KEY`):
 ///
-/// | JWT_ALGORITHM | JWT_VERIFICATION_KEY |
+/// | JWT_ALGORITHM | key |
 /// |---|---|
 /// | `HS256` | the shared secret (≥ 32 bytes; development) |
 /// | `RS256` / `ES256` | the PEM public key (`\n` may be written as the two characters `\n`) |
 /// | `JWKS` | the identity provider's JSON Web Key Set document |
-pub fn token_verifier() -> Result<TokenVerifier, ConfigError> {
+/// | `JWKS_URL` | the address of that document (https), fetched now and again on rotation |
+pub async fn token_verifier(sdk: &SdkConfig) -> Result<Verifier, ConfigError> {
     let issuer = required("JWT_ISSUER")?;
     let audience = required("JWT_AUDIENCE")?;
     let algorithm = required("JWT_ALGORITHM")?;
-    let key = required("JWT_VERIFICATION_KEY")?;
+    let key = secret(sdk, "JWT_VERIFICATION_KEY", "JWT_VERIFICATION_KEY_ID").await?;
     let verifier = match algorithm.trim() {
-        "HS256" => TokenVerifier::hs256(key.as_bytes(), &issuer, &audience)?,
+        "HS256" => TokenVerifier::hs256(key.as_bytes(), &issuer, &audience)?.into(),
         alg @ ("RS256" | "ES256") => {
             TokenVerifier::public_key_pem(alg, &key.replace("\\n", "\n"), &issuer, &audience)?
+                .into()
         }
-        "JWKS" => TokenVerifier::jwks(&key, &issuer, &audience)?,
+        "JWKS" => TokenVerifier::jwks(&key, &issuer, &audience)?.into(),
+        "JWKS_URL" => Verifier::from_jwks_url(key.trim(), &issuer, &audience).await?,
         other => {
             return Err(ConfigError::Invalid {
                 name: "JWT_ALGORITHM",
-                reason: format!("{other:?} is not one of HS256, RS256, ES256, JWKS"),
+                reason: format!("{other:?} is not one of HS256, RS256, ES256, JWKS, JWKS_URL"),
             })
         }
     };

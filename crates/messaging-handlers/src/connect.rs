@@ -1,10 +1,10 @@
 //! `$connect`: verify the token, record the connection, mark the user online.
 
+use crate::identity::Verifier;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use messaging_aws::{BroadcastQueue, MessagingTable};
 use messaging_core::protocol::PresenceStatus;
 use messaging_core::time::now_millis;
-use messaging_core::token::TokenVerifier;
 use serde_json::json;
 use tracing::{error, info, warn};
 
@@ -14,16 +14,16 @@ use crate::{event, outbox, response};
 
 pub struct ConnectService {
     pub table: MessagingTable,
-    pub verifier: TokenVerifier,
+    pub verifier: Verifier,
     pub queue: BroadcastQueue,
 }
 
 impl ConnectService {
     /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL` and the `JWT_*` settings.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
-            verifier: config::token_verifier()?,
+            verifier: config::token_verifier(sdk).await?,
             queue: config::broadcast_queue(sdk)?,
         })
     }
@@ -54,7 +54,7 @@ pub async fn handle(
         .query_string_parameters
         .first("token")
         .unwrap_or_default();
-    let (principal, contacts) = match service.verifier.verify_with_contacts(token) {
+    let (principal, contacts) = match service.verifier.verify_with_contacts(token).await {
         Ok(verified) => verified,
         Err(reason) => {
             // The reason is logged; the token is not.

@@ -17,10 +17,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Map, Value};
 use tracing::info;
 
+use crate::identity::Verifier;
 use messaging_aws::MessagingTable;
 use messaging_core::protocol::{GetHistory, GetThread, ListConversations, Search, ServerFrame};
 use messaging_core::signed::Signer;
-use messaging_core::token::TokenVerifier;
 use messaging_core::{ErrorCode, Principal, ProtocolError};
 
 use crate::config::{self, ConfigError};
@@ -30,16 +30,16 @@ use crate::unsubscribe;
 pub struct HttpApiService {
     pub table: MessagingTable,
     pub cursors: Signer,
-    pub verifier: TokenVerifier,
+    pub verifier: Verifier,
 }
 
 impl HttpApiService {
     /// As the Lambda builds it: `TABLE_NAME`, `CURSOR_SECRET`, `JWT_*`.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
-            cursors: config::signer()?,
-            verifier: config::token_verifier()?,
+            cursors: config::signer(sdk).await?,
+            verifier: config::token_verifier(sdk).await?,
         })
     }
 }
@@ -117,7 +117,10 @@ async fn unsubscribe(service: &HttpApiService, request: &Request) -> Response<Bo
     response
 }
 
-fn principal(service: &HttpApiService, request: &Request) -> Result<Principal, ProtocolError> {
+async fn principal(
+    service: &HttpApiService,
+    request: &Request,
+) -> Result<Principal, ProtocolError> {
     let unauthorized = |why: &str| {
         ProtocolError::new(
             ErrorCode::Unauthorized,
@@ -136,6 +139,7 @@ fn principal(service: &HttpApiService, request: &Request) -> Result<Principal, P
     service
         .verifier
         .verify(token.trim())
+        .await
         .map_err(|e| unauthorized(&format!("the token was refused ({e})")))
 }
 
@@ -168,7 +172,7 @@ fn frame_fields(request: &Request, mut fields: Map<String, Value>) -> Result<Val
 }
 
 async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFrame, ProtocolError> {
-    let p = principal(service, request)?;
+    let p = principal(service, request).await?;
     let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
     if request.method() != Method::GET {
         return Err(ProtocolError::new(

@@ -18,6 +18,7 @@ pub mod disconnect;
 pub mod event;
 pub mod file_share;
 pub mod http_api;
+pub mod identity;
 pub mod metrics;
 pub mod notify_batch;
 pub mod outbox;

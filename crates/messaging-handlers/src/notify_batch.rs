@@ -56,7 +56,7 @@ pub struct NotifyBatchService {
 impl NotifyBatchService {
     /// As the Lambda builds it: `TABLE_NAME`, `SENDER_EMAIL`, `PORTAL_URL`, `HTTP_API_URL`,
     /// `CURSOR_SECRET`, `SES_MAX_SEND_RATE`.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
             mailer: config::mailer(sdk)?,
@@ -64,7 +64,7 @@ impl NotifyBatchService {
             gauges: config::gauges(sdk),
             portal_url: config::required("PORTAL_URL")?,
             unsubscribe_url: config::unsubscribe_url()?,
-            signer: config::signer()?,
+            signer: config::signer(sdk).await?,
             max_send_rate: config::ses_max_send_rate()?,
             sms_enabled: config::sms_enabled()?,
             window_millis: DEFAULT_WINDOW_MILLIS,

@@ -2,11 +2,11 @@
 //! the tests and the benchmarks run all the functions together and build them here; a Lambda
 //! builds only its own, from its own environment (`XService::from_env`).
 
+use crate::identity::Verifier;
 use messaging_aws::{
     BroadcastQueue, ConnectionsApi, FileStorage, Gauges, Mailer, MessagingTable, Sns,
 };
 use messaging_core::signed::Signer;
-use messaging_core::token::TokenVerifier;
 
 use crate::broadcast::BroadcastService;
 use crate::config::{self, ConfigError};
@@ -28,7 +28,7 @@ pub struct Parts {
     pub storage: FileStorage,
     /// Signs page cursors and unsubscribe links.
     pub signer: Signer,
-    pub verifier: TokenVerifier,
+    pub verifier: Verifier,
     /// `@connections` posts in flight per broadcast job.
     pub fanout_concurrency: usize,
     pub mailer: Mailer,
@@ -49,7 +49,7 @@ pub struct Parts {
 impl Parts {
     /// Every function's settings from one environment (the local gateway is configured like
     /// all the functions at once), with `@connections` at `connections_endpoint`.
-    pub fn from_env(
+    pub async fn from_env(
         sdk: &aws_config::SdkConfig,
         connections_endpoint: &str,
     ) -> Result<Self, ConfigError> {
@@ -59,8 +59,8 @@ impl Parts {
             dead_letters: config::broadcast_dead_letter_queue(sdk)?,
             connections: config::connections_api_at(sdk, connections_endpoint)?,
             storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
-            signer: config::signer()?,
-            verifier: config::token_verifier()?,
+            signer: config::signer(sdk).await?,
+            verifier: config::token_verifier(sdk).await?,
             fanout_concurrency: config::fanout_concurrency()?,
             mailer: config::mailer(sdk)?,
             sns: config::sns(sdk),

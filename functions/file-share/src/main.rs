@@ -12,7 +12,7 @@ use messaging_handlers::{config, file_share, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let sdk = config::aws().await;
-    let service = file_share::FileShareService::from_env(&sdk)?;
+    let service = file_share::FileShareService::from_env(&sdk).await?;
     let service = &service;
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

@@ -11,7 +11,7 @@ use messaging_handlers::{config, http_api, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let sdk = config::aws().await;
-    let service = http_api::HttpApiService::from_env(&sdk)?;
+    let service = http_api::HttpApiService::from_env(&sdk).await?;
     let service = &service;
     run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(http_api::handle(service, request).await)

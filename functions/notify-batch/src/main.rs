@@ -11,7 +11,7 @@ use messaging_handlers::{config, notify_batch, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let sdk = config::aws().await;
-    let service = notify_batch::NotifyBatchService::from_env(&sdk)?;
+    let service = notify_batch::NotifyBatchService::from_env(&sdk).await?;
     let service = &service;
     run(service_fn(
         move |event: LambdaEvent<CloudWatchEvent>| async move {

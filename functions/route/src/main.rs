@@ -11,7 +11,7 @@ use messaging_handlers::{config, route, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
     let sdk = config::aws().await;
-    let service = route::RouteService::from_env(&sdk)?;
+    let service = route::RouteService::from_env(&sdk).await?;
     let service = &service;
     run(service_fn(
         move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

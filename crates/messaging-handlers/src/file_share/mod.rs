@@ -34,12 +34,12 @@ pub struct FileShareService {
 impl FileShareService {
     /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `FILES_BUCKET`,
     /// `CURSOR_SECRET`.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
             storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
-            cursors: config::signer()?,
+            cursors: config::signer(sdk).await?,
         })
     }
 }

@@ -40,11 +40,11 @@ pub struct RouteService {
 
 impl RouteService {
     /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `CURSOR_SECRET`.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+    pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
-            cursors: config::signer()?,
+            cursors: config::signer(sdk).await?,
             sns: config::sns(sdk),
         })
     }
