@@ -17,6 +17,7 @@ use messaging_devstack::Template;
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig, Limits, RunningGateway};
 use serde_json::{json, Value};
 use test_support::gateway::{Ended, GatewayStack, WsClient};
+use test_support::http;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
@@ -719,5 +720,40 @@ async fn the_real_stack_answers_frames_through_the_two_way_default_route() {
         (Some("UNKNOWN_TYPE"), Some("x1"))
     );
     let _ = management_endpoint(gw.gateway.addr(), "local");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_no_route_matches_gets_api_gateways_404_and_dev_tokens_need_loopback() {
+    let gw = GatewayStack::start().await;
+    let base = format!("http://{}", gw.gateway.addr());
+    for (method, path) in [
+        ("GET", "/nothing-here"),
+        ("GET", "/local/extra/segments"),
+        ("POST", "/conversations"),
+        ("DELETE", "/unsubscribe"),
+        ("PUT", "/search"),
+    ] {
+        let (status, body) = http::request(method, &format!("{base}{path}"), &[], b"").await;
+        assert_eq!(status, 404, "{method} {path}");
+        let body: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{method} {path}: {}", String::from_utf8_lossy(&body)));
+        assert_eq!(body, json!({ "message": "Not Found" }), "{method} {path}");
+    }
+    // The stage's own path without a handshake is the handshake's error, not a 404.
+    let (status, _) = http::request("GET", &format!("{base}/local"), &[], b"").await;
+    assert_eq!(status, 400);
+    // Routed methods still reach the function (which wants a token).
+    let (status, _) = http::request("GET", &format!("{base}/conversations"), &[], b"").await;
+    assert_eq!(status, 401);
+    // This test's client is on loopback: it gets a development token.
+    let (status, body) = http::request(
+        "GET",
+        &format!("{base}/dev/token?tenant=acme&user=ann&role=USER"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     gw.stop().await;
 }

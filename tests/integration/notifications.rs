@@ -276,22 +276,36 @@ async fn the_local_gateway_runs_the_batch_on_its_schedule_and_the_unsubscribe_li
         .find(|href| href.contains("/unsubscribe?"))
         .expect("an unsubscribe link")
         .replace("&amp;", "&");
+    let email_on = || async {
+        gw.stack
+            .route
+            .table
+            .preferences(&acme, &bob_id)
+            .await
+            .unwrap()
+            .email
+    };
+    // Opening it (what a mail scanner or a link preview does) changes nothing: it shows the
+    // button that does.
     let (status, page) = http::request("GET", &link, &[], b"").await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&page));
-    assert!(String::from_utf8_lossy(&page).contains("no longer receive"));
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("method=\"post\""), "{page}");
+    assert!(email_on().await, "a GET turned email off");
     let tampered = link.replace("u=bob", "u=carol");
     assert_eq!(http::request("GET", &tampered, &[], b"").await.0, 400);
-    let preferences = gw
-        .stack
-        .route
-        .table
-        .preferences(
-            &messaging_core::TenantId::parse("acme").unwrap(),
-            &messaging_core::UserId::parse("bob").unwrap(),
-        )
-        .await
-        .unwrap();
-    assert!(!preferences.email);
+    assert_eq!(http::request("POST", &tampered, &[], b"").await.0, 400);
+    assert!(email_on().await);
+    // The button, or the mail client's RFC 8058 one-click POST, turns it off.
+    let one_click = [(
+        "Content-Type".to_owned(),
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    let (status, page) =
+        http::request("POST", &link, &one_click, b"List-Unsubscribe=One-Click").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&page));
+    assert!(String::from_utf8_lossy(&page).contains("no longer receive"));
+    assert!(!email_on().await);
     gw.stop().await;
 }
 

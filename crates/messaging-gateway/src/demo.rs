@@ -1,8 +1,9 @@
 //! The demo web client (static files compiled in) and the development-token endpoint it uses.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -54,9 +55,31 @@ struct TokenRequest {
     email: Option<String>,
 }
 
+/// Whether a request from `peer` may get a development token: only from this machine. A
+/// gateway bound to a LAN address (to try the demo from a phone) must not mint OWNER tokens of
+/// any tenant for whoever is on the network.
+pub(crate) fn may_mint(peer: SocketAddr) -> bool {
+    match peer.ip() {
+        IpAddr::V4(ip) => ip.is_loopback(),
+        IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 /// A development token signed with the local stack's secret (what `stackpro-dev token` mints),
-/// carrying a verified email as an identity provider's would.
-async fn token(Query(request): Query<TokenRequest>) -> Response {
+/// carrying a verified email as an identity provider's would; for loopback peers only.
+async fn token(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(request): Query<TokenRequest>,
+) -> Response {
+    if !may_mint(peer) {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({ "message": "development tokens are minted for requests from this machine only; use stackpro-dev token" })),
+        )
+            .into_response();
+    }
     let parsed = (|| -> Result<Principal, String> {
         Ok(Principal {
             tenant: TenantId::parse(request.tenant).map_err(|e| e.to_string())?,
@@ -80,5 +103,24 @@ async fn token(Query(request): Query<TokenRequest>) -> Response {
             axum::Json(json!({ "message": message })),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_peers_get_development_tokens() {
+        for (peer, allowed) in [
+            ("127.0.0.1:5000", true),
+            ("127.8.9.10:5000", true),
+            ("[::1]:5000", true),
+            ("[::ffff:127.0.0.1]:5000", true),
+            ("192.168.1.20:5000", false),
+            ("10.0.0.1:5000", false),
+            ("[::ffff:192.168.1.20]:5000", false),
+            ("[fe80::1]:5000", false),
+        ] {
+            assert_eq!(super::may_mint(peer.parse().unwrap()), allowed, "{peer}");
+        }
     }
 }

@@ -118,6 +118,17 @@ pub fn management_endpoint(addr: SocketAddr, stage: &str) -> String {
     format!("http://{addr}/{stage}")
 }
 
+/// What API Gateway answers a request no route matches (path or method): 404 with its JSON.
+pub(crate) async fn not_found() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"message":"Not Found"}"#,
+    )
+        .into_response()
+}
+
 /// A started gateway.
 pub struct RunningGateway {
     addr: SocketAddr,
@@ -237,8 +248,11 @@ pub async fn start(
                 .delete(management::delete),
         );
     for (path, route) in http_api::routes(&config.template.http_routes()?) {
-        app = app.route(&path, route);
+        // A method the path has no route for: API Gateway's 404, not axum's empty 405.
+        app = app.route(&path, route.fallback(not_found));
     }
+    // A path nothing is routed to.
+    app = app.fallback(not_found);
     if config.demo {
         app = app.merge(demo::router());
     }

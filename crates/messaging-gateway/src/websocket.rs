@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -41,15 +42,23 @@ pub(crate) async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if stage != shared.api.stage {
-        return (
-            StatusCode::FORBIDDEN,
-            json!({ "message": "Forbidden" }).to_string(),
-        )
-            .into_response();
-    }
+    let ws = match (ws, stage == shared.api.stage) {
+        (Ok(ws), true) => ws,
+        // A handshake for another stage: API Gateway's WebSocket API answers 403.
+        (Ok(_), false) => {
+            return (
+                StatusCode::FORBIDDEN,
+                json!({ "message": "Forbidden" }).to_string(),
+            )
+                .into_response()
+        }
+        // A plain request on the stage's own path: the handshake's error.
+        (Err(rejection), true) => return rejection.into_response(),
+        // Any other path: nothing is routed there (what the HTTP API answers too).
+        (Err(_), false) => return crate::not_found().await,
+    };
     let user_agent = headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())

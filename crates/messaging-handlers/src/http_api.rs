@@ -21,6 +21,7 @@ use crate::identity::Verifier;
 use messaging_aws::MessagingTable;
 use messaging_core::protocol::{GetHistory, GetThread, ListConversations, Search, ServerFrame};
 use messaging_core::signed::Signer;
+use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, Principal, ProtocolError};
 
 use crate::config::{self, ConfigError};
@@ -73,9 +74,10 @@ pub async fn handle(service: &HttpApiService, request: Request) -> Response<Body
     response
 }
 
-/// `GET` (the link in the email) or `POST` (RFC 8058 one-click, from the mail client)
-/// `/unsubscribe?c={clientId}&u={userId}&t={signed token}`: turns email notifications off.
-/// The signed token is the authorisation (no bearer token: it is opened from a mailbox).
+/// `/unsubscribe?c={clientId}&u={userId}&t={signed token}`: the link in every notification
+/// email. The signed token is the authorisation (no bearer token: it is opened from a mailbox).
+/// `GET` changes nothing (mail scanners fetch every link) and answers a page whose button
+/// POSTs; `POST` (that button, or RFC 8058 one-click from the mail client) turns email off.
 async fn unsubscribe(service: &HttpApiService, request: &Request) -> Response<Body> {
     let query = request.query_string_parameters();
     let outcome = unsubscribe::open(
@@ -83,10 +85,27 @@ async fn unsubscribe(service: &HttpApiService, request: &Request) -> Response<Bo
         query.first("c"),
         query.first("u"),
         query.first("t"),
+        now_millis(),
     );
-    let (status, text) = match outcome {
-        None => (StatusCode::BAD_REQUEST, "This unsubscribe link is not valid. Turn email notifications off in the portal's settings instead."),
-        Some((tenant, user)) => {
+    let (status, html) = match (outcome, request.method()) {
+        (Err(unsubscribe::Refused::Invalid), _) => (
+            StatusCode::BAD_REQUEST,
+            unsubscribe::message_page("This unsubscribe link is not valid. Turn email notifications off in the portal's settings instead."),
+        ),
+        (Err(unsubscribe::Refused::Expired), _) => (
+            StatusCode::GONE,
+            unsubscribe::message_page("This unsubscribe link has expired. Use the link in a recent email, or turn email notifications off in the portal's settings."),
+        ),
+        (Ok(_), &Method::GET) => {
+            // The same address, posted to: the query string carries the signed token.
+            let action = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            (StatusCode::OK, unsubscribe::confirm_page(&action))
+        }
+        (Ok((tenant, user)), &Method::POST) => {
             let changed = async {
                 let mut preferences = service.table.preferences(&tenant, &user).await?;
                 preferences.email = false;
@@ -96,24 +115,36 @@ async fn unsubscribe(service: &HttpApiService, request: &Request) -> Response<Bo
             match changed {
                 Ok(()) => {
                     info!(tenant = %tenant, user = %user, "email notifications turned off by unsubscribe link");
-                    (StatusCode::OK, "You will no longer receive email notifications. You can turn them back on in the portal's settings.")
+                    (StatusCode::OK, unsubscribe::message_page("You will no longer receive email notifications. You can turn them back on in the portal's settings."))
                 }
-                Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "That did not work this time; please open the link again in a minute."),
+                Err(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    unsubscribe::message_page("That did not work this time; please try again in a minute."),
+                ),
             }
         }
+        (Ok(_), _) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            unsubscribe::message_page("Open this link in a browser."),
+        ),
     };
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Email notifications</title></head><body><p>{text}</p></body></html>"
-    );
     let mut response = Response::new(Body::Text(html));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page posts only to itself and loads nothing.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 

@@ -288,8 +288,13 @@ impl Run<'_> {
             .map(|n| (n.view.kind, n.view.data.clone()))
             .collect();
         let portal = service.portal_url.replace("{clientId}", tenant.as_str());
-        let unsubscribe =
-            unsubscribe::link(&service.signer, &service.unsubscribe_url, tenant, user);
+        let unsubscribe = unsubscribe::link(
+            &service.signer,
+            &service.unsubscribe_url,
+            tenant,
+            user,
+            now_millis(),
+        );
         Digest {
             ids: unread
                 .iter()
