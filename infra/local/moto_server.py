@@ -11,6 +11,9 @@ destinations), which the tests read: moto's own `/moto-api/data.json` dumps ever
 table of every test included, and takes seconds late in a run while holding up every other
 request.
 
+SQS refuses a `MessageGroupId` or `MessageDeduplicationId` longer than 128 characters, as AWS
+does (moto takes any length).
+
 SNS platform endpoints keep the `CustomUserData` they were created with and return it from
 `GetEndpointAttributes`, as AWS does (moto drops it); SET_PREFERENCES checks a push endpoint's
 owner there (`tests/integration/notifications.rs`,
@@ -66,6 +69,36 @@ def _keep_custom_user_data() -> None:
 
 
 _keep_custom_user_data()
+
+
+def _sqs_fifo_id_limits() -> None:
+    """SQS refuses a MessageGroupId or MessageDeduplicationId over 128 characters; moto takes
+    any length, so a group built from two long ids would pass here and fail in AWS."""
+    from moto.sqs.exceptions import InvalidParameterValue
+    from moto.sqs.models import SQSBackend
+
+    send = SQSBackend.send_message
+
+    def _checked(self, queue_name, message_body, *args, **kwargs):  # type: ignore[no-untyped-def]
+        names = ["message_attributes", "delay_seconds", "deduplication_id", "group_id"]
+        given = dict(zip(names, args))
+        given.update(kwargs)
+        for parameter, value in (
+            ("MessageGroupId", given.get("group_id")),
+            ("MessageDeduplicationId", given.get("deduplication_id")),
+        ):
+            if value is not None and not 1 <= len(value) <= 128:
+                raise InvalidParameterValue(
+                    f"Value {value} for parameter {parameter} is invalid. Reason: "
+                    f"{parameter} can only include alphanumeric and punctuation characters. "
+                    "1 to 128 in length."
+                )
+        return send(self, queue_name, message_body, *args, **kwargs)
+
+    SQSBackend.send_message = _checked
+
+
+_sqs_fifo_id_limits()
 
 SENT_EMAILS_PATH = "/stackpro/ses/messages"
 _dispatch = DomainDispatcherApplication.__call__

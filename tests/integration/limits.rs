@@ -217,3 +217,67 @@ async fn reactions_stop_before_a_message_outgrows_its_item() {
     let reactions = history["messages"][0]["reactions"].to_string();
     assert!(reactions.len() <= 64 * 1024, "{} bytes", reactions.len());
 }
+
+#[tokio::test]
+async fn a_conversation_with_the_most_members_is_created_in_one_transaction_and_one_more_is_refused(
+) {
+    use messaging_core::protocol::MAX_INITIAL_MEMBERS;
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let names: Vec<String> = (0..=MAX_INITIAL_MEMBERS)
+        .map(|i| format!("m{i:03}"))
+        .collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+
+    // One more than fits is refused up front, with nothing written (it used to reach DynamoDB
+    // as a 101+-action transaction and come back INTERNAL).
+    let before = stack.snapshot().await;
+    let (_, answer) = stack.send(&owner, &create("big", "project", &all)).await;
+    assert_eq!(answer["code"], "INVALID_FIELD", "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("ADD_MEMBERS"),
+        "{answer}"
+    );
+    assert_eq!(stack.snapshot().await, before);
+
+    // The most that fit: created, every member in it.
+    let most = &all[..MAX_INITIAL_MEMBERS];
+    let (_, answer) = stack.send(&owner, &create("big", "project", most)).await;
+    assert_eq!(answer["type"], "ACK", "{answer}");
+    let (_, members) = stack
+        .send(
+            &owner,
+            &json!({ "type": "GET_PRESENCE", "conversationId": "big", "limit": 1000 }),
+        )
+        .await;
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(MAX_INITIAL_MEMBERS + 1),
+        "{members}"
+    );
+}
+
+#[tokio::test]
+async fn the_longest_tenant_and_conversation_ids_still_queue_and_deliver() {
+    // A FIFO group is `{tenant}#{conversation}`: 129 characters for two 64-character ids, one
+    // more than SQS takes (the test moto refuses it, as AWS does).
+    let stack = TestStack::new().await;
+    let tenant = "t".repeat(64);
+    let conversation = "c".repeat(64);
+    let owner = stack.connect_as(&tenant, "owner", Role::Owner).await;
+    let bob = stack.connect_as(&tenant, "bob", Role::User).await;
+    let (_, answer) = stack
+        .send(&owner, &create(&conversation, "project", &["bob"]))
+        .await;
+    assert_eq!(answer["type"], "ACK", "{answer}");
+    let (_, answer) = stack.send(&owner, &chat(&conversation, "hello")).await;
+    assert_eq!(answer["type"], "ACK", "{answer}");
+    stack.pump().await;
+    let to_bob = test_support::frames_for(&stack.gateway.take(), &bob);
+    assert!(
+        to_bob
+            .iter()
+            .any(|f| f["type"] == "NEW_MESSAGE" && f["data"]["content"]["text"] == "hello"),
+        "{to_bob:?}"
+    );
+}

@@ -171,9 +171,11 @@ impl BroadcastJob {
     }
 
     /// The FIFO message group: one per conversation (and per file), so its events keep their
-    /// order. Ids cannot contain `#`, so groups of different things never meet.
+    /// order. Ids cannot contain `#`, so groups of different things never meet. SQS takes at
+    /// most 128 characters and two 64-character ids make more: a longer group is replaced by
+    /// its SHA-256 (same conversation, same group; `~` is in no id, so no short group is one).
     pub fn group(&self) -> String {
-        match &self.audience {
+        let group = match &self.audience {
             Audience::Subscribers(c)
             | Audience::Users {
                 group: MessageGroup::Conversation(c),
@@ -183,7 +185,13 @@ impl BroadcastJob {
                 group: MessageGroup::File(f),
                 ..
             } => format!("{}#FILE#{f}", self.tenant),
+        };
+        if group.len() <= MAX_GROUP_ID_CHARS {
+            return group;
         }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, group.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        format!("~{hex}")
     }
 
     /// The next attempt, for just the recipients `only` (they failed).
@@ -217,6 +225,9 @@ impl BroadcastJob {
         format!("{}:{}:{short}", self.id, self.attempt)
     }
 }
+
+/// SQS's longest `MessageGroupId` (and `MessageDeduplicationId`).
+pub const MAX_GROUP_ID_CHARS: usize = 128;
 
 /// A fresh event id for jobs that have no natural one (typing, membership events).
 pub fn new_event_id() -> String {
@@ -313,6 +324,34 @@ mod tests {
             assert_eq!(serde_json::from_str::<BroadcastJob>(&text).unwrap(), job);
             assert_eq!(job.group(), group, "{text}");
         }
+    }
+
+    #[test]
+    fn groups_of_the_longest_ids_fit_sqs_and_stay_apart() {
+        let tenant = TenantId::parse("t".repeat(64)).unwrap();
+        let long = |c: char| c.to_string().repeat(64);
+        let job_of = |audience| BroadcastJob::new("e1", tenant.clone(), audience, "{}".into());
+        let conversation = |id: &str| Audience::Subscribers(ConversationId::parse(id).unwrap());
+        let file = |id: &str| Audience::Users {
+            group: MessageGroup::File(FileId::parse(id).unwrap()),
+            users: vec![],
+        };
+        let groups = [
+            job_of(conversation(&long('a'))).group(),
+            job_of(conversation(&long('b'))).group(),
+            job_of(file(&long('a'))).group(),
+            job_of(conversation("short")).group(),
+        ];
+        for group in &groups {
+            assert!(group.len() <= MAX_GROUP_ID_CHARS, "{group}");
+        }
+        assert_eq!(groups[3], format!("{}#short", "t".repeat(64)));
+        let mut unique = groups.to_vec();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), groups.len());
+        // Stable: the same conversation always lands in the same group.
+        assert_eq!(job_of(conversation(&long('a'))).group(), groups[0]);
     }
 
     #[test]

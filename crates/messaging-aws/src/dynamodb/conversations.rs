@@ -86,6 +86,13 @@ impl MessagingTable {
                 members.push(member.clone());
             }
         }
+        // The conversation, each membership and the tenant's record: one transaction.
+        if members.len() + 2 > messaging_core::protocol::MAX_TRANSACTION_ACTIONS {
+            return Err(AwsError::Failed(format!(
+                "a conversation with {} members does not fit one transaction",
+                members.len()
+            )));
+        }
         let mut request = self
             .client
             .transact_write_items()

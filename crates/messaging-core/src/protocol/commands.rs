@@ -15,8 +15,14 @@ use super::PresenceStatus;
 /// may name.
 pub const DEFAULT_HISTORY_LIMIT: u16 = 50;
 pub const MAX_HISTORY_LIMIT: u16 = 100;
-/// Most members named in one CREATE_CONVERSATION or ADD_MEMBERS.
-pub const MAX_INITIAL_MEMBERS: usize = 100;
+/// DynamoDB's most actions in one TransactWriteItems.
+pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// Most other members named in one CREATE_CONVERSATION. The conversation is created all or
+/// nothing in one transaction: the conversation, its creator's membership and the tenant's
+/// record take three of its actions, each member one.
+pub const MAX_INITIAL_MEMBERS: usize = MAX_TRANSACTION_ACTIONS - 3;
+/// Most members named in one ADD_MEMBERS.
+pub const MAX_ADDED_MEMBERS: usize = 100;
 /// Longest conversation title.
 pub const MAX_TITLE_CHARS: usize = 200;
 /// Longest client message id (idempotency key chosen by the client).
@@ -393,16 +399,16 @@ pub(super) fn validate_create(
     }
     if create.members.len() > MAX_INITIAL_MEMBERS {
         return Err(invalid(format!(
-            "at most {MAX_INITIAL_MEMBERS} members can be named at creation"
+            "at most {MAX_INITIAL_MEMBERS} members can be named at creation; add more with ADD_MEMBERS"
         )));
     }
     Ok(create)
 }
 
 pub(super) fn validate_members(add: AddMembers) -> Result<AddMembers, ProtocolError> {
-    if add.members.is_empty() || add.members.len() > MAX_INITIAL_MEMBERS {
+    if add.members.is_empty() || add.members.len() > MAX_ADDED_MEMBERS {
         return Err(invalid(format!(
-            "members must name 1 to {MAX_INITIAL_MEMBERS} users"
+            "members must name 1 to {MAX_ADDED_MEMBERS} users"
         )));
     }
     Ok(add)

@@ -37,8 +37,9 @@ pub use commands::{
     GetThread, JoinConversation, ListConversations, ListNotifications, MarkNotificationsRead,
     MarkRead, MessageRef, Reaction, RemoveMember, RemoveReaction, Search, SetPreferences,
     SetPresence, TypingStart, TypingStop, DEFAULT_HISTORY_LIMIT, DEFAULT_MEMBERS_LIMIT,
-    MAX_CLIENT_MESSAGE_ID_CHARS, MAX_EMOJI_BYTES, MAX_HISTORY_LIMIT, MAX_INITIAL_MEMBERS,
-    MAX_MEMBERS_LIMIT, MAX_QUERY_CHARS, MAX_TITLE_CHARS,
+    MAX_ADDED_MEMBERS, MAX_CLIENT_MESSAGE_ID_CHARS, MAX_EMOJI_BYTES, MAX_HISTORY_LIMIT,
+    MAX_INITIAL_MEMBERS, MAX_MEMBERS_LIMIT, MAX_QUERY_CHARS, MAX_TITLE_CHARS,
+    MAX_TRANSACTION_ACTIONS,
 };
 pub use file_commands::{
     FileComment, FileRef, GetDownloadUrl, GetFile, GetUploadUrl, ListFileComments, ListFiles,
