@@ -18,3 +18,4 @@ mod messages;
 mod notifications;
 mod route;
 mod template_lint;
+mod throttle;

@@ -75,6 +75,14 @@ pub struct Client {
     pub principal: Principal,
 }
 
+/// Default rate limits of test stacks: high enough that no test burst meets them.
+pub const UNTHROTTLED: messaging_core::limits::RateLimits = messaging_core::limits::RateLimits {
+    frames_per_second: 100_000,
+    frame_burst: 100_000,
+    user_sends_per_minute: 1_000_000,
+    tenant_sends_per_minute: 1_000_000,
+};
+
 impl TestStack {
     pub async fn new() -> Self {
         let sdk = messaging_devstack::sdk_config(&endpoint());
@@ -105,6 +113,9 @@ impl TestStack {
         let gateway = ConnectionsRecorder::start().await;
         let parts = Parts {
             table: MessagingTable::new(counted, &resources.table_name),
+            // Tests send in bursts no person does; the rate-limit tests give their tenants
+            // limits of their own (`MessagingTable::set_rate_limits`), as an operator would.
+            rate_limits: UNTHROTTLED,
             ..resources
                 .parts(&sdk, gateway.endpoint())
                 .expect("the stack's parts")

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// HTTP API: no such path (or method).
     NotFound,
+    /// Over a rate limit of the connection, the user or the tenant: send again after
+    /// `retryAfterMs`.
+    Throttled,
     /// A temporary failure on our side: the same frame may be sent again.
     Unavailable,
     /// A bug or misconfiguration on our side.
@@ -55,7 +58,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Whether sending the same frame again may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::Unavailable)
+        matches!(self, ErrorCode::Unavailable | ErrorCode::Throttled)
     }
 
     /// The HTTP status the handler reports for this error (API Gateway logs it; the client
@@ -77,6 +80,7 @@ impl ErrorCode {
             ErrorCode::ConversationExists | ErrorCode::FileExists => 409,
             ErrorCode::UnknownConnection | ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound => 404,
+            ErrorCode::Throttled => 429,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
@@ -103,6 +107,7 @@ impl ErrorCode {
             ErrorCode::UnknownConnection => "UNKNOWN_CONNECTION",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Throttled => "THROTTLED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -121,6 +126,8 @@ impl fmt::Display for ErrorCode {
 pub struct ProtocolError {
     pub code: ErrorCode,
     pub message: String,
+    /// For THROTTLED: how long to wait before sending again.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ProtocolError {
@@ -128,6 +135,16 @@ impl ProtocolError {
         Self {
             code,
             message: message.into(),
+            retry_after_ms: None,
+        }
+    }
+
+    /// Over a rate limit; the frame may be sent again in `retry_after_ms`.
+    pub fn throttled(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Self {
+            code: ErrorCode::Throttled,
+            message: message.into(),
+            retry_after_ms: Some(retry_after_ms),
         }
     }
 }
@@ -151,8 +168,9 @@ mod tests {
     }
 
     #[test]
-    fn only_unavailable_is_retryable() {
+    fn only_unavailable_and_throttled_are_retryable() {
         assert!(ErrorCode::Unavailable.is_retryable());
+        assert!(ErrorCode::Throttled.is_retryable());
         assert!(!ErrorCode::Internal.is_retryable());
         assert!(!ErrorCode::NotAMember.is_retryable());
     }

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod error;
 pub mod files;
 pub mod ids;
+pub mod limits;
 pub mod notify;
 pub mod protocol;
 pub mod role;

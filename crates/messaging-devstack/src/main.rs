@@ -4,6 +4,7 @@
 //! stackpro-dev token --tenant 123 --user alice --role OWNER [--name "Alice"] [--ttl 3600]
 //! stackpro-dev bootstrap --endpoint http://127.0.0.1:5000 [--prefix stackpro-local]
 //! stackpro-dev invoke route events/route-chat-message.json
+//! stackpro-dev limits --table NAME --tenant ID [--set JSON | --clear]
 //! ```
 
 mod invoke;
@@ -25,7 +26,13 @@ const USAGE: &str = "usage:
       BROADCAST_DLQ_URL=…, FILES_BUCKET=… and SENDER_EMAIL=… for the functions' environment
   stackpro-dev invoke connect|disconnect|route|file-share|http-api|broadcast|notify-batch EVENT.json
       runs that function's handler once on the event, configured like the Lambda
-      (TABLE_NAME, BROADCAST_QUEUE_URL, JWT_*, AWS_ENDPOINT_URL…), and prints its response";
+      (TABLE_NAME, BROADCAST_QUEUE_URL, JWT_*, AWS_ENDPOINT_URL…), and prints its response
+  stackpro-dev limits --table NAME --tenant ID [--set JSON | --clear]
+      prints a tenant's own rate limits; --set replaces them (fields of the RATE_LIMITS JSON:
+      framesPerSecond, frameBurst, userSendsPerMinute, tenantSendsPerMinute; unset ones take
+      the defaults), --clear returns the tenant to the stack's defaults. Uses the usual AWS
+      credentials and region (AWS_ENDPOINT_URL for the local stack); functions apply a change
+      within a minute";
 
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut map = HashMap::new();
@@ -34,6 +41,11 @@ fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
         let name = flag
             .strip_prefix("--")
             .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+        // A switch (`--clear`) is a flag without a value.
+        if name == "clear" {
+            map.insert(name.to_owned(), "true".to_owned());
+            continue;
+        }
         let value = iter
             .next()
             .ok_or_else(|| format!("--{name} needs a value"))?;
@@ -105,6 +117,37 @@ async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads, sets or clears a tenant's own rate limits in a deployed (or local) table.
+async fn limits(args: &HashMap<String, String>) -> anyhow::Result<()> {
+    use messaging_core::limits::RateLimits;
+    let get = |name: &str| {
+        args.get(name)
+            .ok_or_else(|| anyhow::anyhow!("--{name} is required"))
+    };
+    let tenant = TenantId::parse(get("tenant")?.as_str())?;
+    let sdk = messaging_handlers::config::aws().await;
+    let table = messaging_aws::MessagingTable::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        get("table")?.as_str(),
+    );
+    if let Some(json) = args.get("set") {
+        let limits: RateLimits = serde_json::from_str(json)
+            .map_err(|e| anyhow::anyhow!("--set is not rate limits JSON: {e}"))?;
+        limits.validate().map_err(|e| anyhow::anyhow!(e))?;
+        table.set_rate_limits(&tenant, Some(&limits)).await?;
+    } else if args.contains_key("clear") {
+        table.set_rate_limits(&tenant, None).await?;
+    }
+    match table.rate_limits(&tenant).await? {
+        Some(own) => println!("{}", serde_json::to_string_pretty(&own)?),
+        None => println!(
+            "{} (the stack's defaults; RATE_LIMITS may change them)",
+            serde_json::to_string_pretty(&RateLimits::default())?
+        ),
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -142,6 +185,7 @@ async fn main() -> ExitCode {
             .map(|t| println!("{t}"))
             .map_err(|e| anyhow::anyhow!(e)),
         "bootstrap" => bootstrap(&parsed).await,
+        "limits" => limits(&parsed).await,
         _ => Err(anyhow::anyhow!("unknown command {command:?}\n\n{USAGE}")),
     };
     match result {

@@ -135,6 +135,7 @@ impl LocalResources {
             max_send_rate: LOCAL_SEND_RATE,
             sms_enabled: true,
             window_millis: DEFAULT_WINDOW_MILLIS,
+            rate_limits: Default::default(),
         })
     }
 }

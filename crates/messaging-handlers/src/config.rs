@@ -243,6 +243,25 @@ pub fn ses_max_send_rate() -> Result<f64, ConfigError> {
     Ok(rate)
 }
 
+/// `RATE_LIMITS`: the default rate limits as JSON (`{"userSendsPerMinute": 60, …}`, fields
+/// of `messaging_core::limits::RateLimits`; unset ones keep their defaults). Tenants an
+/// operator gave their own keep theirs.
+pub fn rate_limits() -> Result<messaging_core::limits::RateLimits, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "RATE_LIMITS",
+        reason,
+    };
+    match std::env::var("RATE_LIMITS") {
+        Ok(text) if !text.trim().is_empty() => {
+            let limits: messaging_core::limits::RateLimits =
+                serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            limits.validate().map_err(invalid)?;
+            Ok(limits)
+        }
+        _ => Ok(Default::default()),
+    }
+}
+
 /// `SMS_ENABLED`: whether notification text messages are sent (`true` / `false`, default false:
 /// the template grants SNS publishing to phone numbers only when its `EnableSms` is true).
 pub fn sms_enabled() -> Result<bool, ConfigError> {

@@ -27,5 +27,6 @@ pub mod response;
 pub mod route;
 pub mod services;
 pub mod telemetry;
+pub mod throttle;
 pub mod unsubscribe;
 pub mod websocket;

@@ -36,6 +36,8 @@ pub enum Metric {
     NotificationsQueued,
     /// Emails, pushes and text messages the notification batch sent.
     NotificationsSent,
+    /// Frames refused by a rate limit (THROTTLED).
+    Throttled,
 }
 
 impl Metric {
@@ -49,6 +51,7 @@ impl Metric {
             Metric::FanoutLatency => "FanoutLatency",
             Metric::NotificationsQueued => "NotificationsQueued",
             Metric::NotificationsSent => "NotificationsSent",
+            Metric::Throttled => "Throttled",
         }
     }
 

@@ -16,6 +16,8 @@ use crate::file_share::FileShareService;
 use crate::http_api::HttpApiService;
 use crate::notify_batch::{NotifyBatchService, DEFAULT_WINDOW_MILLIS};
 use crate::route::RouteService;
+use crate::throttle::Limiter;
+use messaging_core::limits::RateLimits;
 
 /// What the functions are made of: the stack's resources and settings.
 #[derive(Clone)]
@@ -44,6 +46,8 @@ pub struct Parts {
     pub sms_enabled: bool,
     /// The notification batching window.
     pub window_millis: i64,
+    /// Rate limits of tenants that have none of their own.
+    pub rate_limits: RateLimits,
 }
 
 impl Parts {
@@ -70,6 +74,7 @@ impl Parts {
             max_send_rate: config::ses_max_send_rate()?,
             sms_enabled: config::sms_enabled()?,
             window_millis: DEFAULT_WINDOW_MILLIS,
+            rate_limits: config::rate_limits()?,
         })
     }
 }
@@ -103,12 +108,14 @@ impl Services {
                 queue: p.queue.clone(),
                 cursors: p.signer.clone(),
                 sns: p.sns.clone(),
+                limiter: Limiter::new(p.rate_limits),
             },
             file_share: FileShareService {
                 table: p.table.clone(),
                 queue: p.queue.clone(),
                 storage: p.storage,
                 cursors: p.signer.clone(),
+                limiter: Limiter::new(p.rate_limits),
             },
             http_api: HttpApiService {
                 table: p.table.clone(),

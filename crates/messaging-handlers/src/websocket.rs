@@ -19,6 +19,7 @@ use messaging_core::{
 };
 
 use crate::metrics::{self, Metric};
+use crate::throttle::Limiter;
 use crate::{event, outbox, response};
 
 /// A function behind WebSocket routes.
@@ -31,6 +32,9 @@ pub trait FrameService: Sync {
 
     /// Where events for other connections go.
     fn queue(&self) -> &BroadcastQueue;
+
+    /// The sandbox's rate limiter.
+    fn limiter(&self) -> &Limiter;
 }
 
 /// One frame being handled: the function's service, who sent the frame, and how to answer it.
@@ -130,6 +134,20 @@ where
     let span = tracing::Span::current();
     span.record("tenant", caller.principal.tenant.as_str());
     span.record("user", caller.principal.user.as_str());
+    if let Err(e) = service
+        .limiter()
+        .check(
+            service.table(),
+            &caller.principal,
+            &connection,
+            action,
+            messaging_core::time::now_millis(),
+        )
+        .await
+    {
+        info!(code = %e.code, "frame throttled");
+        return response::error(inbound.request_id, &e);
+    }
 
     let call = Call {
         service,

@@ -286,3 +286,13 @@ pub enum DeliveryState {
     /// Out.
     Sent,
 }
+
+/// `CLIENT#t | LIMITS`: the rate limits an operator set for the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitsItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub limits: messaging_core::limits::RateLimits,
+}

@@ -7,6 +7,7 @@ pub mod table;
 mod connections;
 mod conversations;
 mod files;
+mod limits;
 mod messages;
 mod notifications;
 mod requests;

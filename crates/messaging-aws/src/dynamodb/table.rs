@@ -22,6 +22,8 @@
 //! | `CLIENT#t` | `NOTIFICATION#u#n` | a notification for u (n: time-ordered) | Query `begins_with NOTIFICATION#u#`, newest first: the in-app list. While pending also in GSI1 (`NOTIFICATIONS#PENDING` / `{createdAt}#CLIENT#t#USER#u#n`): the batch job's work list |
 //! | `CLIENT#t` | `USER#u#PREFS` | notification preferences | GetItem per user per batch |
 //! | `CLIENT#t` | `DIGEST#u#n#{channel}` | one channel's delivery of a batch (7-day TTL) | conditional put before sending: never twice |
+//! | `CLIENT#t` | `LIMITS` | the tenant's rate limits, when an operator set them | GetItem per tenant per minute per sandbox (cached) |
+//! | `CLIENT#t` | `RATE#TENANT#{window}` / `RATE#USER#u#{window}` | sends counted in one 10 s window, added by each sandbox once per batch (2-minute TTL) | UpdateItem ADD, returning the total: what the other sandboxes admitted |
 //! | `CLIENT#t` | `ACTIVE#{day}` | the users connected that UTC day (string set) | GSI1 (`ACTIVE#{day}` / `CLIENT#t`): every tenant's set, for the ActiveUsers metric |
 //! | `CONNECTION#c` | `METADATA` | connection registry | GetItem: API Gateway hands us only the connection id; this maps it to tenant, user and role |
 //!
@@ -239,6 +241,20 @@ impl TenantKeys<'_> {
             "DIGEST#{user}#{first_notification}#{}",
             channel.as_str()
         ))
+    }
+
+    /// The tenant's own rate limits (set by an operator).
+    pub fn rate_limits(&self) -> Key {
+        self.key("LIMITS".to_owned())
+    }
+
+    /// The count of sends in the window starting at `window` (epoch ms): the tenant's, or
+    /// `user`'s.
+    pub fn rate_counter(&self, user: Option<&UserId>, window: i64) -> Key {
+        match user {
+            Some(user) => self.key(format!("RATE#USER#{user}#{window}")),
+            None => self.key(format!("RATE#TENANT#{window}")),
+        }
     }
 
     pub fn active_users(&self, day: &str) -> Key {

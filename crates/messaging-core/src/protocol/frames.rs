@@ -141,6 +141,8 @@ pub enum ServerFrame {
         code: ErrorCode,
         message: String,
         retryable: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     NewMessage {
         data: MessageView,
@@ -433,6 +435,7 @@ impl ServerFrame {
             code: error.code,
             message: error.message.clone(),
             retryable: error.code.is_retryable(),
+            retry_after_ms: error.retry_after_ms,
         }
     }
 

@@ -11,6 +11,7 @@
 mod comments;
 mod files;
 
+use crate::throttle::Limiter;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use tracing::warn;
 
@@ -29,6 +30,8 @@ pub struct FileShareService {
     pub queue: BroadcastQueue,
     pub storage: FileStorage,
     pub cursors: Signer,
+    /// This sandbox's rate limiter (kept across invocations).
+    pub limiter: Limiter,
 }
 
 impl FileShareService {
@@ -40,6 +43,7 @@ impl FileShareService {
             queue: config::broadcast_queue(sdk)?,
             storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
             cursors: config::signer(sdk).await?,
+            limiter: Limiter::new(config::rate_limits()?),
         })
     }
 }
@@ -53,6 +57,10 @@ impl FrameService for FileShareService {
 
     fn queue(&self) -> &BroadcastQueue {
         &self.queue
+    }
+
+    fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 }
 

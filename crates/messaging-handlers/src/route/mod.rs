@@ -20,6 +20,7 @@ mod reads;
 mod status;
 mod typing;
 
+use crate::throttle::Limiter;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 
 use messaging_aws::{BroadcastQueue, MessagingTable, Sns};
@@ -29,6 +30,7 @@ use messaging_core::signed::Signer;
 use crate::config::{self, ConfigError};
 use crate::websocket::{self, FrameService};
 
+#[derive(Clone)]
 pub struct RouteService {
     pub table: MessagingTable,
     pub queue: BroadcastQueue,
@@ -36,6 +38,8 @@ pub struct RouteService {
     pub cursors: Signer,
     /// Checks that a push endpoint set in SET_PREFERENCES is the caller's own.
     pub sns: Sns,
+    /// This sandbox's rate limiter (kept across invocations).
+    pub limiter: Limiter,
 }
 
 impl RouteService {
@@ -45,6 +49,7 @@ impl RouteService {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
             cursors: config::signer(sdk).await?,
+            limiter: Limiter::new(config::rate_limits()?),
             sns: config::sns(sdk),
         })
     }
@@ -59,6 +64,10 @@ impl FrameService for RouteService {
 
     fn queue(&self) -> &BroadcastQueue {
         &self.queue
+    }
+
+    fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 }
 
