@@ -24,6 +24,8 @@ own `INITIAL_NO_AUTH_ACTION_COUNT` mechanism, on from the first request), except
 with the access key `stackpro-admin`, which set the stack up. Two patches make its verdicts
 those of AWS (each exercised by `tests/integration/iam.rs`):
 - CloudWatch signs as `monitoring`, but its IAM actions are `cloudwatch:*`;
+- an SQS batch (`SendMessageBatch`, `DeleteMessageBatch`, …) is authorized by its single action
+  (`sqs:SendMessage`, …): AWS has no batch actions in IAM;
 - a DynamoDB transaction is authorized action by action (`dynamodb:PutItem`, `UpdateItem`,
   `DeleteItem`, `ConditionCheckItem`; `GetItem` for `TransactGetItems`): AWS has no
   `TransactWriteItems` IAM action;
@@ -166,6 +168,9 @@ def _enforce_iam() -> None:
         init(self, *args, **kwargs)
         if self._action.startswith("monitoring:"):
             self._action = "cloudwatch:" + self._action.split(":", 1)[1]
+        # SQS authorizes a batch by its single action (there is no sqs:SendMessageBatch).
+        if self._action.startswith("sqs:") and self._action.endswith("Batch"):
+            self._action = self._action[: -len("Batch")]
 
     def _per_transaction_action(self, resource):  # type: ignore[no-untyped-def]
         if self._action not in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):

@@ -348,3 +348,41 @@ async fn a_run_out_of_time_hands_the_rest_to_a_continuation_and_nobody_gets_two(
         assert_eq!(frames.len(), 1, "{} got {frames:?}", client.connection);
     }
 }
+
+#[tokio::test]
+async fn a_conversation_larger_than_a_run_is_delivered_page_by_page_each_connection_once() {
+    let mut stack = TestStack::new().await;
+    let (owner, clients) = general_with_connections(&stack, 11).await;
+    // Three connections a run (the deployed page is 2,000): 12 sockets take several runs.
+    stack.broadcast.fanout_per_run = 3;
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "all hands" } });
+    assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
+    let mut runs = 0;
+    let mut pages = 0;
+    while let Some(event) = stack.events.receive(0).await.unwrap() {
+        for record in &event.records {
+            let job: BroadcastJob = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
+            let report = messaging_handlers::broadcast::run_job(&stack.broadcast, &job)
+                .await
+                .unwrap();
+            assert!(report.recipients <= 3, "{report:?}");
+            runs += 1;
+            pages += usize::from(report.next_page);
+        }
+        stack
+            .events
+            .complete(&event, &Default::default())
+            .await
+            .unwrap();
+    }
+    assert!(
+        runs >= 4 && pages == runs - 1,
+        "{runs} runs, {pages} next pages"
+    );
+    let posts = stack.gateway.take();
+    for client in &clients {
+        let frames = frames_for(&posts, client);
+        let messages = frames.iter().filter(|f| f["type"] == "NEW_MESSAGE").count();
+        assert_eq!(messages, 1, "{} got {frames:?}", client.connection);
+    }
+}

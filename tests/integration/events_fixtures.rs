@@ -92,6 +92,7 @@ fn every_fixture_is_listed_here() {
             "route-typing-stop.json",
             "schedule-notify-batch.json",
             "sqs-broadcast-batch.json",
+            "sqs-notify-work.json",
         ]
     );
 }
@@ -176,6 +177,10 @@ async fn the_fixtures_run_through_their_handlers() {
         .await
         .unwrap();
     assert_eq!(report.emails, 0, "{report:?}");
+    // The worker fixture: one pass over tenant 123.
+    let work: aws_lambda_events::sqs::SqsEvent = fixture_value("sqs-notify-work.json");
+    let response = messaging_handlers::notify_batch::handle_work(&stack.notify, work, None).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
 
     let gone = disconnect::handle(&stack.disconnect, &ws("disconnect.json"))
         .await

@@ -262,7 +262,7 @@ async fn shares_gate_every_file_action_and_comments_reach_every_reader_live() {
     assert_eq!(pending[0].1["kind"].as_s().unwrap(), "FILE_SHARED");
     assert_eq!(
         pending[0].1[table::GSI1PK].as_s().unwrap(),
-        table::PENDING_NOTIFICATIONS_GSI1PK
+        &keys("acme").value(|k| k.pending_gsi1pk(&user("carol")))
     );
 
     // Listing: shared files for users, every file of the tenant for OWNER/ADMIN.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
 use messaging_aws::{
-    BroadcastQueue, FileStorage, Gauges, Mailer, MessagingTable, RequestCounter, Sns,
+    BroadcastQueue, FileStorage, Gauges, Mailer, MessagingTable, RequestCounter, Sns, WorkQueue,
 };
 use messaging_core::token::Contacts;
 use messaging_core::{Principal, Role, TenantId, UserId};
@@ -130,9 +130,10 @@ fn parts_as(
         table: MessagingTable::new(counted!(aws_sdk_dynamodb), &resources.table_name),
         queue: BroadcastQueue::new(sqs.clone(), resources.queue_url("BroadcastQueue").unwrap()),
         dead_letters: BroadcastQueue::new(
-            sqs,
+            sqs.clone(),
             resources.queue_url("BroadcastDeadLetterQueue").unwrap(),
         ),
+        notify_queue: WorkQueue::new(sqs, resources.queue_url("NotifyQueue").unwrap()),
         storage: FileStorage::new(sdk, &resources.bucket),
         mailer: Mailer::new(counted!(aws_sdk_sesv2), &resources.sender),
         sns: Sns::new(counted!(aws_sdk_sns)),
@@ -489,10 +490,31 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         .await
         .unwrap();
     assert!(failed.failed > 0, "{failed:?}");
-    let report = messaging_handlers::notify_batch::run(notify, later)
+    // As deployed: the coordinator queues the tenants, a worker settles each one (the event
+    // source mapping is Lambda's: it receives as the stack).
+    let queued = messaging_handlers::notify_batch::coordinate(notify, later)
         .await
         .unwrap();
-    assert!(report.emails + report.texts > 0, "{report:?}");
+    assert!(queued.queued > 0, "{queued:?}");
+    let work_source = SqsEventSource::new(
+        aws_sdk_sqs::Client::new(&f.admin),
+        f.resources.queue_url("NotifyQueue").unwrap(),
+        "arn:aws:sqs:us-east-1:123456789012:NotifyQueue",
+        "us-east-1",
+    );
+    let worker = messaging_handlers::notify_batch::NotifyBatchService {
+        window_millis: 0,
+        ..notify.clone()
+    };
+    let mut sent = 0;
+    while let Some(event) = work_source.receive(0).await.unwrap() {
+        let response =
+            messaging_handlers::notify_batch::handle_work(&worker, event.clone(), None).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        work_source.complete(&event, &response).await.unwrap();
+        sent += 1;
+    }
+    assert!(sent > 0);
 
     // disconnect.
     for connection in [&owner, &bob] {
@@ -526,6 +548,8 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         ("file-share", "UpdateItem"),
         ("broadcast", "BatchWriteItem"),
         ("notify-batch", "SendEmail"),
+        ("notify-batch", "SendMessageBatch"),
+        ("broadcast", "UpdateItem"),
         ("notify-batch", "Publish"),
         ("notify-batch", "PutMetricData"),
         ("route", "GetEndpointAttributes"),

@@ -252,7 +252,7 @@ async fn the_local_gateway_runs_the_batch_on_its_schedule_and_the_unsubscribe_li
     );
     for _ in 0..150 {
         let written = table.notifications(&acme, &bob_id, 10).await.unwrap().len();
-        let pending = table.pending_notifications().await.unwrap().len();
+        let pending = table.pending_of(&acme).await.unwrap().len();
         if written == 3 && pending == 0 {
             break;
         }
@@ -497,4 +497,246 @@ async fn a_message_deleted_or_edited_before_the_batch_is_mailed_as_it_is_now() {
         body.contains("price is 120") && !body.contains("price is 100"),
         "{body}"
     );
+}
+
+/// Members `m000…` of a conversation `conversation` created by `owner` (97 at creation, the
+/// rest 100 at a time).
+async fn conversation_of(stack: &TestStack, owner: &Client, conversation: &str, members: usize) {
+    let names: Vec<String> = (0..members).map(|i| format!("m{i:03}")).collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    let first = all.len().min(messaging_core::protocol::MAX_INITIAL_MEMBERS);
+    let (_, ack) = stack
+        .send(owner, &create(conversation, "project", &all[..first]))
+        .await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    for chunk in all[first..].chunks(100) {
+        let add =
+            json!({ "type": "ADD_MEMBERS", "conversationId": conversation, "members": chunk });
+        assert_eq!(stack.send(owner, &add).await.1["type"], "ACK");
+    }
+}
+
+#[tokio::test]
+async fn a_message_notifies_at_most_its_cap_and_in_a_large_conversation_only_its_mentions() {
+    use messaging_handlers::broadcast::MAX_NOTIFIED_MEMBERS;
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let acme = messaging_core::TenantId::parse("acme").unwrap();
+    // A team: every member who is away is notified.
+    conversation_of(&stack, &owner, "team", 40).await;
+    // A company-wide channel past the cap: only who a message @mentions.
+    conversation_of(&stack, &owner, "all-hands", MAX_NOTIFIED_MEMBERS + 2).await;
+    stack.pump().await;
+    let pending_before = stack.route.table.pending_of(&acme).await.unwrap().len();
+
+    stack.send(&owner, &chat("team", "standup in 5")).await;
+    stack.pump().await;
+    let team = stack.route.table.pending_of(&acme).await.unwrap().len() - pending_before;
+    assert_eq!(team, 40, "every away member of a small conversation");
+
+    stack
+        .send(
+            &owner,
+            &chat("all-hands", "welcome @m007 and @m150, and @nobody"),
+        )
+        .await;
+    stack.pump().await;
+    let pending = stack.route.table.pending_of(&acme).await.unwrap();
+    let mut new: Vec<_> = pending
+        .iter()
+        .filter(|n| n.view.data.conversation_id.as_deref() == Some("all-hands"))
+        .map(|n| n.user.to_string())
+        .collect();
+    new.sort();
+    // Before the cap, this message wrote a notification for each of the 202 members.
+    assert_eq!(new, ["m007", "m150"], "mentioned members only");
+}
+
+#[tokio::test]
+async fn the_batch_settles_each_tenant_in_bounded_passes_and_a_big_tenant_does_not_hold_up_a_small_one(
+) {
+    let stack = TestStack::new().await;
+    // A tenant with many users away, and a tenant with one.
+    let big_owner = stack.connect_as("big", "owner", Role::Owner).await;
+    conversation_of(&stack, &big_owner, "news", 24).await;
+    for text in ["one", "two"] {
+        stack.send(&big_owner, &chat("news", text)).await;
+    }
+    let small_owner = stack.connect_as("small", "owner", Role::Owner).await;
+    stack
+        .send(&small_owner, &create("desk", "project", &["sam"]))
+        .await;
+    stack.send(&small_owner, &chat("desk", "hi sam")).await;
+    stack.pump().await;
+    let table = &stack.route.table;
+    let (big, small) = (
+        messaging_core::TenantId::parse("big").unwrap(),
+        messaging_core::TenantId::parse("small").unwrap(),
+    );
+    assert_eq!(table.pending_of(&big).await.unwrap().len(), 48);
+    // One pending-work partition per shard of each tenant: the big tenant's notifications
+    // spread over its shards, and no key is shared with the small one.
+    let shards: std::collections::BTreeSet<String> = stack
+        .snapshot()
+        .await
+        .values()
+        .filter_map(|item| item.get(messaging_aws::table::GSI1PK)?.as_s().ok().cloned())
+        .filter(|pk| pk.contains("#NOTIFY#PENDING#"))
+        .collect();
+    assert!(
+        shards
+            .iter()
+            .filter(|pk| pk.starts_with("CLIENT#big#"))
+            .count()
+            > 1,
+        "{shards:?}"
+    );
+    assert!(shards
+        .iter()
+        .all(|pk| pk.starts_with("CLIENT#big#") || pk.starts_with("CLIENT#small#")));
+
+    // As deployed: the coordinator queues one item per tenant, workers take items in queue
+    // order. Each pass reads 2 notifications a shard at most.
+    let mut worker = stack.notify.clone();
+    worker.window_millis = 0;
+    worker.page_per_shard = 2;
+    let queued = notify_batch::coordinate(&worker, messaging_core::time::now_millis())
+        .await
+        .unwrap();
+    assert_eq!((queued.tenants, queued.queued), (2, 2));
+    let source = messaging_devstack::event_source::SqsEventSource::new(
+        stack.sqs.clone(),
+        worker.work.url(),
+        "arn:aws:sqs:us-east-1:123456789012:NotifyQueue",
+        "us-east-1",
+    )
+    // The template's BatchSize: one tenant an invocation.
+    .with_batch_size(1);
+    let mut order = Vec::new();
+    while let Some(event) = source.receive(0).await.unwrap() {
+        let work: notify_batch::NotifyWork =
+            serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+        order.push(work.tenant.to_string());
+        let response = notify_batch::handle_work(&worker, event.clone(), None).await;
+        assert!(response.batch_item_failures.is_empty());
+        source.complete(&event, &response).await.unwrap();
+        assert!(order.len() < 100, "the passes never end: {order:?}");
+    }
+    // The small tenant was served right after the big one's first pass, not after all of them.
+    assert_eq!(
+        order.iter().position(|t| t == "small"),
+        Some(1),
+        "{order:?}"
+    );
+    assert!(
+        order.iter().filter(|t| *t == "big").count() > 2,
+        "{order:?}"
+    );
+    // Everything settled, each user mailed once, and the markers gone.
+    let left = table.pending_of(&big).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "{} left after {order:?}: {:?}",
+        left.len(),
+        left.iter()
+            .map(|n| (n.user.to_string(), n.view.created_at.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert!(table.pending_of(&small).await.unwrap().is_empty());
+    // Marked moments ago, the markers stay (the index may not show a notification stored just
+    // before); the next run's pass finds nothing and removes them.
+    assert_eq!(table.tenants_with_pending().await.unwrap().len(), 2);
+    let next_run = messaging_core::time::now_millis() + notify_batch::MARKER_GRACE_MILLIS;
+    for tenant in [big, small] {
+        let (report, next) = notify_batch::pass(
+            &worker,
+            &notify_batch::NotifyWork::first(tenant),
+            next_run,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!((report.pending, report.drained, next), (0, 1, None));
+    }
+    assert!(table.tenants_with_pending().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_digest_claimed_by_a_run_that_died_is_sent_by_a_later_run_and_a_live_claim_is_left_alone()
+{
+    use messaging_core::notify::Channel;
+    let stack = TestStack::new().await;
+    let (bob, carol) = (address("bob"), address("carol"));
+    prefer(&stack, "bob", &bob, json!({})).await;
+    prefer(&stack, "carol", &carol, json!({})).await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    stack
+        .send(&owner, &create("deal", "project", &["bob", "carol"]))
+        .await;
+    stack.send(&owner, &chat("deal", "contract attached")).await;
+    stack.pump().await;
+    let table = &stack.route.table;
+    let acme = messaging_core::TenantId::parse("acme").unwrap();
+    // Two runs claimed these digests and never recorded a send: bob's 20 minutes ago (that
+    // run is long dead), carol's a minute ago (it may still be sending).
+    let pending = table.pending_of(&acme).await.unwrap();
+    let now = messaging_core::time::now_millis();
+    for (user, claimed_ago) in [("bob", 20 * 60_000), ("carol", 60_000)] {
+        let first = pending
+            .iter()
+            .find(|n| n.user.as_str() == user)
+            .unwrap()
+            .view
+            .notification_id
+            .clone();
+        let key = test_support::keys("acme")
+            .key(|k| k.delivery(&test_support::user(user), &first, Channel::Email));
+        let mut item = test_support::key_map(&key);
+        item.insert(
+            "state".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("sending".into()),
+        );
+        item.insert(
+            "notifications".into(),
+            aws_sdk_dynamodb::types::AttributeValue::L(vec![]),
+        );
+        item.insert(
+            "at".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(messaging_core::time::rfc3339_millis(
+                now - claimed_ago,
+            )),
+        );
+        item.insert(
+            "ttl".into(),
+            aws_sdk_dynamodb::types::AttributeValue::N("4102444800".into()),
+        );
+        stack
+            .dynamodb
+            .put_item()
+            .table_name(&stack.table_name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+    let later = now + notify_batch::DEFAULT_WINDOW_MILLIS;
+    let report = notify_batch::run(&stack.notify, later).await.unwrap();
+    // Before: both were taken for sent ("interrupted: never twice") and bob's digest was lost.
+    assert_eq!(
+        (report.reclaimed, report.emails, report.in_progress),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(sent_emails(&bob).await.len(), 1);
+    assert!(sent_emails(&carol).await.is_empty());
+    // Carol's stays pending for the run that holds it, and so does the tenant's marker.
+    let left: Vec<String> = table
+        .pending_of(&acme)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.user.to_string())
+        .collect();
+    assert_eq!(left, ["carol"]);
+    assert_eq!(table.tenants_with_pending().await.unwrap(), [acme]);
 }

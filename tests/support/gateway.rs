@@ -55,7 +55,13 @@ impl GatewayStack {
         let endpoint = management_endpoint(listener.local_addr().unwrap(), &config.stage);
         config.sqs = Some((
             stack.sqs.clone(),
-            BTreeMap::from([("BroadcastQueue".to_owned(), stack.queue_url.clone())]),
+            BTreeMap::from([
+                ("BroadcastQueue".to_owned(), stack.queue_url.clone()),
+                (
+                    "NotifyQueue".to_owned(),
+                    stack.parts.notify_queue.url().to_owned(),
+                ),
+            ]),
         ));
         config.demo = true;
         let functions = stack.functions(&endpoint);

@@ -30,8 +30,8 @@ pub use cloudwatch::Gauges;
 pub use dynamodb::{
     file_object_key, items, new_message_id, notification_id, table, ConnectionRecord, Delivery,
     JoinOutcome, MessagePage, MessageRange, MessagingTable, NewConversation, NewMessage,
-    NewNotification, Recipients, Registered, RemovedConnection, Sent, StoredFile, StoredMessage,
-    StoredNotification, PRESENCE_TTL_MILLIS,
+    NewNotification, PendingCursor, Recipients, Registered, RemovedConnection, Sent, StoredFile,
+    StoredMessage, StoredNotification, PRESENCE_TTL_MILLIS,
 };
 pub use error::AwsError;
 pub use request_counter::RequestCounter;
@@ -39,4 +39,6 @@ pub use s3::FileStorage;
 pub use secrets::Secrets;
 pub use ses::Mailer;
 pub use sns::Sns;
-pub use sqs::{new_event_id, Audience, BroadcastJob, BroadcastQueue, MessageGroup, NotifySpec};
+pub use sqs::{
+    new_event_id, Audience, BroadcastJob, BroadcastQueue, MessageGroup, NotifySpec, WorkQueue,
+};

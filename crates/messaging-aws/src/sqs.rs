@@ -25,6 +25,9 @@ pub struct BroadcastJob {
     /// A retry of a partly failed job: deliver only to these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<Vec<ConnectionId>>,
+    /// A later page of a conversation's subscribers: those after this connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<ConnectionId>,
     /// Epoch ms after which delivering is pointless (typing indicators).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
@@ -32,7 +35,8 @@ pub struct BroadcastJob {
     #[serde(default)]
     pub attempt: u32,
     /// How this job derives from the one first queued: `r` for each retry of the recipients
-    /// that failed, `c` for each continuation of the recipients a run had no time left for.
+    /// that failed, `c` for each continuation of the recipients a run had no time left for,
+    /// `p` for each next page of subscribers.
     /// Part of the deduplication id, so two derived jobs never share one, and a replayed
     /// invocation that queues the same derived job again is dropped as a duplicate.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -142,6 +146,7 @@ impl BroadcastJob {
             frame,
             exclude: None,
             only: None,
+            after: None,
             expires_at: None,
             attempt: 0,
             lineage: String::new(),
@@ -201,6 +206,15 @@ impl BroadcastJob {
         again.attempt += 1;
         again.lineage.push('r');
         again
+    }
+
+    /// The same attempt, for the conversation's subscribers after `after` (the next page).
+    pub fn next_page(&self, after: ConnectionId) -> Self {
+        let mut next = self.clone();
+        next.only = None;
+        next.after = Some(after);
+        next.lineage.push('p');
+        next
     }
 
     /// The same attempt, for just the recipients `only` (this run had no time left for them).
@@ -288,6 +302,81 @@ impl BroadcastQueue {
     }
 }
 
+/// A standard SQS queue of JSON work items: the notification batch's tenants to settle.
+#[derive(Debug, Clone)]
+pub struct WorkQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl WorkQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Enqueues one item.
+    pub async fn send<T: serde::Serialize>(&self, item: &T) -> Result<(), AwsError> {
+        let body = serde_json::to_string(item).map_err(|e| AwsError::Corrupt(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| classify("SQS SendMessage(work)", e))?;
+        Ok(())
+    }
+
+    /// Enqueues every item, ten to a SendMessageBatch; an entry SQS failed is sent again once,
+    /// then reported.
+    pub async fn send_all<T: serde::Serialize>(&self, items: &[T]) -> Result<(), AwsError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        for chunk in items.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, item) in chunk.iter().enumerate() {
+                let body =
+                    serde_json::to_string(item).map_err(|e| AwsError::Corrupt(e.to_string()))?;
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| AwsError::Failed(format!("SQS batch entry: {e}")))?,
+                );
+            }
+            for attempt in 0..2 {
+                let output = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(entries.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| classify("SQS SendMessageBatch(work)", e))?;
+                let failed: Vec<String> = output.failed.iter().map(|f| f.id.clone()).collect();
+                if failed.is_empty() {
+                    break;
+                }
+                if attempt == 1 {
+                    return Err(AwsError::Unavailable(format!(
+                        "SQS SendMessageBatch(work): {} entries not accepted",
+                        failed.len()
+                    )));
+                }
+                entries.retain(|e| failed.contains(&e.id));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,10 +449,14 @@ mod tests {
         let first = job(Audience::Subscribers(c));
         let only = vec![ConnectionId::parse("x=").unwrap()];
         let (retry, rest) = (first.retry(only.clone()), first.continuation(only.clone()));
+        let page = first.next_page(ConnectionId::parse("y=").unwrap());
         let ids = [
             first.deduplication_id(),
             retry.deduplication_id(),
             rest.deduplication_id(),
+            page.deduplication_id(),
+            page.next_page(ConnectionId::parse("z=").unwrap())
+                .deduplication_id(),
             // The retry of a continuation and the continuation of a retry: same attempt.
             rest.retry(only.clone()).deduplication_id(),
             retry.continuation(only.clone()).deduplication_id(),

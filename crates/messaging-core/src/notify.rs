@@ -255,6 +255,9 @@ pub fn is_push_endpoint_arn(arn: &str) -> bool {
 }
 
 /// Every `@name` a text contains (at most 20, distinct).
+/// Most @names of one message that count (the rest notify nobody).
+pub const MAX_MENTIONS: usize = 20;
+
 pub fn mentioned_names(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for name in text
@@ -268,7 +271,7 @@ pub fn mentioned_names(text: &str) -> Vec<String> {
         })
         .filter(|n| !n.is_empty())
     {
-        if names.len() == 20 {
+        if names.len() == MAX_MENTIONS {
             break;
         }
         if !names.iter().any(|n| n == name) {

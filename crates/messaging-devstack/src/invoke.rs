@@ -49,11 +49,19 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             serde_json::to_string_pretty(&response)?
         }
+        // Like its Lambda: SQS records go to the worker, a scheduled event to the coordinator.
         "notify-batch" => {
-            let event: aws_lambda_events::cloudwatch_events::CloudWatchEvent =
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{event_path} is not a scheduled event"))?;
             let service = notify_batch::NotifyBatchService::from_env(&sdk).await?;
+            if let Ok(records) = serde_json::from_str::<SqsEvent>(&text) {
+                if !records.records.is_empty() {
+                    let response = notify_batch::handle_work(&service, records, None).await;
+                    return Ok(serde_json::to_string_pretty(&response)?);
+                }
+            }
+            let event: aws_lambda_events::cloudwatch_events::CloudWatchEvent =
+                serde_json::from_str(&text).with_context(|| {
+                    format!("{event_path} is neither a scheduled event nor SQS records")
+                })?;
             format!("{:#?}", notify_batch::handle(&service, event).await?)
         }
         "broadcast" => {

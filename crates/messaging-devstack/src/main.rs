@@ -103,6 +103,7 @@ async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
         "BROADCAST_DLQ_URL={}",
         resources.queue_url("BroadcastDeadLetterQueue")?
     );
+    println!("NOTIFY_QUEUE_URL={}", resources.queue_url("NotifyQueue")?);
     println!("FILES_BUCKET={}", resources.bucket);
     println!("SENDER_EMAIL={}", resources.sender);
     // The functions read their secrets from Secrets Manager, as deployed.

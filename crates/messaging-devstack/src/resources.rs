@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use messaging_aws::{BroadcastQueue, FileStorage, MessagingTable, Secrets};
+use messaging_aws::{BroadcastQueue, FileStorage, MessagingTable, Secrets, WorkQueue};
 use messaging_handlers::config;
 use messaging_handlers::notify_batch::DEFAULT_WINDOW_MILLIS;
 use messaging_handlers::services::Parts;
@@ -19,6 +19,8 @@ pub const LOCAL_PORTAL_URL: &str = "https://{clientId}.stackpro.test";
 pub const LOCAL_UNSUBSCRIBE_URL: &str = "https://api.stackpro.test/unsubscribe";
 /// Emails per second locally (moto has no sending quota).
 pub const LOCAL_SEND_RATE: f64 = 50.0;
+/// Notification workers locally (the gateway runs the queue's event source).
+pub const LOCAL_NOTIFY_WORKERS: usize = 2;
 /// `@connections` posts in flight per broadcast job locally.
 pub const LOCAL_FANOUT_CONCURRENCY: usize = 16;
 
@@ -136,6 +138,11 @@ impl LocalResources {
             sms_enabled: true,
             window_millis: DEFAULT_WINDOW_MILLIS,
             rate_limits: Default::default(),
+            notify_queue: WorkQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                self.queue_url("NotifyQueue")?,
+            ),
+            notify_workers: LOCAL_NOTIFY_WORKERS,
         })
     }
 }

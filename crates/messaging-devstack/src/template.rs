@@ -907,15 +907,25 @@ mod tests {
         expected.sort();
         assert_eq!(file_routes, expected.iter().collect::<Vec<_>>());
         let sources = template.sqs_event_sources().unwrap();
-        assert_eq!(sources.len(), 1);
+        let mut wired: Vec<(&str, &str, i32)> = sources
+            .iter()
+            .map(|s| {
+                assert!(s.report_batch_item_failures, "{s:?}");
+                (
+                    s.function.as_str(),
+                    s.queue_logical_id.as_str(),
+                    s.batch_size,
+                )
+            })
+            .collect();
+        wired.sort();
         assert_eq!(
-            (
-                sources[0].function.as_str(),
-                sources[0].queue_logical_id.as_str()
-            ),
-            ("broadcast", "BroadcastQueue")
+            wired,
+            [
+                ("broadcast", "BroadcastQueue", 10),
+                ("notify-batch", "NotifyQueue", 1)
+            ]
         );
-        assert!(sources[0].report_batch_item_failures);
 
         let scheduled = Template::parse(
             "Resources:\n  Batch:\n    Type: AWS::Serverless::Function\n    Metadata: {BuildProperties: {Binary: notify-batch}}\n    Properties:\n      Events:\n        Every5:\n          Type: Schedule\n          Properties: {Schedule: rate(5 minutes)}\n",

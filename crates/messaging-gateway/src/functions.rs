@@ -128,18 +128,24 @@ impl Functions {
             let b = b.clone();
             async move { Ok(broadcast::handle(&b, e).await) }
         });
-        functions.register(
-            "notify-batch",
-            move |e: aws_lambda_events::cloudwatch_events::CloudWatchEvent| {
-                let notify = notify.clone();
-                async move {
-                    notify_batch::handle(&notify, e)
-                        .await
-                        .map(|report| format!("{report:?}"))
-                        .map_err(|e| e.to_string())
+        // Like its Lambda: the queue's records go to the worker, the schedule's event to the
+        // coordinator.
+        functions.register("notify-batch", move |e: Value| {
+            let notify = notify.clone();
+            async move {
+                if e.get("Records").is_some() {
+                    let records: SqsEvent = serde_json::from_value(e).map_err(|e| e.to_string())?;
+                    let response = notify_batch::handle_work(&notify, records, None).await;
+                    return serde_json::to_value(response).map_err(|e| e.to_string());
                 }
-            },
-        );
+                let scheduled: aws_lambda_events::cloudwatch_events::CloudWatchEvent =
+                    serde_json::from_value(e).map_err(|e| e.to_string())?;
+                notify_batch::handle(&notify, scheduled)
+                    .await
+                    .map(|report| Value::String(format!("{report:?}")))
+                    .map_err(|e| e.to_string())
+            }
+        });
         functions
     }
 }

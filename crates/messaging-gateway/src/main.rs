@@ -97,6 +97,9 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     queues
         .entry("BroadcastQueue".to_owned())
         .or_insert_with(|| parts.queue.url().to_owned());
+    queues
+        .entry("NotifyQueue".to_owned())
+        .or_insert_with(|| parts.notify_queue.url().to_owned());
     gateway.sqs = Some((aws_sdk_sqs::Client::new(&sdk), queues));
     let functions = Functions::stackpro(Services::new(&parts));
     let running = messaging_gateway::start(listener, gateway, functions).await?;

@@ -1,9 +1,15 @@
 //! The broadcast function: consumes fan-out jobs from the SQS FIFO queue and posts each job's
 //! frame to every subscribed connection through the `@connections` API.
 //!
-//! Per job: one paged Query finds the recipients; posts run with bounded concurrency; a 410
-//! removes exactly that recipient's connection; retryable failures are re-queued for just the
-//! recipients that failed (so the others are not sent a duplicate).
+//! Per job: one Query page finds at most [`FANOUT_PER_RUN`] recipients (a bigger conversation
+//! continues in a next-page job behind it, so no run's work grows with the conversation);
+//! posts run with bounded concurrency; a 410 removes exactly that recipient's connection;
+//! retryable failures are re-queued for just the recipients that failed (so the others are
+//! not sent a duplicate), who must still be subscribed when the retry runs.
+//!
+//! Notifications: a message notifies at most [`MAX_NOTIFIED_MEMBERS`] members. In a
+//! conversation with more members than that, only the members it @mentions are notified (at
+//! most [`MAX_MENTIONS`]); everyone still sees it unread when they open the conversation.
 //!
 //! Order: a batch may hold several jobs of one conversation (one FIFO message group). They
 //! run one after another, groups in parallel. A job that fails for a passing reason is
@@ -39,6 +45,12 @@ pub const MAX_ATTEMPTS: u32 = 4;
 pub const DEADLINE_MARGIN_MILLIS: i64 = 5_000;
 /// Message groups (conversations) of one SQS batch handled at the same time.
 const GROUP_CONCURRENCY: usize = 4;
+/// Most connections one run posts to; the rest go to a next-page job.
+pub const FANOUT_PER_RUN: usize = 2_000;
+/// Most notifications one message writes: the members of a conversation up to this size.
+pub const MAX_NOTIFIED_MEMBERS: usize = 200;
+/// Most @mentions of one message that notify (the producer keeps no more either).
+pub use messaging_core::notify::MAX_MENTIONS;
 
 pub struct BroadcastService {
     pub table: MessagingTable,
@@ -47,6 +59,8 @@ pub struct BroadcastService {
     pub dead_letters: BroadcastQueue,
     /// PostToConnection calls in flight per job.
     pub concurrency: usize,
+    /// Most connections one run posts to ([`FANOUT_PER_RUN`]).
+    pub fanout_per_run: usize,
 }
 
 impl BroadcastService {
@@ -59,6 +73,7 @@ impl BroadcastService {
             queue: config::broadcast_queue(sdk)?,
             dead_letters: config::broadcast_dead_letter_queue(sdk)?,
             concurrency: config::fanout_concurrency()?,
+            fanout_per_run: FANOUT_PER_RUN,
         })
     }
 }
@@ -78,6 +93,8 @@ pub struct JobReport {
     pub expired: bool,
     /// Notifications written (offline members, mentions).
     pub notified: usize,
+    /// A next-page job was queued for the subscribers after this run's page.
+    pub next_page: bool,
 }
 
 /// Why a job did not complete.
@@ -247,18 +264,37 @@ pub async fn run_job_until(
         info!("job expired before delivery; dropped");
         return Ok(report);
     }
-    let recipients = match &job.audience {
-        Audience::Subscribers(conversation) => service
+    let (recipients, next_page) = match (&job.audience, &job.only) {
+        // A retry: those of its recipients still subscribed.
+        (Audience::Subscribers(conversation), Some(only)) => (
+            service
+                .table
+                .subscribed(&job.tenant, conversation, only)
+                .await
+                .map_err(JobError::Recipients)?,
+            None,
+        ),
+        (Audience::Subscribers(conversation), None) => service
             .table
-            .recipients(&job.tenant, conversation)
+            .recipients_page(
+                &job.tenant,
+                conversation,
+                job.after.as_ref(),
+                service.fanout_per_run,
+            )
             .await
             .map_err(JobError::Recipients)?,
-        Audience::Users { users, .. } => service
-            .table
-            .connections_of(&job.tenant, users)
-            .await
-            .map_err(JobError::Recipients)?,
+        (Audience::Users { users, .. }, _) => (
+            service
+                .table
+                .connections_of(&job.tenant, users)
+                .await
+                .map_err(JobError::Recipients)?,
+            None,
+        ),
     };
+    // Everyone connected is in this page only if it is the whole list.
+    let whole_list = next_page.is_none() && job.after.is_none() && job.only.is_none();
     report.query_pages = recipients.pages;
     report.consumed_read_units = recipients.consumed_read_units;
     // Users with a live connection right now (the sender's included): they see the event.
@@ -325,10 +361,21 @@ pub async fn run_job_until(
             job,
             conversation,
             spec,
-            &connected,
+            whole_list.then_some(&connected),
             &live_connections,
         )
         .await;
+    }
+    if let Some(after) = next_page {
+        service
+            .queue
+            .send(&job.next_page(after))
+            .await
+            .map_err(|error| JobError::Requeue {
+                count: service.fanout_per_run,
+                error,
+            })?;
+        report.next_page = true;
     }
     if !unstarted.is_empty() {
         let count = unstarted.len();
@@ -380,47 +427,99 @@ pub async fn run_job_until(
 
 /// Members who are not connected get a pending notification (email and the other channels,
 /// settled by `notify-batch`); members @mentioned get one too, pushed live when connected.
-/// Best effort: a failure is logged and counted, the delivery itself stands.
+/// At most [`MAX_NOTIFIED_MEMBERS`]: a bigger conversation notifies its @mentioned members
+/// only. `connected`: the users connected, when the run saw every recipient (otherwise their
+/// presence is read). Best effort: a failure is logged and counted, the delivery stands.
 async fn notify_members(
     service: &BroadcastService,
     job: &BroadcastJob,
     conversation: &ConversationId,
     spec: &NotifySpec,
-    connected: &HashSet<UserId>,
+    connected: Option<&HashSet<UserId>>,
     live: &HashMap<UserId, Vec<ConnectionId>>,
 ) -> usize {
-    let members = match service.table.members(&job.tenant, conversation).await {
-        Ok(members) => members,
+    match notifications_for(service, job, conversation, spec, connected).await {
+        Ok(notifications) => store_notifications(service, notifications, live).await,
         Err(e) => {
             error!(error = %e, "members not read; no notifications for this message");
-            return 0;
+            0
         }
+    }
+}
+
+/// The notifications a message makes: who, and whether each waits for the batch (pending) or
+/// was pushed live.
+async fn notifications_for(
+    service: &BroadcastService,
+    job: &BroadcastJob,
+    conversation: &ConversationId,
+    spec: &NotifySpec,
+    connected: Option<&HashSet<UserId>>,
+) -> Result<Vec<NewNotification>, AwsError> {
+    let table = &service.table;
+    let mentioned: Vec<UserId> = spec
+        .mentioned
+        .iter()
+        .filter_map(|m| UserId::parse(m.as_str()).ok())
+        .filter(|m| *m != spec.sender)
+        .take(MAX_MENTIONS)
+        .collect();
+    let (members, more) = table
+        .member_ids(&job.tenant, conversation, MAX_NOTIFIED_MEMBERS)
+        .await?;
+    let candidates: Vec<UserId> = if more {
+        // A large conversation: only who it mentions.
+        table
+            .members_among(&job.tenant, conversation, &mentioned)
+            .await?
+    } else {
+        members
     };
-    let notifications: Vec<NewNotification> = members
+    let candidates: Vec<UserId> = candidates
         .into_iter()
         .filter(|m| *m != spec.sender)
+        .collect();
+    let online: HashSet<UserId> = match connected {
+        Some(connected) => candidates
+            .iter()
+            .filter(|m| connected.contains(*m))
+            .cloned()
+            .collect(),
+        None => table.online_among(&job.tenant, &candidates).await?,
+    };
+    let at = job.accepted_at.unwrap_or_else(now_millis);
+    Ok(candidates
+        .into_iter()
         .filter_map(|member| {
-            let mentioned = spec.mentioned.iter().any(|n| n == member.as_str());
-            let online = connected.contains(&member);
-            if online && !mentioned {
+            let is_mentioned = mentioned.contains(&member);
+            let is_online = online.contains(&member);
+            if is_online && !is_mentioned {
                 return None;
             }
-            let at = job.accepted_at.unwrap_or_else(now_millis);
             Some(NewNotification {
                 id: notification_id(at, &job.id, &member),
                 created_at: at,
                 tenant: job.tenant.clone(),
                 user: member,
-                kind: if mentioned {
+                kind: if is_mentioned {
                     NotificationKind::Mention
                 } else {
                     NotificationKind::NewMessage
                 },
                 data: spec.data.clone(),
-                pending: !online,
+                pending: !is_online,
             })
         })
-        .collect();
+        .collect())
+}
+
+/// Writes the notifications (each only once, whichever invocation tries) and pushes the live
+/// ones to their users' sockets; how many were written now.
+async fn store_notifications(
+    service: &BroadcastService,
+    notifications: Vec<NewNotification>,
+    live: &HashMap<UserId, Vec<ConnectionId>>,
+) -> usize {
     if notifications.is_empty() {
         return 0;
     }

@@ -243,6 +243,26 @@ pub fn ses_max_send_rate() -> Result<f64, ConfigError> {
     Ok(rate)
 }
 
+/// `NOTIFY_QUEUE_URL`: the notification batch's work queue.
+pub fn notify_queue(sdk: &SdkConfig) -> Result<messaging_aws::WorkQueue, ConfigError> {
+    Ok(messaging_aws::WorkQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        required("NOTIFY_QUEUE_URL")?,
+    ))
+}
+
+/// `NOTIFY_WORKERS`: notification workers that may run at once (default 2).
+pub fn notify_workers() -> Result<usize, ConfigError> {
+    let workers: usize = parsed("NOTIFY_WORKERS", 2)?;
+    if workers == 0 || workers > 1000 {
+        return Err(ConfigError::Invalid {
+            name: "NOTIFY_WORKERS",
+            reason: "must be 1 to 1000".into(),
+        });
+    }
+    Ok(workers)
+}
+
 /// `RATE_LIMITS`: the default rate limits as JSON (`{"userSendsPerMinute": 60, …}`, fields
 /// of `messaging_core::limits::RateLimits`; unset ones keep their defaults). Tenants an
 /// operator gave their own keep theirs.

@@ -4,7 +4,7 @@
 
 use crate::identity::Verifier;
 use messaging_aws::{
-    BroadcastQueue, ConnectionsApi, FileStorage, Gauges, Mailer, MessagingTable, Sns,
+    BroadcastQueue, ConnectionsApi, FileStorage, Gauges, Mailer, MessagingTable, Sns, WorkQueue,
 };
 use messaging_core::signed::Signer;
 
@@ -48,6 +48,10 @@ pub struct Parts {
     pub window_millis: i64,
     /// Rate limits of tenants that have none of their own.
     pub rate_limits: RateLimits,
+    /// The notification batch's work queue.
+    pub notify_queue: WorkQueue,
+    /// Notification workers that may run at once.
+    pub notify_workers: usize,
 }
 
 impl Parts {
@@ -75,6 +79,8 @@ impl Parts {
             sms_enabled: config::sms_enabled()?,
             window_millis: DEFAULT_WINDOW_MILLIS,
             rate_limits: config::rate_limits()?,
+            notify_queue: config::notify_queue(sdk)?,
+            notify_workers: config::notify_workers()?,
         })
     }
 }
@@ -128,18 +134,22 @@ impl Services {
                 queue: p.queue,
                 dead_letters: p.dead_letters,
                 concurrency: p.fanout_concurrency,
+                fanout_per_run: crate::broadcast::FANOUT_PER_RUN,
             },
             notify_batch: NotifyBatchService {
                 table: p.table,
                 mailer: p.mailer,
                 sns: p.sns,
                 gauges: p.gauges,
+                work: p.notify_queue,
+                workers: p.notify_workers,
                 portal_url: p.portal_url,
                 unsubscribe_url: p.unsubscribe_url,
                 signer: p.signer,
                 max_send_rate: p.max_send_rate,
                 sms_enabled: p.sms_enabled,
                 window_millis: p.window_millis,
+                page_per_shard: crate::notify_batch::PAGE_PER_SHARD,
             },
         }
     }

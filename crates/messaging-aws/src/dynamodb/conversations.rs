@@ -269,6 +269,153 @@ impl MessagingTable {
         })
     }
 
+    /// Up to `limit` of a conversation's recipients after connection `after` (in key order):
+    /// one Query (Limit `limit`), and the connection the next page starts after, if there may
+    /// be more. Broadcast reads a page per run, so a run's work is bounded however many
+    /// sockets a conversation has.
+    pub async fn recipients_page(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after: Option<&ConnectionId>,
+        limit: usize,
+    ) -> Result<(Recipients, Option<ConnectionId>), AwsError> {
+        let keys = table::tenant(tenant);
+        let output = with_prefix(
+            self.client.query().table_name(&self.name),
+            &keys.pk(),
+            &keys.subscriptions_prefix(conversation),
+        )
+        .set_exclusive_start_key(after.map(|c| key_map(&keys.subscription(conversation, c))))
+        .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+        .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .map_err(|e| classify("Query(recipients page)", e))?;
+        let consumed = output
+            .consumed_capacity
+            .as_ref()
+            .and_then(|c| c.capacity_units)
+            .unwrap_or_default();
+        let more = output
+            .last_evaluated_key
+            .as_ref()
+            .is_some_and(|k| !k.is_empty());
+        let subscriptions: Vec<SubscriptionItem> =
+            decode_all(output.items.unwrap_or_default(), "subscription")?;
+        let next = if more {
+            subscriptions.last().map(|s| s.connection_id.clone())
+        } else {
+            None
+        };
+        let now = epoch_seconds(messaging_core::time::now_millis());
+        let connections = subscriptions
+            .into_iter()
+            .filter(|sub| sub.ttl > now)
+            .map(|sub| (sub.connection_id, sub.user))
+            .collect();
+        Ok((
+            Recipients {
+                connections,
+                pages: 1,
+                consumed_read_units: consumed,
+            },
+            next,
+        ))
+    }
+
+    /// Which of these connections are still subscribed to the conversation (one consistent
+    /// BatchGetItem per 100): the recipients of a retry, who may have left since.
+    pub async fn subscribed(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        connections: &[ConnectionId],
+    ) -> Result<Recipients, AwsError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = connections
+            .iter()
+            .map(|c| keys.subscription(conversation, c))
+            .collect();
+        let now = epoch_seconds(messaging_core::time::now_millis());
+        let subscriptions: Vec<SubscriptionItem> =
+            decode_all(self.get_items(&wanted, true).await?, "subscription")?;
+        Ok(Recipients {
+            connections: subscriptions
+                .into_iter()
+                .filter(|sub| sub.ttl > now)
+                .map(|sub| (sub.connection_id, sub.user))
+                .collect(),
+            pages: wanted.len().div_ceil(100),
+            consumed_read_units: 0.0,
+        })
+    }
+
+    /// Up to `limit` member ids of a conversation, and whether it has more (one Query).
+    pub async fn member_ids(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: usize,
+    ) -> Result<(Vec<UserId>, bool), AwsError> {
+        let keys = table::tenant(tenant);
+        let output = with_prefix(
+            self.client.query().table_name(&self.name),
+            &keys.pk(),
+            &keys.members_prefix(conversation),
+        )
+        .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| classify("Query(member ids)", e))?;
+        let mut members: Vec<UserId> =
+            decode_all::<MemberItem>(output.items.unwrap_or_default(), "member")?
+                .into_iter()
+                .map(|m| m.user)
+                .collect();
+        let more = members.len() > limit;
+        members.truncate(limit);
+        Ok((members, more))
+    }
+
+    /// The users among `users` who are members of the conversation (one BatchGetItem per
+    /// 100).
+    pub async fn members_among(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        users: &[UserId],
+    ) -> Result<Vec<UserId>, AwsError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = users.iter().map(|u| keys.member(conversation, u)).collect();
+        Ok(
+            decode_all::<MemberItem>(self.get_items(&wanted, false).await?, "member")?
+                .into_iter()
+                .map(|m| m.user)
+                .collect(),
+        )
+    }
+
+    /// The users among `users` with a live connection now (their user items' presence; one
+    /// BatchGetItem per 100).
+    pub async fn online_among(
+        &self,
+        tenant: &TenantId,
+        users: &[UserId],
+    ) -> Result<std::collections::HashSet<UserId>, AwsError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = users.iter().map(|u| keys.user(u)).collect();
+        let now = messaging_core::time::now_millis();
+        Ok(self
+            .get_items(&wanted, false)
+            .await?
+            .into_iter()
+            .filter_map(|item| from_item::<_, UserItem>(item).ok())
+            .filter(|u| u.presence_at(now) != PresenceStatus::Offline)
+            .map(|u| u.user)
+            .collect())
+    }
+
     /// The live connections of these users (one Query each): recipients of an event for
     /// named users rather than a conversation's subscribers.
     pub async fn connections_of(

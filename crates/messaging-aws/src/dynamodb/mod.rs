@@ -16,7 +16,10 @@ pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_
 pub use conversations::{ActivityPosition, JoinOutcome, NewConversation, Recipients};
 pub use files::{file_object_key, StoredFile};
 pub use messages::{new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage};
-pub use notifications::{notification_id, Delivery, NewNotification, StoredNotification};
+pub use notifications::{
+    notification_id, Delivery, NewNotification, PendingCursor, StoredNotification,
+    CLAIM_EXPIRY_MILLIS,
+};
 
 /// The messaging table: every item of every tenant, in the layout of [`table`].
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use super::items::{DeliveryItem, DeliveryState, NotificationItem, PreferencesIte
 use super::requests::{
     decode_all, epoch_seconds, expires_in, key_map, key_of, n, s, with_prefix, Item,
 };
-use super::table::{self, Key, GSI1PK, GSI1SK, PENDING_NOTIFICATIONS_GSI1PK};
+use super::table::{self, Key, GSI1, GSI1PK, GSI1SK, PENDING_SHARDS, PENDING_TENANT_SHARDS};
 use super::MessagingTable;
 use crate::error::{applied, classify, corrupt, AwsError};
 
@@ -45,6 +45,16 @@ pub struct NewNotification {
     pub data: NotificationData,
     /// Pending (for email, push and SMS) or already settled (`live`: pushed to an open socket).
     pub pending: bool,
+}
+
+/// Where a page of one shard of a tenant's pending notifications stopped (DynamoDB's last
+/// evaluated key of the GSI1 query): the next page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingCursor {
+    pub shard: usize,
+    pub gsi1sk: String,
+    pub pk: String,
+    pub sk: String,
 }
 
 /// A stored notification with who it is for.
@@ -87,15 +97,23 @@ pub fn notification_id(at_millis: i64, event_id: &str, user: &UserId) -> String 
     format!("{:013x}{}", at_millis.max(0), &hex[..19])
 }
 
+/// A claim older than this belongs to a run that died: the batch's worker times out after
+/// 4 minutes and SQS redelivers its work after 6, so nobody still holds it.
+pub const CLAIM_EXPIRY_MILLIS: i64 = 15 * 60 * 1000;
+
 /// What a delivery marker says about an earlier run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// Nobody has tried: this run owns the delivery now.
     Claimed,
+    /// A run claimed it over [`CLAIM_EXPIRY_MILLIS`] ago and never recorded a send: it died,
+    /// almost certainly before sending. This run owns it now (a lost digest is worse than the
+    /// rare duplicate of a run that died between sending and recording).
+    Reclaimed,
     /// An earlier run sent it.
     AlreadySent,
-    /// An earlier run started and never finished (it may or may not have sent).
-    Interrupted,
+    /// Another run claimed it recently and may be sending now.
+    InProgress,
 }
 
 /// The in-app text of a notification.
@@ -135,7 +153,7 @@ impl MessagingTable {
                 let item = NotificationItem {
                     pk: key.pk,
                     sk: key.sk,
-                    gsi1pk: n.pending.then(|| PENDING_NOTIFICATIONS_GSI1PK.to_owned()),
+                    gsi1pk: n.pending.then(|| keys.pending_gsi1pk(&n.user)),
                     gsi1sk: n
                         .pending
                         .then(|| keys.pending_notification_gsi1sk(&at, &n.user, &n.id)),
@@ -152,7 +170,7 @@ impl MessagingTable {
                 (item, view)
             })
             .collect::<Vec<_>>();
-        futures_util::stream::iter(prepared)
+        let written: Vec<Option<NotificationView>> = futures_util::stream::iter(prepared)
             .map(|(item, view)| async move {
                 Ok(self.put_new(&item, "notification").await?.then_some(view))
             })
@@ -160,27 +178,156 @@ impl MessagingTable {
             .collect::<Vec<Result<_, AwsError>>>()
             .await
             .into_iter()
-            .collect()
+            .collect::<Result<_, AwsError>>()?;
+        // The batch coordinator finds the tenants with work by their markers.
+        let mut marked: Vec<&TenantId> = Vec::new();
+        for (n, view) in new.iter().zip(&written) {
+            if n.pending && view.is_some() && !marked.contains(&&n.tenant) {
+                self.mark_pending(&n.tenant).await?;
+                marked.push(&n.tenant);
+            }
+        }
+        Ok(written)
     }
 
-    /// Every pending notification, oldest first (GSI1 work list, then BatchGetItem).
-    pub async fn pending_notifications(&self) -> Result<Vec<StoredNotification>, AwsError> {
-        let entries = self
-            .query_gsi1(
-                PENDING_NOTIFICATIONS_GSI1PK,
-                None,
-                "Query(GSI1 pending notifications)",
-            )
-            .await?;
-        let keys = table_keys(&entries);
+    /// Marks `tenant` as having pending notifications (one UpdateItem; the index entry is
+    /// written once, later marks only move `markedAt`).
+    pub async fn mark_pending(&self, tenant: &TenantId) -> Result<(), AwsError> {
+        let keys = table::tenant(tenant);
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.pending_marker())))
+            .update_expression("SET #markedAt = :now, #g1pk = :g1pk, #g1sk = :g1sk")
+            .expression_attribute_names("#markedAt", "markedAt")
+            .expression_attribute_names("#g1pk", GSI1PK)
+            .expression_attribute_names("#g1sk", GSI1SK)
+            .expression_attribute_values(":now", n(now_millis()))
+            .expression_attribute_values(":g1pk", s(keys.pending_marker_gsi1pk()))
+            .expression_attribute_values(":g1sk", s(keys.pending_marker_gsi1sk()))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem(pending marker)", e))?;
+        Ok(())
+    }
+
+    /// Removes `tenant`'s marker if it was last marked before `before` (epoch ms): a worker
+    /// that drained the tenant clears it, unless broadcast marked it again since. `false`
+    /// when it was kept.
+    pub async fn clear_pending_marker(
+        &self,
+        tenant: &TenantId,
+        before: i64,
+    ) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::tenant(tenant).pending_marker())))
+            .condition_expression("attribute_not_exists(#markedAt) OR #markedAt < :before")
+            .expression_attribute_names("#markedAt", "markedAt")
+            .expression_attribute_values(":before", n(before))
+            .send()
+            .await;
+        applied("DeleteItem(pending marker)", result)
+    }
+
+    /// Every tenant marked as having pending notifications (GSI1, every shard, every page).
+    pub async fn tenants_with_pending(&self) -> Result<Vec<TenantId>, AwsError> {
+        let mut tenants = Vec::new();
+        for shard in 0..PENDING_TENANT_SHARDS {
+            let entries = self
+                .query_gsi1(
+                    &table::pending_tenants_gsi1pk(shard),
+                    None,
+                    "Query(GSI1 tenants with pending notifications)",
+                )
+                .await?;
+            tenants.extend(
+                entries
+                    .iter()
+                    .filter_map(key_of)
+                    .filter_map(|k| table::tenant_from_pk(&k.pk)),
+            );
+        }
+        tenants.sort();
+        tenants.dedup();
+        Ok(tenants)
+    }
+
+    /// Up to `limit` of a tenant's pending notifications in shard `shard`, oldest first, after
+    /// `after`; and where the next page starts, if there may be one. One GSI1 Query and one
+    /// consistent BatchGetItem per 100 (entries settled since the index was read are skipped).
+    pub async fn pending_page(
+        &self,
+        tenant: &TenantId,
+        shard: usize,
+        after: Option<&PendingCursor>,
+        limit: usize,
+    ) -> Result<(Vec<StoredNotification>, Option<PendingCursor>), AwsError> {
+        let keys = table::tenant(tenant);
+        let gsi1pk = keys.pending_shard_gsi1pk(shard);
+        let start = after.map(|c| {
+            HashMap::from([
+                (GSI1PK.to_owned(), s(gsi1pk.clone())),
+                (GSI1SK.to_owned(), s(c.gsi1sk.clone())),
+                (table::PK.to_owned(), s(c.pk.clone())),
+                (table::SK.to_owned(), s(c.sk.clone())),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", GSI1PK)
+            .expression_attribute_values(":pk", s(gsi1pk.clone()))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("Query(GSI1 pending notifications)", e))?;
+        let next = output.last_evaluated_key.as_ref().and_then(|k| {
+            let text = |name: &str| k.get(name).and_then(|v| v.as_s().ok()).cloned();
+            Some(PendingCursor {
+                shard,
+                gsi1sk: text(GSI1SK)?,
+                pk: text(table::PK)?,
+                sk: text(table::SK)?,
+            })
+        });
+        let entries = output.items.unwrap_or_default();
+        let wanted = table_keys(&entries);
         let mut stored: Vec<StoredNotification> =
-            decode_all::<NotificationItem>(self.get_items(&keys, true).await?, "notification")?
+            decode_all::<NotificationItem>(self.get_items(&wanted, true).await?, "notification")?
                 .into_iter()
                 .filter(|i| i.gsi1pk.is_some())
                 .map(StoredNotification::from)
                 .collect();
         stored.sort_by(|a, b| a.view.notification_id.cmp(&b.view.notification_id));
-        Ok(stored)
+        Ok((stored, next))
+    }
+
+    /// Every pending notification of `tenant`, oldest first (every shard, every page): for
+    /// tools and tests; the batch reads [`Self::pending_page`]s.
+    pub async fn pending_of(&self, tenant: &TenantId) -> Result<Vec<StoredNotification>, AwsError> {
+        let mut all = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let mut after = None;
+            loop {
+                let (page, next) = self
+                    .pending_page(tenant, shard, after.as_ref(), 1000)
+                    .await?;
+                all.extend(page);
+                match next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        all.sort_by(|a, b| a.view.notification_id.cmp(&b.view.notification_id));
+        Ok(all)
     }
 
     /// Takes a notification off the work list with its outcome (`sent`, `suppressed`, …).
@@ -236,10 +383,40 @@ impl MessagingTable {
         if self.put_new(&item, "delivery").await? {
             return Ok(Delivery::Claimed);
         }
-        let existing = self.get_as::<DeliveryItem>(&key, "delivery").await?;
-        Ok(match existing.map(|d| d.state) {
-            Some(DeliveryState::Sent) => Delivery::AlreadySent,
-            _ => Delivery::Interrupted,
+        let Some(existing) = self.get_as::<DeliveryItem>(&key, "delivery").await? else {
+            // Released between our put and our read: the next run claims it.
+            return Ok(Delivery::InProgress);
+        };
+        if existing.state == DeliveryState::Sent {
+            return Ok(Delivery::AlreadySent);
+        }
+        let claimed_at = messaging_core::time::parse_rfc3339_millis(&existing.at).unwrap_or(0);
+        if now - claimed_at < CLAIM_EXPIRY_MILLIS {
+            return Ok(Delivery::InProgress);
+        }
+        // Take over the dead run's claim, unless another run just did.
+        let taken = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(
+                serde_dynamo::to_item(&item).map_err(|e| corrupt("delivery", e))?,
+            ))
+            .condition_expression("#state = :sending AND #at = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(
+                ":sending",
+                serde_dynamo::to_attribute_value(DeliveryState::Sending)
+                    .map_err(|e| corrupt("delivery state", e))?,
+            )
+            .expression_attribute_values(":claimed", s(existing.at.clone()))
+            .send()
+            .await;
+        Ok(if applied("PutItem(reclaim delivery)", taken)? {
+            Delivery::Reclaimed
+        } else {
+            Delivery::InProgress
         })
     }
 

@@ -19,7 +19,8 @@
 //! | `CLIENT#t` | `FILE#f` | file metadata (name, size, type, owner, S3 key) | GetItem on every file action. GSI1 (`CLIENT#t#FILES` / `FILE#f`): every file of the tenant (OWNER/ADMIN) |
 //! | `CLIENT#t` | `FILE#f#SHARE#u` | a share: u's read/comment/edit/download | GetItem: the caller's permissions. Query `begins_with FILE#f#SHARE#`: who may read (comment fan-out). GSI1 (`CLIENT#t#USER#u` / `FILE#f`): files shared with u |
 //! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment (k: time-ordered) | Query `begins_with FILE#f#COMMENT#`: a file's comments, oldest first |
-//! | `CLIENT#t` | `NOTIFICATION#u#n` | a notification for u (n: time-ordered) | Query `begins_with NOTIFICATION#u#`, newest first: the in-app list. While pending also in GSI1 (`NOTIFICATIONS#PENDING` / `{createdAt}#CLIENT#t#USER#u#n`): the batch job's work list |
+//! | `CLIENT#t` | `NOTIFICATION#u#n` | a notification for u (n: time-ordered) | Query `begins_with NOTIFICATION#u#`, newest first: the in-app list. While pending also in GSI1 (`CLIENT#t#NOTIFY#PENDING#{0..7}`, the shard by user / `{createdAt}#CLIENT#t#USER#u#n`): the tenant's work list, oldest first; one tenant's burst never shares a partition with another's, nor all of it one partition |
+//! | `CLIENT#t` | `NOTIFY#PENDING` | "this tenant has pending notifications" (`markedAt`) | UpdateItem by broadcast when it stores pending ones; GSI1 (`NOTIFY#TENANTS#{0..15}`, the shard by tenant / `CLIENT#t`): the batch coordinator's list of tenants with work; deleted by the worker that drained the tenant unless marked again since |
 //! | `CLIENT#t` | `USER#u#PREFS` | notification preferences | GetItem per user per batch |
 //! | `CLIENT#t` | `DIGEST#u#n#{channel}` | one channel's delivery of a batch (7-day TTL) | conditional put before sending: never twice |
 //! | `CLIENT#t` | `LIMITS` | the tenant's rate limits, when an operator set them | GetItem per tenant per minute per sandbox (cached) |
@@ -266,10 +267,36 @@ impl TenantKeys<'_> {
         format!("CLIENT#{}", self.0)
     }
 
-    /// GSI1 sort key of a pending notification in the cross-tenant work list of the batch
-    /// job ([`PENDING_NOTIFICATIONS_GSI1PK`]): oldest first.
+    /// GSI1 sort key of a pending notification in its shard of the tenant's work list
+    /// ([`Self::pending_gsi1pk`]): oldest first.
     pub fn pending_notification_gsi1sk(&self, at: &str, user: &UserId, id: &str) -> String {
         format!("{at}#CLIENT#{}#USER#{user}#{id}", self.0)
+    }
+
+    /// GSI1 partition of `user`'s pending notifications: one of the tenant's
+    /// [`PENDING_SHARDS`] work-list shards.
+    pub fn pending_gsi1pk(&self, user: &UserId) -> String {
+        self.pending_shard_gsi1pk(shard_of(user.as_str(), PENDING_SHARDS))
+    }
+
+    /// GSI1 partition of shard `shard` of the tenant's pending notifications.
+    pub fn pending_shard_gsi1pk(&self, shard: usize) -> String {
+        format!("CLIENT#{}#NOTIFY#PENDING#{shard}", self.0)
+    }
+
+    /// The marker saying the tenant has pending notifications.
+    pub fn pending_marker(&self) -> Key {
+        self.key("NOTIFY#PENDING".to_owned())
+    }
+
+    /// GSI1 partition of the tenant's marker among the tenants with work.
+    pub fn pending_marker_gsi1pk(&self) -> String {
+        pending_tenants_gsi1pk(shard_of(self.0.as_str(), PENDING_TENANT_SHARDS))
+    }
+
+    /// GSI1 sort key of the tenant's marker.
+    pub fn pending_marker_gsi1sk(&self) -> String {
+        format!("CLIENT#{}", self.0)
     }
 
     pub fn file_comment(&self, file: &FileId, comment: &CommentId) -> Key {
@@ -302,9 +329,26 @@ impl TenantKeys<'_> {
     }
 }
 
-/// GSI1 partition listing every pending notification (the batch job's work list; an entry
-/// leaves it when the notification is settled).
-pub const PENDING_NOTIFICATIONS_GSI1PK: &str = "NOTIFICATIONS#PENDING";
+/// Shards of a tenant's pending notifications (by user).
+pub const PENDING_SHARDS: usize = 8;
+/// Shards of the list of tenants with pending notifications (by tenant).
+pub const PENDING_TENANT_SHARDS: usize = 16;
+
+/// GSI1 partition of one shard of the tenants with pending notifications.
+pub fn pending_tenants_gsi1pk(shard: usize) -> String {
+    format!("NOTIFY#TENANTS#{shard}")
+}
+
+/// A stable shard of `id` among `shards` (FNV-1a: the same on every machine and version, as
+/// keys written by one function are read by another).
+pub fn shard_of(id: &str, shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % shards as u64) as usize
+}
 
 /// GSI1 partition of every tenant's active-users set of a UTC day (`YYYY-MM-DD`).
 pub fn active_users_gsi1pk(day: &str) -> String {
