@@ -153,3 +153,79 @@ async fn a_portal_page_reads_history_threads_and_search_over_http() {
     assert_eq!(status, 404);
     gateway.stop().await;
 }
+
+/// docs/openapi.yaml is what the HTTP API serves: schemathesis generates requests from it
+/// (valid ones, and invalid ones that must be refused) against the local gateway with a real
+/// token and real data, and checks every answer: never a 5xx, a status the document lists,
+/// JSON, the documented shape, and invalid input refused.
+#[tokio::test]
+async fn the_http_api_keeps_its_openapi_document_under_schemathesis() {
+    let gateway = GatewayStack::start().await;
+    let stack = &gateway.stack;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    stack
+        .send(&owner, &create("team", "project", &["bob"]))
+        .await;
+    for text in ["contract one", "contract two", "three"] {
+        stack.send(&owner, &chat("team", text)).await;
+    }
+    let reply = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "parentSeq": 1, "content": { "text": "a reply" } });
+    stack.send(&owner, &reply).await;
+    let bob = token("acme", "bob", Role::User);
+
+    let venv = std::env::var("STACKPRO_VENV")
+        .map(|v| format!("{v}-schemathesis"))
+        .unwrap_or_else(|_| format!("{}/.venv-schemathesis", env!("CARGO_MANIFEST_DIR")));
+    let program = format!("{venv}/bin/schemathesis");
+    let reports = format!(
+        "{}/target/test-output/schemathesis",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let args = vec![
+        "run".to_owned(),
+        "docs/openapi.yaml".to_owned(),
+        "--url".to_owned(),
+        format!("http://{}", gateway.gateway.addr()),
+        "--header".to_owned(),
+        format!("Authorization: Bearer {bob}"),
+        "--checks".to_owned(),
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection".to_owned(),
+        "--max-examples".to_owned(),
+        "60".to_owned(),
+        "--seed".to_owned(),
+        "20261201".to_owned(),
+        "--workers".to_owned(),
+        "1".to_owned(),
+        "--report".to_owned(),
+        "junit".to_owned(),
+        "--report-dir".to_owned(),
+        reports,
+    ];
+    // Off the runtime: the gateway answering schemathesis runs on this one.
+    let command = program.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&command)
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("SCHEMATHESIS_TELEMETRY", "false")
+            .env("NO_COLOR", "1")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| {
+        panic!("cannot run {program} ({e}); run ./infra/local/test.sh, which installs it")
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("passed") || l.contains("failed") || l.contains("generated"))
+        .collect();
+    println!("schemathesis: {}", summary.join(" | "));
+    assert!(
+        output.status.success(),
+        "schemathesis found answers the document does not allow:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    gateway.gateway.shutdown().await;
+}

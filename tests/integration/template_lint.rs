@@ -32,6 +32,72 @@ fn template_passes_cfn_lint() {
     run(&venv_tool("cfn-lint"), &["template.yaml"]);
 }
 
+/// checkov (the infrastructure-as-code scanner) finds nothing: every check either passes or is
+/// skipped in the resource's own `Metadata.checkov.skip` with the reason it does not apply.
+#[test]
+fn template_passes_checkov() {
+    let venv = std::env::var("STACKPRO_VENV")
+        .map(|v| format!("{v}-checkov"))
+        .unwrap_or_else(|_| format!("{}/.venv-checkov", env!("CARGO_MANIFEST_DIR")));
+    let program = format!("{venv}/bin/checkov");
+    let output = Command::new(&program)
+        .args([
+            "-f",
+            "template.yaml",
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--compact",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("BC_SKIP_MAPPING", "TRUE")
+        .env("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); run ./infra/local/test.sh, which installs it")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov printed no JSON report ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let summary = &report["summary"];
+    let results = &report["results"];
+    println!(
+        "checkov: passed {}, failed {}, skipped {}",
+        summary["passed"], summary["failed"], summary["skipped"]
+    );
+    let failed: Vec<String> = results["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {} on {}", c["check_id"], c["check_name"], c["resource"]))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "checkov failed checks:\n{}",
+        failed.join("\n")
+    );
+    assert!(
+        summary["passed"].as_u64().unwrap_or(0) > 50,
+        "checkov ran too few checks to mean anything: {summary}"
+    );
+    for skipped in results["skipped_checks"].as_array().into_iter().flatten() {
+        let reason = skipped["check_result"]["suppress_comment"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            reason.trim().len() > 20,
+            "{} on {} is skipped without a reason",
+            skipped["check_id"],
+            skipped["resource"]
+        );
+    }
+}
+
 #[test]
 fn template_passes_sam_validate_lint() {
     run(
