@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the Python tools into ./.venv, starts moto
 # on a free loopback port, runs format and lint checks, unit tests, property tests, the
-# moto-backed integration tests and both template linters, then stops moto.
+# moto-backed integration tests, both template linters and checkov, then stops moto; last, a
+# short run of every fuzz target (infra/local/fuzz.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -9,7 +10,7 @@ export SAM_CLI_TELEMETRY=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Python tools (moto, cfn-lint, SAM CLI) into .venv"
+step "Python tools (moto, cfn-lint, SAM CLI into .venv; checkov into .venv-checkov)"
 bash infra/local/venv.sh
 
 step "Browser test dependencies (Debian chromium, playwright-core from npm)"
@@ -48,4 +49,12 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
+fi
+
+step "fuzz: every target for ${FUZZ_SECONDS:-10} s from its committed corpus (cargo +nightly fuzz)"
+if cargo +nightly --version >/dev/null 2>&1; then
+  bash infra/local/fuzz.sh --seconds "${FUZZ_SECONDS:-10}"
+else
+  echo "No nightly toolchain here (cargo +nightly): the fuzz targets cannot run on this machine."
+  echo "Their committed corpora ran above as plain tests (messaging-fuzz: the_committed_corpora_pass_every_target)."
 fi

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod error;
 pub mod files;
 pub mod ids;
+pub mod jobs;
 pub mod limits;
 pub mod notify;
 pub mod protocol;
@@ -19,6 +20,7 @@ pub mod signed;
 pub mod templates;
 pub mod time;
 pub mod token;
+pub mod unsubscribe;
 
 pub use access::Principal;
 pub use channel::{ChannelKind, ChannelName};

@@ -7,9 +7,9 @@
 //! of a message, so `GET` answers a page with a button; the change is a `POST`, either from
 //! that button or straight from the mail client (RFC 8058 one-click, `List-Unsubscribe-Post`).
 
-use messaging_core::signed::Signer;
-use messaging_core::templates::escape_html;
-use messaging_core::{TenantId, UserId};
+use crate::signed::Signer;
+use crate::templates::escape_html;
+use crate::{TenantId, UserId};
 
 /// The signer scope of unsubscribe tokens (no page cursor can pass for one).
 const SCOPE: &str = "unsubscribe:email";

@@ -14,12 +14,11 @@
 
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{json, Map, Value};
 use tracing::info;
 
 use crate::identity::Verifier;
 use messaging_aws::MessagingTable;
-use messaging_core::protocol::{GetHistory, GetThread, ListConversations, Search, ServerFrame};
+use messaging_core::protocol::{parse_http_read, HttpRead, ServerFrame, HTTP_QUERY_PARAMETERS};
 use messaging_core::signed::Signer;
 use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, Principal, ProtocolError};
@@ -174,78 +173,22 @@ async fn principal(
         .map_err(|e| unauthorized(&format!("the token was refused ({e})")))
 }
 
-/// The fields of the WebSocket frame equivalent to this request (`fields`, and the query
-/// parameters under their frame names), for that frame's own parser.
-fn frame_fields(request: &Request, mut fields: Map<String, Value>) -> Result<Value, ProtocolError> {
-    let query = request.query_string_parameters();
-    for (name, field, numeric) in [
-        ("limit", "limit", true),
-        ("cursor", "cursor", false),
-        ("sinceSeq", "sinceSeq", true),
-        ("q", "query", false),
-    ] {
-        if let Some(value) = query.first(name) {
-            let value = if numeric {
-                let number: u64 = value.parse().map_err(|_| {
-                    ProtocolError::new(
-                        ErrorCode::InvalidField,
-                        format!("{name} must be a whole number"),
-                    )
-                })?;
-                json!(number)
-            } else {
-                json!(value)
-            };
-            fields.insert(field.to_owned(), value);
-        }
-    }
-    Ok(Value::Object(fields))
-}
-
 async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFrame, ProtocolError> {
     let p = principal(service, request).await?;
-    let segments: Vec<&str> = request.uri().path().trim_matches('/').split('/').collect();
-    if request.method() != Method::GET {
-        return Err(ProtocolError::new(
-            ErrorCode::NotFound,
-            "only GET is served",
-        ));
-    }
+    let query = request.query_string_parameters();
+    let query: Vec<(&str, &str)> = HTTP_QUERY_PARAMETERS
+        .iter()
+        .filter_map(|name| query.first(name).map(|value| (*name, value)))
+        .collect();
+    let read = parse_http_read(request.method().as_str(), request.uri().path(), &query)?;
     let reads = Reads {
         table: &service.table,
         cursors: &service.cursors,
     };
-    let fields = |pairs: &[(&str, Value)]| -> Map<String, Value> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect()
-    };
-    match segments.as_slice() {
-        ["conversations"] => {
-            let list = ListConversations::from_value(&frame_fields(request, Map::new())?)?;
-            reads::list_conversations(reads, &p, list, None).await
-        }
-        ["conversations", conversation, "messages"] => {
-            let fields = fields(&[("conversationId", json!(conversation))]);
-            let history = GetHistory::from_value(&frame_fields(request, fields)?)?;
-            reads::history(reads, &p, history, None).await
-        }
-        ["conversations", conversation, "messages", seq, "thread"] => {
-            let seq: u64 = seq.parse().map_err(|_| {
-                ProtocolError::new(ErrorCode::InvalidField, "seq must be a whole number")
-            })?;
-            let fields = fields(&[("conversationId", json!(conversation)), ("seq", json!(seq))]);
-            let thread = GetThread::from_value(&frame_fields(request, fields)?)?;
-            reads::thread(reads, &p, thread, None).await
-        }
-        ["search"] => {
-            let search = Search::from_value(&frame_fields(request, Map::new())?)?;
-            reads::search(reads, &p, search, None).await
-        }
-        _ => Err(ProtocolError::new(
-            ErrorCode::NotFound,
-            format!("no resource at {}", request.uri().path()),
-        )),
+    match read {
+        HttpRead::Conversations(list) => reads::list_conversations(reads, &p, list, None).await,
+        HttpRead::History(history) => reads::history(reads, &p, history, None).await,
+        HttpRead::Thread(thread) => reads::thread(reads, &p, thread, None).await,
+        HttpRead::Search(search) => reads::search(reads, &p, search, None).await,
     }
 }

@@ -28,5 +28,5 @@ pub mod route;
 pub mod services;
 pub mod telemetry;
 pub mod throttle;
-pub mod unsubscribe;
+pub use messaging_core::unsubscribe;
 pub mod websocket;

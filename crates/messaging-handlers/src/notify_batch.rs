@@ -29,14 +29,14 @@ use std::time::Duration;
 
 use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use serde::{Deserialize, Serialize};
+
 use tracing::{error, info, warn};
 
 use messaging_aws::table::PENDING_SHARDS;
 use messaging_aws::{
-    AwsError, Delivery, Gauges, Mailer, MessagingTable, PendingCursor, Sns, StoredNotification,
-    WorkQueue,
+    AwsError, Delivery, Gauges, Mailer, MessagingTable, Sns, StoredNotification, WorkQueue,
 };
+pub use messaging_core::jobs::{NotifyWork, ShardStart};
 use messaging_core::notify::{Channel, NotificationKind, NotificationStatus, Preferences};
 use messaging_core::signed::Signer;
 use messaging_core::templates::{self, Email, NotificationData};
@@ -105,50 +105,6 @@ impl NotifyBatchService {
             window_millis: DEFAULT_WINDOW_MILLIS,
             page_per_shard: PAGE_PER_SHARD,
         })
-    }
-}
-
-/// One work item: a tenant, and where in each of its shards a pass starts (a first pass starts
-/// every shard from its oldest; a continuation only the shards with more).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NotifyWork {
-    pub tenant: TenantId,
-    /// Shards to read, each from its cursor (none: from the oldest). Empty: every shard.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub shards: Vec<ShardStart>,
-    /// How many passes over this tenant came before in this run.
-    #[serde(default)]
-    pub pass: u32,
-}
-
-/// Where a pass starts in one shard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ShardStart {
-    pub shard: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<PendingCursor>,
-}
-
-impl NotifyWork {
-    /// A first pass over `tenant`.
-    pub fn first(tenant: TenantId) -> Self {
-        Self {
-            tenant,
-            shards: Vec::new(),
-            pass: 0,
-        }
-    }
-
-    fn starts(&self) -> Vec<ShardStart> {
-        if self.shards.is_empty() {
-            (0..PENDING_SHARDS)
-                .map(|shard| ShardStart { shard, after: None })
-                .collect()
-        } else {
-            self.shards.clone()
-        }
     }
 }
 
@@ -255,7 +211,7 @@ pub async fn handle_work(
         let work = match record
             .body
             .as_deref()
-            .map(serde_json::from_str::<NotifyWork>)
+            .map(|body| NotifyWork::parse(body, PENDING_SHARDS))
         {
             Some(Ok(work)) => work,
             other => {
@@ -328,7 +284,7 @@ pub async fn pass(
     let tenant = &work.tenant;
     let mut by_user: BTreeMap<UserId, Vec<StoredNotification>> = BTreeMap::new();
     let mut more = Vec::new();
-    let starts = work.starts();
+    let starts = work.starts(PENDING_SHARDS);
     for start in &starts {
         let (page, next) = service
             .table

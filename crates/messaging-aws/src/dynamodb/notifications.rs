@@ -47,15 +47,7 @@ pub struct NewNotification {
     pub pending: bool,
 }
 
-/// Where a page of one shard of a tenant's pending notifications stopped (DynamoDB's last
-/// evaluated key of the GSI1 query): the next page starts after it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PendingCursor {
-    pub shard: usize,
-    pub gsi1sk: String,
-    pub pk: String,
-    pub sk: String,
-}
+pub use messaging_core::jobs::PendingCursor;
 
 /// A stored notification with who it is for.
 #[derive(Debug, Clone, PartialEq)]

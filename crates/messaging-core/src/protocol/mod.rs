@@ -23,6 +23,7 @@
 mod commands;
 mod file_commands;
 mod frames;
+mod http;
 mod table;
 
 use std::future::Future;
@@ -50,6 +51,7 @@ pub use frames::{
     Ack, ConversationSummary, ConversationView, MemberPresence, MessageContent, MessageView,
     NotificationView, PageOrder, PresenceStatus, PresignedUrl, ServerFrame, MAX_UNREAD_COUNTED,
 };
+pub use http::{parse_http_read, HttpRead, HTTP_QUERY_PARAMETERS};
 
 use crate::error::{ErrorCode, ProtocolError};
 

@@ -1,0 +1,163 @@
+//! The HTTP API's requests (`GET /conversations`, `/conversations/{id}/messages`,
+//! `/conversations/{id}/messages/{seq}/thread`, `/search`): each is the WebSocket read frame of
+//! the same name, its fields taken from the path and the query string, and parsed by that
+//! frame's own parser, so the two doors refuse exactly the same things. Fuzzed as
+//! `fuzz/fuzz_targets/http_request.rs`.
+
+use serde_json::{json, Map, Value};
+
+use super::{GetHistory, GetThread, ListConversations, Search};
+use crate::error::{ErrorCode, ProtocolError};
+
+/// A read the HTTP API serves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpRead {
+    Conversations(ListConversations),
+    History(GetHistory),
+    Thread(GetThread),
+    Search(Search),
+}
+
+/// Query parameters the reads take: (query name, frame field, whole number?).
+const QUERY_FIELDS: [(&str, &str, bool); 4] = [
+    ("limit", "limit", true),
+    ("cursor", "cursor", false),
+    ("sinceSeq", "sinceSeq", true),
+    ("q", "query", false),
+];
+
+/// The query parameters [`parse_http_read`] reads (any other is ignored).
+pub const HTTP_QUERY_PARAMETERS: [&str; 4] = [
+    QUERY_FIELDS[0].0,
+    QUERY_FIELDS[1].0,
+    QUERY_FIELDS[2].0,
+    QUERY_FIELDS[3].0,
+];
+
+/// The read that `method` on `path` asks for, with `query`'s (decoded) parameters; the first
+/// value of a repeated parameter counts, unknown parameters are ignored (as API Gateway passes
+/// any). `NOT_FOUND` for any other method or path, `INVALID_FIELD` naming the bad field.
+pub fn parse_http_read(
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> Result<HttpRead, ProtocolError> {
+    if method != "GET" {
+        return Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            "only GET is served",
+        ));
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let with = |pairs: &[(&str, Value)]| -> Result<Value, ProtocolError> {
+        let mut fields: Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        for (name, field, numeric) in QUERY_FIELDS {
+            let Some((_, value)) = query.iter().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            let value = if numeric {
+                let number: u64 = value.parse().map_err(|_| {
+                    ProtocolError::new(
+                        ErrorCode::InvalidField,
+                        format!("{name} must be a whole number"),
+                    )
+                })?;
+                json!(number)
+            } else {
+                json!(value)
+            };
+            fields.insert(field.to_owned(), value);
+        }
+        Ok(Value::Object(fields))
+    };
+    match segments.as_slice() {
+        ["conversations"] => Ok(HttpRead::Conversations(ListConversations::from_value(
+            &with(&[])?,
+        )?)),
+        ["conversations", conversation, "messages"] => Ok(HttpRead::History(
+            GetHistory::from_value(&with(&[("conversationId", json!(conversation))])?)?,
+        )),
+        ["conversations", conversation, "messages", seq, "thread"] => {
+            let seq: u64 = seq.parse().map_err(|_| {
+                ProtocolError::new(ErrorCode::InvalidField, "seq must be a whole number")
+            })?;
+            Ok(HttpRead::Thread(GetThread::from_value(&with(&[
+                ("conversationId", json!(conversation)),
+                ("seq", json!(seq)),
+            ])?)?))
+        }
+        ["search"] => Ok(HttpRead::Search(Search::from_value(&with(&[])?)?)),
+        _ => Err(ProtocolError::new(
+            ErrorCode::NotFound,
+            format!("no resource at {}", truncated(path)),
+        )),
+    }
+}
+
+/// At most 200 bytes of `path` (on a char boundary) for an error message.
+fn truncated(path: &str) -> &str {
+    let mut end = path.len().min(200);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(result: Result<HttpRead, ProtocolError>) -> ErrorCode {
+        result.expect_err("refused").code
+    }
+
+    #[test]
+    fn each_path_is_its_frame_and_anything_else_is_not_found() {
+        assert!(matches!(
+            parse_http_read("GET", "/conversations", &[("limit", "5")]),
+            Ok(HttpRead::Conversations(_))
+        ));
+        assert!(matches!(
+            parse_http_read("GET", "/conversations/c1/messages/", &[("sinceSeq", "3")]),
+            Ok(HttpRead::History(_))
+        ));
+        assert!(matches!(
+            parse_http_read("GET", "/conversations/c1/messages/7/thread", &[]),
+            Ok(HttpRead::Thread(_))
+        ));
+        assert!(matches!(
+            parse_http_read("GET", "/search", &[("q", "invoice"), ("q", "ignored")]),
+            Ok(HttpRead::Search(_))
+        ));
+        assert_eq!(
+            code(parse_http_read("POST", "/conversations", &[])),
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            code(parse_http_read("GET", "/nothing", &[])),
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            code(parse_http_read("GET", "/conversations", &[("limit", "-1")])),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(parse_http_read(
+                "GET",
+                "/conversations/c1/messages/x/thread",
+                &[]
+            )),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(parse_http_read("GET", "/conversations/a%23b/messages", &[])),
+            ErrorCode::InvalidField
+        );
+        let long = format!("/{}", "é".repeat(500));
+        let e = parse_http_read("GET", &long, &[]).unwrap_err();
+        assert!(e.message.len() < 260, "{}", e.message);
+    }
+}
