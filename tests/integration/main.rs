@@ -6,6 +6,7 @@ mod browser;
 mod collaboration;
 mod connect;
 mod events_fixtures;
+mod faults;
 mod files;
 mod gateway_conformance;
 mod gateway_e2e;

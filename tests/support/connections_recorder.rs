@@ -1,7 +1,7 @@
 //! A recording stand-in for API Gateway's `@connections` API, for the handler-level tests
 //! (the local gateway serves the real thing for end-to-end tests). It answers POST with 200,
-//! or with 410 GoneException / 500 for ids the test chooses, in the error shape the Rust SDK
-//! maps to its typed errors. Unlike moto's endpoint, it keeps what was posted.
+//! or, for ids the test chooses, 410 GoneException / 429 LimitExceededException / 500, or
+//! slowly, in the error shape the Rust SDK maps to its typed errors. Unlike moto's endpoint, it keeps what was posted.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,8 @@ struct Recorded {
     gone: HashSet<String>,
     /// Remaining 500 answers per connection id.
     failing: HashMap<String, u32>,
+    /// Remaining 429 LimitExceededException answers per connection id.
+    limited: HashMap<String, u32>,
     /// How long every post takes to answer.
     delay: std::time::Duration,
 }
@@ -63,6 +65,16 @@ impl ConnectionsRecorder {
             .lock()
             .unwrap()
             .failing
+            .insert(connection.to_owned(), times);
+    }
+
+    /// The next `times` posts to `connection` answer 429 LimitExceededException (API
+    /// Gateway's throttling of `@connections`).
+    pub fn limit(&self, connection: &str, times: u32) {
+        self.state
+            .lock()
+            .unwrap()
+            .limited
             .insert(connection.to_owned(), times);
     }
 
@@ -115,6 +127,12 @@ async fn handle(
     let mut state = state.lock().unwrap();
     if state.gone.contains(&connection) {
         return error(StatusCode::GONE, "GoneException");
+    }
+    if let Some(left) = state.limited.get_mut(&connection) {
+        if *left > 0 {
+            *left -= 1;
+            return error(StatusCode::TOO_MANY_REQUESTS, "LimitExceededException");
+        }
     }
     if let Some(left) = state.failing.get_mut(&connection) {
         if *left > 0 {

@@ -7,6 +7,7 @@
 
 pub mod connections_recorder;
 pub mod events;
+pub mod fault_proxy;
 pub mod gateway;
 pub mod http;
 
@@ -32,6 +33,7 @@ use messaging_handlers::route::RouteService;
 use messaging_handlers::services::{Parts, Services};
 
 pub use connections_recorder::ConnectionsRecorder;
+pub use fault_proxy::{Fault, FaultProxy};
 
 /// The moto endpoint, or a panic that says how to run the tests.
 pub fn endpoint() -> String {
@@ -85,7 +87,24 @@ pub const UNTHROTTLED: messaging_core::limits::RateLimits = messaging_core::limi
 
 impl TestStack {
     pub async fn new() -> Self {
+        Self::build(None).await
+    }
+
+    /// A stack whose functions reach moto through a [`FaultProxy`] (with the production SDK
+    /// timeouts, `messaging_aws::timeouts`); the test's own clients (`dynamodb`, `sqs`,
+    /// `events`) reach moto directly, so they see what was really stored and queued.
+    pub async fn with_fault_proxy() -> (Self, FaultProxy) {
+        let proxy = FaultProxy::start(&endpoint()).await;
+        let functions = messaging_devstack::sdk_config(proxy.endpoint())
+            .to_builder()
+            .timeout_config(messaging_aws::timeouts())
+            .build();
+        (Self::build(Some(functions)).await, proxy)
+    }
+
+    async fn build(functions_sdk: Option<aws_config::SdkConfig>) -> Self {
         let sdk = messaging_devstack::sdk_config(&endpoint());
+        let functions_sdk = functions_sdk.unwrap_or_else(|| sdk.clone());
         let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let template = Template::workspace().expect("template.yaml");
         let prefix = format!("test-{suffix}");
@@ -106,7 +125,7 @@ impl TestStack {
 
         let dynamo_requests = RequestCounter::new();
         let counted = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&sdk)
+            aws_sdk_dynamodb::config::Builder::from(&functions_sdk)
                 .interceptor(dynamo_requests.clone())
                 .build(),
         );
@@ -117,7 +136,7 @@ impl TestStack {
             // limits of their own (`MessagingTable::set_rate_limits`), as an operator would.
             rate_limits: UNTHROTTLED,
             ..resources
-                .parts(&sdk, gateway.endpoint())
+                .parts(&functions_sdk, gateway.endpoint())
                 .expect("the stack's parts")
         };
         let Services {

@@ -26,6 +26,21 @@ pub mod sns;
 pub mod sqs;
 
 pub use apigateway::{ConnectionsApi, PostOutcome};
+
+/// How long any AWS call of a function may take. Without these the SDK waits for a stalled
+/// connection as long as the function lives (10 s for the WebSocket functions), and the
+/// client gets API Gateway's bare "Internal server error" instead of a retryable ERROR. An
+/// attempt that stalls is abandoned after 3 s and retried (the SDK's standard retries, 3
+/// attempts); the whole call gives up after 6 s, leaving the function time to answer.
+/// Same-region AWS endpoints answer in milliseconds; the fault tests hold these numbers to it.
+pub fn timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    use std::time::Duration;
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(6))
+        .build()
+}
 pub use cloudwatch::Gauges;
 pub use dynamodb::{
     file_object_key, items, new_message_id, notification_id, table, ConnectionRecord, Delivery,

@@ -41,5 +41,18 @@ pub fn sdk_config_as(
             "stackpro-local",
         )))
         .behavior_version(BehaviorVersion::latest())
+        .timeout_config(local_timeouts())
+        .build()
+}
+
+/// Looser than the functions' [`messaging_aws::timeouts`]: moto runs DynamoDB requests one at
+/// a time, and under a loaded test run an attempt can wait its turn for seconds. Bounded all
+/// the same, so nothing local ever waits forever; the fault tests use the production values.
+fn local_timeouts() -> aws_config::timeout::TimeoutConfig {
+    use std::time::Duration;
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(90))
         .build()
 }

@@ -51,9 +51,13 @@ where
     }
 }
 
-/// The shared AWS configuration: region, credentials and (locally) `AWS_ENDPOINT_URL`.
+/// The shared AWS configuration: region, credentials, (locally) `AWS_ENDPOINT_URL`, and the
+/// time any call may take ([`messaging_aws::timeouts`]).
 pub async fn aws() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(messaging_aws::timeouts())
+        .load()
+        .await
 }
 
 /// `TABLE_NAME`.
