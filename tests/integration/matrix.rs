@@ -327,3 +327,423 @@ async fn every_action_by_every_role_is_allowed_or_refused_with_nothing_written()
     std::fs::write(format!("{out}/access-matrix.md"), &table).unwrap();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// A forged id, of the kinds an attacker tries.
+#[derive(Clone, Copy, PartialEq)]
+enum Forgery {
+    /// An id that exists in another tenant (its conversation, file, comment, cursor, notification).
+    Foreign,
+    /// A channel naming another tenant.
+    ForeignChannel,
+    /// Key separators inside the id (`c#MSG#…`, `a:b`).
+    Separators,
+    /// One character over the limit.
+    Oversized,
+    /// A number, an array or an object where a string id goes.
+    WrongType,
+    /// An identity field in the body: `clientId`, `role`, `senderId`, …
+    Identity,
+}
+
+const FORGERIES: [(Forgery, &str); 6] = [
+    (Forgery::Foreign, "another tenant's id"),
+    (Forgery::ForeignChannel, "another tenant's channel"),
+    (Forgery::Separators, "id with separators"),
+    (Forgery::Oversized, "oversized id"),
+    (Forgery::WrongType, "wrong JSON type"),
+    (Forgery::Identity, "identity field in body"),
+];
+
+/// What the other tenant (globex) owns, for foreign ids.
+struct Foreign {
+    cursor: String,
+    comment: String,
+    notification: String,
+}
+
+/// The field a frame's forged id goes in, and the frame around it.
+struct Target {
+    name: &'static str,
+    /// The id field forged (`conversationId`, `fileId`, `cursor`, `parentCommentId`,
+    /// `notificationIds`).
+    field: &'static str,
+    frame: Value,
+}
+
+fn targets() -> Vec<Target> {
+    let on_conv = |kind: &'static str, extra: Value| Target {
+        name: kind,
+        field: "conversationId",
+        frame: conv(kind, extra),
+    };
+    let on_file = |kind: &'static str, extra: Value| Target {
+        name: kind,
+        field: "fileId",
+        frame: file(kind, extra),
+    };
+    vec![
+        on_conv("CHAT_MESSAGE", json!({ "content": { "text": "forged" } })),
+        on_conv(
+            "EDIT_MESSAGE",
+            json!({ "seq": 1, "content": { "text": "forged" } }),
+        ),
+        on_conv("DELETE_MESSAGE", json!({ "seq": 1 })),
+        on_conv("ADD_REACTION", json!({ "seq": 1, "emoji": "👍" })),
+        on_conv("REMOVE_REACTION", json!({ "seq": 1, "emoji": "👍" })),
+        on_conv("TYPING_START", json!({})),
+        on_conv("TYPING_STOP", json!({})),
+        on_conv("JOIN_CONVERSATION", json!({})),
+        on_conv("ADD_MEMBERS", json!({ "members": ["mallory"] })),
+        on_conv("REMOVE_MEMBER", json!({ "userId": "uma" })),
+        on_conv("GET_HISTORY", json!({})),
+        on_conv("GET_THREAD", json!({ "seq": 1 })),
+        on_conv("MARK_READ", json!({ "seq": 1 })),
+        on_conv("GET_PRESENCE", json!({})),
+        on_file("GET_FILE", json!({})),
+        on_file("FILE_COMMENT", json!({ "content": "forged" })),
+        on_file("LIST_FILE_COMMENTS", json!({})),
+        on_file(
+            "SHARE_FILE",
+            json!({ "userId": "mallory", "permissions": { "read": true } }),
+        ),
+        on_file("REVOKE_FILE_SHARE", json!({ "userId": "s0" })),
+        on_file("GET_DOWNLOAD_URL", json!({})),
+        on_file("GET_UPLOAD_URL", json!({})),
+        Target {
+            name: "FILE_COMMENT (reply)",
+            field: "parentCommentId",
+            frame: file("FILE_COMMENT", json!({ "content": "forged reply" })),
+        },
+        Target {
+            name: "GET_HISTORY (cursor)",
+            field: "cursor",
+            frame: conv("GET_HISTORY", json!({})),
+        },
+        Target {
+            name: "LIST_CONVERSATIONS (cursor)",
+            field: "cursor",
+            frame: json!({ "type": "LIST_CONVERSATIONS" }),
+        },
+        Target {
+            name: "SEARCH (cursor)",
+            field: "cursor",
+            frame: json!({ "type": "SEARCH", "query": "matrix" }),
+        },
+        Target {
+            name: "LIST_FILES (cursor)",
+            field: "cursor",
+            frame: json!({ "type": "LIST_FILES" }),
+        },
+        Target {
+            name: "MARK_NOTIFICATIONS_READ",
+            field: "notificationIds",
+            frame: json!({ "type": "MARK_NOTIFICATIONS_READ" }),
+        },
+    ]
+}
+
+/// The frame with its `field` forged, or `None` where the forgery does not apply.
+fn forge(target: &Target, forgery: Forgery, foreign: &Foreign) -> Option<Value> {
+    let mut frame = target.frame.clone();
+    let object = frame.as_object_mut().unwrap();
+    let long = "x".repeat(65);
+    let value = match (forgery, target.field) {
+        (Forgery::Foreign, "conversationId") => json!("g"),
+        (Forgery::Foreign, "fileId") => json!("gf"),
+        (Forgery::Foreign, "parentCommentId") => json!(foreign.comment),
+        (Forgery::Foreign, "cursor") => json!(foreign.cursor),
+        (Forgery::Foreign, "notificationIds") => json!([foreign.notification]),
+        (Forgery::ForeignChannel, "conversationId") => {
+            object.remove("conversationId");
+            object.insert("channel".into(), json!("client:globex:project:g"));
+            return Some(frame);
+        }
+        (Forgery::ForeignChannel, _) => return None,
+        (Forgery::Separators, "cursor") => json!("eyJ0IjoiZ2xvYmV4In0#.AAAA"),
+        (Forgery::Separators, "notificationIds") => json!(["n#USER#owner"]),
+        (Forgery::Separators, _) => json!("c#MSG#000000000001"),
+        (Forgery::Oversized, "cursor") => json!("A".repeat(1025)),
+        (Forgery::Oversized, "notificationIds") => json!([long]),
+        (Forgery::Oversized, _) => json!(long),
+        (Forgery::WrongType, "notificationIds") => json!("not-a-list"),
+        (Forgery::WrongType, "cursor") => json!({ "pk": "CLIENT#globex" }),
+        (Forgery::WrongType, _) => json!(7),
+        (Forgery::Identity, _) => {
+            object.insert("clientId".into(), json!("globex"));
+            object.insert("role".into(), json!("OWNER"));
+            return Some(frame);
+        }
+        (Forgery::Foreign, _) => unreachable!("every field has a foreign id"),
+    };
+    object.insert(target.field.into(), value);
+    Some(frame)
+}
+
+/// The code a forged frame must be refused with.
+fn expected(target: &Target, forgery: Forgery, role: usize) -> &'static str {
+    match forgery {
+        Forgery::ForeignChannel => "CROSS_TENANT",
+        // A cursor is opaque: any string that is not one we signed is refused as a cursor.
+        Forgery::Separators | Forgery::Oversized if target.field == "cursor" => "INVALID_CURSOR",
+        Forgery::Separators | Forgery::Oversized | Forgery::WrongType | Forgery::Identity => {
+            "INVALID_FIELD"
+        }
+        Forgery::Foreign => match target.field {
+            "conversationId" => match (target.name, role) {
+                // A USER may not add members anywhere: refused before any read.
+                ("ADD_MEMBERS", 2) => "FORBIDDEN",
+                _ => "CONVERSATION_NOT_FOUND",
+            },
+            "fileId" => "FILE_NOT_FOUND",
+            "parentCommentId" => "COMMENT_NOT_FOUND",
+            "cursor" => "INVALID_CURSOR",
+            // Marking another tenant's notification read: a no-op ACK (the id is looked up
+            // under the caller's own key only), checked by the unchanged table.
+            "notificationIds" => "ACK",
+            _ => unreachable!(),
+        },
+    }
+}
+
+/// Every frame with an id × every forgery × OWNER, ADMIN, USER (a member): refused with its
+/// code, the table unchanged, nothing delivered to anyone. Then the HTTP routes the same way.
+#[tokio::test]
+async fn forged_ids_in_every_frame_and_route_are_refused_changing_and_delivering_nothing() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let admin = stack.connect_as("acme", "admin", Role::Admin).await;
+    let uma = stack.connect_as("acme", "uma", Role::User).await;
+    let actors: [&Client; 3] = [&owner, &admin, &uma];
+    let roles = ["OWNER", "ADMIN", "USER"];
+    assert_eq!(
+        stack
+            .send(&owner, &create("c", "project", &["admin", "uma"]))
+            .await
+            .1["type"],
+        "ACK"
+    );
+    assert_eq!(
+        stack.send(&uma, &chat("c", "matrix seed")).await.1["type"],
+        "ACK"
+    );
+    let registered = stack.send(&uma, &json!({ "type": "REGISTER_FILE", "fileId": "f", "name": "f.pdf", "size": 10, "mimeType": "application/pdf" })).await.1;
+    assert_eq!(registered["type"], "FILE");
+    let share = json!({ "type": "SHARE_FILE", "fileId": "f", "userId": "s0", "permissions": { "read": true } });
+    assert_eq!(stack.send(&uma, &share).await.1["type"], "ACK");
+
+    // globex: a conversation g with messages, a file gf with a comment, a notification, and
+    // a cursor issued to its owner.
+    let g_owner = stack.connect_as("globex", "owner", Role::Owner).await;
+    let g_user = stack.connect_as("globex", "gus", Role::User).await;
+    assert_eq!(
+        stack
+            .send(&g_owner, &create("g", "project", &["gus"]))
+            .await
+            .1["type"],
+        "ACK"
+    );
+    for text in ["globex one", "globex two @gus"] {
+        assert_eq!(
+            stack.send(&g_owner, &chat("g", text)).await.1["type"],
+            "ACK"
+        );
+    }
+    let page = stack
+        .send(
+            &g_owner,
+            &json!({ "type": "GET_HISTORY", "conversationId": "g", "limit": 1 }),
+        )
+        .await
+        .1;
+    let cursor = page["nextCursor"].as_str().expect("a cursor").to_owned();
+    let gf = json!({ "type": "REGISTER_FILE", "fileId": "gf", "name": "g.pdf", "size": 10, "mimeType": "application/pdf" });
+    assert_eq!(stack.send(&g_owner, &gf).await.1["type"], "FILE");
+    let comment = json!({ "type": "FILE_COMMENT", "fileId": "gf", "content": "globex note" });
+    assert_eq!(stack.send(&g_owner, &comment).await.1["type"], "ACK");
+    let listed = stack
+        .send(
+            &g_owner,
+            &json!({ "type": "LIST_FILE_COMMENTS", "fileId": "gf" }),
+        )
+        .await
+        .1;
+    let comment_id = listed["comments"][0]["commentId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a comment id in {listed}"))
+        .to_owned();
+    stack.pump().await;
+    // gus was mentioned while connected: a live notification, stored.
+    let listed = stack
+        .send(&g_user, &json!({ "type": "LIST_NOTIFICATIONS" }))
+        .await
+        .1;
+    let notification = listed["notifications"][0]["notificationId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a notification in {listed}"))
+        .to_owned();
+    let foreign = Foreign {
+        cursor,
+        comment: comment_id,
+        notification,
+    };
+    stack.gateway.take();
+
+    let mut cells = 0;
+    let mut refused = 0;
+    let mut mismatches = Vec::new();
+    let mut table =
+        String::from("| frame | forged | OWNER | ADMIN | USER |\n|---|---|---|---|---|\n");
+    for target in targets() {
+        for (forgery, forgery_name) in FORGERIES {
+            let Some(frame) = forge(&target, forgery, &foreign) else {
+                continue;
+            };
+            let mut row = format!("| {} | {forgery_name} |", target.name);
+            for (role, actor) in actors.iter().enumerate() {
+                let before = stack.snapshot().await;
+                let (_, answer) = stack.send(actor, &frame).await;
+                stack.pump().await;
+                let delivered = stack.gateway.take();
+                let got = outcome(&answer);
+                let want = expected(&target, forgery, role);
+                cells += 1;
+                refused += usize::from(answer["type"] == "ERROR");
+                if got != want {
+                    mismatches.push(format!(
+                        "{} / {forgery_name} by {}: expected {want}, got {answer}",
+                        target.name, roles[role]
+                    ));
+                }
+                assert_eq!(
+                    stack.snapshot().await,
+                    before,
+                    "{} / {forgery_name} by {} changed the table",
+                    target.name,
+                    roles[role]
+                );
+                assert!(
+                    delivered.is_empty(),
+                    "{} / {forgery_name} by {} delivered {delivered:?}",
+                    target.name,
+                    roles[role]
+                );
+                let text = answer.to_string();
+                assert!(
+                    !text.contains("globex one") && !text.contains("globex note"),
+                    "{} / {forgery_name} by {} leaked globex's data: {text}",
+                    target.name,
+                    roles[role]
+                );
+                row.push_str(&format!(" ✗ {got} |"));
+            }
+            table.push_str(&row);
+            table.push('\n');
+        }
+    }
+
+    // The HTTP API: each route × forged path id, foreign cursor, bad type, identity query.
+    let routes = [
+        "/conversations",
+        "/conversations/{id}/messages",
+        "/conversations/{id}/messages/1/thread",
+        "/search?q=matrix",
+    ];
+    let http_forgeries: [(&str, &str); 6] = [
+        ("another tenant's id", "id=g"),
+        ("id with separators", "id=c%23MSG%23000000000001"),
+        (
+            "oversized id",
+            "id=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ),
+        ("another tenant's cursor", "cursor"),
+        ("wrong type (limit)", "limit=many"),
+        ("identity field in query", "clientId=globex"),
+    ];
+    for route in routes {
+        for (forgery_name, forgery) in http_forgeries {
+            let mut query: Vec<(String, String)> = Vec::new();
+            if route.contains("?q=") {
+                query.push(("q".into(), "matrix".into()));
+            }
+            let mut path = route.split('?').next().unwrap().to_owned();
+            match forgery.split_once('=') {
+                Some(("id", id)) if path.contains("{id}") => path = path.replace("{id}", id),
+                Some(("id", _)) => continue,
+                Some((name, value)) => query.push((name.into(), value.into())),
+                None => query.push(("cursor".into(), foreign.cursor.clone())),
+            }
+            let path = path.replace("{id}", "c");
+            let mut row = format!("| GET {route} | {forgery_name} |");
+            for (role, actor) in actors.iter().enumerate() {
+                let before = stack.snapshot().await;
+                let (status, answer) = http_get(&stack, actor, &path, &query).await;
+                let got = outcome(&answer);
+                refused += usize::from(answer["type"] == "ERROR");
+                let want = match forgery_name {
+                    "another tenant's id" => "CONVERSATION_NOT_FOUND",
+                    "another tenant's cursor" => "INVALID_CURSOR",
+                    _ => "INVALID_FIELD",
+                };
+                cells += 1;
+                if got != want {
+                    mismatches.push(format!(
+                        "GET {path} / {forgery_name} by {}: expected {want}, got {status} {answer}",
+                        roles[role]
+                    ));
+                }
+                assert_eq!(stack.snapshot().await, before);
+                assert!(!answer.to_string().contains("globex one"));
+                row.push_str(&format!(" ✗ {status} {got} |"));
+            }
+            table.push_str(&row);
+            table.push('\n');
+        }
+    }
+    let summary = format!(
+        "{cells} cells: {refused} refused with their code, {} a no-op ACK (marking another \
+         tenant's notification read); in every one the table unchanged and nothing delivered",
+        cells - refused
+    );
+    println!("{summary}\n\n{table}");
+    let out = format!("{}/target/test-output", env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        format!("{out}/forgery-matrix.md"),
+        format!("{summary}\n\n{table}"),
+    )
+    .unwrap();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert!(cells >= 300, "only {cells} cells");
+}
+
+/// A GET on the HTTP API as `client`, through the http-api handler.
+async fn http_get(
+    stack: &TestStack,
+    client: &Client,
+    path: &str,
+    query: &[(String, String)],
+) -> (u16, Value) {
+    use lambda_http::RequestExt;
+    let token = messaging_devstack::tokens::mint_local(&client.principal, 600).unwrap();
+    let mut parameters: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (name, value) in query {
+        parameters
+            .entry(name.clone())
+            .or_default()
+            .push(value.clone());
+    }
+    let request = lambda_http::http::Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(lambda_http::Body::Empty)
+        .unwrap()
+        .with_query_string_parameters(parameters);
+    let response = messaging_handlers::http_api::handle(&stack.http, request).await;
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, body)
+}

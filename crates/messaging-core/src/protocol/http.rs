@@ -26,12 +26,23 @@ const QUERY_FIELDS: [(&str, &str, bool); 4] = [
     ("q", "query", false),
 ];
 
-/// The query parameters [`parse_http_read`] reads (any other is ignored).
-pub const HTTP_QUERY_PARAMETERS: [&str; 4] = [
+/// The query parameters [`parse_http_read`] reads: the reads' own, and the identity fields it
+/// refuses (any other is ignored).
+pub const HTTP_QUERY_PARAMETERS: [&str; 14] = [
     QUERY_FIELDS[0].0,
     QUERY_FIELDS[1].0,
     QUERY_FIELDS[2].0,
     QUERY_FIELDS[3].0,
+    super::IDENTITY_FIELDS[0],
+    super::IDENTITY_FIELDS[1],
+    super::IDENTITY_FIELDS[2],
+    super::IDENTITY_FIELDS[3],
+    super::IDENTITY_FIELDS[4],
+    super::IDENTITY_FIELDS[5],
+    super::IDENTITY_FIELDS[6],
+    super::IDENTITY_FIELDS[7],
+    super::IDENTITY_FIELDS[8],
+    super::IDENTITY_FIELDS[9],
 ];
 
 /// The read that `method` on `path` asks for, with `query`'s (decoded) parameters; the first
@@ -47,6 +58,12 @@ pub fn parse_http_read(
             ErrorCode::NotFound,
             "only GET is served",
         ));
+    }
+    if let Some((field, _)) = query
+        .iter()
+        .find(|(name, _)| super::IDENTITY_FIELDS.contains(name))
+    {
+        return Err(super::identity_field_refused(field));
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let with = |pairs: &[(&str, Value)]| -> Result<Value, ProtocolError> {
@@ -154,6 +171,14 @@ mod tests {
         );
         assert_eq!(
             code(parse_http_read("GET", "/conversations/a%23b/messages", &[])),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(parse_http_read(
+                "GET",
+                "/conversations",
+                &[("clientId", "globex")]
+            )),
             ErrorCode::InvalidField
         );
         let long = format!("/{}", "é".repeat(500));

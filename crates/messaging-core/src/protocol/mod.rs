@@ -84,6 +84,31 @@ pub const TYPING_TTL_MILLIS: i64 = 10_000;
 /// Longest `requestId` echoed back.
 pub const MAX_REQUEST_ID_CHARS: usize = 64;
 
+/// Fields the server fills in from the caller's verified token, never from a frame: a frame (or
+/// HTTP query) that carries one is refused, so a client cannot believe it acts as another
+/// tenant, user or role, and a forgery attempt is answered loudly instead of ignored.
+/// (`userId` is not among them: it names the member or reader an action is about.)
+pub const IDENTITY_FIELDS: [&str; 10] = [
+    "clientId",
+    "tenantId",
+    "tenant",
+    "role",
+    "sender",
+    "senderId",
+    "senderName",
+    "createdBy",
+    "ownerId",
+    "principal",
+];
+
+/// The refusal of a frame or request that names `field`, one of [`IDENTITY_FIELDS`].
+pub(crate) fn identity_field_refused(field: &str) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::InvalidField,
+        format!("{field} is taken from your access token, never from a request; remove it"),
+    )
+}
+
 table::command_table! {
     /// Every action the `route` function (`$default`) handles.
     pub enum Command;
@@ -215,6 +240,9 @@ pub fn parse_envelope(body: &str) -> Result<Envelope, ProtocolError> {
             ))
         }
     };
+    if let Some(field) = IDENTITY_FIELDS.iter().find(|f| object.contains_key(**f)) {
+        return Err(identity_field_refused(field));
+    }
     let kind = match object.get("type") {
         Some(Value::String(kind)) => kind.clone(),
         _ => {
@@ -308,6 +336,24 @@ mod tests {
 
     fn code(body: &str) -> ErrorCode {
         parse_inbound(body).unwrap_err().code
+    }
+
+    #[test]
+    fn a_frame_naming_an_identity_field_is_refused_whatever_its_value() {
+        for field in IDENTITY_FIELDS {
+            let body = format!(
+                r#"{{"type":"CHAT_MESSAGE","conversationId":"c","content":{{"text":"x"}},"{field}":"globex"}}"#
+            );
+            let e = parse_inbound(&body).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidField, "{field}");
+            assert!(e.message.starts_with(field), "{}", e.message);
+            assert!(parse_file_inbound(&body).is_err());
+        }
+        // `userId` names whom an action is about.
+        assert!(
+            parse_inbound(r#"{"type":"REMOVE_MEMBER","conversationId":"c","userId":"bob"}"#)
+                .is_ok()
+        );
     }
 
     #[test]
