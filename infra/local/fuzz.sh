@@ -46,8 +46,11 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
 --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo +nightly build --release --locked --quiet --target "$host" --target-dir target/ci --bins
-bin="$ROOT/fuzz/target/ci/$host/release"
+# Short runs (the test command's) use the quicker-to-build fuzz-ci profile; long ones release.
+profile=fuzz-ci
+[[ $seconds -ge 60 ]] && profile=release
+cargo +nightly build --profile "$profile" --locked --quiet --target "$host" --target-dir target/ci --bins
+bin="$ROOT/fuzz/target/ci/$host/$profile"
 
 out="$ROOT/target/test-output"
 mkdir -p "$out"
