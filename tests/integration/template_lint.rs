@@ -497,3 +497,46 @@ fn access_logs_never_record_a_query_string_or_a_body() {
         .unwrap();
     assert_eq!(stage["DataTraceEnabled"].as_bool(), Some(false));
 }
+
+/// An operator can cap every function's concurrency (what a flood can cost, and the account's
+/// other functions kept from starving), and a failing notification batch pages someone.
+#[test]
+fn every_function_can_be_capped_and_a_failing_notification_batch_is_alarmed() {
+    let template = Template::workspace().unwrap();
+    let reserved = template
+        .get(&["Globals", "Function", "ReservedConcurrentExecutions"])
+        .expect("Globals.Function.ReservedConcurrentExecutions");
+    let text = serde_yaml::to_string(reserved).unwrap();
+    assert!(
+        text.contains("ReservedConcurrency") && text.contains("AWS::NoValue"),
+        "reserved concurrency is not the ReservedConcurrency parameter (0 = none): {text}"
+    );
+    assert!(template.has_parameter("ReservedConcurrency"));
+    let functions = template.of_type("AWS::Serverless::Function").unwrap();
+    assert_eq!(functions.len(), 7);
+    for (id, properties) in functions {
+        assert!(
+            properties.get("ReservedConcurrentExecutions").is_none(),
+            "{id} overrides the reserved concurrency cap"
+        );
+    }
+    let alarms = template.of_type("AWS::CloudWatch::Alarm").unwrap();
+    let batch_alarm = alarms.iter().find(|(_, props)| {
+        props["Namespace"] == "AWS/Lambda"
+            && props["MetricName"] == "Errors"
+            && props["Dimensions"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|d| {
+                    messaging_devstack::template::reference(Some(&d["Value"])).as_deref()
+                        == Some("NotifyBatchFunction")
+                })
+    });
+    let (id, alarm) = batch_alarm.expect("an alarm on the notification batch's Errors");
+    let actions = serde_yaml::to_string(&alarm["AlarmActions"]).unwrap();
+    assert!(
+        actions.contains("AlarmTopic"),
+        "{id} notifies nobody: {actions}"
+    );
+}

@@ -115,7 +115,7 @@ async fn a_flooding_user_is_throttled_with_retry_after_and_another_tenant_is_not
 }
 
 #[tokio::test]
-async fn a_connection_sending_too_fast_is_throttled_whatever_it_sends() {
+async fn a_connection_sending_too_fast_is_throttled_whatever_it_sends_and_costs_no_request() {
     let stack = TestStack::new().await;
     let tight = RateLimits {
         frames_per_second: 2,
@@ -148,6 +148,23 @@ async fn a_connection_sending_too_fast_is_throttled_whatever_it_sends() {
     assert!(throttled
         .iter()
         .all(|a| a["retryAfterMs"].as_u64().is_some_and(|ms| ms <= 500)));
+    // Still flooding: refused before her connection is even looked up, so a flood costs the
+    // table nothing (it made a GetItem per refused frame before).
+    let mut refused = 0;
+    for _ in 0..10 {
+        stack.dynamo_requests.reset();
+        let (_, answer) = stack.send(&ann, &frame).await;
+        if answer["code"] == "THROTTLED" {
+            refused += 1;
+            assert_eq!(
+                stack.dynamo_requests.snapshot(),
+                Default::default(),
+                "a refused frame read or wrote the table"
+            );
+        }
+    }
+    // (A token may come back during the loop: 2 a second.)
+    assert!(refused >= 9, "{refused} of 10 refused");
     // Her other connection has its own bucket.
     let (_, answer) = stack
         .send(&other, &json!({ "type": "GET_PREFERENCES" }))

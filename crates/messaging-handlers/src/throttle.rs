@@ -56,7 +56,9 @@ pub struct LimiterStats {
 #[derive(Default)]
 struct State {
     limits: HashMap<TenantId, (RateLimits, tokio::time::Instant)>,
-    connections: HashMap<ConnectionId, Bucket>,
+    /// Each connection's bucket, with the rate and burst of its tenant when it was last
+    /// checked (so a flood is refused before its caller is even looked up).
+    connections: HashMap<ConnectionId, (Bucket, u32, u32)>,
     users: HashMap<(TenantId, UserId), Window>,
     tenants: HashMap<TenantId, Window>,
 }
@@ -96,6 +98,30 @@ impl Limiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuses a frame from `connection` at `now` if its bucket, as last seen, is empty: the
+    /// refusal costs no DynamoDB request at all, not even the caller's lookup, so a flooding
+    /// connection cannot load the table (or a tenant's neighbours) with refused frames. Takes
+    /// nothing: [`Self::check`] counts the frame once its caller is known.
+    pub fn precheck(
+        &self,
+        connection: &ConnectionId,
+        now_millis: i64,
+    ) -> Result<(), ProtocolError> {
+        let state = self.lock();
+        let Some((bucket, rate, burst)) = state.connections.get(connection) else {
+            return Ok(());
+        };
+        let (rate, burst) = (*rate, *burst);
+        match bucket.clone().take(rate, burst, now_millis) {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                drop(state);
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                Err(connection_throttled(rate, wait))
+            }
+        }
     }
 
     /// Admits or refuses one frame of `action` from `connection` of `caller` at `now`.
@@ -175,6 +201,15 @@ impl Limiter {
     }
 }
 
+fn connection_throttled(frames_per_second: u32, wait: u64) -> ProtocolError {
+    ProtocolError::throttled(
+        format!(
+            "this connection sent more than {frames_per_second} frames a second; wait {wait} ms"
+        ),
+        wait,
+    )
+}
+
 /// The decision for one frame, under the lock: the connection's bucket, then (for a send) the
 /// user's and the tenant's windows, both checked before either counts it.
 fn decide(
@@ -188,18 +223,19 @@ fn decide(
     if state.connections.len() >= MAX_TRACKED {
         state.connections.clear();
     }
-    let bucket = state
+    let (bucket, rate, burst) = state
         .connections
         .entry(connection.clone())
-        .or_insert_with(|| Bucket::full(limits.frame_burst, now));
+        .or_insert_with(|| {
+            (
+                Bucket::full(limits.frame_burst, now),
+                limits.frames_per_second,
+                limits.frame_burst,
+            )
+        });
+    (*rate, *burst) = (limits.frames_per_second, limits.frame_burst);
     if let Err(wait) = bucket.take(limits.frames_per_second, limits.frame_burst, now) {
-        return Err(ProtocolError::throttled(
-            format!(
-                "this connection sent more than {} frames a second; wait {wait} ms",
-                limits.frames_per_second
-            ),
-            wait,
-        ));
+        return Err(connection_throttled(limits.frames_per_second, wait));
     }
     if !send {
         return Ok(Vec::new());
