@@ -141,6 +141,20 @@ async fn delivered_once_each(d: &Deal, seqs: &[u64]) -> (usize, usize) {
     (raw, distinct)
 }
 
+/// One message accepted: stored once, and bob and carol get it once each; the row recorded.
+async fn one_message_settled(d: &Deal, case: &str, retried: &str) {
+    assert_eq!(stored(&d.stack).await.len(), 1, "stored once");
+    let (raw, distinct) = delivered_once_each(d, &[1]).await;
+    record(Row {
+        case,
+        accepted: 1,
+        stored: 1,
+        delivered: format!("{distinct}/2"),
+        duplicates: format!("0 stored, {} posts", raw - distinct),
+        retried: retried.into(),
+    });
+}
+
 #[tokio::test]
 async fn throttled_dynamodb_writes_are_retried_by_the_sdk_and_the_message_stored_once() {
     let d = deal().await;
@@ -152,16 +166,12 @@ async fn throttled_dynamodb_writes_are_retried_by_the_sdk_and_the_message_stored
         d.proxy.count("TransactWriteItems", Some(Fault::Throttle)),
         2
     );
-    assert_eq!(stored(&d.stack).await.len(), 1);
-    let (raw, distinct) = delivered_once_each(&d, &[1]).await;
-    record(Row {
-        case: "DynamoDB throttles the message write twice",
-        accepted: 1,
-        stored: 1,
-        delivered: format!("{distinct}/2"),
-        duplicates: format!("0 stored, {} posts", raw - distinct),
-        retried: "the write, 2× by the SDK".into(),
-    });
+    one_message_settled(
+        &d,
+        "DynamoDB throttles the message write twice",
+        "the write, 2× by the SDK",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -180,16 +190,12 @@ async fn a_write_failing_past_the_sdk_retries_is_refused_retryably_and_the_resen
     // The client resends the same frame, as the ERROR says it may.
     let ack = send(&d.stack, &d.owner, &chat("m1", "resend me")).await;
     assert_eq!(ack["type"], "ACK", "{ack}");
-    assert_eq!(stored(&d.stack).await.len(), 1);
-    let (raw, distinct) = delivered_once_each(&d, &[1]).await;
-    record(Row {
-        case: "DynamoDB answers 500 to every attempt of the write",
-        accepted: 1,
-        stored: 1,
-        delivered: format!("{distinct}/2"),
-        duplicates: format!("0 stored, {} posts", raw - distinct),
-        retried: "3 SDK attempts, then the client's resend (told: retryable ERROR)".into(),
-    });
+    one_message_settled(
+        &d,
+        "DynamoDB answers 500 to every attempt of the write",
+        "3 SDK attempts, then the client's resend (told: retryable ERROR)",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -201,16 +207,12 @@ async fn a_write_applied_whose_answer_was_lost_is_stored_once_and_delivered_once
     // the retry a duplicate of it, and the ACK is the first copy's.
     assert_eq!(ack["type"], "ACK", "{ack}");
     assert_eq!(ack["seq"], 1);
-    assert_eq!(stored(&d.stack).await.len(), 1, "stored once");
-    let (raw, distinct) = delivered_once_each(&d, &[1]).await;
-    record(Row {
-        case: "the write is applied but its answer lost (connection dropped)",
-        accepted: 1,
-        stored: 1,
-        delivered: format!("{distinct}/2"),
-        duplicates: format!("0 stored, {} posts", raw - distinct),
-        retried: "the write, once by the SDK (answered from the idempotency item)".into(),
-    });
+    one_message_settled(
+        &d,
+        "the write is applied but its answer lost (connection dropped)",
+        "the write, once by the SDK (answered from the idempotency item)",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -227,16 +229,12 @@ async fn a_stalled_call_is_abandoned_and_retried_within_the_functions_time() {
     let ack = send(&d.stack, &d.owner, &chat("m1", "stalled")).await;
     eprintln!("answered after {:?}", started.elapsed());
     assert_eq!(ack["type"], "ACK", "{ack}");
-    assert_eq!(stored(&d.stack).await.len(), 1);
-    let (raw, distinct) = delivered_once_each(&d, &[1]).await;
-    record(Row {
-        case: "a DynamoDB call stalls for 20 s (longer than the function lives)",
-        accepted: 1,
-        stored: 1,
-        delivered: format!("{distinct}/2"),
-        duplicates: format!("0 stored, {} posts", raw - distinct),
-        retried: "the write, after the 3 s attempt timeout".into(),
-    });
+    one_message_settled(
+        &d,
+        "a DynamoDB call stalls for 20 s (longer than the function lives)",
+        "the write, after the 3 s attempt timeout",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -262,17 +260,12 @@ async fn a_queue_refusing_the_job_tells_the_client_and_the_resend_delivers_once(
     let ack = send(&d.stack, &d.owner, &chat("m1", "queue down")).await;
     assert_eq!(ack["type"], "ACK", "{ack}");
     assert_eq!(ack["duplicate"], true);
-    assert_eq!(stored(&d.stack).await.len(), 1, "the resend stored nothing");
-    let (raw, distinct) = delivered_once_each(&d, &[1]).await;
-    record(Row {
-        case: "SQS answers 500 to every attempt to queue the fan-out",
-        accepted: 1,
-        stored: 1,
-        delivered: format!("{distinct}/2"),
-        duplicates: format!("0 stored, {} posts", raw - distinct),
-        retried: "3 SDK attempts, then the client's resend (told: UNAVAILABLE, stored as seq 1)"
-            .into(),
-    });
+    one_message_settled(
+        &d,
+        "SQS answers 500 to every attempt to queue the fan-out",
+        "3 SDK attempts, then the client's resend (told: UNAVAILABLE, stored as seq 1)",
+    )
+    .await;
 }
 
 #[tokio::test]

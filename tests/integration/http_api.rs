@@ -5,7 +5,7 @@ use messaging_core::{Principal, Role, TenantId, UserId};
 use messaging_devstack::tokens;
 use serde_json::{json, Value};
 use test_support::gateway::GatewayStack;
-use test_support::{chat, create, http};
+use test_support::{chat, create, http, TestStack};
 
 fn token(tenant: &str, user: &str, role: Role) -> String {
     let principal = Principal {
@@ -35,10 +35,9 @@ fn seqs(frame: &Value) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_portal_page_reads_history_threads_and_search_over_http() {
-    let gateway = GatewayStack::start().await;
-    let stack = &gateway.stack;
+/// acme's "team" (owner and bob): three messages and a reply to the first, by the owner.
+/// Returns a token for bob.
+async fn team_with_bob(stack: &TestStack) -> String {
     let owner = stack.connect_as("acme", "owner", Role::Owner).await;
     stack
         .send(&owner, &create("team", "project", &["bob"]))
@@ -48,7 +47,14 @@ async fn a_portal_page_reads_history_threads_and_search_over_http() {
     }
     let reply = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "parentSeq": 1, "content": { "text": "a reply" } });
     stack.send(&owner, &reply).await;
-    let bob = token("acme", "bob", Role::User);
+    token("acme", "bob", Role::User)
+}
+
+#[tokio::test]
+async fn a_portal_page_reads_history_threads_and_search_over_http() {
+    let gateway = GatewayStack::start().await;
+    let stack = &gateway.stack;
+    let bob = team_with_bob(stack).await;
 
     let (status, list) = get(&gateway, "/conversations", Some(&bob)).await;
     assert_eq!(
@@ -162,16 +168,7 @@ async fn a_portal_page_reads_history_threads_and_search_over_http() {
 async fn the_http_api_keeps_its_openapi_document_under_schemathesis() {
     let gateway = GatewayStack::start().await;
     let stack = &gateway.stack;
-    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
-    stack
-        .send(&owner, &create("team", "project", &["bob"]))
-        .await;
-    for text in ["contract one", "contract two", "three"] {
-        stack.send(&owner, &chat("team", text)).await;
-    }
-    let reply = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "parentSeq": 1, "content": { "text": "a reply" } });
-    stack.send(&owner, &reply).await;
-    let bob = token("acme", "bob", Role::User);
+    let bob = team_with_bob(stack).await;
 
     let venv = std::env::var("STACKPRO_VENV")
         .map(|v| format!("{v}-schemathesis"))
