@@ -56,9 +56,9 @@ pub struct LimiterStats {
 #[derive(Default)]
 struct State {
     limits: HashMap<TenantId, (RateLimits, tokio::time::Instant)>,
-    /// Each connection's bucket, with the rate and burst of its tenant when it was last
-    /// checked (so a flood is refused before its caller is even looked up).
-    connections: HashMap<ConnectionId, (Bucket, u32, u32)>,
+    /// Each connection's state, as of its last checked frame (so a flood is refused before
+    /// its caller is even looked up).
+    connections: HashMap<ConnectionId, ConnectionState>,
     users: HashMap<(TenantId, UserId), Window>,
     tenants: HashMap<TenantId, Window>,
 }
@@ -78,6 +78,17 @@ impl std::fmt::Debug for Limiter {
             .field("defaults", &self.defaults)
             .finish()
     }
+}
+
+/// What the limiter knows of one connection.
+struct ConnectionState {
+    bucket: Bucket,
+    /// Its tenant's frame rate and burst when last checked.
+    rate: u32,
+    burst: u32,
+    /// Its sends are refused until then (epoch ms), with this message: its user's or tenant's
+    /// window was full.
+    sends_refused: Option<(i64, String)>,
 }
 
 /// Which shared counter a sync adds to.
@@ -107,19 +118,37 @@ impl Limiter {
     pub fn precheck(
         &self,
         connection: &ConnectionId,
+        action: &str,
         now_millis: i64,
     ) -> Result<(), ProtocolError> {
-        let state = self.lock();
-        let Some((bucket, rate, burst)) = state.connections.get(connection) else {
-            return Ok(());
+        let refusal = {
+            let state = self.lock();
+            let Some(known) = state.connections.get(connection) else {
+                return Ok(());
+            };
+            match known
+                .bucket
+                .clone()
+                .take(known.rate, known.burst, now_millis)
+            {
+                Err(wait) => Some(connection_throttled(known.rate, wait)),
+                Ok(()) => match &known.sends_refused {
+                    Some((until, why)) if SENDS.contains(&action) && *until > now_millis => {
+                        let wait = u64::try_from(until - now_millis).unwrap_or(0);
+                        Some(ProtocolError::throttled(
+                            format!("{why}; wait {wait} ms"),
+                            wait,
+                        ))
+                    }
+                    _ => None,
+                },
+            }
         };
-        let (rate, burst) = (*rate, *burst);
-        match bucket.clone().take(rate, burst, now_millis) {
-            Ok(()) => Ok(()),
-            Err(wait) => {
-                drop(state);
+        match refusal {
+            None => Ok(()),
+            Some(refusal) => {
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                Err(connection_throttled(rate, wait))
+                Err(refusal)
             }
         }
     }
@@ -223,18 +252,20 @@ fn decide(
     if state.connections.len() >= MAX_TRACKED {
         state.connections.clear();
     }
-    let (bucket, rate, burst) = state
+    let known = state
         .connections
         .entry(connection.clone())
-        .or_insert_with(|| {
-            (
-                Bucket::full(limits.frame_burst, now),
-                limits.frames_per_second,
-                limits.frame_burst,
-            )
+        .or_insert_with(|| ConnectionState {
+            bucket: Bucket::full(limits.frame_burst, now),
+            rate: limits.frames_per_second,
+            burst: limits.frame_burst,
+            sends_refused: None,
         });
-    (*rate, *burst) = (limits.frames_per_second, limits.frame_burst);
-    if let Err(wait) = bucket.take(limits.frames_per_second, limits.frame_burst, now) {
+    (known.rate, known.burst) = (limits.frames_per_second, limits.frame_burst);
+    if let Err(wait) = known
+        .bucket
+        .take(limits.frames_per_second, limits.frame_burst, now)
+    {
         return Err(connection_throttled(limits.frames_per_second, wait));
     }
     if !send {
@@ -256,43 +287,53 @@ fn decide(
     let (user_limit, tenant_limit) = (limits.user_window(), limits.tenant_window());
     let user_admission = user.admit(user_limit, now);
     let tenant_admission = tenant.admit(tenant_limit, now);
-    match (user_admission, tenant_admission) {
-        (Admission::Refused { retry_after_ms }, _) => Err(ProtocolError::throttled(
+    let refused = match (&user_admission, &tenant_admission) {
+        (Admission::Refused { retry_after_ms }, _) => Some((
             format!(
-                "you sent more than {} messages in a minute; wait {retry_after_ms} ms",
+                "you sent more than {} messages in a minute",
                 limits.user_sends_per_minute
             ),
-            retry_after_ms,
+            *retry_after_ms,
         )),
-        (_, Admission::Refused { retry_after_ms }) => Err(ProtocolError::throttled(
+        (_, Admission::Refused { retry_after_ms }) => Some((
             format!(
-                "your portal sent more than {} messages in a minute; wait {retry_after_ms} ms",
+                "your portal sent more than {} messages in a minute",
                 limits.tenant_sends_per_minute
             ),
-            retry_after_ms,
+            *retry_after_ms,
         )),
-        (user_admission, tenant_admission) => {
-            // Both admitted: only now does either count it.
-            state.users.insert(user_key, user);
-            state.tenants.insert(caller.tenant.clone(), tenant);
-            let mut syncs = Vec::new();
-            if let Admission::Sync { add, window } = user_admission {
-                syncs.push(CounterSync {
-                    user: Some(caller.user.clone()),
-                    window,
-                    add,
-                });
-            }
-            if let Admission::Sync { add, window } = tenant_admission {
-                syncs.push(CounterSync {
-                    user: None,
-                    window,
-                    add,
-                });
-            }
-            Ok(syncs)
+        _ => None,
+    };
+    if let Some((why, retry_after_ms)) = refused {
+        // Until the window turns, this connection's sends are refused without a lookup.
+        let until = now.saturating_add(i64::try_from(retry_after_ms).unwrap_or(i64::MAX));
+        if let Some(known) = state.connections.get_mut(connection) {
+            known.sends_refused = Some((until, why.clone()));
         }
+        return Err(ProtocolError::throttled(
+            format!("{why}; wait {retry_after_ms} ms"),
+            retry_after_ms,
+        ));
     }
+    // Both admitted: only now does either count it.
+    state.users.insert(user_key, user);
+    state.tenants.insert(caller.tenant.clone(), tenant);
+    let mut syncs = Vec::new();
+    if let Admission::Sync { add, window } = user_admission {
+        syncs.push(CounterSync {
+            user: Some(caller.user.clone()),
+            window,
+            add,
+        });
+    }
+    if let Admission::Sync { add, window } = tenant_admission {
+        syncs.push(CounterSync {
+            user: None,
+            window,
+            add,
+        });
+    }
+    Ok(syncs)
 }
 
 #[cfg(test)]

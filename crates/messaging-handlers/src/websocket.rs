@@ -127,9 +127,10 @@ where
     let action = inbound.command.type_name();
     tracing::Span::current().record("action", action);
     // A connection over its frame rate is refused before anything is read.
-    if let Err(e) = service
-        .limiter()
-        .precheck(&connection, messaging_core::time::now_millis())
+    if let Err(e) =
+        service
+            .limiter()
+            .precheck(&connection, action, messaging_core::time::now_millis())
     {
         info!(code = %e.code, "frame throttled");
         return response::error(inbound.request_id, &e);
