@@ -8,6 +8,7 @@ mod fanout;
 mod report;
 mod stack;
 mod steady;
+mod throttle;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,9 @@ struct Options {
     steady_seconds: f64,
     cold_runs: usize,
     cold_only: bool,
+    /// Only the rate-limit scenario, written to throttle.json / throttle.md.
+    throttle_only: bool,
+    throttle_seconds: f64,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -64,6 +68,8 @@ fn options() -> anyhow::Result<Options> {
         steady_seconds: number("--steady-seconds", "20")?,
         cold_runs: number("--cold-runs", "20")? as usize,
         cold_only: args.iter().any(|a| a == "--cold-only"),
+        throttle_only: args.iter().any(|a| a == "--throttle-only"),
+        throttle_seconds: number("--throttle-seconds", "10")?,
     })
 }
 
@@ -71,6 +77,32 @@ fn options() -> anyhow::Result<Options> {
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let started = std::time::Instant::now();
+
+    if o.throttle_only {
+        let stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+        eprintln!(
+            "rate limits under a flood, {} s a phase",
+            o.throttle_seconds
+        );
+        let result = throttle::run(&stack, o.throttle_seconds, 2.0, 100.0, 0).await?;
+        stack.gateway.shutdown().await;
+        std::fs::create_dir_all(&o.out)?;
+        std::fs::write(
+            o.out.join("throttle.json"),
+            serde_json::to_string_pretty(&result)?,
+        )?;
+        let machine = report::Machine::describe();
+        let header = format!(
+            "# StackPro Messaging — rate limits (bench)\n\nMeasured {} on {} ({} cores), {}. {}\n",
+            machine.date, machine.cpu, machine.cores, machine.rustc, machine.emulator
+        );
+        std::fs::write(
+            o.out.join("throttle.md"),
+            header + &report::throttle_markdown(&result),
+        )?;
+        eprintln!("wrote {}/throttle.json and throttle.md", o.out.display());
+        return Ok(());
+    }
 
     // Cold start first, on an idle machine. The functions read their secrets from Secrets
     // Manager at start, as deployed: that call is part of what is measured.
@@ -171,6 +203,14 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     steady_stack.gateway.shutdown().await;
 
+    eprintln!(
+        "rate limits under a flood, {} s a phase",
+        o.throttle_seconds
+    );
+    let throttle_stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+    let throttle = throttle::run(&throttle_stack, o.throttle_seconds, 2.0, 100.0, 0).await?;
+    throttle_stack.gateway.shutdown().await;
+
     let mut costs = Vec::new();
     for n in [2, 10, 100] {
         if let Some(run) = fanout.iter().find(|f| f.recipients == n) {
@@ -182,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
         fanout_concurrency: o.concurrency,
         fanout,
         steady: Some(steady),
+        throttle: Some(throttle),
         cold_start,
         cost_per_million_messages: costs,
     };

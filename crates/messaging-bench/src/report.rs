@@ -63,6 +63,8 @@ pub struct Report {
     pub fanout_concurrency: usize,
     pub fanout: Vec<FanoutResult>,
     pub steady: Option<SteadyResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<crate::throttle::ThrottleResult>,
     pub cold_start: Vec<ColdStart>,
     pub cost_per_million_messages: Vec<Cost>,
 }
@@ -122,6 +124,9 @@ impl Report {
                 s.latency_ms_p50, s.latency_ms_p95, s.latency_ms_p99, s.latency_ms_max
             );
         }
+        if let Some(t) = &self.throttle {
+            out.push_str(&throttle_markdown(t));
+        }
         let _ = writeln!(
             out,
             "\n## Cold start (release build, spawn → first Runtime API request)\n"
@@ -162,4 +167,45 @@ impl Report {
         }
         out
     }
+}
+
+/// The rate-limit section: the calm portal's ACK latency alone and during the flood, what the
+/// flood got, and the limiter's cost.
+pub fn throttle_markdown(t: &crate::throttle::ThrottleResult) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n## Rate limits under a flood\n");
+    let _ = writeln!(
+        out,
+        "A calm portal (10 users in one conversation) sends {} messages/s for {} s, first alone, then while one connection of another portal sends {} messages/s (10× its connection's allowance) for the same time. The real route function behind the local gateway, the stack's default limits.\n",
+        t.calm_rate, t.seconds, t.flood_rate
+    );
+    let _ = writeln!(
+        out,
+        "| phase | calm sent | calm ACKed | calm ACK p50 ms | p95 ms | max ms | flood sent | flood ACKed | flood THROTTLED | route fn p50 / p95 / max ms | route DynamoDB requests |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for (name, p) in [("calm alone", &t.alone), ("during the flood", &t.flooded)] {
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.2} / {:.1} / {:.1} | {} |",
+            p.calm_sent,
+            p.calm_acked,
+            p.calm_ack_ms_p50,
+            p.calm_ack_ms_p95,
+            p.calm_ack_ms_max,
+            p.flood_sent,
+            p.flood_acked,
+            p.flood_throttled,
+            p.route_ms_p50,
+            p.route_ms_p95,
+            p.route_ms_max,
+            p.route_dynamodb_requests
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe limiter's cost: shared-counter writes (DynamoDB UpdateItem, 1 WRU) per million admitted messages — **{:.0} at a user's limit (${:.3} per million messages)**, **{:.0} in normal traffic (${:.3})**; no write per message. Tenants' own limits: one GetItem per tenant per minute per warm sandbox.",
+        t.writes_per_million_at_limit, t.dollars_per_million_at_limit,
+        t.writes_per_million_normal, t.dollars_per_million_normal
+    );
+    out
 }

@@ -46,6 +46,8 @@ pub struct Stack {
     pub gateway: RunningGateway,
     pub api: ConnectionsApi,
     pub concurrency: usize,
+    /// The route function's rate limiter (its counts: admitted, refused, counter writes).
+    pub limiter: messaging_handlers::throttle::Limiter,
     connected: Arc<Mutex<HashMap<String, String>>>,
 }
 
@@ -104,6 +106,7 @@ impl Stack {
             })
         };
         let route_service = Arc::new(with_table(counted_table(&route_dynamodb)).route);
+        let limiter = route_service.limiter.clone();
         let broadcast_service = Arc::new(with_table(counted_table(&broadcast_dynamodb)).broadcast);
         let timings = Arc::new(Mutex::new(Timings::default()));
         let connected = Arc::new(Mutex::new(HashMap::new()));
@@ -162,6 +165,7 @@ impl Stack {
             gateway,
             api,
             concurrency,
+            limiter,
             connected,
         })
     }
