@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target (fuzz/fuzz_targets/) for a while, on nightly Rust.
 #
-#   ./infra/local/fuzz.sh                 # 10 s each (what the test command runs)
+#   ./infra/local/fuzz.sh                 # 10 s each (the test command runs 5 s each)
 #   ./infra/local/fuzz.sh --seconds 600   # the long runs recorded in docs/fuzzing.md
 #   ./infra/local/fuzz.sh --seconds 600 --keep ws_frame   # and keep what they found
 #

@@ -51,9 +51,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-step "fuzz: every target for ${FUZZ_SECONDS:-10} s from its committed corpus (cargo +nightly fuzz)"
+step "fuzz: every target for ${FUZZ_SECONDS:-5} s from its committed corpus (cargo +nightly fuzz)"
 if cargo +nightly --version >/dev/null 2>&1; then
-  bash infra/local/fuzz.sh --seconds "${FUZZ_SECONDS:-10}"
+  bash infra/local/fuzz.sh --seconds "${FUZZ_SECONDS:-5}"
 else
   echo "No nightly toolchain here (cargo +nightly): the fuzz targets cannot run on this machine."
   echo "Their committed corpora ran above as plain tests (messaging-fuzz: the_committed_corpora_pass_every_target)."

@@ -127,11 +127,12 @@ async fn a_forged_foreign_conversation_is_refused_with_nothing_written() {
         stack.send(&g_owner, &typing).await.1["code"],
         "CONVERSATION_NOT_FOUND"
     );
-    // A body cannot claim another tenant or user: those fields are ignored.
+    // A body cannot claim another tenant or user: naming one is refused (they come from the
+    // token only), and the frame is not acted on.
     let spoof = json!({ "type": "CHAT_MESSAGE", "clientId": "acme", "senderId": "owner", "conversationId": "secret", "content": { "text": "x" } });
     assert_eq!(
         stack.send(&g_owner, &spoof).await.1["code"],
-        "CONVERSATION_NOT_FOUND"
+        "INVALID_FIELD"
     );
 
     assert_eq!(
