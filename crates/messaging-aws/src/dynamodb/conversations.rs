@@ -358,16 +358,31 @@ impl MessagingTable {
         conversation: &ConversationId,
         limit: usize,
     ) -> Result<(Vec<UserId>, bool), AwsError> {
+        self.member_ids_after(tenant, conversation, None, limit, "Query(member ids)")
+            .await
+    }
+
+    /// Up to `limit` member ids after `after` (by user id), and whether there are more: one
+    /// Query of `limit + 1` items.
+    async fn member_ids_after(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        after: Option<&UserId>,
+        limit: usize,
+        operation: &'static str,
+    ) -> Result<(Vec<UserId>, bool), AwsError> {
         let keys = table::tenant(tenant);
         let output = with_prefix(
             self.client.query().table_name(&self.name),
             &keys.pk(),
             &keys.members_prefix(conversation),
         )
+        .set_exclusive_start_key(after.map(|u| key_map(&keys.member(conversation, u))))
         .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
         .send()
         .await
-        .map_err(|e| classify("Query(member ids)", e))?;
+        .map_err(|e| classify(operation, e))?;
         let mut members: Vec<UserId> =
             decode_all::<MemberItem>(output.items.unwrap_or_default(), "member")?
                 .into_iter()
@@ -481,23 +496,9 @@ impl MessagingTable {
         limit: usize,
     ) -> Result<(Vec<MemberPresence>, Option<UserId>), AwsError> {
         let keys = table::tenant(tenant);
-        let output = with_prefix(
-            self.client.query().table_name(&self.name),
-            &keys.pk(),
-            &keys.members_prefix(conversation),
-        )
-        .set_exclusive_start_key(after.map(|u| key_map(&keys.member(conversation, u))))
-        .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
-        .send()
-        .await
-        .map_err(|e| classify("Query(members page)", e))?;
-        let mut members: Vec<UserId> =
-            decode_all::<MemberItem>(output.items.unwrap_or_default(), "member")?
-                .into_iter()
-                .map(|m| m.user)
-                .collect();
-        let more = members.len() > limit;
-        members.truncate(limit);
+        let (members, more) = self
+            .member_ids_after(tenant, conversation, after, limit, "Query(members page)")
+            .await?;
         let users: Vec<_> = members.iter().map(|u| keys.user(u)).collect();
         let now = messaging_core::time::now_millis();
         let present: std::collections::HashMap<UserId, PresenceStatus> = self
