@@ -13,7 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use messaging_core::{ConversationId, Role};
+use aws_sdk_dynamodb::types::AttributeValue;
+use messaging_core::{ConversationId, Role, UserId};
 use serde_json::{json, Value};
 use test_support::{conversation, frames_for, keys, Client, Fault, FaultProxy, TestStack};
 
@@ -59,14 +60,15 @@ async fn send(stack: &TestStack, client: &Client, frame: &Value) -> Value {
         .1
 }
 
-/// The texts of the messages stored in `deal`, by seq.
+/// The texts of the messages stored in `deal`, by seq (voids, the numbers a failed send
+/// gave up, are not messages: [`voids`]).
 async fn stored(stack: &TestStack) -> BTreeMap<u64, String> {
     let items = stack.snapshot().await;
     let deal = conversation("deal");
     (1..50)
         .filter_map(|seq| {
             let key = keys("acme").name(|k| k.message(&deal, seq));
-            items.get(&key).map(|item| {
+            items.get(&key).filter(|item| !is_void(item)).map(|item| {
                 let text = item
                     .get("content")
                     .and_then(|c| c.as_m().ok())
@@ -76,6 +78,25 @@ async fn stored(stack: &TestStack) -> BTreeMap<u64, String> {
                     .unwrap_or_else(|| format!("{item:?}"));
                 (seq, text)
             })
+        })
+        .collect()
+}
+
+fn is_void(item: &BTreeMap<String, AttributeValue>) -> bool {
+    item.get("senderId")
+        .and_then(|s| s.as_s().ok())
+        .map(String::as_str)
+        == Some(UserId::SYSTEM)
+}
+
+/// The seqs of `deal` that hold a void.
+async fn voids(stack: &TestStack) -> Vec<u64> {
+    let items = stack.snapshot().await;
+    let deal = conversation("deal");
+    (1..50)
+        .filter(|&seq| {
+            let key = keys("acme").name(|k| k.message(&deal, seq));
+            items.get(&key).is_some_and(is_void)
         })
         .collect()
 }
@@ -143,8 +164,10 @@ async fn delivered_once_each(d: &Deal, seqs: &[u64]) -> (usize, usize) {
 
 /// One message accepted: stored once, and bob and carol get it once each; the row recorded.
 async fn one_message_settled(d: &Deal, case: &str, retried: &str) {
-    assert_eq!(stored(&d.stack).await.len(), 1, "stored once");
-    let (raw, distinct) = delivered_once_each(d, &[1]).await;
+    let stored = stored(&d.stack).await;
+    assert_eq!(stored.len(), 1, "stored once: {stored:?}");
+    let seqs: Vec<u64> = stored.keys().copied().collect();
+    let (raw, distinct) = delivered_once_each(d, &seqs).await;
     record(Row {
         case,
         accepted: 1,
@@ -182,6 +205,8 @@ async fn a_write_failing_past_the_sdk_retries_is_refused_retryably_and_the_resen
     assert_eq!(error["type"], "ERROR", "{error}");
     assert_eq!(error["retryable"], true, "{error}");
     assert!(stored(&d.stack).await.is_empty(), "nothing half-written");
+    // The number the failed send took holds a void: the conversation keeps no hole.
+    assert_eq!(voids(&d.stack).await, [1]);
     assert_eq!(
         d.stack.queued(&d.stack.queue_url).await,
         0,

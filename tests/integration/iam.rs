@@ -484,6 +484,20 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
     // notify-batch: digests by email and SMS, one failed send released, the gauge.
     let notify = &f.of("notify-batch").notify_batch;
     let later = messaging_core::time::now_millis() + notify.window_millis;
+    // The gauge counts the users active on the run's UTC day; a run past midnight (the suite
+    // ran at 23:5x) would find nobody yet, as it would on AWS. Count bob for that day too,
+    // as his connecting after midnight would.
+    let run_day = &messaging_core::time::rfc3339_millis(later)[..10];
+    f.of("connect")
+        .connect
+        .table
+        .record_active(
+            &TenantId::parse("acme").unwrap(),
+            &UserId::parse("bob").unwrap(),
+            run_day,
+        )
+        .await
+        .unwrap();
     let mut broken = notify.clone();
     broken.mailer = broken.mailer.with_sender("nobody@unverified.test");
     let failed = messaging_handlers::notify_batch::run(&broken, later)

@@ -91,21 +91,207 @@ async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
         ["Contract v2 attached", "sent twice at once"],
         "{to_bob:?}"
     );
+    // The racing copies took a number each; the loser's became a void, so the
+    // conversation has no hole: two messages and one void, seq 1 to 3.
     let items = stack.snapshot().await;
-    assert_eq!(stored_messages(&items, "acme", "team"), 2);
+    assert_eq!(stored_messages(&items, "acme", "team"), 3);
     assert_eq!(
         items[&keys("acme").name(|k| k.conversation(&conversation("team")))]["lastSeq"]
             .as_n()
             .unwrap(),
-        "2"
+        "3"
     );
+    let (_, history) = stack
+        .send(
+            &bob,
+            &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0 }),
+        )
+        .await;
+    let seqs: Vec<u64> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "{history}");
+    let voids: Vec<&Value> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["senderId"] == "stackpro.system")
+        .collect();
+    assert_eq!(voids.len(), 1, "{history}");
+    assert_eq!(
+        (&voids[0]["deleted"], &voids[0]["content"]["text"]),
+        (&json!(true), &json!(""))
+    );
+    assert_ne!(voids[0]["seq"], a["seq"], "the void is not the stored copy");
     // The same client id from another user, or in another conversation, is another message.
     let (_, other) = stack.send(&bob, &frame).await;
     assert_eq!(
         (other["seq"].as_u64(), other.get("duplicate")),
-        (Some(3), None),
+        (Some(4), None),
         "{other}"
     );
+}
+
+/// Concurrent sends to one conversation each take their `seq` at the first try: one
+/// reservation (UpdateItem) and one write each, however many race (an optimistic
+/// read-then-conditional-write made them retry each other, O(N²)).
+#[tokio::test]
+async fn concurrent_sends_to_one_conversation_each_take_the_next_seq_at_the_first_try() {
+    const SENDS: u64 = 24;
+    let stack = TestStack::new().await;
+    let (owner, _bob) = two_member_conversation(&stack, "acme").await;
+    stack.dynamo_requests.reset();
+    let sends = (0..SENDS).map(|i| {
+        let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "clientMessageId": format!("c-{i}"), "content": { "text": format!("message {i}") } });
+        let (stack, owner) = (&stack, &owner);
+        async move { stack.send(owner, &frame).await.1 }
+    });
+    let acks = futures_util::future::join_all(sends).await;
+    let mut seqs: Vec<u64> = acks
+        .iter()
+        .map(|ack| {
+            assert_eq!(ack["type"], "ACK", "{ack}");
+            ack["seq"].as_u64().unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=SENDS).collect::<Vec<_>>());
+    let requests = stack.dynamo_requests.snapshot();
+    eprintln!("DynamoDB requests of {SENDS} concurrent sends: {requests:?}");
+    assert_eq!(requests.get("UpdateItem"), Some(&SENDS), "{requests:?}");
+    assert_eq!(
+        requests.get("TransactWriteItems"),
+        Some(&SENDS),
+        "{requests:?}"
+    );
+    assert_eq!(requests.get("PutItem"), None, "no void: {requests:?}");
+}
+
+/// A number taken by a send that died before writing its message (simulated: `lastSeq`
+/// moved on, nothing written) is voided by the first reader of a page around it once no
+/// send can still write it; before that, the page shows the hole as it is.
+#[tokio::test]
+async fn a_seq_taken_by_a_send_that_died_is_voided_by_a_reader_once_nobody_can_write_it() {
+    let stack = TestStack::new().await;
+    let (owner, bob) = two_member_conversation(&stack, "acme").await;
+    assert_eq!(stack.send(&owner, &chat("team", "one")).await.1["seq"], 1);
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&stack.table_name)
+        .set_key(Some(key_map(
+            &keys("acme").key(|k| k.conversation(&conversation("team"))),
+        )))
+        .update_expression("ADD lastSeq :one")
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stack.send(&owner, &chat("team", "three")).await.1["seq"], 3);
+
+    // Now: seq 2's sender could still be writing it; the page leaves it alone.
+    let (_, page) = stack
+        .send(
+            &bob,
+            &json!({ "type": "GET_HISTORY", "conversationId": "team" }),
+        )
+        .await;
+    assert_eq!(
+        msgs(&page, "messages"),
+        [(3, "three".into()), (1, "one".into())]
+    );
+
+    // A minute later nobody can: the reader voids it, and every later page has it.
+    let table = &stack.route.table;
+    let tenant = messaging_core::TenantId::parse("acme").unwrap();
+    let later = messaging_core::time::now_millis() + messaging_aws::VOID_AFTER_MILLIS + 1_000;
+    let page = table
+        .message_page(
+            &tenant,
+            &conversation("team"),
+            messaging_aws::MessageRange::NewestBefore(None),
+            50,
+            later,
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(u64, bool, String)> = page
+        .messages
+        .iter()
+        .map(|m| (m.seq, m.deleted, m.sender_id.to_string()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (3, false, "owner".into()),
+            (2, true, "stackpro.system".into()),
+            (1, false, "owner".into())
+        ]
+    );
+    let (_, again) = stack
+        .send(
+            &bob,
+            &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0 }),
+        )
+        .await;
+    let seqs: Vec<u64> = again["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3], "{again}");
+}
+
+/// A send slower than the readers' patience finds its slot voided: it takes the next
+/// number instead, and nothing is lost or overwritten.
+#[tokio::test]
+async fn a_send_whose_slot_was_voided_under_it_takes_the_next_seq() {
+    let stack = TestStack::new().await;
+    let (owner, bob) = two_member_conversation(&stack, "acme").await;
+    assert_eq!(stack.send(&owner, &chat("team", "one")).await.1["seq"], 1);
+    // The slot the next send will take is voided first (as a reader would, under a stalled
+    // sender).
+    let tenant = messaging_core::TenantId::parse("acme").unwrap();
+    let now = messaging_core::time::now_millis();
+    assert!(stack
+        .route
+        .table
+        .void_seq(&tenant, &conversation("team"), 2, now)
+        .await
+        .unwrap());
+    assert!(
+        !stack
+            .route
+            .table
+            .void_seq(&tenant, &conversation("team"), 1, now)
+            .await
+            .unwrap(),
+        "a void never replaces a message"
+    );
+    let (_, ack) = stack.send(&owner, &chat("team", "two")).await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["seq"].as_u64()),
+        (Some("ACK"), Some(3)),
+        "{ack}"
+    );
+    let (_, history) = stack
+        .send(
+            &bob,
+            &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0 }),
+        )
+        .await;
+    assert_eq!(
+        msgs(&history, "messages"),
+        [(1, "one".into()), (2, String::new()), (3, "two".into())]
+    );
+    assert_eq!(history["messages"][1]["deleted"], true);
 }
 
 #[tokio::test]

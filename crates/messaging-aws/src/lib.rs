@@ -46,7 +46,7 @@ pub use dynamodb::{
     file_object_key, items, new_message_id, notification_id, table, ConnectionRecord, Delivery,
     JoinOutcome, MessagePage, MessageRange, MessagingTable, NewConversation, NewMessage,
     NewNotification, PendingCursor, Recipients, Registered, RemovedConnection, Sent, StoredFile,
-    StoredMessage, StoredNotification, PRESENCE_TTL_MILLIS,
+    StoredMessage, StoredNotification, PRESENCE_TTL_MILLIS, VOID_AFTER_MILLIS,
 };
 pub use error::AwsError;
 pub use request_counter::RequestCounter;

@@ -71,10 +71,11 @@ pub fn ours(run: &FanoutResult) -> Cost {
             + gb_seconds(run.broadcast_ms, BROADCAST_MEMORY_GB))
             * LAMBDA_PER_GB_SECOND_ARM;
     let count = |op: &str| *run.route_dynamodb_requests.get(op).unwrap_or(&0) as f64;
-    // Strongly consistent GetItems (connection, client message id, membership, conversation)
-    // cost 1 RRU each. The send is one transaction (2 WRU per item, ≤1 KB: the conversation's
-    // sequence counter, the message, its client message id); the message also lands in
-    // UserIndex (1 WRU); each distinct word is one search entry (1 WRU, one BatchWriteItem).
+    // Strongly consistent GetItems (connection, client message id, membership) cost 1 RRU
+    // each. The send takes its seq with one UpdateItem of the conversation (1 WRU), then
+    // writes one transaction (2 WRU per item, ≤1 KB: the message, its client message id) or,
+    // without a client message id, one PutItem; the message also lands in UserIndex (1 WRU);
+    // each distinct word is one search entry (1 WRU, one BatchWriteItem).
     let reads = count("GetItem") + run.recipient_query_read_units;
     let transactions = count("TransactWriteItems");
     let index_writes = if count("BatchWriteItem") > 0.0 {
@@ -167,7 +168,8 @@ mod tests {
             posting_deliveries_per_second: 0.0,
             posting_percent_of_raw: 0.0,
             route_dynamodb_requests: counts(&[
-                ("GetItem", 4),
+                ("GetItem", 3),
+                ("UpdateItem", 1),
                 ("TransactWriteItems", 1),
                 ("BatchWriteItem", 1),
             ]),
@@ -182,7 +184,7 @@ mod tests {
             post_to_connection_calls: recipients as u64,
             route_ms: 9.2,
             broadcast_ms: 20.0,
-            transaction_items: 3,
+            transaction_items: 2,
             search_entries: 8,
         }
     }
@@ -194,8 +196,9 @@ mod tests {
             (cost.api_gateway - 12.0).abs() < 1e-9,
             "inbound + ACK + 10 deliveries"
         );
-        // 4 + 1 RRU; 3 transactional items (6) + UserIndex (1) + 8 search entries = 15 WRU.
-        assert!((cost.dynamodb - (5.0 * 0.125 + 15.0 * 0.625)).abs() < 1e-9);
+        // 3 + 1 RRU; the seq (1) + 2 transactional items (4) + UserIndex (1) + 8 search
+        // entries = 14 WRU.
+        assert!((cost.dynamodb - (4.0 * 0.125 + 14.0 * 0.625)).abs() < 1e-9);
         // Send + receive + delete; the extra (empty) receives are not per message.
         assert!((cost.sqs - 1.5).abs() < 1e-9);
         // 2 requests + 10 ms (rounded up) at 128 MB + 20 ms at 256 MB.

@@ -189,7 +189,8 @@ pub async fn run(
         sqs_requests,
         post_to_connection_calls: posts,
         route_ms,
-        transaction_items: 3,
+        // The message and its client message id (the seq is taken before, by an UpdateItem).
+        transaction_items: 2,
         search_entries,
         broadcast_ms,
     })

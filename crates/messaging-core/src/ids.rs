@@ -113,6 +113,21 @@ id_type!(
     ConnectionId, "connectionId", 128, &['=', '+', '/']
 );
 
+impl UserId {
+    /// The server's own name for what no user wrote: the sender of a void (a `seq` that holds
+    /// no message). No token may carry it (`token::principal_from` refuses it), so no user
+    /// can speak as the server or be mistaken for it.
+    pub const SYSTEM: &'static str = "stackpro.system";
+
+    pub fn system() -> Self {
+        Self(Self::SYSTEM.to_owned())
+    }
+
+    pub fn is_system(&self) -> bool {
+        self.0 == Self::SYSTEM
+    }
+}
+
 impl FileId {
     /// The id of the file's comment thread: a conversation named like the file. Both ids have
     /// one alphabet and one length limit, so every file id is a conversation id.
@@ -132,6 +147,13 @@ mod tests {
             assert!(ConversationId::parse(bad).is_err(), "{bad} accepted");
         }
         assert!(ConnectionId::parse("a#b").is_err());
+    }
+
+    #[test]
+    fn the_system_sender_is_a_valid_id_and_knows_itself() {
+        assert!(UserId::system().is_system());
+        assert_eq!(UserId::parse(UserId::SYSTEM).unwrap(), UserId::system());
+        assert!(!UserId::parse("stackpro.system2").unwrap().is_system());
     }
 
     #[test]

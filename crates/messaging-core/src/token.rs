@@ -340,9 +340,16 @@ fn map_error(error: jsonwebtoken::errors::Error) -> TokenError {
 
 fn principal_from(claims: Claims) -> Result<Principal, TokenError> {
     let bad = |e: &dyn std::fmt::Display| TokenError::BadClaim(e.to_string());
+    let user = UserId::parse(claims.sub).map_err(|e| bad(&e))?;
+    if user.is_system() {
+        return Err(bad(&format!(
+            "sub \"{}\" is reserved for the server's own entries",
+            UserId::SYSTEM
+        )));
+    }
     Ok(Principal {
         tenant: TenantId::parse(claims.client_id).map_err(|e| bad(&e))?,
-        user: UserId::parse(claims.sub).map_err(|e| bad(&e))?,
+        user,
         role: claims.role.parse::<Role>().map_err(|e| bad(&e))?,
         name: claims
             .name
@@ -455,6 +462,18 @@ mod tests {
         let issuer = DevTokenIssuer::hs256(SECRET, "stackpro", "messaging").unwrap();
         let token = issuer.mint(&principal(), now(), 3600);
         assert_eq!(verifier().verify(&token).unwrap(), principal());
+    }
+
+    #[test]
+    fn no_token_may_speak_as_the_server() {
+        let key = EncodingKey::from_secret(SECRET);
+        let mut forged = claims(now() + 60);
+        forged.sub = UserId::SYSTEM.into();
+        let token = sign(&Header::new(Algorithm::HS256), &forged, &key);
+        match verifier().verify(&token) {
+            Err(TokenError::BadClaim(why)) => assert!(why.contains("reserved"), "{why}"),
+            other => panic!("a token for the system sender was not refused: {other:?}"),
+        }
     }
 
     #[test]

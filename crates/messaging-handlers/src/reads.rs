@@ -14,6 +14,7 @@ use messaging_core::protocol::{
 };
 use messaging_core::search::query_words;
 use messaging_core::signed::Signer;
+use messaging_core::time::now_millis;
 use messaging_core::{ConversationId, ErrorCode, Principal, ProtocolError, UserId};
 
 use crate::websocket::require_member;
@@ -114,7 +115,13 @@ pub async fn history(
     };
     let mut page = service
         .table
-        .message_page(&p.tenant, &conversation, range, usize::from(history.limit))
+        .message_page(
+            &p.tenant,
+            &conversation,
+            range,
+            usize::from(history.limit),
+            now_millis(),
+        )
         .await?;
     let (mut members, mut more_members) = if history.cursor.is_none() {
         let (members, next) = service

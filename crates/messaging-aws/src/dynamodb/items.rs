@@ -109,8 +109,9 @@ pub struct MessageItem {
     pub message: MessageView,
     /// UserIndex partition: `CLIENT#t#USER#u` (tenant-scoped on purpose). The message's
     /// `timestamp` is the index's sort key.
-    #[serde(rename = "userId")]
-    pub user_index_pk: String,
+    /// Absent on a void: no user sent it.
+    #[serde(rename = "userId", default, skip_serializing_if = "Option::is_none")]
+    pub user_index_pk: Option<String>,
     /// Bumped by every change: edits, deletes and reactions are conditional on it.
     #[serde(default)]
     pub version: u64,

@@ -3,16 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::{Select, TransactWriteItem, Update};
-use serde_dynamo::to_item;
+use aws_sdk_dynamodb::types::{ReturnValue, Select, TransactWriteItem, Update};
+use serde_dynamo::{from_item, to_item};
 use tracing::error;
 
-use messaging_core::protocol::{MessageContent, MessageView, MAX_UNREAD_COUNTED};
+use messaging_core::protocol::{ConversationView, MessageContent, MessageView, MAX_UNREAD_COUNTED};
 use messaging_core::search::{index_words, matches};
 use messaging_core::time::rfc3339_millis;
 use messaging_core::{ConversationId, MessageId, TenantId, UserId};
 
-use super::items::{ClientMessageItem, MessageItem, SearchEntryItem};
+use super::items::{ClientMessageItem, ConversationItem, MessageItem, SearchEntryItem};
 use super::requests::{
     build_error, decode_all, epoch_seconds, gsi1sk_of, key_map, n, s, transact_put, with_prefix,
     Item,
@@ -23,8 +23,11 @@ use crate::error::{
     cancellation_reasons, classify, classify_transaction, condition_failed_at, corrupt, AwsError,
 };
 
-/// Sends retried when another send took the same `seq` first.
-const SEND_ATTEMPTS: usize = 8;
+/// Sequence numbers one send may take: a number is only lost to a reader that voided it
+/// under a send slower than [`VOID_AFTER_MILLIS`].
+const SEND_ATTEMPTS: usize = 3;
+/// Writes of one reply into its slot when other replies keep moving the parent on.
+const PARENT_ATTEMPTS: usize = 8;
 /// Index entries read per search Query, and Queries per SEARCH request (then a cursor).
 const SEARCH_PAGE: i32 = 100;
 const SEARCH_PAGES_PER_REQUEST: usize = 5;
@@ -47,6 +50,17 @@ pub struct NewMessage {
     pub parent_seq: Option<u64>,
     /// Epoch milliseconds.
     pub now: i64,
+}
+
+/// Why a message was not written into its slot.
+enum Fill {
+    /// The slot holds something already: a reader voided it. Take a new number.
+    SlotTaken,
+    /// The client message id was stored by another invocation.
+    SentConcurrently,
+    /// The parent changed since it was read.
+    ParentChanged,
+    Failed(AwsError),
 }
 
 /// What `send_message` did.
@@ -76,6 +90,41 @@ impl StoredMessage {
     }
 }
 
+/// How long after the newer neighbour of a hole was sent the hole is known dead: the send
+/// that took a `seq` takes it after its own start and writes it within its function's life
+/// (`route`: 10 s), and the newer neighbour took its number after the hole's. So 2 × 10 s,
+/// and margin for clocks that differ between sandboxes.
+pub const VOID_AFTER_MILLIS: i64 = 60_000;
+
+/// The `seq`s missing between consecutive messages of `read` (one page, oldest or newest
+/// first) whose newer neighbour was sent more than [`VOID_AFTER_MILLIS`] before `now`, in
+/// the page's order.
+pub fn dead_holes(read: &[MessageView], now: i64) -> impl Iterator<Item = u64> + '_ {
+    read.windows(2).flat_map(move |pair| {
+        let (older, newer) = if pair[0].seq < pair[1].seq {
+            (&pair[0], &pair[1])
+        } else {
+            (&pair[1], &pair[0])
+        };
+        let sent = messaging_core::time::parse_rfc3339_millis(&newer.timestamp).unwrap_or(now);
+        let dead = now - sent > VOID_AFTER_MILLIS;
+        let count = if dead {
+            newer.seq.saturating_sub(older.seq + 1)
+        } else {
+            0
+        };
+        let forward = pair[0].seq < pair[1].seq;
+        // Lazily, in the page's direction: a wide hole costs nothing beyond what is taken.
+        (0..count).map(move |i| {
+            if forward {
+                older.seq + 1 + i
+            } else {
+                newer.seq - 1 - i
+            }
+        })
+    })
+}
+
 /// Which page of a conversation's messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageRange {
@@ -93,150 +142,302 @@ pub struct MessagePage {
 }
 
 impl MessagingTable {
-    /// Stores a message as the conversation's next `seq`, in one transaction with the
-    /// conversation's `lastSeq`/`lastActivity`, the idempotency key (if the client named one)
-    /// and the parent's thread count (for a reply): all of it or nothing. Then indexes its
-    /// words for search.
+    /// Stores a message as the conversation's next `seq`, with the idempotency key (if the
+    /// client named one) and the parent's thread count (for a reply): all of it or nothing.
+    /// Then indexes its words for search.
+    ///
+    /// The `seq` is taken first, by an atomic increment of the conversation's `lastSeq`
+    /// ([`Self::reserve_seq`]), so concurrent sends to one conversation never conflict: each
+    /// gets its own number at the first try, whatever their count (an optimistic
+    /// read-then-conditional-write made N concurrent sends cost O(N²) failed attempts).
+    /// The message is then written to that slot on the condition that it is empty. A number
+    /// taken but not filled would be a hole in the conversation, so every path that gives up
+    /// on its number after taking it fills it with a void ([`Self::void_seq`]): the loser of
+    /// two racing copies of one client message id, a reply whose parent was deleted
+    /// meanwhile, a write that failed. A send that dies between the two calls leaves its
+    /// slot to the readers, who void it once nobody can still be writing it
+    /// ([`Self::message_page`]); a slot voided under a slow writer makes that writer take a
+    /// new number.
     pub async fn send_message(&self, new: &NewMessage) -> Result<Sent, AwsError> {
-        let keys = table::tenant(&new.tenant);
         if let Some(first) = self.sent_before(new).await? {
             return Ok(Sent::Duplicate(first));
         }
+        // A reply's parent is checked before a number is taken, so that a bad `parentSeq`
+        // costs nothing but this read.
+        let mut parent = match new.parent_seq {
+            None => None,
+            Some(seq) => match self.repliable(new, seq).await? {
+                Some(parent) => Some(parent),
+                None => return Ok(Sent::ParentNotFound),
+            },
+        };
         for _ in 0..SEND_ATTEMPTS {
-            let conversation = self
-                .conversation(&new.tenant, &new.conversation)
-                .await?
-                .ok_or_else(|| AwsError::Failed("the conversation does not exist".into()))?;
-            let parent = match new.parent_seq {
-                None => None,
-                Some(seq) => match self.message(&new.tenant, &new.conversation, seq).await? {
-                    Some(p) if !p.view().deleted && p.view().parent_seq.is_none() => Some(p),
-                    _ => return Ok(Sent::ParentNotFound),
-                },
-            };
-            let seq = conversation.last_seq + 1;
-            let timestamp = rfc3339_millis(new.now);
-            let last_activity = timestamp.clone().max(conversation.last_activity.clone());
-            let message = MessageView {
-                conversation_id: new.conversation.clone(),
-                message_id: new_message_id(),
-                seq,
-                sender_id: new.sender.clone(),
-                sender_name: new.sender_name.clone(),
-                content: new.content.clone(),
-                timestamp,
-                edited: false,
-                edited_at: None,
-                deleted: false,
-                reactions: Default::default(),
-                thread_count: 0,
-                parent_seq: new.parent_seq,
-                client_message_id: new.client_message_id.clone(),
-            };
-            let key = keys.message(&new.conversation, seq);
-            let item = MessageItem {
-                pk: key.pk,
-                sk: key.sk,
-                message: message.clone(),
-                user_index_pk: keys.user_index_pk(&new.sender),
-                version: 0,
-                gsi1pk: new
-                    .parent_seq
-                    .map(|p| keys.thread_gsi1pk(&new.conversation, p)),
-                gsi1sk: new.parent_seq.map(|_| keys.thread_gsi1sk(seq)),
-            };
-            let advance = Update::builder()
-                .table_name(&self.name)
-                .set_key(Some(key_map(&keys.conversation(&new.conversation))))
-                .update_expression("SET #lastSeq = :seq, #last = :at")
-                // Conversations stored before sequence numbers existed have no lastSeq yet.
-                .condition_expression(if conversation.last_seq == 0 {
-                    "attribute_exists(PK) AND (attribute_not_exists(#lastSeq) OR #lastSeq = :prev)"
-                } else {
-                    "#lastSeq = :prev"
-                })
-                .expression_attribute_names("#lastSeq", "lastSeq")
-                .expression_attribute_names("#last", "lastActivity")
-                .expression_attribute_values(":seq", n(seq))
-                .expression_attribute_values(":prev", n(conversation.last_seq))
-                .expression_attribute_values(":at", s(last_activity))
-                .build()
-                .map_err(build_error)?;
-            let mut request = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().update(advance).build())
-                .transact_items(transact_put(
-                    &self.name,
-                    to_item(&item).map_err(|e| corrupt("message", e))?,
-                    Some("attribute_not_exists(PK)"),
-                )?);
-            let mut idempotency_index = None;
-            if let Some(id) = &new.client_message_id {
-                let key = keys.client_message(&new.conversation, &new.sender, id);
-                let marker = ClientMessageItem {
-                    pk: key.pk,
-                    sk: key.sk,
-                    seq,
-                    ttl: epoch_seconds(new.now) + CLIENT_MESSAGE_ID_TTL_SECONDS,
-                };
-                idempotency_index = Some(2);
-                request = request.transact_items(transact_put(
-                    &self.name,
-                    to_item(&marker).map_err(|e| corrupt("client message id", e))?,
-                    Some("attribute_not_exists(PK)"),
-                )?);
-            }
-            if let Some(parent) = &parent {
-                let count = Update::builder()
-                    .table_name(&self.name)
-                    .set_key(Some(key_map(
-                        &keys.message(&new.conversation, parent.view().seq),
-                    )))
-                    .update_expression("ADD #threadCount :one, #version :one")
-                    .condition_expression("#version = :version")
-                    .expression_attribute_names("#threadCount", "threadCount")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":version", n(parent.item.version))
-                    .build()
-                    .map_err(build_error)?;
-                request =
-                    request.transact_items(TransactWriteItem::builder().update(count).build());
-            }
-            match request.send().await {
-                Ok(_) => {
-                    self.reindex(&new.tenant, None, Some(&message)).await;
-                    return Ok(Sent::Stored {
-                        message,
-                        thread_count: parent.map(|p| p.view().thread_count + 1),
-                        conversation_title: conversation.title.clone(),
-                    });
-                }
-                Err(e) => {
-                    let codes = cancellation_reasons(&e);
-                    match (codes, idempotency_index) {
-                        (Some(codes), Some(i)) if condition_failed_at(&codes, i) => {
-                            // Sent at the same moment by another invocation: that copy wins.
-                            if let Some(first) = self.sent_before(new).await? {
-                                return Ok(Sent::Duplicate(first));
+            let reserved = self.reserve_seq(new).await?;
+            let seq = reserved.last_seq;
+            for _ in 0..PARENT_ATTEMPTS {
+                match self.fill_seq(new, seq, parent.as_ref()).await {
+                    Ok(message) => {
+                        self.reindex(&new.tenant, None, Some(&message)).await;
+                        return Ok(Sent::Stored {
+                            thread_count: parent.map(|p| p.view().thread_count + 1),
+                            message,
+                            conversation_title: reserved.title,
+                        });
+                    }
+                    Err(Fill::SlotTaken) => break,
+                    Err(Fill::SentConcurrently) => {
+                        // Another invocation stored the same client message id first.
+                        self.void_or_log(new, seq).await;
+                        return match self.sent_before(new).await? {
+                            Some(first) => Ok(Sent::Duplicate(first)),
+                            None => Err(AwsError::Unavailable(
+                                "send: the first copy of this client message id is not readable yet".into(),
+                            )),
+                        };
+                    }
+                    Err(Fill::ParentChanged) => {
+                        // Another reply (or an edit) moved the parent on: read it again.
+                        let Some(seq_of_parent) = new.parent_seq else {
+                            break;
+                        };
+                        parent = match self.repliable(new, seq_of_parent).await {
+                            Ok(Some(p)) => Some(p),
+                            Ok(None) => {
+                                self.void_or_log(new, seq).await;
+                                return Ok(Sent::ParentNotFound);
                             }
-                        }
-                        (Some(codes), _)
-                            if codes
-                                .iter()
-                                .any(|c| c.as_deref() == Some("ConditionalCheckFailed")) =>
-                        {
-                            // Another message took this seq (or the parent changed): again.
-                        }
-                        _ => return Err(classify_transaction("TransactWriteItems(send)", e)),
+                            Err(e) => {
+                                self.void_or_log(new, seq).await;
+                                return Err(e);
+                            }
+                        };
+                    }
+                    Err(Fill::Failed(e)) => {
+                        // The write may or may not have been applied (a lost answer): the void
+                        // is conditional on the slot being empty, so it never hides a message.
+                        self.void_or_log(new, seq).await;
+                        return Err(e);
                     }
                 }
             }
         }
         Err(AwsError::Unavailable(format!(
-            "send: {SEND_ATTEMPTS} attempts lost the race for the next sequence number"
+            "send: {SEND_ATTEMPTS} sequence numbers taken were voided before they could be written"
         )))
+    }
+
+    /// The message `seq` of the conversation if a reply can answer it: present, not deleted,
+    /// not itself a reply.
+    async fn repliable(
+        &self,
+        new: &NewMessage,
+        seq: u64,
+    ) -> Result<Option<StoredMessage>, AwsError> {
+        Ok(self
+            .message(&new.tenant, &new.conversation, seq)
+            .await?
+            .filter(|p| !p.view().deleted && p.view().parent_seq.is_none()))
+    }
+
+    /// Takes the conversation's next `seq`: one UpdateItem that adds 1 to `lastSeq` (and sets
+    /// `lastActivity` to the sender's clock, which may move it back by the skew between two
+    /// sandboxes' clocks) and answers the conversation as it now is. Never conflicts.
+    async fn reserve_seq(&self, new: &NewMessage) -> Result<ConversationView, AwsError> {
+        let key = table::tenant(&new.tenant).conversation(&new.conversation);
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&key)))
+            // Conversations stored before sequence numbers existed have no lastSeq yet.
+            .update_expression("SET #lastSeq = if_not_exists(#lastSeq, :zero) + :one, #last = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#lastSeq", "lastSeq")
+            .expression_attribute_names("#last", "lastActivity")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":at", s(rfc3339_millis(new.now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem(take seq)", e));
+        let attributes = match output {
+            Ok(output) => output.attributes.unwrap_or_default(),
+            Err(AwsError::ConditionFailed(_)) => {
+                return Err(AwsError::Failed("the conversation does not exist".into()))
+            }
+            Err(e) => return Err(e),
+        };
+        let item: ConversationItem =
+            from_item(attributes).map_err(|e| corrupt("conversation", e))?;
+        Ok(item.conversation)
+    }
+
+    /// Writes the message into slot `seq`, if the slot is empty: one PutItem, or one
+    /// transaction with the idempotency key and the parent's thread count when there are any.
+    async fn fill_seq(
+        &self,
+        new: &NewMessage,
+        seq: u64,
+        parent: Option<&StoredMessage>,
+    ) -> Result<MessageView, Fill> {
+        let keys = table::tenant(&new.tenant);
+        let message = MessageView {
+            conversation_id: new.conversation.clone(),
+            message_id: new_message_id(),
+            seq,
+            sender_id: new.sender.clone(),
+            sender_name: new.sender_name.clone(),
+            content: new.content.clone(),
+            timestamp: rfc3339_millis(new.now),
+            edited: false,
+            edited_at: None,
+            deleted: false,
+            reactions: Default::default(),
+            thread_count: 0,
+            parent_seq: new.parent_seq,
+            client_message_id: new.client_message_id.clone(),
+        };
+        let key = keys.message(&new.conversation, seq);
+        let item = MessageItem {
+            pk: key.pk,
+            sk: key.sk,
+            message: message.clone(),
+            user_index_pk: Some(keys.user_index_pk(&new.sender)),
+            version: 0,
+            gsi1pk: new
+                .parent_seq
+                .map(|p| keys.thread_gsi1pk(&new.conversation, p)),
+            gsi1sk: new.parent_seq.map(|_| keys.thread_gsi1sk(seq)),
+        };
+        let item = to_item(&item).map_err(|e| Fill::Failed(corrupt("message", e)))?;
+        if new.client_message_id.is_none() && parent.is_none() {
+            // Nothing to write beside it: a single conditional PutItem (half a transaction's
+            // write units).
+            return match self
+                .client
+                .put_item()
+                .table_name(&self.name)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await
+                .map_err(|e| classify("PutItem(message)", e))
+            {
+                Ok(_) => Ok(message),
+                Err(AwsError::ConditionFailed(_)) => Err(Fill::SlotTaken),
+                Err(e) => Err(Fill::Failed(e)),
+            };
+        }
+        let mut request = self.client.transact_write_items().transact_items(
+            transact_put(&self.name, item, Some("attribute_not_exists(PK)"))
+                .map_err(Fill::Failed)?,
+        );
+        let mut marker_at = None;
+        if let Some(id) = &new.client_message_id {
+            let key = keys.client_message(&new.conversation, &new.sender, id);
+            let marker = ClientMessageItem {
+                pk: key.pk,
+                sk: key.sk,
+                seq,
+                ttl: epoch_seconds(new.now) + CLIENT_MESSAGE_ID_TTL_SECONDS,
+            };
+            marker_at = Some(1);
+            let marker =
+                to_item(&marker).map_err(|e| Fill::Failed(corrupt("client message id", e)))?;
+            request = request.transact_items(
+                transact_put(&self.name, marker, Some("attribute_not_exists(PK)"))
+                    .map_err(Fill::Failed)?,
+            );
+        }
+        let mut parent_at = None;
+        if let Some(parent) = parent {
+            let count = Update::builder()
+                .table_name(&self.name)
+                .set_key(Some(key_map(
+                    &keys.message(&new.conversation, parent.view().seq),
+                )))
+                .update_expression("ADD #threadCount :one, #version :one")
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#threadCount", "threadCount")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":version", n(parent.item.version))
+                .build()
+                .map_err(|e| Fill::Failed(build_error(e)))?;
+            parent_at = Some(marker_at.map_or(1, |m| m + 1));
+            request = request.transact_items(TransactWriteItem::builder().update(count).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(message),
+            Err(e) => match cancellation_reasons(&e) {
+                // The marker first: a retried transaction whose first try was applied finds
+                // both its slot and its marker taken, and is a duplicate of itself.
+                Some(codes) if marker_at.is_some_and(|i| condition_failed_at(&codes, i)) => {
+                    Err(Fill::SentConcurrently)
+                }
+                Some(codes) if condition_failed_at(&codes, 0) => Err(Fill::SlotTaken),
+                Some(codes) if parent_at.is_some_and(|i| condition_failed_at(&codes, i)) => {
+                    Err(Fill::ParentChanged)
+                }
+                _ => Err(Fill::Failed(classify_transaction(
+                    "TransactWriteItems(send)",
+                    e,
+                ))),
+            },
+        }
+    }
+
+    /// Fills slot `seq` with a void (a tombstone sent by [`UserId::SYSTEM`]) unless a message
+    /// is there: `true` if the void was written.
+    pub async fn void_seq(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        seq: u64,
+        now: i64,
+    ) -> Result<bool, AwsError> {
+        let key = table::tenant(tenant).message(conversation, seq);
+        let void = MessageItem {
+            pk: key.pk,
+            sk: key.sk,
+            message: MessageView {
+                conversation_id: conversation.clone(),
+                message_id: new_message_id(),
+                seq,
+                sender_id: UserId::system(),
+                sender_name: None,
+                content: MessageContent {
+                    text: String::new(),
+                    kind: Default::default(),
+                    attachments: Vec::new(),
+                },
+                timestamp: rfc3339_millis(now),
+                edited: false,
+                edited_at: None,
+                deleted: true,
+                reactions: Default::default(),
+                thread_count: 0,
+                parent_seq: None,
+                client_message_id: None,
+            },
+            user_index_pk: None,
+            version: 0,
+            gsi1pk: None,
+            gsi1sk: None,
+        };
+        self.put_new(&void, "void").await
+    }
+
+    /// [`Self::void_seq`] for a number this send took and gives up; a failure is logged (the
+    /// readers void the slot later).
+    async fn void_or_log(&self, new: &NewMessage, seq: u64) {
+        if let Err(e) = self
+            .void_seq(&new.tenant, &new.conversation, seq, new.now)
+            .await
+        {
+            error!(error = %e, seq, "the seq this send gave up was not voided; a reader will");
+        }
     }
 
     /// The message an earlier send with the same client message id stored.
@@ -375,13 +576,18 @@ impl MessagingTable {
         }
     }
 
-    /// A page of a conversation's messages.
+    /// A page of a conversation's messages, without holes: a `seq` missing between two
+    /// stored messages whose upper one is older than [`VOID_AFTER_MILLIS`] was taken by a
+    /// send that died before writing it, and is voided here (at most `limit` per page, each
+    /// a conditional PutItem that yields to a message written meanwhile). Holes below the
+    /// oldest message read are left alone: that is where history begins (or was expired).
     pub async fn message_page(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
         range: MessageRange,
         limit: usize,
+        now: i64,
     ) -> Result<MessagePage, AwsError> {
         let keys = table::tenant(tenant);
         let prefix = keys.messages_prefix(conversation);
@@ -420,6 +626,17 @@ impl MessagingTable {
             .map_err(|e| classify("Query(message page)", e))?;
         let stored: Vec<MessageItem> = decode_all(output.items.unwrap_or_default(), "message")?;
         let mut messages: Vec<MessageView> = stored.into_iter().map(|m| m.message).collect();
+        let filled = self
+            .fill_holes(tenant, conversation, &messages, limit, now)
+            .await?;
+        if !filled.is_empty() {
+            messages.extend(filled);
+            if forward {
+                messages.sort_by_key(|m| m.seq);
+            } else {
+                messages.sort_by_key(|m| std::cmp::Reverse(m.seq));
+            }
+        }
         let more = messages.len() > limit;
         messages.truncate(limit);
         let next = if more {
@@ -428,6 +645,29 @@ impl MessagingTable {
             None
         };
         Ok(MessagePage { messages, next })
+    }
+
+    /// Voids the holes between `read` (one page, either order) that no send can still fill,
+    /// nearest the page's start first, at most `limit`; answers what now fills them (voids,
+    /// or messages that landed first).
+    async fn fill_holes(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        read: &[MessageView],
+        limit: usize,
+        now: i64,
+    ) -> Result<Vec<MessageView>, AwsError> {
+        let holes: Vec<u64> = dead_holes(read, now).take(limit).collect();
+        let mut filled = Vec::with_capacity(holes.len());
+        for seq in holes {
+            self.void_seq(tenant, conversation, seq, now).await?;
+            // Read back: the void, or the message that took the slot first.
+            if let Some(m) = self.message(tenant, conversation, seq).await? {
+                filled.push(m.item.message);
+            }
+        }
+        Ok(filled)
     }
 
     /// Replies to message `parent`, oldest first, after reply `after` (GSI1, then one
@@ -591,5 +831,68 @@ impl MessagingTable {
                 _ => return Ok(count.min(MAX_UNREAD_COUNTED)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seq: u64, millis: i64) -> MessageView {
+        MessageView {
+            conversation_id: ConversationId::parse("c").unwrap(),
+            message_id: new_message_id(),
+            seq,
+            sender_id: UserId::parse("u").unwrap(),
+            sender_name: None,
+            content: MessageContent {
+                text: "x".into(),
+                kind: Default::default(),
+                attachments: Vec::new(),
+            },
+            timestamp: rfc3339_millis(millis),
+            edited: false,
+            edited_at: None,
+            deleted: false,
+            reactions: Default::default(),
+            thread_count: 0,
+            parent_seq: None,
+            client_message_id: None,
+        }
+    }
+
+    const NOW: i64 = 1_800_000_000_000;
+    const OLD: i64 = NOW - VOID_AFTER_MILLIS - 1;
+
+    #[test]
+    fn holes_under_an_old_neighbour_are_dead_in_the_pages_order() {
+        let oldest_first = [at(1, OLD), at(4, OLD), at(5, OLD), at(7, OLD)];
+        assert_eq!(
+            dead_holes(&oldest_first, NOW).collect::<Vec<_>>(),
+            [2, 3, 6]
+        );
+        let newest_first = [at(7, OLD), at(5, OLD), at(4, OLD), at(1, OLD)];
+        assert_eq!(
+            dead_holes(&newest_first, NOW).collect::<Vec<_>>(),
+            [6, 3, 2]
+        );
+    }
+
+    #[test]
+    fn a_hole_under_a_recent_neighbour_may_still_be_written() {
+        // seq 2's sender may still be writing: its newer neighbour was sent a moment ago.
+        let page = [at(1, OLD), at(3, NOW - 1_000), at(5, OLD)];
+        assert_eq!(dead_holes(&page, NOW).collect::<Vec<_>>(), [4]);
+        assert_eq!(dead_holes(&[at(1, OLD)], NOW).count(), 0);
+        assert_eq!(dead_holes(&[], NOW).count(), 0);
+    }
+
+    #[test]
+    fn a_wide_hole_is_walked_lazily() {
+        let page = [at(1, OLD), at(u64::MAX / 2, OLD)];
+        assert_eq!(
+            dead_holes(&page, NOW).take(3).collect::<Vec<_>>(),
+            [2, 3, 4]
+        );
     }
 }

@@ -15,7 +15,9 @@ mod requests;
 pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_TTL_MILLIS};
 pub use conversations::{ActivityPosition, JoinOutcome, NewConversation, Recipients};
 pub use files::{file_object_key, StoredFile};
-pub use messages::{new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage};
+pub use messages::{
+    new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage, VOID_AFTER_MILLIS,
+};
 pub use notifications::{
     notification_id, Delivery, NewNotification, PendingCursor, StoredNotification,
     CLAIM_EXPIRY_MILLIS,

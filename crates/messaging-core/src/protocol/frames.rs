@@ -21,7 +21,8 @@ pub struct MessageView {
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
     /// Position in the conversation: strictly increasing, no gaps between stored messages of
-    /// one conversation. Edits, deletes and reactions name a message by it.
+    /// one conversation (a number a send gave up holds a void: a tombstone sent by
+    /// [`crate::UserId::SYSTEM`]). Edits, deletes and reactions name a message by it.
     pub seq: u64,
     pub sender_id: UserId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
