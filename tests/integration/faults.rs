@@ -218,7 +218,7 @@ async fn a_write_failing_past_the_sdk_retries_is_refused_retryably_and_the_resen
     one_message_settled(
         &d,
         "DynamoDB answers 500 to every attempt of the write",
-        "3 SDK attempts, then the client's resend (told: retryable ERROR)",
+        "3 SDK attempts, then the client's resend (told: retryable ERROR); the failed send's number holds a void, the resend takes the next",
     )
     .await;
 }
