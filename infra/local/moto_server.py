@@ -35,6 +35,21 @@ those of AWS (each exercised by `tests/integration/iam.rs`):
 moto checks actions, not resources: the IAM test loads each function's statements with
 `Resource: "*"` and checks resource scoping separately.
 
+Two patches take moto's DynamoDB off its O(table) paths, so the local stack holds real load
+(each kept to DynamoDB's semantics by `tests/integration/moto_semantics.rs`):
+- **Query reads one partition, not the table.** moto's `Table.query` walks every item of the
+  table (`all_items()`), sorts the matches and then applies the key condition. Here each
+  partition keeps its sort keys in a sorted list (kept up to date by every put and delete), a
+  table Query hands moto only the items of its partition inside the key condition's range
+  (bisected, after the ExclusiveStartKey, at most Limit + 4 of them), and a GSI Query only the
+  items carrying that index's hash key (an index rebuilt after writes, once per Query). moto's
+  own code still applies the condition, the order, the paging and the projection to them.
+- **A transaction saves the items it touches, not every table.** moto deep-copies each table a
+  TransactWriteItems names before applying it, to roll back on a cancelled one: the cost of a
+  send grew with the table. Here the items the transaction names are saved (and the stream's
+  length), moto's whole-table copy is skipped, and a cancelled or refused transaction puts
+  exactly those items back: all or nothing, as before.
+
 Usage: the same arguments as `moto_server` (infra/local/moto.sh starts it).
 """
 
@@ -201,6 +216,248 @@ def _enforce_iam() -> None:
     IAMRequestBase.__init__ = _aws_action_names
     IAMRequestBase.check_action_permitted = _per_transaction_action
     IAMRequestBase._create_aws_request = _form_as_sent
+
+
+def _fast_dynamodb() -> None:
+    """The two DynamoDB patches described above. Every DynamoDB request runs under `_dynamodb`,
+    so the caches below never see a concurrent change."""
+    import bisect
+    import copy
+    import types
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    # Kept on each table (a table deleted and another created can never share them):
+    # _sp_keys: {hash key: [sort values, sorted]}, built per partition on first Query;
+    # _sp_writes: writes so far; _sp_gsi: (writes when built, {GSI hash attribute: {value: [items]}}).
+
+    def sortable(key: DynamoType):  # type: ignore[no-untyped-def]
+        return key.cast_value if key.type in ("S", "N") else None
+
+    def touched(table: Table) -> None:
+        table._sp_writes = getattr(table, "_sp_writes", 0) + 1
+
+    def forget(table: Table) -> None:
+        table._sp_keys = {}
+        table._sp_gsi = (-1, {})
+        touched(table)
+
+    def cached_keys(table: Table, hash_key):  # type: ignore[no-untyped-def]
+        return getattr(table, "_sp_keys", {}).get(hash_key)
+
+    def partition_keys(table: Table, hash_key):  # type: ignore[no-untyped-def]
+        if not hasattr(table, "_sp_keys"):
+            table._sp_keys = {}
+        parts = table._sp_keys
+        keys = parts.get(hash_key)
+        if keys is None:
+            part = table.items.get(hash_key) or {}
+            keys = sorted(sortable(k) for k in part)
+            parts[hash_key] = keys
+        return keys
+
+    put_item = Table.put_item
+    delete_item = Table.delete_item
+
+    def _put_item(self, item_attrs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        item = put_item(self, item_attrs, *args, **kwargs)
+        touched(self)
+        if self.range_key_attr is not None:
+            keys = cached_keys(self, item.hash_key)
+            if keys is not None:
+                value = sortable(item.range_key)
+                at = bisect.bisect_left(keys, value)
+                if at == len(keys) or keys[at] != value:
+                    keys.insert(at, value)
+        return item
+
+    def _delete_item(self, hash_key, range_key):  # type: ignore[no-untyped-def]
+        item = delete_item(self, hash_key, range_key)
+        touched(self)
+        if item is not None and range_key is not None:
+            keys = cached_keys(self, hash_key)
+            if keys is not None:
+                value = sortable(range_key)
+                at = bisect.bisect_left(keys, value)
+                if at < len(keys) and keys[at] == value:
+                    del keys[at]
+        return item
+
+    Table.put_item = _put_item
+    Table.delete_item = _delete_item
+
+    update_item = models.DynamoDBBackend.update_item
+
+    def _update_item(self, table_name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return update_item(self, table_name, *args, **kwargs)
+        finally:
+            # An update can change the attributes a GSI is keyed on.
+            table = self.tables.get(table_name)
+            if table is not None:
+                touched(table)
+
+    models.DynamoDBBackend.update_item = _update_item
+
+    def range_slice(keys, comparison, values, start, forward, limit):  # type: ignore[no-untyped-def]
+        """The sort values a Query with this key condition can return, in its order: a
+        superset of the matches (moto still applies the condition) that ends Limit + 4 past
+        the start (one more than the page, the start key itself, and up to two values equal
+        to an exclusive bound)."""
+        lo, hi = 0, len(keys)
+        cast = [v.cast_value for v in values]
+        if comparison in ("EQ", "="):
+            lo, hi = bisect.bisect_left(keys, cast[0]), bisect.bisect_right(keys, cast[0])
+        elif comparison in ("LT", "<", "LE", "<="):
+            hi = bisect.bisect_right(keys, cast[0])
+        elif comparison in ("GT", ">", "GE", ">="):
+            lo = bisect.bisect_left(keys, cast[0])
+        elif comparison == "BETWEEN":
+            lo, hi = bisect.bisect_left(keys, cast[0]), bisect.bisect_right(keys, cast[1])
+        elif comparison == "BEGINS_WITH":
+            prefix = cast[0]
+            lo = bisect.bisect_left(keys, prefix)
+            hi = lo
+            while hi < len(keys) and isinstance(keys[hi], str) and keys[hi].startswith(prefix):
+                hi += 1
+        elif comparison is not None:
+            return None
+        if start is not None:
+            if forward:
+                lo = max(lo, bisect.bisect_left(keys, start))
+            else:
+                hi = min(hi, bisect.bisect_right(keys, start))
+        window = (limit or len(keys)) + 4
+        if forward:
+            return keys[lo : min(hi, lo + window)]
+        return keys[max(lo, hi - window) : hi][::-1]
+
+    query = Table.query
+
+    def _query(  # type: ignore[no-untyped-def]
+        self,
+        hash_key,
+        range_comparison,
+        range_objs,
+        limit,
+        exclusive_start_key,
+        scan_index_forward,
+        projection_expressions,
+        index_name=None,
+        *args,
+        **kwargs,
+    ):
+        candidates = None
+        if index_name is None and self.range_key_attr is not None and hash_key is not None:
+            part = self.items.get(hash_key)
+            if not part:
+                candidates = []
+            elif self.range_key_type in ("S", "N"):
+                keys = partition_keys(self, hash_key)
+                start = None
+                if exclusive_start_key:
+                    start = DynamoType(exclusive_start_key[self.range_key_attr]).cast_value
+                chosen = range_slice(
+                    keys, range_comparison, range_objs, start, scan_index_forward is not False, limit
+                )
+                if chosen is not None:
+                    # DynamoType hashes by (type, cast value): rebuilt keys find the items.
+                    kind = self.range_key_type
+                    candidates = [
+                        part[DynamoType({kind: str(v) if kind == "N" else v})] for v in chosen
+                    ]
+                    if scan_index_forward is False:
+                        # moto sorts ascending and then reverses: hand them over ascending.
+                        candidates.reverse()
+        elif index_name is not None:
+            conditions = kwargs.get("hash_key_conditions")
+            index = {i.name: i for i in self.all_indexes()}.get(index_name)
+            if conditions and len(conditions) == 1 and index is not None:
+                name, value = conditions[0]
+                now = getattr(self, "_sp_writes", 0)
+                seen, groups = getattr(self, "_sp_gsi", (-1, {}))
+                if seen != now:
+                    groups = {}
+                if name not in groups:
+                    grouped: dict = {}
+                    for item in self.all_items():
+                        v = item.attrs.get(name)
+                        if v is not None:
+                            grouped.setdefault(v, []).append(item)
+                    groups[name] = grouped
+                self._sp_gsi = (now, groups)
+                candidates = list(groups[name].get(value, []))
+        if candidates is None:
+            return query(
+                self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                scan_index_forward, projection_expressions, index_name, *args, **kwargs,
+            )
+        self.all_items = lambda: candidates  # only for this call: moto filters, sorts, pages
+        try:
+            return query(
+                self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                scan_index_forward, projection_expressions, index_name, *args, **kwargs,
+            )
+        finally:
+            del self.all_items
+
+    Table.query = _query
+
+    # ---- transactions: save the touched items, not the tables
+    transact = models.DynamoDBBackend.transact_write_items
+    no_table_copy = types.SimpleNamespace(
+        deepcopy=lambda x, memo=None: x if isinstance(x, Table) else copy.deepcopy(x, memo),
+        copy=copy.copy,
+    )
+
+    def _transact_write_items(self, transact_items):  # type: ignore[no-untyped-def]
+        saved = []
+        streams = {}
+        for entry in transact_items[:100]:
+            try:
+                op_type, op = next(iter(entry.items()))
+                table = self.tables[op["TableName"]]
+                key = op["Item"] if op_type == "Put" else op["Key"]
+                hash_key = DynamoType(key[table.hash_key_attr])
+                range_key = (
+                    DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+                )
+                current = table.get_item(hash_key, range_key)
+            except Exception:  # moto refuses the request itself; nothing to save
+                continue
+            saved.append((table, hash_key, range_key, copy.deepcopy(current)))
+            if table.stream_shard is not None:
+                streams[id(table)] = (table.stream_shard, len(table.stream_shard.items))
+        models.copy = no_table_copy
+        try:
+            return transact(self, transact_items)
+        except BaseException:
+            for table, hash_key, range_key, item in reversed(saved):
+                if range_key is None:
+                    if item is None:
+                        table.items.pop(hash_key, None)
+                    else:
+                        table.items[hash_key] = item
+                else:
+                    part = table.items[hash_key]
+                    if item is None:
+                        part.pop(range_key, None)
+                    else:
+                        part[range_key] = item
+                forget(table)
+            for shard, length in streams.values():
+                del shard.items[length:]
+            raise
+        finally:
+            models.copy = copy
+
+    models.DynamoDBBackend.transact_write_items = _transact_write_items
+
+
+if os.environ.get("STACKPRO_MOTO_SLOW") != "1":
+    _fast_dynamodb()
 
 
 if os.environ.get("STACKPRO_ENFORCE_IAM") == "1":

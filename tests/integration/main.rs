@@ -16,6 +16,7 @@ mod isolation;
 mod limits;
 mod matrix;
 mod messages;
+mod moto_semantics;
 mod notifications;
 mod route;
 mod template_lint;

@@ -27,6 +27,7 @@ struct Options {
     cold_only: bool,
     /// Only the rate-limit scenario, written to throttle.json / throttle.md.
     throttle_only: bool,
+    steady_only: bool,
     throttle_seconds: f64,
 }
 
@@ -69,6 +70,7 @@ fn options() -> anyhow::Result<Options> {
         cold_runs: number("--cold-runs", "20")? as usize,
         cold_only: args.iter().any(|a| a == "--cold-only"),
         throttle_only: args.iter().any(|a| a == "--throttle-only"),
+        steady_only: args.iter().any(|a| a == "--steady-only"),
         throttle_seconds: number("--throttle-seconds", "10")?,
     })
 }
@@ -77,6 +79,21 @@ fn options() -> anyhow::Result<Options> {
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let started = std::time::Instant::now();
+
+    if o.steady_only {
+        // The steady load alone (while working on the local stack's speed): the result as
+        // JSON on stdout; the full run writes it into latest.*.
+        let stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+        eprintln!(
+            "steady load: {} clients, {} msg/s for {} s",
+            o.steady_clients, o.steady_rate, o.steady_seconds
+        );
+        let steady =
+            steady::run(&stack, o.steady_clients, o.steady_rate, o.steady_seconds, 0).await?;
+        stack.gateway.shutdown().await;
+        println!("{}", serde_json::to_string_pretty(&steady)?);
+        return Ok(());
+    }
 
     if o.throttle_only {
         let stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
