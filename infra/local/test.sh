@@ -28,6 +28,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "moto launcher patches: plain-JSON answers equal moto's serializer"
+.venv/bin/python infra/local/test_moto_server.py
+
 step "moto server"
 # shellcheck source=infra/local/moto.sh
 source infra/local/moto.sh

@@ -91,6 +91,26 @@ async fn main() -> anyhow::Result<()> {
         let steady =
             steady::run(&stack, o.steady_clients, o.steady_rate, o.steady_seconds, 0).await?;
         stack.gateway.shutdown().await;
+        {
+            let t = stack.timings.lock().unwrap();
+            for (name, times) in [("route", &t.route), ("broadcast", &t.broadcast)] {
+                let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+                ms.sort_by(f64::total_cmp);
+                let at = |q: f64| ms.get(((ms.len() as f64 - 1.0) * q) as usize).copied();
+                eprintln!(
+                    "{name}: {} invocations, p50 {:?} ms, p99 {:?} ms, max {:?} ms",
+                    ms.len(),
+                    at(0.5),
+                    at(0.99),
+                    ms.last()
+                );
+            }
+            eprintln!("route DynamoDB: {:?}", stack.route_dynamodb.snapshot());
+            eprintln!(
+                "broadcast DynamoDB: {:?}",
+                stack.broadcast_dynamodb.snapshot()
+            );
+        }
         println!("{}", serde_json::to_string_pretty(&steady)?);
         return Ok(());
     }

@@ -1,0 +1,268 @@
+"""The moto launcher's plain-JSON answers are the serializer's, byte for byte in meaning.
+
+Runs moto in-process with `moto_server.py`'s patches, sends every DynamoDB data-plane
+operation the project uses (and a few it does not) with every attribute type, and for each
+answer compares what the plain-JSON path writes with what moto's own serializer writes for the
+same result: same status, same content type, same JSON. Run by `infra/local/test.sh` with the
+project venv: `.venv/bin/python infra/local/test_moto_server.py`.
+"""
+
+import base64
+import importlib.util
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_launcher():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("moto_server", os.path.join(HERE, "moto_server.py"))
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> int:
+    os.environ.pop("STACKPRO_MOTO_SLOW", None)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    load_launcher()
+    from moto.core.responses import BaseResponse
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.test import Client
+
+    fast = DynamoHandler.serialized
+    assert fast is not BaseResponse.serialized, "the plain-JSON path is not installed"
+    compared: dict[str, int] = {}
+    plain: dict[str, int] = {}
+
+    def both(self, action_result):  # type: ignore[no-untyped-def]
+        slow = BaseResponse.serialized(self, action_result)
+        quick = fast(self, action_result)
+        action = self._get_action()
+        compared[action] = compared.get(action, 0) + 1
+        if quick is not slow:
+            plain[action] = plain.get(action, 0) + (quick[2] != slow[2])
+        assert quick[0] == slow[0], f"{action}: status {quick[0]} != {slow[0]}"
+        assert (
+            quick[1].get("Content-Type") == slow[1].get("Content-Type")
+        ), f"{action}: {quick[1]} != {slow[1]}"
+        assert json.loads(quick[2] or "{}") == json.loads(slow[2] or "{}"), (
+            f"{action}:\n plain      {quick[2]}\n serializer {slow[2]}"
+        )
+        return slow
+
+    DynamoHandler.serialized = both
+    client = Client(DomainDispatcherApplication(create_backend_app))
+
+    def call(target: str, body: dict) -> dict:
+        response = client.post(
+            "/",
+            data=json.dumps(body),
+            headers={
+                "X-Amz-Target": f"DynamoDB_20120810.{target}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x",
+            },
+        )
+        return json.loads(response.get_data(as_text=True) or "{}")
+
+    key_schema = [
+        {"AttributeName": "PK", "KeyType": "HASH"},
+        {"AttributeName": "SK", "KeyType": "RANGE"},
+    ]
+    call(
+        "CreateTable",
+        {
+            "TableName": "t",
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [
+                {"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "G")
+            ],
+            "KeySchema": key_schema,
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "GSI1",
+                    "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+    every_type = {
+        "PK": {"S": "p"},
+        "SK": {"S": "a"},
+        "G": {"S": "g"},
+        "s": {"S": "text é ✓ \"quoted\" \\ / \n"},
+        "n": {"N": "12.50"},
+        "big": {"N": "123456789012345678901234567890"},
+        "b": {"B": base64.b64encode(b"\x00\x01binary").decode()},
+        "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2.5"]},
+        "bs": {"BS": [base64.b64encode(b"one").decode()]},
+        "t": {"BOOL": True},
+        "f": {"BOOL": False},
+        "nul": {"NULL": True},
+        "l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"k": {"S": "v"}}}, {"L": []}]},
+        "m": {"M": {"inner": {"M": {"deep": {"SS": ["z"]}}}, "empty": {"M": {}}}},
+    }
+    for i, sk in enumerate(["a", "b", "c", "d"]):
+        item = dict(every_type, SK={"S": sk}, n={"N": str(i)})
+        call("PutItem", {"TableName": "t", "Item": item, "ReturnConsumedCapacity": "TOTAL"})
+    call("PutItem", {"TableName": "t", "Item": every_type, "ReturnValues": "ALL_OLD"})
+    call("GetItem", {"TableName": "t", "Key": {"PK": {"S": "p"}, "SK": {"S": "a"}}})
+    call("GetItem", {"TableName": "t", "Key": {"PK": {"S": "p"}, "SK": {"S": "missing"}}})
+    call(
+        "GetItem",
+        {
+            "TableName": "t",
+            "Key": {"PK": {"S": "p"}, "SK": {"S": "b"}},
+            "ProjectionExpression": "m.inner, l[2]",
+            "ReturnConsumedCapacity": "INDEXES",
+        },
+    )
+    page = call(
+        "Query",
+        {
+            "TableName": "t",
+            "KeyConditionExpression": "PK = :p AND SK BETWEEN :a AND :z",
+            "ExpressionAttributeValues": {":p": {"S": "p"}, ":a": {"S": "a"}, ":z": {"S": "z"}},
+            "Limit": 2,
+            "ScanIndexForward": False,
+        },
+    )
+    assert page.get("LastEvaluatedKey"), page
+    call(
+        "Query",
+        {
+            "TableName": "t",
+            "KeyConditionExpression": "PK = :p",
+            "ExpressionAttributeValues": {":p": {"S": "p"}},
+            "ExclusiveStartKey": page["LastEvaluatedKey"],
+            "Select": "COUNT",
+        },
+    )
+    call(
+        "Query",
+        {
+            "TableName": "t",
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "G = :g",
+            "ExpressionAttributeValues": {":g": {"S": "g"}},
+            "FilterExpression": "n > :one",
+            "ExpressionAttributeValues": {":g": {"S": "g"}, ":one": {"N": "1"}},
+        },
+    )
+    call("Scan", {"TableName": "t", "Limit": 3})
+    call(
+        "UpdateItem",
+        {
+            "TableName": "t",
+            "Key": {"PK": {"S": "p"}, "SK": {"S": "c"}},
+            "UpdateExpression": "ADD n :one SET #new = :v REMOVE ss",
+            "ExpressionAttributeNames": {"#new": "new"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":v": {"L": [{"NULL": True}]}},
+            "ReturnValues": "ALL_NEW",
+        },
+    )
+    call(
+        "UpdateItem",
+        {
+            "TableName": "t",
+            "Key": {"PK": {"S": "p"}, "SK": {"S": "c"}},
+            "UpdateExpression": "SET n = n + :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+            "ReturnValues": "UPDATED_NEW",
+        },
+    )
+    # A failed condition: an error, which both paths leave to the serializer.
+    call(
+        "PutItem",
+        {
+            "TableName": "t",
+            "Item": every_type,
+            "ConditionExpression": "attribute_not_exists(PK)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+    )
+    call(
+        "BatchGetItem",
+        {
+            "RequestItems": {
+                "t": {
+                    "Keys": [
+                        {"PK": {"S": "p"}, "SK": {"S": "a"}},
+                        {"PK": {"S": "p"}, "SK": {"S": "nope"}},
+                    ]
+                }
+            }
+        },
+    )
+    call(
+        "BatchWriteItem",
+        {
+            "RequestItems": {
+                "t": [
+                    {"PutRequest": {"Item": dict(every_type, SK={"S": "e"})}},
+                    {"DeleteRequest": {"Key": {"PK": {"S": "p"}, "SK": {"S": "d"}}}},
+                ]
+            },
+            "ReturnConsumedCapacity": "TOTAL",
+        },
+    )
+    call(
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {"Put": {"TableName": "t", "Item": dict(every_type, SK={"S": "f"})}},
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"PK": {"S": "p"}, "SK": {"S": "a"}},
+                        "UpdateExpression": "SET n = :n",
+                        "ExpressionAttributeValues": {":n": {"N": "7"}},
+                    }
+                },
+            ]
+        },
+    )
+    call(
+        "TransactWriteItems",
+        {
+            "TransactItems": [
+                {
+                    "ConditionCheck": {
+                        "TableName": "t",
+                        "Key": {"PK": {"S": "p"}, "SK": {"S": "a"}},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                }
+            ]
+        },
+    )
+    call(
+        "TransactGetItems",
+        {"TransactItems": [{"Get": {"TableName": "t", "Key": {"PK": {"S": "p"}, "SK": {"S": "f"}}}}]},
+    )
+    call(
+        "DeleteItem",
+        {
+            "TableName": "t",
+            "Key": {"PK": {"S": "p"}, "SK": {"S": "b"}},
+            "ReturnValues": "ALL_OLD",
+        },
+    )
+    wanted = {
+        "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+        "BatchWriteItem", "TransactWriteItems", "TransactGetItems",
+    }
+    missing = wanted - set(compared)
+    assert not missing, f"not exercised: {missing}"
+    print(f"plain JSON == serializer for {sum(compared.values())} answers of {len(compared)} operations")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
