@@ -32,6 +32,22 @@ fn stored_messages(
     items.keys().filter(|k| k.starts_with(&prefix)).count()
 }
 
+/// `client`'s catch-up of `team` from the start (GET_HISTORY `sinceSeq` 0).
+async fn catch_up(stack: &TestStack, client: &Client) -> Value {
+    let frame = json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0 });
+    stack.send(client, &frame).await.1
+}
+
+/// The seqs of a HISTORY page, in its order.
+fn seqs_of(page: &Value) -> Vec<u64> {
+    page["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages in {page}"))
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
+}
+
 async fn two_member_conversation(stack: &TestStack, tenant: &str) -> (Client, Client) {
     let owner = stack.connect_as(tenant, "owner", Role::Owner).await;
     let bob = stack.connect_as(tenant, "bob", Role::User).await;
@@ -101,19 +117,8 @@ async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
             .unwrap(),
         "3"
     );
-    let (_, history) = stack
-        .send(
-            &bob,
-            &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0 }),
-        )
-        .await;
-    let seqs: Vec<u64> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs, [1, 2, 3], "{history}");
+    let history = catch_up(&stack, &bob).await;
+    assert_eq!(seqs_of(&history), [1, 2, 3], "{history}");
     let voids: Vec<&Value> = history["messages"]
         .as_array()
         .unwrap()
@@ -234,19 +239,8 @@ async fn a_seq_taken_by_a_send_that_died_is_voided_by_a_reader_once_nobody_can_w
             (1, false, "owner".into())
         ]
     );
-    let (_, again) = stack
-        .send(
-            &bob,
-            &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0 }),
-        )
-        .await;
-    let seqs: Vec<u64> = again["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
-    assert_eq!(seqs, [1, 2, 3], "{again}");
+    let again = catch_up(&stack, &bob).await;
+    assert_eq!(seqs_of(&again), [1, 2, 3], "{again}");
 }
 
 /// A send slower than the readers' patience finds its slot voided: it takes the next
@@ -281,12 +275,7 @@ async fn a_send_whose_slot_was_voided_under_it_takes_the_next_seq() {
         (Some("ACK"), Some(3)),
         "{ack}"
     );
-    let (_, history) = stack
-        .send(
-            &bob,
-            &json!({ "type": "GET_HISTORY", "conversationId": "team", "sinceSeq": 0 }),
-        )
-        .await;
+    let history = catch_up(&stack, &bob).await;
     assert_eq!(
         msgs(&history, "messages"),
         [(1, "one".into()), (2, String::new()), (3, "two".into())]

@@ -96,13 +96,12 @@ async fn main() -> anyhow::Result<()> {
             for (name, times) in [("route", &t.route), ("broadcast", &t.broadcast)] {
                 let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
                 ms.sort_by(f64::total_cmp);
-                let at = |q: f64| ms.get(((ms.len() as f64 - 1.0) * q) as usize).copied();
                 eprintln!(
-                    "{name}: {} invocations, p50 {:?} ms, p99 {:?} ms, max {:?} ms",
+                    "{name}: {} invocations, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
                     ms.len(),
-                    at(0.5),
-                    at(0.99),
-                    ms.last()
+                    steady::percentile(&ms, 50.0),
+                    steady::percentile(&ms, 99.0),
+                    ms.last().copied().unwrap_or_default()
                 );
             }
             eprintln!("route DynamoDB: {:?}", stack.route_dynamodb.snapshot());

@@ -101,7 +101,8 @@ pub const VOID_AFTER_MILLIS: i64 = 60_000;
 /// the page's order.
 pub fn dead_holes(read: &[MessageView], now: i64) -> impl Iterator<Item = u64> + '_ {
     read.windows(2).flat_map(move |pair| {
-        let (older, newer) = if pair[0].seq < pair[1].seq {
+        let forward = pair[0].seq < pair[1].seq;
+        let (older, newer) = if forward {
             (&pair[0], &pair[1])
         } else {
             (&pair[1], &pair[0])
@@ -113,7 +114,6 @@ pub fn dead_holes(read: &[MessageView], now: i64) -> impl Iterator<Item = u64> +
         } else {
             0
         };
-        let forward = pair[0].seq < pair[1].seq;
         // Lazily, in the page's direction: a wide hole costs nothing beyond what is taken.
         (0..count).map(move |i| {
             if forward {
@@ -397,6 +397,20 @@ impl MessagingTable {
         seq: u64,
         now: i64,
     ) -> Result<bool, AwsError> {
+        Ok(self
+            .write_void(tenant, conversation, seq, now)
+            .await?
+            .is_some())
+    }
+
+    /// [`Self::void_seq`], answering the void it wrote (`None`: the slot was taken).
+    async fn write_void(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        seq: u64,
+        now: i64,
+    ) -> Result<Option<MessageView>, AwsError> {
         let key = table::tenant(tenant).message(conversation, seq);
         let void = MessageItem {
             pk: key.pk,
@@ -426,7 +440,7 @@ impl MessagingTable {
             gsi1pk: None,
             gsi1sk: None,
         };
-        self.put_new(&void, "void").await
+        Ok(self.put_new(&void, "void").await?.then_some(void.message))
     }
 
     /// [`Self::void_seq`] for a number this send took and gives up; a failure is logged (the
@@ -661,11 +675,15 @@ impl MessagingTable {
         let holes: Vec<u64> = dead_holes(read, now).take(limit).collect();
         let mut filled = Vec::with_capacity(holes.len());
         for seq in holes {
-            self.void_seq(tenant, conversation, seq, now).await?;
-            // Read back: the void, or the message that took the slot first.
-            if let Some(m) = self.message(tenant, conversation, seq).await? {
-                filled.push(m.item.message);
-            }
+            let now_there = match self.write_void(tenant, conversation, seq, now).await? {
+                Some(void) => Some(void),
+                // A message took the slot first: read it.
+                None => self
+                    .message(tenant, conversation, seq)
+                    .await?
+                    .map(|m| m.item.message),
+            };
+            filled.extend(now_there);
         }
         Ok(filled)
     }
