@@ -74,8 +74,8 @@ pub fn ours(run: &FanoutResult) -> Cost {
     // Strongly consistent GetItems (connection, client message id, membership) cost 1 RRU
     // each. The send takes its seq with one UpdateItem of the conversation (1 WRU), then
     // writes one transaction (2 WRU per item, ≤1 KB: the message, its client message id) or,
-    // without a client message id, one PutItem; the message also lands in UserIndex (1 WRU);
-    // each distinct word is one search entry (1 WRU, one BatchWriteItem).
+    // without a client message id, one PutItem (1 WRU); each distinct word is one search
+    // entry (1 WRU, one BatchWriteItem). No index copies the message item.
     let reads = count("GetItem") + run.recipient_query_read_units;
     let transactions = count("TransactWriteItems");
     let index_writes = if count("BatchWriteItem") > 0.0 {
@@ -83,9 +83,9 @@ pub fn ours(run: &FanoutResult) -> Cost {
     } else {
         0.0
     };
-    let writes = transactions * (2.0 * run.transaction_items as f64 + 1.0)
+    let writes = transactions * 2.0 * run.transaction_items as f64
         + index_writes
-        + count("PutItem") * 2.0
+        + count("PutItem")
         + count("UpdateItem");
     let dynamodb = reads * DYNAMODB_PER_READ_UNIT + writes * DYNAMODB_PER_WRITE_UNIT;
     // Send, plus the receive and the delete that handled it (one per DeleteMessageBatch). The
@@ -196,9 +196,8 @@ mod tests {
             (cost.api_gateway - 12.0).abs() < 1e-9,
             "inbound + ACK + 10 deliveries"
         );
-        // 3 + 1 RRU; the seq (1) + 2 transactional items (4) + UserIndex (1) + 8 search
-        // entries = 14 WRU.
-        assert!((cost.dynamodb - (4.0 * 0.125 + 14.0 * 0.625)).abs() < 1e-9);
+        // 3 + 1 RRU; the seq (1) + 2 transactional items (4) + 8 search entries = 13 WRU.
+        assert!((cost.dynamodb - (4.0 * 0.125 + 13.0 * 0.625)).abs() < 1e-9);
         // Send + receive + delete; the extra (empty) receives are not per message.
         assert!((cost.sqs - 1.5).abs() < 1e-9);
         // 2 requests + 10 ms (rounded up) at 128 MB + 20 ms at 256 MB.

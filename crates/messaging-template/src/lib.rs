@@ -726,7 +726,7 @@ mod tests {
             vec![("PK".into(), "HASH".into()), ("SK".into(), "RANGE".into())]
         );
         let names: Vec<_> = table.indexes.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(names, ["GSI1", "UserIndex"]);
+        assert_eq!(names, ["GSI1"]);
         assert_eq!(table.ttl_attribute.as_deref(), Some("ttl"));
         let queues = template.queues().unwrap();
         let broadcast = queues

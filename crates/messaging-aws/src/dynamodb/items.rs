@@ -107,11 +107,6 @@ pub struct MessageItem {
     pub sk: String,
     #[serde(flatten)]
     pub message: MessageView,
-    /// UserIndex partition: `CLIENT#t#USER#u` (tenant-scoped on purpose). The message's
-    /// `timestamp` is the index's sort key.
-    /// Absent on a void: no user sent it.
-    #[serde(rename = "userId", default, skip_serializing_if = "Option::is_none")]
-    pub user_index_pk: Option<String>,
     /// Bumped by every change: edits, deletes and reactions are conditional on it.
     #[serde(default)]
     pub version: u64,

@@ -303,7 +303,6 @@ impl MessagingTable {
             pk: key.pk,
             sk: key.sk,
             message: message.clone(),
-            user_index_pk: Some(keys.user_index_pk(&new.sender)),
             version: 0,
             gsi1pk: new
                 .parent_seq
@@ -435,7 +434,6 @@ impl MessagingTable {
                 parent_seq: None,
                 client_message_id: None,
             },
-            user_index_pk: None,
             version: 0,
             gsi1pk: None,
             gsi1sk: None,

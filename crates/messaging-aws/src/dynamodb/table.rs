@@ -13,7 +13,7 @@
 //! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join. A send takes its `seq` with one UpdateItem (`lastSeq` + 1, ALL_NEW): never a conflict |
 //! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations, confirmed at `$connect` by one consistent BatchGetItem (the index is eventually consistent: a removed member must not be resubscribed) |
 //! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | fan-out subscription | **one Query** `begins_with CONVERSATION#v#CONN#` = every socket to deliver to (1 MB ≈ 8,000 recipients a page) |
-//! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. UserIndex (`userId`=`CLIENT#t#USER#u` / `timestamp`): a user's messages. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies. A void (a `seq` a send gave up: a tombstone by `stackpro.system`, no `userId`) is written on `attribute_not_exists` by that send or by a history read |
+//! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies. A void (a `seq` a send gave up: a tombstone by `stackpro.system`) is written on `attribute_not_exists` by that send or by a history read |
 //! | `CLIENT#t` | `CONVERSATION#v#CMID#u#{clientMessageId}` | idempotency key of a send (24 h TTL) | written in the send transaction: a resend with the same id fails its condition and stores nothing |
 //! | `CLIENT#t` | `SEARCH#{word}#{timestamp}#v#{seq:012}` | search index entry | Query `begins_with SEARCH#{word}#`, newest first: candidate messages for a word |
 //! | `CLIENT#t` | `FILE#f` | file metadata (name, size, type, owner, S3 key) | GetItem on every file action. GSI1 (`CLIENT#t#FILES` / `FILE#f`): every file of the tenant (OWNER/ADMIN) |
@@ -46,12 +46,6 @@ pub const GSI1PK: &str = "GSI1PK";
 /// GSI1 sort key attribute.
 pub const GSI1SK: &str = "GSI1SK";
 pub const GSI1: &str = "GSI1";
-/// UserIndex partition key attribute: always the tenant-scoped `CLIENT#t#USER#u`, never a bare
-/// user id (a bare id would gather the same user name across tenants).
-pub const USER_INDEX_PK: &str = "userId";
-/// UserIndex sort key attribute (RFC 3339).
-pub const USER_INDEX_SK: &str = "timestamp";
-pub const USER_INDEX: &str = "UserIndex";
 /// The TTL attribute (epoch seconds).
 pub const TTL: &str = "ttl";
 
@@ -322,11 +316,6 @@ impl TenantKeys<'_> {
     pub fn conversations_gsi1_prefix(&self) -> &'static str {
         "CONVERSATION#"
     }
-
-    /// UserIndex partition of a user's messages.
-    pub fn user_index_pk(&self, user: &UserId) -> String {
-        format!("CLIENT#{}#USER#{user}", self.0)
-    }
 }
 
 /// Shards of a tenant's pending notifications (by user).
@@ -433,7 +422,6 @@ mod tests {
             .map(|key| format!("{}|{}", key.pk, key.sk))
             .chain([
                 k.user_conversations_gsi1pk(u),
-                k.user_index_pk(u),
                 k.thread_gsi1pk(c, seq),
                 k.files_gsi1pk(),
                 k.staff_gsi1pk(),
