@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 bash infra/local/venv.sh
 # Two builds: one invocation would unify the bench's dependency features into the functions.
-cargo build --release --locked -p connect -p disconnect -p route -p file-share -p http-api -p broadcast
+cargo build --release --locked -p connect -p disconnect -p route -p file-share -p http-api -p broadcast -p search-indexer
 cargo build --release --locked -p messaging-bench
 # shellcheck source=infra/local/moto.sh
 source infra/local/moto.sh

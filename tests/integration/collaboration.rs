@@ -22,18 +22,22 @@ fn search(query: &str) -> Value {
     json!({ "type": "SEARCH", "query": query })
 }
 
-fn search_entries(
+/// Every search block of the tenant `tenant`, decoded.
+fn search_blocks(
     items: &std::collections::BTreeMap<
         String,
         std::collections::BTreeMap<String, aws_sdk_dynamodb::types::AttributeValue>,
     >,
-    word: &str,
-) -> usize {
-    let prefixes = ["acme", "globex"].map(|t| keys(t).prefix(|k| k.search_prefix(word)));
+    tenant: &str,
+) -> Vec<messaging_core::search::Block> {
+    let prefix = keys(tenant).prefix(|k| k.search_index_prefix().to_owned());
     items
-        .keys()
-        .filter(|k| prefixes.iter().any(|p| k.starts_with(p)))
-        .count()
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, item)| {
+            messaging_core::search::Block::decode(item["lines"].as_s().unwrap()).unwrap()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -62,6 +66,17 @@ async fn search_finds_only_readable_messages_newest_first_and_follows_edits_and_
         let (_, ack) = stack.send(who, &chat(conversation, text)).await;
         assert_eq!(ack["type"], "ACK", "{ack}");
     }
+    // The send writes no index: nothing is found until the indexer has read the stream.
+    let (_, early) = stack.send(&alice, &search("contract")).await;
+    assert_eq!(texts_of(&early, "results"), Vec::<String>::new());
+    let reports = stack.index_search().await;
+    let lines: usize = reports.iter().map(|r| r.lines).sum();
+    let blocks: usize = reports.iter().map(|r| r.blocks).sum();
+    assert_eq!(lines, 6, "six messages indexed: {reports:?}");
+    assert_eq!(
+        blocks, 2,
+        "one small block per tenant for the batch: {reports:?}"
+    );
 
     let (_, found) = stack.send(&alice, &search("CONTRACT")).await;
     assert_eq!(found["type"], "SEARCH_RESULTS", "{found}");
@@ -121,9 +136,28 @@ async fn search_finds_only_readable_messages_newest_first_and_follows_edits_and_
         .await;
     assert_eq!(other_query["code"], "INVALID_CURSOR");
 
-    // An edit moves the message from "contract" to "invoice"; a delete removes it.
+    // An edit moves the message from "contract" to "invoice" (its old line no longer finds
+    // it, even before the indexer has run); a delete removes it; a reaction indexes nothing.
     let (_, ack) = stack.send(&alice, &json!({ "type": "EDIT_MESSAGE", "conversationId": "team", "seq": 3, "content": { "text": "Invoice draft for Friday" } })).await;
     assert_eq!(ack["type"], "ACK", "{ack}");
+    let (_, before_indexing) = stack.send(&alice, &search("contract")).await;
+    assert_eq!(
+        texts_of(&before_indexing, "results"),
+        ["I read the contract", "Quarterly contract renewal is due"]
+    );
+    let (_, ack) = stack
+        .send(
+            &alice,
+            &json!({ "type": "ADD_REACTION", "conversationId": "team", "seq": 1, "emoji": "👍" }),
+        )
+        .await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    let reports = stack.index_search().await;
+    assert_eq!(
+        reports.iter().map(|r| r.lines).sum::<usize>(),
+        1,
+        "the edit is indexed, the reaction is not: {reports:?}"
+    );
     let (_, after_edit) = stack.send(&alice, &search("contract")).await;
     assert_eq!(
         texts_of(&after_edit, "results"),
@@ -144,17 +178,26 @@ async fn search_finds_only_readable_messages_newest_first_and_follows_edits_and_
         ["Quarterly contract renewal is due"]
     );
     let items = stack.snapshot().await;
-    assert_eq!(search_entries(&items, "invoice"), 1);
+    let globex = search_blocks(&items, "globex");
+    assert_eq!(globex.len(), 1);
     assert_eq!(
-        search_entries(&items, "read"),
-        0,
-        "the deleted message's entries are gone"
+        globex[0]
+            .lines
+            .iter()
+            .map(|l| l.words.join(" "))
+            .collect::<Vec<_>>(),
+        ["globex contract same conversation id"],
+        "a tenant's blocks hold its own messages only"
     );
-    let globex_index = keys("globex").prefix(|k| k.search_index_prefix().to_owned());
-    assert!(items
+    let acme: Vec<String> = search_blocks(&items, "acme")
         .iter()
-        .filter(|(k, _)| k.starts_with(&globex_index))
-        .all(|(_, entry)| entry["conversationId"].as_s().unwrap() == "team"));
+        .flat_map(|b| {
+            b.lines
+                .iter()
+                .map(|l| format!("{}/{}", l.conversation_id, l.seq))
+        })
+        .collect();
+    assert_eq!(acme.len(), 6, "five lines and the edit's: {acme:?}");
 
     // Removed from the conversation: its messages leave alice's results.
     let (_, ack) = stack

@@ -96,7 +96,15 @@ async fn a_portal_page_reads_history_threads_and_search_over_http() {
         thread["replies"][0]["content"]["text"], "a reply",
         "{thread}"
     );
-    let (_, found) = get(&gateway, "/search?q=contract+two", Some(&bob)).await;
+    // Searchable once the gateway's stream mapping has run the indexer (every 100 ms here).
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        found = get(&gateway, "/search?q=contract+two", Some(&bob)).await.1;
+        if found["results"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let texts: Vec<&str> = found["results"]
         .as_array()
         .unwrap()

@@ -157,7 +157,7 @@ struct Functions {
     gateway: ConnectionsRecorder,
 }
 
-const FUNCTIONS: [&str; 7] = [
+const FUNCTIONS: [&str; 8] = [
     "connect",
     "disconnect",
     "route",
@@ -165,6 +165,7 @@ const FUNCTIONS: [&str; 7] = [
     "http-api",
     "broadcast",
     "notify-batch",
+    "search-indexer",
 ];
 
 impl Functions {
@@ -385,6 +386,34 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
             .await,
         "presence",
     );
+    // search-indexer: the stream's message changes into search blocks (the stream is read
+    // by Lambda's event source mapping, as the stack here).
+    let stream = messaging_devstack::stream_source::StreamEventSource::new(
+        &iam_endpoint(),
+        f.resources.stream_arn(&f.admin).await.unwrap().unwrap(),
+        Template::workspace()
+            .unwrap()
+            .stream_event_sources()
+            .unwrap()[0]
+            .clone(),
+    )
+    .unwrap()
+    .with_credentials(ADMIN, "admin");
+    let mut indexed = 0;
+    while let Some(event) = stream.next_batch().await.unwrap() {
+        let records = serde_json::from_value(event.clone()).unwrap();
+        let (response, report) = messaging_handlers::search_indexer::index(
+            &f.of("search-indexer").search_indexer,
+            &records,
+        )
+        .await;
+        assert_eq!(report.failed_tenants, 0, "{report:?}");
+        indexed += report.lines;
+        stream
+            .complete(&event, Ok(&serde_json::to_value(&response).unwrap()))
+            .await;
+    }
+    assert!(indexed >= 3, "the messages and the edit: {indexed}");
     for read in [
         json!({ "type": "LIST_CONVERSATIONS" }),
         json!({ "type": "GET_HISTORY", "conversationId": "deal" }),
@@ -569,6 +598,7 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         ("route", "GetEndpointAttributes"),
         ("disconnect", "DeleteItem"),
         ("http-api", "BatchGetItem"),
+        ("search-indexer", "BatchWriteItem"),
     ] {
         assert!(
             made(binary).contains_key(operation),

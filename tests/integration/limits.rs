@@ -49,6 +49,7 @@ async fn history_threads_and_search_answers_fit_a_websocket_message_and_page_thr
         let reply = json!({ "type": "CHAT_MESSAGE", "conversationId": "big", "parentSeq": 1, "content": { "text": big_text("reply", i) } });
         assert_eq!(stack.send(&owner, &reply).await.1["type"], "ACK");
     }
+    stack.index_search().await;
     let cases = [
         (
             json!({ "type": "GET_HISTORY", "conversationId": "big", "limit": 100 }),

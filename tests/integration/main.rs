@@ -19,5 +19,6 @@ mod messages;
 mod moto_semantics;
 mod notifications;
 mod route;
+mod search;
 mod template_lint;
 mod throttle;

@@ -408,7 +408,7 @@ fn every_function_and_api_logs_to_an_expiring_encrypted_group_of_this_stack() {
             .unwrap_or_else(|| panic!("{api} has no access log"));
         targets.push((api.to_owned(), id));
     }
-    assert_eq!(targets.len(), 9);
+    assert_eq!(targets.len(), 10);
     for (owner, id) in targets {
         let props = group(&id);
         assert!(
@@ -513,7 +513,7 @@ fn every_function_can_be_capped_and_a_failing_notification_batch_is_alarmed() {
     );
     assert!(template.has_parameter("ReservedConcurrency"));
     let functions = template.of_type("AWS::Serverless::Function").unwrap();
-    assert_eq!(functions.len(), 7);
+    assert_eq!(functions.len(), 8);
     for (id, properties) in functions {
         assert!(
             properties.get("ReservedConcurrentExecutions").is_none(),

@@ -22,6 +22,7 @@ use messaging_core::protocol::FILE_TYPES;
 use messaging_core::token::Contacts;
 use messaging_core::{ConnectionId, ConversationId, Principal, Role, TenantId, UserId};
 use messaging_devstack::event_source::SqsEventSource;
+use messaging_devstack::stream_source::StreamEventSource;
 use messaging_devstack::{tokens, LocalResources, Template};
 use messaging_handlers::broadcast::BroadcastService;
 use messaging_handlers::connect::ConnectService;
@@ -30,6 +31,7 @@ use messaging_handlers::file_share::FileShareService;
 use messaging_handlers::http_api::HttpApiService;
 use messaging_handlers::notify_batch::NotifyBatchService;
 use messaging_handlers::route::RouteService;
+use messaging_handlers::search_indexer::{self, IndexReport, SearchIndexerService};
 use messaging_handlers::services::{Parts, Services};
 
 pub use connections_recorder::ConnectionsRecorder;
@@ -62,6 +64,11 @@ pub struct TestStack {
     pub broadcast: BroadcastService,
     /// The notification batch, sending through moto's SES from this stack's own sender.
     pub notify: NotifyBatchService,
+    /// The search indexer, and the table's stream as its event source mapping reads it.
+    pub indexer: SearchIndexerService,
+    pub stream: StreamEventSource,
+    /// The table's stream.
+    pub stream_arn: String,
     /// The files bucket of this stack.
     pub bucket: String,
     /// What the services are made of (`@connections` posts go to `gateway`).
@@ -147,8 +154,21 @@ impl TestStack {
             http_api,
             broadcast,
             notify_batch,
+            search_indexer,
         } = Services::new(&parts);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let stream_arn = resources
+            .stream_arn(&sdk)
+            .await
+            .expect("describe the table")
+            .expect("the template gives the table a stream");
+        let [indexer_source] = template
+            .stream_event_sources()
+            .expect("stream event sources")
+            .try_into()
+            .expect("one stream event source: the search indexer");
+        let stream = StreamEventSource::new(&endpoint(), stream_arn.clone(), indexer_source)
+            .expect("stream event source");
         Self {
             table_name: resources.table_name,
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
@@ -165,10 +185,28 @@ impl TestStack {
             http: http_api,
             broadcast,
             notify: notify_batch,
+            indexer: search_indexer,
+            stream,
+            stream_arn,
             bucket: resources.bucket,
             parts,
             sdk,
         }
+    }
+
+    /// Runs the search indexer over everything the table's stream holds that it has not seen
+    /// (as its event source mapping would, batch by batch); returns the batches' reports.
+    pub async fn index_search(&self) -> Vec<IndexReport> {
+        let mut reports = Vec::new();
+        while let Some(event) = self.stream.next_batch().await.expect("read the stream") {
+            let records: aws_lambda_events::dynamodb::Event =
+                serde_json::from_value(event.clone()).expect("a DynamoDB event");
+            let (response, report) = search_indexer::index(&self.indexer, &records).await;
+            let response = serde_json::to_value(&response).unwrap();
+            self.stream.complete(&event, Ok(&response)).await;
+            reports.push(report);
+        }
+        reports
     }
 
     /// A device's SNS platform endpoint, registered (as the portal's backend would) with this

@@ -5,6 +5,27 @@
 use serde::Serialize;
 
 use crate::fanout::FanoutResult;
+use crate::steady::SteadyResult;
+
+/// The search indexer's share of a message, measured over the steady load (its stream
+/// batches as the event source mapping formed them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexCost {
+    pub write_units_per_message: f64,
+    pub invocations_per_message: f64,
+    pub ms_per_invocation: f64,
+}
+
+impl IndexCost {
+    pub fn from_steady(run: &SteadyResult) -> Option<Self> {
+        let lines = run.index_lines as f64;
+        (lines > 0.0).then(|| Self {
+            write_units_per_message: run.index_write_units as f64 / lines,
+            invocations_per_message: run.index_batches as f64 / lines,
+            ms_per_invocation: run.index_ms_p50,
+        })
+    }
+}
 
 pub const API_GATEWAY_PER_MESSAGE: f64 = 1.00 / 1e6; // per 32 KB message unit
 pub const LAMBDA_PER_REQUEST: f64 = 0.20 / 1e6;
@@ -14,6 +35,7 @@ pub const DYNAMODB_PER_READ_UNIT: f64 = 0.125 / 1e6;
 pub const SQS_FIFO_PER_REQUEST: f64 = 0.50 / 1e6;
 pub const ROUTE_MEMORY_GB: f64 = 0.125;
 pub const BROADCAST_MEMORY_GB: f64 = 0.25;
+pub const INDEXER_MEMORY_GB: f64 = 0.125;
 /// The Scan design's read units per message at 10,000 connections (eventually consistent,
 /// ~50-byte items: 500 KB a message).
 pub const SCAN_READ_UNITS_AT_10K: f64 = 61.0;
@@ -61,32 +83,37 @@ fn gb_seconds(ms: f64, gb: f64) -> f64 {
     ms.ceil() / 1000.0 * gb
 }
 
-/// Our design, from one measured fan-out to `run.recipients`.
-pub fn ours(run: &FanoutResult) -> Cost {
+/// Our design, from one measured fan-out to `run.recipients`, and the search indexer's share
+/// of a message (`None`: not measured, counted as nothing).
+pub fn ours(run: &FanoutResult, index: Option<IndexCost>) -> Cost {
     let n = run.recipients as f64;
     // Inbound CHAT_MESSAGE + its ACK (the two-way route's response) + one frame per recipient.
     let api = (2.0 + n) * API_GATEWAY_PER_MESSAGE;
+    let index = index.unwrap_or(IndexCost {
+        write_units_per_message: 0.0,
+        invocations_per_message: 0.0,
+        ms_per_invocation: 0.0,
+    });
     let lambda = 2.0 * LAMBDA_PER_REQUEST
         + (gb_seconds(run.route_ms, ROUTE_MEMORY_GB)
             + gb_seconds(run.broadcast_ms, BROADCAST_MEMORY_GB))
-            * LAMBDA_PER_GB_SECOND_ARM;
+            * LAMBDA_PER_GB_SECOND_ARM
+        + index.invocations_per_message
+            * (LAMBDA_PER_REQUEST
+                + gb_seconds(index.ms_per_invocation, INDEXER_MEMORY_GB)
+                    * LAMBDA_PER_GB_SECOND_ARM);
     let count = |op: &str| *run.route_dynamodb_requests.get(op).unwrap_or(&0) as f64;
     // Strongly consistent GetItems (connection, client message id, membership) cost 1 RRU
     // each. The send takes its seq with one UpdateItem of the conversation (1 WRU), then
     // writes one transaction (2 WRU per item, ≤1 KB: the message, its client message id) or,
-    // without a client message id, one PutItem (1 WRU); each distinct word is one search
-    // entry (1 WRU, one BatchWriteItem). No index copies the message item.
+    // without a client message id, one PutItem (1 WRU). No index copies the message item;
+    // the search indexer writes its blocks from the stream (its share: `index`).
     let reads = count("GetItem") + run.recipient_query_read_units;
     let transactions = count("TransactWriteItems");
-    let index_writes = if count("BatchWriteItem") > 0.0 {
-        run.search_entries as f64
-    } else {
-        0.0
-    };
     let writes = transactions * 2.0 * run.transaction_items as f64
-        + index_writes
         + count("PutItem")
-        + count("UpdateItem");
+        + count("UpdateItem")
+        + index.write_units_per_message;
     let dynamodb = reads * DYNAMODB_PER_READ_UNIT + writes * DYNAMODB_PER_WRITE_UNIT;
     // Send, plus the receive and the delete that handled it (one per DeleteMessageBatch). The
     // event source mapping's empty long polls are a fixed cost per poller, not per message.
@@ -101,8 +128,8 @@ pub fn ours(run: &FanoutResult) -> Cost {
         dynamodb,
         sqs,
         format!(
-            "{reads:.1} RRU, {writes:.0} WRU, {sqs_requests:.0} SQS FIFO requests (send, receive, delete at one message a batch), route {:.1} ms @128 MB, broadcast {:.1} ms @256 MB",
-            run.route_ms, run.broadcast_ms
+            "{reads:.1} RRU, {writes:.2} WRU (search index {:.2}), {sqs_requests:.0} SQS FIFO requests (send, receive, delete at one message a batch), route {:.1} ms @128 MB, broadcast {:.1} ms @256 MB, indexer {:.3} invocations of {:.1} ms @128 MB",
+            index.write_units_per_message, run.route_ms, run.broadcast_ms, index.invocations_per_message, index.ms_per_invocation
         ),
     )
 }
@@ -171,7 +198,6 @@ mod tests {
                 ("GetItem", 3),
                 ("UpdateItem", 1),
                 ("TransactWriteItems", 1),
-                ("BatchWriteItem", 1),
             ]),
             broadcast_dynamodb_requests: counts(&[("Query", 1)]),
             recipient_query_pages: 1,
@@ -185,23 +211,30 @@ mod tests {
             route_ms: 9.2,
             broadcast_ms: 20.0,
             transaction_items: 2,
-            search_entries: 8,
         }
     }
 
     #[test]
     fn our_cost_is_itemised_from_the_counted_requests() {
-        let cost = ours(&run(10));
+        let index = IndexCost {
+            write_units_per_message: 0.5,
+            invocations_per_message: 0.1,
+            ms_per_invocation: 20.0,
+        };
+        let cost = ours(&run(10), Some(index));
         assert!(
             (cost.api_gateway - 12.0).abs() < 1e-9,
             "inbound + ACK + 10 deliveries"
         );
-        // 3 + 1 RRU; the seq (1) + 2 transactional items (4) + 8 search entries = 13 WRU.
-        assert!((cost.dynamodb - (4.0 * 0.125 + 13.0 * 0.625)).abs() < 1e-9);
+        // 3 + 1 RRU; the seq (1) + 2 transactional items (4) + the index's half unit.
+        assert!((cost.dynamodb - (4.0 * 0.125 + 5.5 * 0.625)).abs() < 1e-9);
         // Send + receive + delete; the extra (empty) receives are not per message.
         assert!((cost.sqs - 1.5).abs() < 1e-9);
-        // 2 requests + 10 ms (rounded up) at 128 MB + 20 ms at 256 MB.
-        let lambda = 0.4 + (0.010 * 0.125 + 0.020 * 0.25) * 1e6 * LAMBDA_PER_GB_SECOND_ARM;
+        // 2 requests + 10 ms (rounded up) at 128 MB + 20 ms at 256 MB, and a tenth of an
+        // indexer invocation of 20 ms at 128 MB.
+        let lambda = 0.4
+            + (0.010 * 0.125 + 0.020 * 0.25) * 1e6 * LAMBDA_PER_GB_SECOND_ARM
+            + 0.1 * (0.2 + 0.020 * 0.125 * 1e6 * LAMBDA_PER_GB_SECOND_ARM);
         assert!((cost.lambda - lambda).abs() < 1e-9);
         assert!((cost.total - (cost.api_gateway + cost.above_api_gateway)).abs() < 1e-9);
     }
@@ -211,6 +244,6 @@ mod tests {
         assert!((seed(&run(100)).dynamodb - (201.0 * 0.125 + 2.0 * 0.625)).abs() < 1e-9);
         // Ours reads 1 RRU for the recipients whatever N, plus the four GetItems.
         assert_eq!(scan(&run(2)).dynamodb, scan(&run(100)).dynamodb);
-        assert!(seed(&run(100)).dynamodb > ours(&run(100)).dynamodb);
+        assert!(seed(&run(100)).dynamodb > ours(&run(100), None).dynamodb);
     }
 }

@@ -37,10 +37,8 @@ pub struct FanoutResult {
     pub post_to_connection_calls: u64,
     pub route_ms: f64,
     pub broadcast_ms: f64,
-    /// Items in the send transaction (conversation counter, message, client message id).
+    /// Items in the send transaction (message, client message id).
     pub transaction_items: usize,
-    /// Search index entries the message was stored with (one per distinct word).
-    pub search_entries: usize,
 }
 
 /// Waits for `count` arrivals whose text contains `marker`; their times.
@@ -91,7 +89,6 @@ pub async fn run(
     let marker = format!("fanout {recipients} {}", uuid::Uuid::new_v4().simple());
     // A realistic chat line, sent as clients should send: with a client message id.
     let text = format!("Here are the updated contracts for the launch review, {marker}");
-    let search_entries = messaging_core::search::index_words(&text).len();
     let frame = json!({ "type": "CHAT_MESSAGE", "requestId": "bench", "conversationId": conversation,
         "clientMessageId": uuid::Uuid::new_v4().to_string(), "content": { "text": text } });
     let started = Instant::now();
@@ -191,7 +188,6 @@ pub async fn run(
         route_ms,
         // The message and its client message id (the seq is taken before, by an UpdateItem).
         transaction_items: 2,
-        search_entries,
         broadcast_ms,
     })
 }

@@ -198,6 +198,7 @@ async fn main() -> anyhow::Result<()> {
             "file-share",
             "http-api",
             "broadcast",
+            "search-indexer",
         ],
         o.cold_runs,
         &function_env,
@@ -248,9 +249,10 @@ async fn main() -> anyhow::Result<()> {
     throttle_stack.gateway.shutdown().await;
 
     let mut costs = Vec::new();
+    let index = cost::IndexCost::from_steady(&steady);
     for n in [2, 10, 100] {
         if let Some(run) = fanout.iter().find(|f| f.recipients == n) {
-            costs.extend([cost::ours(run), cost::seed(run), cost::scan(run)]);
+            costs.extend([cost::ours(run, index), cost::seed(run), cost::scan(run)]);
         }
     }
     let report = report::Report {

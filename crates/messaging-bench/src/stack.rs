@@ -17,10 +17,11 @@ use messaging_aws::items::{ConnectionItem, MemberItem, SubscriptionItem};
 use messaging_aws::table::{self, CONNECTION_TTL_SECONDS};
 use messaging_aws::{BroadcastQueue, ConnectionsApi, MessagingTable, RequestCounter};
 use messaging_core::{ConnectionId, ConversationId, Role, TenantId, UserId};
+use messaging_devstack::stream_source::StreamEventSource;
 use messaging_devstack::{LocalResources, Template};
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig, RunningGateway};
 use messaging_handlers::services::{Parts, Services};
-use messaging_handlers::{broadcast, route};
+use messaging_handlers::{broadcast, route, search_indexer};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -31,6 +32,21 @@ pub struct Timings {
     pub route: Vec<Duration>,
     pub broadcast: Vec<Duration>,
 }
+
+/// What the search indexer did, as its event source mapping ran it during the bench.
+#[derive(Debug, Default, Clone)]
+pub struct Indexing {
+    /// Invocations (stream batches with at least one record passing the filter).
+    pub batches: usize,
+    pub lines: usize,
+    pub blocks: usize,
+    pub write_units: usize,
+    /// Each invocation's duration.
+    pub ms: Vec<f64>,
+}
+
+/// The search indexer's batching window (the template's `MaximumBatchingWindowInSeconds`).
+pub const INDEX_WINDOW: Duration = Duration::from_secs(2);
 
 /// A frame a client received: (client index, text, when).
 pub type Arrival = (usize, String, Instant);
@@ -48,6 +64,8 @@ pub struct Stack {
     pub concurrency: usize,
     /// The route function's rate limiter (its counts: admitted, refused, counter writes).
     pub limiter: messaging_handlers::throttle::Limiter,
+    /// The search indexer's work so far.
+    pub indexing: Arc<Mutex<Indexing>>,
     connected: Arc<Mutex<HashMap<String, String>>>,
 }
 
@@ -154,6 +172,38 @@ impl Stack {
         ));
         config.sqs_wait_seconds = 1;
         let gateway = messaging_gateway::start(listener, config, functions).await?;
+        // The search indexer on the table's stream, every batching window, as Lambda runs it
+        // (driven here rather than by the gateway, to time it and add up its reports).
+        let indexing = Arc::new(Mutex::new(Indexing::default()));
+        let stream_arn = resources
+            .stream_arn(&sdk)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the template gives the table no stream"))?;
+        let definition = template_for_stream()?;
+        let source = StreamEventSource::new(endpoint, stream_arn, definition)?;
+        let indexer = with_table(MessagingTable::new(dynamodb.clone(), &table_name)).search_indexer;
+        let totals = indexing.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(INDEX_WINDOW).await;
+                while let Ok(Some(event)) = source.next_batch().await {
+                    let Ok(records) = serde_json::from_value(event.clone()) else {
+                        break;
+                    };
+                    let started = Instant::now();
+                    let (response, report) = search_indexer::index(&indexer, &records).await;
+                    let ms = started.elapsed().as_secs_f64() * 1e3;
+                    let response = serde_json::to_value(&response).unwrap_or_default();
+                    source.complete(&event, Ok(&response)).await;
+                    let mut t = totals.lock().unwrap();
+                    t.batches += 1;
+                    t.lines += report.lines;
+                    t.blocks += report.blocks;
+                    t.write_units += report.write_units;
+                    t.ms.push(ms);
+                }
+            }
+        });
         Ok(Self {
             table: MessagingTable::new(dynamodb.clone(), &table_name),
             dynamodb,
@@ -166,6 +216,7 @@ impl Stack {
             api,
             concurrency,
             limiter,
+            indexing,
             connected,
         })
     }
@@ -313,4 +364,13 @@ impl Stack {
         self.sqs_requests.reset();
         *self.timings.lock().unwrap() = Timings::default();
     }
+}
+
+/// The search indexer's stream event source, as the template defines it.
+fn template_for_stream() -> anyhow::Result<messaging_devstack::StreamEventSourceDefinition> {
+    Template::workspace()?
+        .stream_event_sources()?
+        .into_iter()
+        .find(|d| d.function == "search-indexer")
+        .ok_or_else(|| anyhow::anyhow!("template.yaml has no search-indexer stream mapping"))
 }

@@ -29,7 +29,20 @@ pub struct SteadyResult {
     pub latency_ms_p95: f64,
     pub latency_ms_p99: f64,
     pub latency_ms_max: f64,
+    /// The search indexer over the run: stream batches it was invoked with, messages it
+    /// indexed, blocks and write units it wrote, and its invocations' median duration.
+    pub index_batches: usize,
+    pub index_lines: usize,
+    pub index_blocks: usize,
+    pub index_write_units: usize,
+    pub index_ms_p50: f64,
+    /// Send → first SEARCH that finds it, over [`SEARCH_PROBES`] messages sent after the run.
+    pub search_latency_ms_p50: f64,
+    pub search_latency_ms_max: f64,
 }
+
+/// Messages whose time to become searchable is measured after the steady run.
+pub const SEARCH_PROBES: usize = 10;
 
 /// The `p`th percentile of `sorted` (nearest rank).
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -116,6 +129,46 @@ pub async fn run(
             *seen.entry((index, seq)).or_default() += 1;
         }
     }
+    // Search: the indexer catches up with the run, then new messages are timed from send to
+    // the first SEARCH that finds them.
+    let caught_up = Instant::now() + Duration::from_secs(60);
+    while stack.indexing.lock().unwrap().lines < total && Instant::now() < caught_up {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let indexing = stack.indexing.lock().unwrap().clone();
+    let mut search_latencies = Vec::new();
+    let prober = &opened[0];
+    for probe in 0..SEARCH_PROBES {
+        let word = format!("probe{}x{probe}", &run[..8]);
+        let sent = Instant::now();
+        prober.outgoing.send(
+            json!({ "type": "CHAT_MESSAGE", "conversationId": "steady-0", "content": { "text": format!("searchable {word}") } })
+                .to_string(),
+        )?;
+        let give_up = sent + Duration::from_secs(30);
+        'probe: while Instant::now() < give_up {
+            prober
+                .outgoing
+                .send(json!({ "type": "SEARCH", "query": word }).to_string())?;
+            while let Ok(Some((index, text, at))) =
+                tokio::time::timeout(Duration::from_secs(5), arrivals.recv()).await
+            {
+                if index != prober.index || !text.contains("SEARCH_RESULTS") {
+                    continue;
+                }
+                if text.contains(&format!("searchable {word}")) {
+                    search_latencies.push(at.duration_since(sent).as_secs_f64() * 1000.0);
+                    break 'probe;
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    search_latencies.sort_by(|a, b| a.total_cmp(b));
+    let mut index_ms = indexing.ms.clone();
+    index_ms.sort_by(|a, b| a.total_cmp(b));
+
     let received: usize = seen.values().map(|c| *c as usize).sum();
     let duplicates: usize = seen.values().map(|c| (*c as usize).saturating_sub(1)).sum();
     latencies.sort_by(|a, b| a.total_cmp(b));
@@ -133,6 +186,18 @@ pub async fn run(
         latency_ms_p95: percentile(&latencies, 95.0),
         latency_ms_p99: percentile(&latencies, 99.0),
         latency_ms_max: latencies.last().copied().unwrap_or(f64::NAN),
+        index_batches: indexing.batches,
+        index_lines: indexing.lines,
+        index_blocks: indexing.blocks,
+        index_write_units: indexing.write_units,
+        index_ms_p50: percentile(&index_ms, 50.0),
+        search_latency_ms_p50: percentile(&search_latencies, 50.0),
+        search_latency_ms_max: if search_latencies.len() == SEARCH_PROBES {
+            search_latencies.last().copied().unwrap_or(f64::NAN)
+        } else {
+            // A probe never became searchable within 30 s.
+            f64::INFINITY
+        },
     })
 }
 

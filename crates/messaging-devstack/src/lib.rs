@@ -3,13 +3,15 @@
 
 pub mod event_source;
 pub mod resources;
+pub mod stream_source;
 pub mod template;
 pub mod tokens;
 
 pub use resources::LocalResources;
 pub use template::{
     PolicyResource, PolicyStatement, QueueDefinition, ScheduleDefinition, SqsEventSourceDefinition,
-    TableDefinition, Template, TemplateError, WebSocketApi, WebSocketRoute,
+    StreamEventSourceDefinition, TableDefinition, Template, TemplateError, WebSocketApi,
+    WebSocketRoute,
 };
 
 /// The verified SES identity the local stack sends notification emails from.

@@ -96,6 +96,11 @@ impl LocalResources {
         })
     }
 
+    /// The ARN of the table's stream (`None` if the template gives it none).
+    pub async fn stream_arn(&self, sdk: &aws_config::SdkConfig) -> anyhow::Result<Option<String>> {
+        table_stream_arn(sdk, &self.table_name).await
+    }
+
     /// The URL of the queue with this logical id.
     pub fn queue_url(&self, logical_id: &str) -> anyhow::Result<&str> {
         self.queues
@@ -145,4 +150,18 @@ impl LocalResources {
             notify_workers: LOCAL_NOTIFY_WORKERS,
         })
     }
+}
+
+/// The ARN of `table`'s stream on the emulator (`None` if it has none).
+pub async fn table_stream_arn(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+) -> anyhow::Result<Option<String>> {
+    let described = aws_sdk_dynamodb::Client::new(sdk)
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .with_context(|| format!("describing the table {table}"))?;
+    Ok(described.table.and_then(|t| t.latest_stream_arn))
 }

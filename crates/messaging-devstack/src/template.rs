@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -49,6 +50,14 @@ pub async fn create_table(
             gsi = gsi.key_schema(key(element)?);
         }
         request = request.global_secondary_indexes(gsi.build()?);
+    }
+    if let Some(view) = &definition.stream_view_type {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
+                .build()?,
+        );
     }
     request.send().await?;
     if let Some(attribute) = &definition.ttl_attribute {

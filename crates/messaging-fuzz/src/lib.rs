@@ -31,7 +31,7 @@ use messaging_template::Template;
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/{name}.rs` and corpus directory.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("ws_frame", ws_frame),
     ("file_frame", file_frame),
     ("sqs_job", sqs_job),
@@ -40,6 +40,7 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("unsubscribe", unsubscribe_link),
     ("token", token),
     ("template", template),
+    ("search_block", search_block),
 ];
 
 /// API Gateway hands a function text frames only; a binary frame never reaches a parser.
@@ -259,10 +260,46 @@ pub fn template(data: &[u8]) {
     let _ = template.buckets();
     let _ = template.websocket_api();
     let _ = template.sqs_event_sources();
+    let _ = template.stream_event_sources();
     let _ = template.http_routes();
     let _ = template.schedules();
     let _ = template.function_policies();
     let _ = template.function_environment();
+}
+
+/// A search block as stored (read back on every SEARCH): any text is a block or an error;
+/// a block reads back to itself after encoding, and re-blocking its lines keeps every
+/// posting in its own bucket, each once.
+pub fn search_block(data: &[u8]) {
+    use messaging_core::search::{blocks_for, bucket_of, Block, MAX_BLOCK_BYTES};
+    let Some(text) = text(data) else { return };
+    let Ok(block) = Block::decode(text) else {
+        return;
+    };
+    let encoded = block.encode();
+    assert_eq!(Block::decode(&encoded).as_ref(), Ok(&block));
+    let mut expected: Vec<(String, u64, String)> = block
+        .lines
+        .iter()
+        .flat_map(|l| {
+            l.words
+                .iter()
+                .map(move |w| (l.conversation_id.clone(), l.seq, w.clone()))
+        })
+        .collect();
+    let mut postings = Vec::new();
+    for (level, bucket, part) in blocks_for(&block.lines) {
+        assert!(part.encode().len() <= MAX_BLOCK_BYTES.max(encoded.len()));
+        for line in &part.lines {
+            for word in &line.words {
+                assert_eq!(bucket_of(word, level), bucket);
+                postings.push((line.conversation_id.clone(), line.seq, word.clone()));
+            }
+        }
+    }
+    expected.sort();
+    postings.sort();
+    assert_eq!(postings, expected);
 }
 
 #[cfg(test)]

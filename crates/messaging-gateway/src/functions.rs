@@ -11,7 +11,7 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use messaging_handlers::services::Services;
 use messaging_handlers::{
-    broadcast, connect, disconnect, file_share, http_api, notify_batch, route,
+    broadcast, connect, disconnect, file_share, http_api, notify_batch, route, search_indexer,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -80,7 +80,9 @@ impl Functions {
             http_api: http,
             broadcast,
             notify_batch: notify,
+            search_indexer,
         } = services;
+        let indexer = Arc::new(search_indexer);
         let files = Arc::new(file_share);
         let http = Arc::new(http);
         let notify = Arc::new(notify);
@@ -128,6 +130,13 @@ impl Functions {
             let b = b.clone();
             async move { Ok(broadcast::handle(&b, e).await) }
         });
+        functions.register(
+            "search-indexer",
+            move |e: aws_lambda_events::dynamodb::Event| {
+                let indexer = indexer.clone();
+                async move { Ok(search_indexer::handle(&indexer, e).await) }
+            },
+        );
         // Like its Lambda: the queue's records go to the worker, the schedule's event to the
         // coordinator.
         functions.register("notify-batch", move |e: Value| {

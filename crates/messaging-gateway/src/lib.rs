@@ -16,6 +16,7 @@ mod management;
 pub mod routes;
 mod schedule;
 mod sqs;
+mod streams;
 mod websocket;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use messaging_devstack::event_source::SqsEventSource;
+use messaging_devstack::stream_source::StreamEventSource;
 use messaging_devstack::Template;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -78,6 +80,11 @@ pub struct GatewayConfig {
     pub failed_visibility_seconds: Option<i32>,
     /// Run every schedule at this period instead of its `rate(…)`.
     pub schedule_every: Option<Duration>,
+    /// The emulator endpoint (`http://…`) and the table's stream ARN, for the DynamoDB stream
+    /// event source mappings. `None`: no stream mappings.
+    pub streams: Option<(String, String)>,
+    /// Read the stream at this period instead of each mapping's batching window.
+    pub stream_every: Option<Duration>,
     /// Serve the demo web client and `/dev/token`.
     pub demo: bool,
 }
@@ -95,6 +102,8 @@ impl GatewayConfig {
             sqs_wait_seconds: 1,
             failed_visibility_seconds: None,
             schedule_every: None,
+            streams: None,
+            stream_every: None,
             demo: false,
         }
     }
@@ -228,6 +237,17 @@ pub async fn start(
                 shared.clone(),
                 sqs::Mapping { definition, source },
             )));
+        }
+    }
+    if let Some((endpoint, stream_arn)) = &config.streams {
+        for definition in config.template.stream_event_sources()? {
+            // Lambda polls a shard about four times a second, then waits for the batching
+            // window to fill.
+            let every = config.stream_every.unwrap_or(Duration::from_millis(
+                (definition.batching_window_seconds.max(0) as u64 * 1000).max(250),
+            ));
+            let source = StreamEventSource::new(endpoint, stream_arn.clone(), definition)?;
+            tasks.push(tokio::spawn(streams::run(shared.clone(), source, every)));
         }
     }
     for schedule in config.template.schedules()? {

@@ -101,6 +101,15 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         .entry("NotifyQueue".to_owned())
         .or_insert_with(|| parts.notify_queue.url().to_owned());
     gateway.sqs = Some((aws_sdk_sqs::Client::new(&sdk), queues));
+    // The search indexer's stream, read from the emulator as Lambda's mapping would.
+    if let (Ok(endpoint), Ok(table)) = (
+        std::env::var("AWS_ENDPOINT_URL"),
+        std::env::var("TABLE_NAME"),
+    ) {
+        if let Some(arn) = messaging_devstack::resources::table_stream_arn(&sdk, &table).await? {
+            gateway.streams = Some((endpoint, arn));
+        }
+    }
     let functions = Functions::stackpro(Services::new(&parts));
     let running = messaging_gateway::start(listener, gateway, functions).await?;
     println!(

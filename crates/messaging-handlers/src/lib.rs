@@ -10,6 +10,7 @@
 //! | [`broadcast`] | fan-out | SQS (the jobs of [`outbox`]) |
 //! | [`http_api`] | the portal's HTTP API | API Gateway HTTP API (the [`reads`] of `route`, and unsubscribe links) |
 //! | [`notify_batch`] | the notification batch | EventBridge schedule |
+//! | [`search_indexer`] | the search index | the table's DynamoDB stream (message items) |
 
 pub mod broadcast;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod outbox;
 pub mod reads;
 pub mod response;
 pub mod route;
+pub mod search_indexer;
 pub mod services;
 pub mod telemetry;
 pub mod throttle;

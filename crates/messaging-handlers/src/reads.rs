@@ -227,7 +227,9 @@ pub async fn search(
     request_id: Option<String>,
 ) -> Answer {
     let words = query_words(&search.query);
-    let scope = format!("search:{}", words.join(" "));
+    // "search-blocks": positions in the block index (a cursor of the earlier per-word index
+    // is refused as INVALID_CURSOR, not misread).
+    let scope = format!("search-blocks:{}", words.join(" "));
     let start = match &search.cursor {
         Some(cursor) => Some(service.cursors.open(cursor, &p.tenant, &p.user, &scope)?),
         None => None,

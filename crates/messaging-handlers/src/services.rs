@@ -16,6 +16,7 @@ use crate::file_share::FileShareService;
 use crate::http_api::HttpApiService;
 use crate::notify_batch::{NotifyBatchService, DEFAULT_WINDOW_MILLIS};
 use crate::route::RouteService;
+use crate::search_indexer::SearchIndexerService;
 use crate::throttle::Limiter;
 use messaging_core::limits::RateLimits;
 
@@ -94,6 +95,7 @@ pub struct Services {
     pub http_api: HttpApiService,
     pub broadcast: BroadcastService,
     pub notify_batch: NotifyBatchService,
+    pub search_indexer: SearchIndexerService,
 }
 
 impl Services {
@@ -135,6 +137,9 @@ impl Services {
                 dead_letters: p.dead_letters,
                 concurrency: p.fanout_concurrency,
                 fanout_per_run: crate::broadcast::FANOUT_PER_RUN,
+            },
+            search_indexer: SearchIndexerService {
+                table: p.table.clone(),
             },
             notify_batch: NotifyBatchService {
                 table: p.table,

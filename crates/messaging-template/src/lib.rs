@@ -32,6 +32,8 @@ pub struct TableDefinition {
     pub key_schema: Vec<(String, String)>,
     pub indexes: Vec<IndexDefinition>,
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`, when the table has a stream.
+    pub stream_view_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -212,6 +214,11 @@ impl Template {
                 .and_then(|t| t.get("AttributeName"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            stream_view_type: props
+                .get("StreamSpecification")
+                .and_then(|s| s.get("StreamViewType"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 
@@ -343,6 +350,18 @@ pub struct SqsEventSourceDefinition {
     pub report_batch_item_failures: bool,
 }
 
+/// A DynamoDB stream event source mapping of a function (`DynamoDB` event).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEventSourceDefinition {
+    pub function: String,
+    pub batch_size: i32,
+    /// `MaximumBatchingWindowInSeconds`.
+    pub batching_window_seconds: i32,
+    /// `FilterCriteria.Filters[].Pattern`, as JSON texts: a record passes if any matches.
+    pub filter_patterns: Vec<String>,
+    pub report_batch_item_failures: bool,
+}
+
 /// A route of an HTTP API (`HttpApi` event of a function).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpRouteDefinition {
@@ -422,6 +441,51 @@ impl Template {
                 function: self.binary_of(&function_id)?,
                 queue_logical_id: queue,
                 batch_size: event.get("BatchSize").and_then(Value::as_i64).unwrap_or(10) as i32,
+                report_batch_item_failures: event
+                    .get("FunctionResponseTypes")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|t| {
+                        t.iter()
+                            .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+                    }),
+            });
+        }
+        Ok(sources)
+    }
+
+    /// Every DynamoDB stream event source of every function.
+    pub fn stream_event_sources(&self) -> Result<Vec<StreamEventSourceDefinition>, TemplateError> {
+        let mut sources = Vec::new();
+        for (function_id, event) in self.function_events("DynamoDB")? {
+            let number = |name: &str, default: i64| {
+                event.get(name).and_then(Value::as_i64).unwrap_or(default) as i32
+            };
+            let filter_patterns = event
+                .get("FilterCriteria")
+                .and_then(|f| f.get("Filters"))
+                .and_then(Value::as_sequence)
+                .map(|filters| {
+                    filters
+                        .iter()
+                        .map(|f| {
+                            f.get("Pattern")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                                .ok_or_else(|| {
+                                    TemplateError::Unexpected(format!(
+                                        "{function_id} filter Pattern"
+                                    ))
+                                })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default();
+            sources.push(StreamEventSourceDefinition {
+                function: self.binary_of(&function_id)?,
+                batch_size: number("BatchSize", 100),
+                batching_window_seconds: number("MaximumBatchingWindowInSeconds", 0),
+                filter_patterns,
                 report_batch_item_failures: event
                     .get("FunctionResponseTypes")
                     .and_then(Value::as_sequence)

@@ -129,16 +129,16 @@ pub struct ClientMessageItem {
     pub ttl: i64,
 }
 
-/// `CLIENT#t | SEARCH#{word}#{timestamp}#v#{seq}`: one word of one message.
+/// `CLIENT#t | SEARCH#{level}#{bucket}#{newest}#{id}`: a block of the search index
+/// (`lines`: `messaging_core::search::Block::encode`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SearchEntryItem {
+pub struct SearchBlockItem {
     #[serde(rename = "PK")]
     pub pk: String,
     #[serde(rename = "SK")]
     pub sk: String,
-    pub conversation_id: ConversationId,
-    pub seq: u64,
+    pub lines: String,
 }
 
 /// `CLIENT#t | USER#u` as read back (it is only ever written with UpdateItem).

@@ -1,21 +1,19 @@
 //! Chat messages: the send transaction (sequence number, idempotency key, thread count),
 //! pages by sequence, threads, conditional changes, and the search index kept beside them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{ReturnValue, Select, TransactWriteItem, Update};
 use serde_dynamo::{from_item, to_item};
 use tracing::error;
 
 use messaging_core::protocol::{ConversationView, MessageContent, MessageView, MAX_UNREAD_COUNTED};
-use messaging_core::search::{index_words, matches};
 use messaging_core::time::rfc3339_millis;
 use messaging_core::{ConversationId, MessageId, TenantId, UserId};
 
-use super::items::{ClientMessageItem, ConversationItem, MessageItem, SearchEntryItem};
+use super::items::{ClientMessageItem, ConversationItem, MessageItem};
 use super::requests::{
-    build_error, decode_all, epoch_seconds, gsi1sk_of, key_map, n, s, transact_put, with_prefix,
-    Item,
+    build_error, decode_all, epoch_seconds, gsi1sk_of, key_map, n, s, transact_put,
 };
 use super::table::{self, Key, CLIENT_MESSAGE_ID_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK, SK};
 use super::MessagingTable;
@@ -28,9 +26,6 @@ use crate::error::{
 const SEND_ATTEMPTS: usize = 3;
 /// Writes of one reply into its slot when other replies keep moving the parent on.
 const PARENT_ATTEMPTS: usize = 8;
-/// Index entries read per search Query, and Queries per SEARCH request (then a cursor).
-const SEARCH_PAGE: i32 = 100;
-const SEARCH_PAGES_PER_REQUEST: usize = 5;
 
 /// A time-ordered message id (UUIDv7 as 32 hex digits).
 pub fn new_message_id() -> MessageId {
@@ -144,7 +139,7 @@ pub struct MessagePage {
 impl MessagingTable {
     /// Stores a message as the conversation's next `seq`, with the idempotency key (if the
     /// client named one) and the parent's thread count (for a reply): all of it or nothing.
-    /// Then indexes its words for search.
+    /// (Search indexes it later, from the table's stream: `search::index_messages`.)
     ///
     /// The `seq` is taken first, by an atomic increment of the conversation's `lastSeq`
     /// ([`Self::reserve_seq`]), so concurrent sends to one conversation never conflict: each
@@ -177,7 +172,6 @@ impl MessagingTable {
             for _ in 0..PARENT_ATTEMPTS {
                 match self.fill_seq(new, seq, parent.as_ref()).await {
                     Ok(message) => {
-                        self.reindex(&new.tenant, None, Some(&message)).await;
                         return Ok(Sent::Stored {
                             thread_count: parent.map(|p| p.view().thread_count + 1),
                             message,
@@ -512,11 +506,10 @@ impl MessagingTable {
     }
 
     /// Replaces a message with `after` if nobody changed it since `before` was read
-    /// (`ConditionFailed` otherwise: read again and retry), then brings the search index up
-    /// to date with the new text.
+    /// (`ConditionFailed` otherwise: read again and retry). A new text reaches the search
+    /// index through the table's stream.
     pub async fn replace_message(
         &self,
-        tenant: &TenantId,
         before: &StoredMessage,
         after: MessageView,
     ) -> Result<(), AwsError> {
@@ -533,59 +526,7 @@ impl MessagingTable {
             .send()
             .await
             .map_err(|e| classify("PutItem(message change)", e))?;
-        if item.message.content.text != before.item.message.content.text
-            || item.message.deleted != before.item.message.deleted
-        {
-            self.reindex(tenant, Some(before.view()), Some(&item.message))
-                .await;
-        }
         Ok(())
-    }
-
-    /// Moves the search index from `before`'s words to `after`'s. A failure is logged, not
-    /// returned: the message change stands, and search re-checks every hit against the
-    /// current text, so a stale entry can never return a wrong result (a missing one can
-    /// miss a message).
-    async fn reindex(
-        &self,
-        tenant: &TenantId,
-        before: Option<&MessageView>,
-        after: Option<&MessageView>,
-    ) {
-        let words = |m: Option<&MessageView>| -> HashSet<String> {
-            m.filter(|m| !m.deleted)
-                .map(|m| index_words(&m.content.text).into_iter().collect())
-                .unwrap_or_default()
-        };
-        let (old, new) = (words(before), words(after));
-        let keys = table::tenant(tenant);
-        let entry_key = |m: &MessageView, word: &str| {
-            keys.search_entry(word, &m.timestamp, &m.conversation_id, m.seq)
-        };
-        if let Some(m) = before {
-            let gone: Vec<Key> = old.difference(&new).map(|w| entry_key(m, w)).collect();
-            if let Err(e) = self.delete_keys(&gone).await {
-                error!(error = %e, seq = m.seq, "search index entries not removed");
-            }
-        }
-        if let Some(m) = after {
-            let added: Result<Vec<Item>, AwsError> = new
-                .difference(&old)
-                .map(|w| {
-                    let key = entry_key(m, w);
-                    to_item(&SearchEntryItem {
-                        pk: key.pk,
-                        sk: key.sk,
-                        conversation_id: m.conversation_id.clone(),
-                        seq: m.seq,
-                    })
-                    .map_err(|e| corrupt("search entry", e))
-                })
-                .collect();
-            if let Err(e) = async { self.put_items(added?).await }.await {
-                error!(error = %e, seq = m.seq, "search index entries not written");
-            }
-        }
     }
 
     /// A page of a conversation's messages, without holes: a `seq` missing between two
@@ -729,80 +670,6 @@ impl MessagingTable {
         messages.sort_by_key(|m| m.seq);
         let next = if more { seqs.last().copied() } else { None };
         Ok(MessagePage { messages, next })
-    }
-
-    /// Messages containing every word of `words` in the `readable` conversations, newest
-    /// first: reads the index entries of the longest word (newest first), keeps those in a
-    /// readable conversation, fetches those messages and checks their current text. Returns
-    /// the results, each with its index position (a page trimmed after it continues from
-    /// there), and the position to continue from when there may be more.
-    pub async fn search_messages(
-        &self,
-        tenant: &TenantId,
-        readable: &HashSet<ConversationId>,
-        words: &[String],
-        start_after: Option<String>,
-        limit: usize,
-    ) -> Result<(Vec<(MessageView, String)>, Option<String>), AwsError> {
-        let keys = table::tenant(tenant);
-        let Some(word) = words.iter().max_by_key(|w| w.chars().count()) else {
-            return Ok((Vec::new(), None));
-        };
-        let prefix = keys.search_prefix(word);
-        let mut start = start_after;
-        let mut results = Vec::new();
-        for _ in 0..SEARCH_PAGES_PER_REQUEST {
-            let exclusive = start.as_ref().map(|sk| {
-                key_map(&Key {
-                    pk: keys.pk(),
-                    sk: sk.clone(),
-                })
-            });
-            let page = with_prefix(
-                self.client.query().table_name(&self.name),
-                &keys.pk(),
-                &prefix,
-            )
-            .scan_index_forward(false)
-            .limit(SEARCH_PAGE)
-            .set_exclusive_start_key(exclusive)
-            .send()
-            .await
-            .map_err(|e| classify("Query(search index)", e))?;
-            let entries: Vec<SearchEntryItem> =
-                decode_all(page.items.unwrap_or_default(), "search entry")?;
-            let wanted: Vec<Key> = entries
-                .iter()
-                .filter(|e| readable.contains(&e.conversation_id))
-                .map(|e| keys.message(&e.conversation_id, e.seq))
-                .collect();
-            let found: HashMap<(ConversationId, u64), MessageView> =
-                decode_all::<MessageItem>(self.get_items(&wanted, false).await?, "message")?
-                    .into_iter()
-                    .map(|m| {
-                        (
-                            (m.message.conversation_id.clone(), m.message.seq),
-                            m.message,
-                        )
-                    })
-                    .collect();
-            for entry in &entries {
-                let hit = found
-                    .get(&(entry.conversation_id.clone(), entry.seq))
-                    .filter(|m| !m.deleted && matches(&m.content.text, words));
-                if let Some(message) = hit {
-                    results.push((message.clone(), entry.sk.clone()));
-                    if results.len() == limit {
-                        return Ok((results, Some(entry.sk.clone())));
-                    }
-                }
-            }
-            match (page.last_evaluated_key.is_some(), entries.last()) {
-                (true, Some(last)) => start = Some(last.sk.clone()),
-                _ => return Ok((results, None)),
-            }
-        }
-        Ok((results, start))
     }
 
     /// Messages of others after `after` up to `last`, not deleted, counted up to

@@ -11,6 +11,7 @@ mod limits;
 mod messages;
 mod notifications;
 mod requests;
+mod search;
 
 pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_TTL_MILLIS};
 pub use conversations::{ActivityPosition, JoinOutcome, NewConversation, Recipients};
@@ -22,6 +23,7 @@ pub use notifications::{
     notification_id, Delivery, NewNotification, PendingCursor, StoredNotification,
     CLAIM_EXPIRY_MILLIS,
 };
+pub use search::line_of;
 
 /// The messaging table: every item of every tenant, in the layout of [`table`].
 #[derive(Debug, Clone)]

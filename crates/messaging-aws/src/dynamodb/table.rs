@@ -15,7 +15,7 @@
 //! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | fan-out subscription | **one Query** `begins_with CONVERSATION#v#CONN#` = every socket to deliver to (1 MB ≈ 8,000 recipients a page) |
 //! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies. A void (a `seq` a send gave up: a tombstone by `stackpro.system`) is written on `attribute_not_exists` by that send or by a history read |
 //! | `CLIENT#t` | `CONVERSATION#v#CMID#u#{clientMessageId}` | idempotency key of a send (24 h TTL) | written in the send transaction: a resend with the same id fails its condition and stores nothing |
-//! | `CLIENT#t` | `SEARCH#{word}#{timestamp}#v#{seq:012}` | search index entry | Query `begins_with SEARCH#{word}#`, newest first: candidate messages for a word |
+//! | `CLIENT#t` | `SEARCH#{level:02}#{bucket:02}#{newest timestamp}#{content id:016x}` | search index block: the words of one hash bucket of one indexer batch, one line per message (`messaging_core::search::Block`) | written by the search indexer from the table's stream, never on the message path. Per level (1, 8, 64), Query `begins_with SEARCH#{level}#{bucket of the word}#`, newest first: candidate messages for a word |
 //! | `CLIENT#t` | `FILE#f` | file metadata (name, size, type, owner, S3 key) | GetItem on every file action. GSI1 (`CLIENT#t#FILES` / `FILE#f`): every file of the tenant (OWNER/ADMIN) |
 //! | `CLIENT#t` | `FILE#f#SHARE#u` | a share: u's read/comment/edit/download | GetItem: the caller's permissions. Query `begins_with FILE#f#SHARE#`: who may read (comment fan-out). GSI1 (`CLIENT#t#USER#u` / `FILE#f`): files shared with u |
 //! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment (k: time-ordered) | Query `begins_with FILE#f#COMMENT#`: a file's comments, oldest first |
@@ -153,26 +153,21 @@ impl TenantKeys<'_> {
         format!("MSG#{}", seq_part(seq))
     }
 
-    /// The search index entry of `word` for one message.
-    pub fn search_entry(
-        &self,
-        word: &str,
-        timestamp: &str,
-        conversation: &ConversationId,
-        seq: u64,
-    ) -> Key {
+    /// A block of the search index: the words of bucket `bucket` (of `level` buckets) of one
+    /// indexer batch, placed by its newest message's `timestamp` and its content's `id`.
+    pub fn search_block(&self, level: u8, bucket: u8, newest: &str, id: u64) -> Key {
         self.key(format!(
-            "SEARCH#{word}#{timestamp}#{conversation}#{}",
-            seq_part(seq)
+            "{}{newest}#{id:016x}",
+            self.search_bucket_prefix(level, bucket)
         ))
     }
 
-    /// Every search entry of a word.
-    pub fn search_prefix(&self, word: &str) -> String {
-        format!("{}{word}#", self.search_index_prefix())
+    /// Every block of one bucket at one level, newest last.
+    pub fn search_bucket_prefix(&self, level: u8, bucket: u8) -> String {
+        format!("{}{level:02}#{bucket:02}#", self.search_index_prefix())
     }
 
-    /// Every search entry of the tenant.
+    /// Every block of the tenant's search index.
     pub fn search_index_prefix(&self) -> &'static str {
         "SEARCH#"
     }
@@ -409,7 +404,7 @@ mod tests {
             k.subscription(c, n),
             k.message(c, seq),
             k.client_message(c, u, m.as_str()),
-            k.search_entry(u.as_str(), "2026-01-01T00:00:00.000Z", c, seq),
+            k.search_block(64, 63, "2026-01-01T00:00:00.000Z", u64::MAX),
             k.file(&f),
             k.file_share(&f, u),
             k.notification(u, m.as_str()),

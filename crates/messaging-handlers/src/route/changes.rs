@@ -174,7 +174,7 @@ async fn change(
         if after == *current.view() {
             return Ok(after);
         }
-        match table.replace_message(tenant, &current, after.clone()).await {
+        match table.replace_message(&current, after.clone()).await {
             Ok(()) => return Ok(after),
             Err(AwsError::ConditionFailed(_)) => continue,
             Err(e) => return Err(e.into()),

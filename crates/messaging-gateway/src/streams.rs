@@ -1,0 +1,42 @@
+//! The DynamoDB stream event source mapping of each function with a `DynamoDB` event in the
+//! template: every batching window, read what the table's stream has past the last batch,
+//! invoke with it, and hand the records from a reported failure over again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use messaging_devstack::stream_source::StreamEventSource;
+use tracing::{info, warn};
+
+use crate::Shared;
+
+pub(crate) async fn run(shared: Arc<Shared>, source: StreamEventSource, every: Duration) {
+    let mut shutdown = shared.shutdown.clone();
+    let function = source.definition().function.clone();
+    info!(%function, every_ms = every.as_millis() as u64, "DynamoDB stream event source mapping started");
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        // Drain what accumulated, a batch at a time.
+        loop {
+            let event = match source.next_batch().await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %format!("{e:#}"), "reading the table's stream failed; retrying");
+                    break;
+                }
+            };
+            match shared.functions.invoke(&function, event.clone()).await {
+                Ok(response) => source.complete(&event, Ok(&response)).await,
+                Err(e) => {
+                    warn!(error = %e, %function, "function failed; the batch is handed over again");
+                    source.complete(&event, Err(())).await;
+                    break;
+                }
+            }
+        }
+    }
+}
