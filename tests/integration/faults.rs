@@ -181,14 +181,11 @@ async fn one_message_settled(d: &Deal, case: &str, retried: &str) {
 #[tokio::test]
 async fn throttled_dynamodb_writes_are_retried_by_the_sdk_and_the_message_stored_once() {
     let d = deal().await;
-    d.proxy.inject("TransactWriteItems", Fault::Throttle, 2);
+    d.proxy.inject("PutItem", Fault::Throttle, 2);
     let ack = send(&d.stack, &d.owner, &chat("m1", "throttled twice")).await;
     assert_eq!(ack["type"], "ACK", "{ack}");
     assert_ne!(ack["duplicate"], true, "{ack}");
-    assert_eq!(
-        d.proxy.count("TransactWriteItems", Some(Fault::Throttle)),
-        2
-    );
+    assert_eq!(d.proxy.count("PutItem", Some(Fault::Throttle)), 2);
     one_message_settled(
         &d,
         "DynamoDB throttles the message write twice",
@@ -200,7 +197,7 @@ async fn throttled_dynamodb_writes_are_retried_by_the_sdk_and_the_message_stored
 #[tokio::test]
 async fn a_write_failing_past_the_sdk_retries_is_refused_retryably_and_the_resend_stores_once() {
     let d = deal().await;
-    d.proxy.inject("TransactWriteItems", Fault::ServerError, 3);
+    d.proxy.inject("PutItem", Fault::ServerError, 3);
     let error = send(&d.stack, &d.owner, &chat("m1", "resend me")).await;
     assert_eq!(error["type"], "ERROR", "{error}");
     assert_eq!(error["retryable"], true, "{error}");
@@ -226,7 +223,7 @@ async fn a_write_failing_past_the_sdk_retries_is_refused_retryably_and_the_resen
 #[tokio::test]
 async fn a_write_applied_whose_answer_was_lost_is_stored_once_and_delivered_once() {
     let d = deal().await;
-    d.proxy.inject("TransactWriteItems", Fault::LoseResponse, 1);
+    d.proxy.inject("PutItem", Fault::LoseResponse, 1);
     let ack = send(&d.stack, &d.owner, &chat("m1", "the answer was lost")).await;
     // The SDK retried a write that had been applied: the message's idempotency item makes
     // the retry a duplicate of it, and the ACK is the first copy's.
@@ -245,11 +242,8 @@ async fn a_stalled_call_is_abandoned_and_retried_within_the_functions_time() {
     let d = deal().await;
     // Longer than the function may live: without the SDK timeouts the handler would wait it
     // out and Lambda would kill it, leaving the client with no answer.
-    d.proxy.inject(
-        "TransactWriteItems",
-        Fault::Stall(Duration::from_secs(20)),
-        1,
-    );
+    d.proxy
+        .inject("PutItem", Fault::Stall(Duration::from_secs(20)), 1);
     let started = Instant::now();
     let ack = send(&d.stack, &d.owner, &chat("m1", "stalled")).await;
     eprintln!("answered after {:?}", started.elapsed());

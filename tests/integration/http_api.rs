@@ -96,7 +96,7 @@ async fn a_portal_page_reads_history_threads_and_search_over_http() {
         thread["replies"][0]["content"]["text"], "a reply",
         "{thread}"
     );
-    // Searchable once the gateway's stream mapping has run the indexer (every 100 ms here).
+    // Searchable once the gateway's stream mapping has run the indexer (every 250 ms here).
     let mut found = Value::Null;
     for _ in 0..100 {
         found = get(&gateway, "/search?q=contract+two", Some(&bob)).await.1;

@@ -2,9 +2,12 @@
 //! edits, deletes, reactions and threads: through the real route and broadcast handlers
 //! against moto.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_core::Role;
 use serde_json::{json, Value};
-use test_support::{chat, conversation, create, frames_for, key_map, keys, Client, TestStack};
+use test_support::{
+    chat, conversation, create, frames_for, key_map, keys, user, Client, TestStack,
+};
 
 fn msgs(frame: &Value, field: &str) -> Vec<(u64, String)> {
     frame[field]
@@ -166,13 +169,10 @@ async fn concurrent_sends_to_one_conversation_each_take_the_next_seq_at_the_firs
     assert_eq!(seqs, (1..=SENDS).collect::<Vec<_>>());
     let requests = stack.dynamo_requests.snapshot();
     eprintln!("DynamoDB requests of {SENDS} concurrent sends: {requests:?}");
+    // Each: its number, its idempotency key, its message; no transaction, no void.
     assert_eq!(requests.get("UpdateItem"), Some(&SENDS), "{requests:?}");
-    assert_eq!(
-        requests.get("TransactWriteItems"),
-        Some(&SENDS),
-        "{requests:?}"
-    );
-    assert_eq!(requests.get("PutItem"), None, "no void: {requests:?}");
+    assert_eq!(requests.get("PutItem"), Some(&(2 * SENDS)), "{requests:?}");
+    assert_eq!(requests.get("TransactWriteItems"), None, "{requests:?}");
 }
 
 /// A number taken by a send that died before writing its message (simulated: `lastSeq`
@@ -281,6 +281,102 @@ async fn a_send_whose_slot_was_voided_under_it_takes_the_next_seq() {
         [(1, "one".into()), (2, String::new()), (3, "two".into())]
     );
     assert_eq!(history["messages"][1]["deleted"], true);
+}
+
+/// A send that died after writing its idempotency key (the key names a number, the slot is
+/// empty): the resend writes the message into that number. If a reader voided the number
+/// meanwhile, the resend moves the key to a new one; later resends are duplicates of it.
+#[tokio::test]
+async fn a_resend_completes_a_send_that_died_after_its_key_or_moves_the_key_past_a_void() {
+    let stack = TestStack::new().await;
+    let (owner, bob) = two_member_conversation(&stack, "acme").await;
+    assert_eq!(stack.send(&owner, &chat("team", "one")).await.1["seq"], 1);
+    let tenant = messaging_core::TenantId::parse("acme").unwrap();
+    // As a send that died would leave it: lastSeq moved on, its key written, no message.
+    let died = |id: &'static str, seq: u64| {
+        let stack = &stack;
+        async move {
+            stack
+                .dynamodb
+                .update_item()
+                .table_name(&stack.table_name)
+                .set_key(Some(key_map(
+                    &keys("acme").key(|k| k.conversation(&conversation("team"))),
+                )))
+                .update_expression("ADD lastSeq :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .send()
+                .await
+                .unwrap();
+            let key =
+                keys("acme").key(|k| k.client_message(&conversation("team"), &user("owner"), id));
+            let ttl = messaging_core::time::now_millis() / 1000 + 3600;
+            stack
+                .dynamodb
+                .put_item()
+                .table_name(&stack.table_name)
+                .item("PK", AttributeValue::S(key.pk))
+                .item("SK", AttributeValue::S(key.sk))
+                .item("seq", AttributeValue::N(seq.to_string()))
+                .item("ttl", AttributeValue::N(ttl.to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let frame = |id: &str, text: &str| json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "clientMessageId": id, "content": { "text": text } });
+
+    died("c-died", 2).await;
+    stack.dynamo_requests.reset();
+    let (_, ack) = stack.send(&owner, &frame("c-died", "completed")).await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["seq"].as_u64()),
+        (Some("ACK"), Some(2)),
+        "{ack}"
+    );
+    assert!(ack.get("duplicate").is_none(), "{ack}");
+    let requests = stack.dynamo_requests.snapshot();
+    assert_eq!(
+        requests.get("UpdateItem"),
+        None,
+        "no new number: {requests:?}"
+    );
+
+    died("c-late", 3).await;
+    assert!(stack
+        .route
+        .table
+        .void_seq(
+            &tenant,
+            &conversation("team"),
+            3,
+            messaging_core::time::now_millis()
+        )
+        .await
+        .unwrap());
+    let (_, moved) = stack.send(&owner, &frame("c-late", "moved on")).await;
+    assert_eq!(
+        (moved["type"].as_str(), moved["seq"].as_u64()),
+        (Some("ACK"), Some(4)),
+        "{moved}"
+    );
+    let (_, again) = stack.send(&owner, &frame("c-late", "moved on")).await;
+    assert_eq!(
+        (again["duplicate"].as_bool(), again["seq"].as_u64()),
+        (Some(true), Some(4)),
+        "{again}"
+    );
+
+    let history = catch_up(&stack, &bob).await;
+    assert_eq!(
+        msgs(&history, "messages"),
+        [
+            (1, "one".into()),
+            (2, "completed".into()),
+            (3, String::new()),
+            (4, "moved on".into())
+        ]
+    );
 }
 
 #[tokio::test]

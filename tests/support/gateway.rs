@@ -64,7 +64,7 @@ impl GatewayStack {
             ]),
         ));
         config.streams = Some((super::endpoint(), stack.stream_arn.clone()));
-        config.stream_every = Some(Duration::from_millis(100));
+        config.stream_every = Some(Duration::from_millis(250));
         config.demo = true;
         let functions = stack.functions(&endpoint);
         let gateway = messaging_gateway::start(listener, config, functions)

@@ -105,9 +105,9 @@ pub fn ours(run: &FanoutResult, index: Option<IndexCost>) -> Cost {
     let count = |op: &str| *run.route_dynamodb_requests.get(op).unwrap_or(&0) as f64;
     // Strongly consistent GetItems (connection, client message id, membership) cost 1 RRU
     // each. The send takes its seq with one UpdateItem of the conversation (1 WRU), then
-    // writes one transaction (2 WRU per item, ≤1 KB: the message, its client message id) or,
-    // without a client message id, one PutItem (1 WRU). No index copies the message item;
-    // the search indexer writes its blocks from the stream (its share: `index`).
+    // writes its idempotency key and the message, one conditional PutItem each (1 WRU each,
+    // ≤ 1 KB); a reply writes a transaction instead (2 WRU per item). No index copies the
+    // message item; the search indexer writes its blocks from the stream (its share: `index`).
     let reads = count("GetItem") + run.recipient_query_read_units;
     let transactions = count("TransactWriteItems");
     let writes = transactions * 2.0 * run.transaction_items as f64
@@ -194,11 +194,7 @@ mod tests {
             recipient_query_seconds: 0.0,
             posting_deliveries_per_second: 0.0,
             posting_percent_of_raw: 0.0,
-            route_dynamodb_requests: counts(&[
-                ("GetItem", 3),
-                ("UpdateItem", 1),
-                ("TransactWriteItems", 1),
-            ]),
+            route_dynamodb_requests: counts(&[("GetItem", 3), ("UpdateItem", 1), ("PutItem", 2)]),
             broadcast_dynamodb_requests: counts(&[("Query", 1)]),
             recipient_query_pages: 1,
             recipient_query_read_units: 1.0,
@@ -226,8 +222,8 @@ mod tests {
             (cost.api_gateway - 12.0).abs() < 1e-9,
             "inbound + ACK + 10 deliveries"
         );
-        // 3 + 1 RRU; the seq (1) + 2 transactional items (4) + the index's half unit.
-        assert!((cost.dynamodb - (4.0 * 0.125 + 5.5 * 0.625)).abs() < 1e-9);
+        // 3 + 1 RRU; the seq (1), the key (1), the message (1) and the index's half unit.
+        assert!((cost.dynamodb - (4.0 * 0.125 + 3.5 * 0.625)).abs() < 1e-9);
         // Send + receive + delete; the extra (empty) receives are not per message.
         assert!((cost.sqs - 1.5).abs() < 1e-9);
         // 2 requests + 10 ms (rounded up) at 128 MB + 20 ms at 256 MB, and a tenth of an

@@ -40,7 +40,14 @@ struct State {
     /// Records handed over before that must be handed over again, and how often they were.
     retry: Vec<Value>,
     attempts: u32,
+    /// The stream's shards, and when they were listed (listed again every
+    /// [`SHARDS_LISTED_EVERY`]: a shard splits only now and then).
+    shards: Vec<String>,
+    listed: Option<std::time::Instant>,
 }
+
+/// How often the shards are listed again.
+const SHARDS_LISTED_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl StreamEventSource {
     /// The mapping of `definition` on the stream `stream_arn` of an emulator at `endpoint`
@@ -89,8 +96,14 @@ impl StreamEventSource {
         if records.is_empty() {
             state.attempts = 0;
         }
-        let shards = self.shards().await?;
-        for shard in shards {
+        if state
+            .listed
+            .is_none_or(|at| at.elapsed() >= SHARDS_LISTED_EVERY)
+        {
+            state.shards = self.shards().await?;
+            state.listed = Some(std::time::Instant::now());
+        }
+        for shard in state.shards.clone() {
             if records.len() >= limit {
                 break;
             }

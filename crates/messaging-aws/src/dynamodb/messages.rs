@@ -13,7 +13,7 @@ use messaging_core::{ConversationId, MessageId, TenantId, UserId};
 
 use super::items::{ClientMessageItem, ConversationItem, MessageItem};
 use super::requests::{
-    build_error, decode_all, epoch_seconds, gsi1sk_of, key_map, n, s, transact_put,
+    build_error, decode_all, epoch_seconds, gsi1sk_of, key_map, n, s, transact_put, Item,
 };
 use super::table::{self, Key, CLIENT_MESSAGE_ID_TTL_SECONDS, GSI1, GSI1PK, GSI1SK, PK, SK};
 use super::MessagingTable;
@@ -138,8 +138,13 @@ pub struct MessagePage {
 
 impl MessagingTable {
     /// Stores a message as the conversation's next `seq`, with the idempotency key (if the
-    /// client named one) and the parent's thread count (for a reply): all of it or nothing.
-    /// (Search indexes it later, from the table's stream: `search::index_messages`.)
+    /// client named one) and the parent's thread count (for a reply). (Search indexes it
+    /// later, from the table's stream: `MessagingTable::index_lines`.)
+    ///
+    /// A message with a client message id and no parent — what clients send — takes three
+    /// single-item writes ([`Self::send_once`]): the number, the idempotency key naming it,
+    /// then the message: 3 write units, where a transaction of key and message billed 5. A
+    /// reply keeps the transaction of message, key and the parent's thread count.
     ///
     /// The `seq` is taken first, by an atomic increment of the conversation's `lastSeq`
     /// ([`Self::reserve_seq`]), so concurrent sends to one conversation never conflict: each
@@ -154,6 +159,10 @@ impl MessagingTable {
     /// ([`Self::message_page`]); a slot voided under a slow writer makes that writer take a
     /// new number.
     pub async fn send_message(&self, new: &NewMessage) -> Result<Sent, AwsError> {
+        if new.client_message_id.is_some() && new.parent_seq.is_none() {
+            // Boxed: its state machine would otherwise sit inside every caller's future.
+            return Box::pin(self.send_once(new)).await;
+        }
         if let Some(first) = self.sent_before(new).await? {
             return Ok(Sent::Duplicate(first));
         }
@@ -220,6 +229,193 @@ impl MessagingTable {
         )))
     }
 
+    /// A message with a client message id, stored at most once without a transaction. The
+    /// idempotency key is written first and names the number the message goes into, so
+    /// every copy of the send (a resend after a lost ACK, a racing duplicate) finds where the
+    /// first one went:
+    ///
+    /// - no key yet: take a number, write the key naming it (`attribute_not_exists`; a copy
+    ///   that got there first makes this one void its number and look again), then the
+    ///   message into that slot (`attribute_not_exists`);
+    /// - a key whose slot holds a message: that is the first copy (`Duplicate`);
+    /// - a key whose slot is empty: the first copy took the number but has not written yet,
+    ///   or died; this copy writes the message there (both writes are conditional, one wins,
+    ///   and the loser finds the winner's message on its next look);
+    /// - a key whose slot holds a void (a reader voided it: the first copy died more than
+    ///   [`VOID_AFTER_MILLIS`] ago): take a new number and move the key to it (conditional on
+    ///   the old one, so only one copy moves it).
+    ///
+    /// A copy that dies after writing the key leaves an empty slot that a resend fills, or a
+    /// reader voids; never a second message.
+    async fn send_once(&self, new: &NewMessage) -> Result<Sent, AwsError> {
+        // A number this send took whose key write failed its condition: the key is another
+        // copy's — or this send's own, when the write was applied and its answer lost (the
+        // SDK's retry then fails the condition). The next look tells which.
+        let mut contested: Option<u64> = None;
+        let mut title = None;
+        for _ in 0..SEND_ATTEMPTS {
+            let marker = self.client_message(new).await?;
+            if let Some(taken) = contested.take() {
+                if marker.as_ref().map(|m| m.seq) != Some(taken) {
+                    self.void_or_log(new, taken).await;
+                }
+            }
+            let (previous, seq) = match marker {
+                None => (None, None),
+                Some(marker) => {
+                    match self
+                        .message(&new.tenant, &new.conversation, marker.seq)
+                        .await?
+                    {
+                        Some(first) if !first.view().sender_id.is_system() => {
+                            return Ok(Sent::Duplicate(first.item.message));
+                        }
+                        // Voided under the first copy: move the key to a new number.
+                        Some(_void) => (Some(marker.seq), None),
+                        // The first copy took this number but has not written it (or died):
+                        // write it. (The conversation's title is not read for this rare
+                        // case; notifications then name the conversation by its id.)
+                        None => (None, Some(marker.seq)),
+                    }
+                }
+            };
+            let seq = match seq {
+                Some(seq) => seq,
+                None => {
+                    let reserved = self.reserve_seq(new).await?;
+                    title = reserved.title;
+                    let seq = reserved.last_seq;
+                    match self.put_client_message(new, seq, previous).await {
+                        Ok(()) => seq,
+                        Err(AwsError::ConditionFailed(_)) => {
+                            contested = Some(seq);
+                            continue;
+                        }
+                        Err(e) => {
+                            self.void_or_log(new, seq).await;
+                            return Err(e);
+                        }
+                    }
+                }
+            };
+            let (message, item) = self.message_item(new, seq)?;
+            let written = self
+                .client
+                .put_item()
+                .table_name(&self.name)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await
+                .map_err(|e| classify("PutItem(message)", e));
+            match written {
+                Ok(_) => {
+                    return Ok(Sent::Stored {
+                        message,
+                        thread_count: None,
+                        conversation_title: title,
+                    })
+                }
+                // Another copy wrote it, or a reader voided it: look again.
+                Err(AwsError::ConditionFailed(_)) => continue,
+                Err(e) => {
+                    // The write may have been applied (a lost answer): the void yields to it.
+                    self.void_or_log(new, seq).await;
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(taken) = contested {
+            self.void_or_log(new, taken).await;
+        }
+        Err(AwsError::Unavailable(format!(
+            "send: no sequence number could be filled in {SEND_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// The idempotency key of `new` (consistent read), if a copy of it wrote one.
+    async fn client_message(
+        &self,
+        new: &NewMessage,
+    ) -> Result<Option<ClientMessageItem>, AwsError> {
+        let Some(id) = &new.client_message_id else {
+            return Ok(None);
+        };
+        let key = table::tenant(&new.tenant).client_message(&new.conversation, &new.sender, id);
+        self.get_as::<ClientMessageItem>(&key, "client message id")
+            .await
+    }
+
+    /// Writes `new`'s idempotency key naming `seq`: a new key (`previous: None`), or one
+    /// moved from the voided `previous` slot. `ConditionFailed` when another copy wrote or
+    /// moved it first.
+    async fn put_client_message(
+        &self,
+        new: &NewMessage,
+        seq: u64,
+        previous: Option<u64>,
+    ) -> Result<(), AwsError> {
+        let id = new.client_message_id.as_ref().ok_or_else(|| {
+            AwsError::Failed("a send without a client message id has no key".into())
+        })?;
+        let key = table::tenant(&new.tenant).client_message(&new.conversation, &new.sender, id);
+        let marker = ClientMessageItem {
+            pk: key.pk,
+            sk: key.sk,
+            seq,
+            ttl: epoch_seconds(new.now) + CLIENT_MESSAGE_ID_TTL_SECONDS,
+        };
+        let request = self.client.put_item().table_name(&self.name).set_item(Some(
+            to_item(&marker).map_err(|e| corrupt("client message id", e))?,
+        ));
+        let request = match previous {
+            None => request.condition_expression("attribute_not_exists(PK)"),
+            Some(old) => request
+                .condition_expression("#seq = :old")
+                .expression_attribute_names("#seq", "seq")
+                .expression_attribute_values(":old", n(old)),
+        };
+        request
+            .send()
+            .await
+            .map_err(|e| classify("PutItem(client message id)", e))?;
+        Ok(())
+    }
+
+    /// The message `new` would be in slot `seq`, and its item.
+    fn message_item(&self, new: &NewMessage, seq: u64) -> Result<(MessageView, Item), AwsError> {
+        let keys = table::tenant(&new.tenant);
+        let message = MessageView {
+            conversation_id: new.conversation.clone(),
+            message_id: new_message_id(),
+            seq,
+            sender_id: new.sender.clone(),
+            sender_name: new.sender_name.clone(),
+            content: new.content.clone(),
+            timestamp: rfc3339_millis(new.now),
+            edited: false,
+            edited_at: None,
+            deleted: false,
+            reactions: Default::default(),
+            thread_count: 0,
+            parent_seq: new.parent_seq,
+            client_message_id: new.client_message_id.clone(),
+        };
+        let key = keys.message(&new.conversation, seq);
+        let item = MessageItem {
+            pk: key.pk,
+            sk: key.sk,
+            message: message.clone(),
+            version: 0,
+            gsi1pk: new
+                .parent_seq
+                .map(|p| keys.thread_gsi1pk(&new.conversation, p)),
+            gsi1sk: new.parent_seq.map(|_| keys.thread_gsi1sk(seq)),
+        };
+        let item = to_item(&item).map_err(|e| corrupt("message", e))?;
+        Ok((message, item))
+    }
+
     /// The message `seq` of the conversation if a reply can answer it: present, not deleted,
     /// not itself a reply.
     async fn repliable(
@@ -276,34 +472,7 @@ impl MessagingTable {
         parent: Option<&StoredMessage>,
     ) -> Result<MessageView, Fill> {
         let keys = table::tenant(&new.tenant);
-        let message = MessageView {
-            conversation_id: new.conversation.clone(),
-            message_id: new_message_id(),
-            seq,
-            sender_id: new.sender.clone(),
-            sender_name: new.sender_name.clone(),
-            content: new.content.clone(),
-            timestamp: rfc3339_millis(new.now),
-            edited: false,
-            edited_at: None,
-            deleted: false,
-            reactions: Default::default(),
-            thread_count: 0,
-            parent_seq: new.parent_seq,
-            client_message_id: new.client_message_id.clone(),
-        };
-        let key = keys.message(&new.conversation, seq);
-        let item = MessageItem {
-            pk: key.pk,
-            sk: key.sk,
-            message: message.clone(),
-            version: 0,
-            gsi1pk: new
-                .parent_seq
-                .map(|p| keys.thread_gsi1pk(&new.conversation, p)),
-            gsi1sk: new.parent_seq.map(|_| keys.thread_gsi1sk(seq)),
-        };
-        let item = to_item(&item).map_err(|e| Fill::Failed(corrupt("message", e)))?;
+        let (message, item) = self.message_item(new, seq).map_err(Fill::Failed)?;
         if new.client_message_id.is_none() && parent.is_none() {
             // Nothing to write beside it: a single conditional PutItem (half a transaction's
             // write units).
@@ -448,14 +617,7 @@ impl MessagingTable {
 
     /// The message an earlier send with the same client message id stored.
     async fn sent_before(&self, new: &NewMessage) -> Result<Option<MessageView>, AwsError> {
-        let Some(id) = &new.client_message_id else {
-            return Ok(None);
-        };
-        let key = table::tenant(&new.tenant).client_message(&new.conversation, &new.sender, id);
-        let Some(marker) = self
-            .get_as::<ClientMessageItem>(&key, "client message id")
-            .await?
-        else {
+        let Some(marker) = self.client_message(new).await? else {
             return Ok(None);
         };
         Ok(self
