@@ -228,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
     );
     // A fresh table, queues and gateway: moto's per-request time grows with what the fan-out
     // runs left behind (~3 items per client), which would measure moto, not the design.
+    stack.stop_indexer();
     stack.gateway.shutdown().await;
     let steady_stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
     let steady = steady::run(
@@ -238,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
         0,
     )
     .await?;
+    steady_stack.stop_indexer();
     steady_stack.gateway.shutdown().await;
 
     eprintln!(

@@ -67,6 +67,7 @@ pub struct Stack {
     /// The search indexer's work so far.
     pub indexing: Arc<Mutex<Indexing>>,
     index_source: Arc<StreamEventSource>,
+    index_task: tokio::task::JoinHandle<()>,
     indexer: Arc<messaging_handlers::search_indexer::SearchIndexerService>,
     connected: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -186,7 +187,7 @@ impl Stack {
         let indexer =
             Arc::new(with_table(MessagingTable::new(dynamodb.clone(), &table_name)).search_indexer);
         let (source, service, totals) = (index_source.clone(), indexer.clone(), indexing.clone());
-        tokio::spawn(async move {
+        let index_task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(INDEX_WINDOW).await;
                 drain_index(&source, &service, Some(&totals)).await;
@@ -206,6 +207,7 @@ impl Stack {
             limiter,
             indexing,
             index_source,
+            index_task,
             indexer,
             connected,
         })
@@ -355,6 +357,12 @@ impl Stack {
     /// not stall the measured traffic.
     pub async fn catch_up_index(&self) {
         drain_index(&self.index_source, &self.indexer, None).await;
+    }
+
+    /// Stops the indexer's polling (a stack whose measuring is over must not load moto while
+    /// the next one measures).
+    pub fn stop_indexer(&self) {
+        self.index_task.abort();
     }
 
     pub fn reset_counters(&self) {
