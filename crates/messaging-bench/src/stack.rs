@@ -190,7 +190,7 @@ impl Stack {
         let index_task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(INDEX_WINDOW).await;
-                drain_index(&source, &service, Some(&totals)).await;
+                drain_index(&source, &service, Some(&totals), true).await;
             }
         });
         Ok(Self {
@@ -356,7 +356,7 @@ impl Stack {
     /// server-side and away from the table on AWS, but through moto's one lock here) does
     /// not stall the measured traffic.
     pub async fn catch_up_index(&self) {
-        drain_index(&self.index_source, &self.indexer, None).await;
+        drain_index(&self.index_source, &self.indexer, None, false).await;
     }
 
     /// Stops the indexer's polling (a stack whose measuring is over must not load moto while
@@ -382,13 +382,17 @@ fn template_for_stream() -> anyhow::Result<messaging_devstack::StreamEventSource
         .ok_or_else(|| anyhow::anyhow!("template.yaml has no search-indexer stream mapping"))
 }
 
-/// Hands the indexer every batch the stream has now; adds its reports to `totals`.
+/// Hands the indexer what the stream has now: as Lambda does in one batching window (a batch,
+/// and another at once only while they come full) or, `per_window: false`, all of it;
+/// adds its reports to `totals`.
 async fn drain_index(
     source: &StreamEventSource,
     indexer: &messaging_handlers::search_indexer::SearchIndexerService,
     totals: Option<&Mutex<Indexing>>,
+    per_window: bool,
 ) {
     while let Ok(Some(event)) = source.next_batch().await {
+        let full = source.is_full(&event);
         let Ok(records) = serde_json::from_value(event.clone()) else {
             break;
         };
@@ -404,6 +408,9 @@ async fn drain_index(
             t.blocks += report.blocks;
             t.write_units += report.write_units;
             t.ms.push(ms);
+        }
+        if per_window && !full {
+            break;
         }
     }
 }

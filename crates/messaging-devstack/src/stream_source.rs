@@ -87,6 +87,14 @@ impl StreamEventSource {
         &self.definition
     }
 
+    /// Whether `event` is a full batch: Lambda invokes again at once only then; otherwise it
+    /// waits for the next batching window.
+    pub fn is_full(&self, event: &Value) -> bool {
+        event["Records"].as_array().is_some_and(|r| {
+            r.len() >= usize::try_from(self.definition.batch_size.max(1)).unwrap_or(1)
+        })
+    }
+
     /// The next batch, as the function's event (`{"Records": [...]}`), or `None` when the
     /// stream has nothing new that passes the filters.
     pub async fn next_batch(&self) -> anyhow::Result<Option<Value>> {

@@ -19,7 +19,7 @@ pub(crate) async fn run(shared: Arc<Shared>, source: StreamEventSource, every: D
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        // Drain what accumulated, a batch at a time.
+        // One batch a window, and at once another while they come full.
         loop {
             let event = match source.next_batch().await {
                 Ok(Some(event)) => event,
@@ -29,8 +29,14 @@ pub(crate) async fn run(shared: Arc<Shared>, source: StreamEventSource, every: D
                     break;
                 }
             };
+            let full = source.is_full(&event);
             match shared.functions.invoke(&function, event.clone()).await {
-                Ok(response) => source.complete(&event, Ok(&response)).await,
+                Ok(response) => {
+                    source.complete(&event, Ok(&response)).await;
+                    if !full {
+                        break;
+                    }
+                }
                 Err(e) => {
                     warn!(error = %e, %function, "function failed; the batch is handed over again");
                     source.complete(&event, Err(())).await;
