@@ -51,6 +51,23 @@ fn seqs_of(page: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// As a send that died right after taking its number: acme's "team" conversation's `lastSeq`
+/// moves on, nothing is written in the slot.
+async fn take_a_number(stack: &TestStack) {
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&stack.table_name)
+        .set_key(Some(key_map(
+            &keys("acme").key(|k| k.conversation(&conversation("team"))),
+        )))
+        .update_expression("ADD lastSeq :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn two_member_conversation(stack: &TestStack, tenant: &str) -> (Client, Client) {
     let owner = stack.connect_as(tenant, "owner", Role::Owner).await;
     let bob = stack.connect_as(tenant, "bob", Role::User).await;
@@ -183,21 +200,7 @@ async fn a_seq_taken_by_a_send_that_died_is_voided_by_a_reader_once_nobody_can_w
     let stack = TestStack::new().await;
     let (owner, bob) = two_member_conversation(&stack, "acme").await;
     assert_eq!(stack.send(&owner, &chat("team", "one")).await.1["seq"], 1);
-    stack
-        .dynamodb
-        .update_item()
-        .table_name(&stack.table_name)
-        .set_key(Some(key_map(
-            &keys("acme").key(|k| k.conversation(&conversation("team"))),
-        )))
-        .update_expression("ADD lastSeq :one")
-        .expression_attribute_values(
-            ":one",
-            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    take_a_number(&stack).await;
     assert_eq!(stack.send(&owner, &chat("team", "three")).await.1["seq"], 3);
 
     // Now: seq 2's sender could still be writing it; the page leaves it alone.
@@ -296,18 +299,7 @@ async fn a_resend_completes_a_send_that_died_after_its_key_or_moves_the_key_past
     let died = |id: &'static str, seq: u64| {
         let stack = &stack;
         async move {
-            stack
-                .dynamodb
-                .update_item()
-                .table_name(&stack.table_name)
-                .set_key(Some(key_map(
-                    &keys("acme").key(|k| k.conversation(&conversation("team"))),
-                )))
-                .update_expression("ADD lastSeq :one")
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                .send()
-                .await
-                .unwrap();
+            take_a_number(stack).await;
             let key =
                 keys("acme").key(|k| k.client_message(&conversation("team"), &user("owner"), id));
             let ttl = messaging_core::time::now_millis() / 1000 + 3600;

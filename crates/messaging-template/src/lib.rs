@@ -441,13 +441,7 @@ impl Template {
                 function: self.binary_of(&function_id)?,
                 queue_logical_id: queue,
                 batch_size: event.get("BatchSize").and_then(Value::as_i64).unwrap_or(10) as i32,
-                report_batch_item_failures: event
-                    .get("FunctionResponseTypes")
-                    .and_then(Value::as_sequence)
-                    .is_some_and(|t| {
-                        t.iter()
-                            .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
-                    }),
+                report_batch_item_failures: reports_batch_item_failures(event),
             });
         }
         Ok(sources)
@@ -486,13 +480,7 @@ impl Template {
                 batch_size: number("BatchSize", 100),
                 batching_window_seconds: number("MaximumBatchingWindowInSeconds", 0),
                 filter_patterns,
-                report_batch_item_failures: event
-                    .get("FunctionResponseTypes")
-                    .and_then(Value::as_sequence)
-                    .is_some_and(|t| {
-                        t.iter()
-                            .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
-                    }),
+                report_batch_item_failures: reports_batch_item_failures(event),
             });
         }
         Ok(sources)
@@ -775,6 +763,17 @@ fn scalar(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// Whether an event source mapping's `FunctionResponseTypes` has `ReportBatchItemFailures`.
+fn reports_batch_item_failures(event: &Value) -> bool {
+    event
+        .get("FunctionResponseTypes")
+        .and_then(Value::as_sequence)
+        .is_some_and(|t| {
+            t.iter()
+                .any(|v| v.as_str() == Some("ReportBatchItemFailures"))
+        })
 }
 
 #[cfg(test)]

@@ -299,16 +299,7 @@ impl MessagingTable {
                 }
             };
             let (message, item) = self.message_item(new, seq)?;
-            let written = self
-                .client
-                .put_item()
-                .table_name(&self.name)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
-                .await
-                .map_err(|e| classify("PutItem(message)", e));
-            match written {
+            match self.put_into_empty_slot(item).await {
                 Ok(_) => {
                     return Ok(Sent::Stored {
                         message,
@@ -379,6 +370,19 @@ impl MessagingTable {
             .send()
             .await
             .map_err(|e| classify("PutItem(client message id)", e))?;
+        Ok(())
+    }
+
+    /// Writes a message item into its slot if the slot is empty (`ConditionFailed` if not).
+    async fn put_into_empty_slot(&self, item: Item) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(|e| classify("PutItem(message)", e))?;
         Ok(())
     }
 
@@ -476,16 +480,7 @@ impl MessagingTable {
         if new.client_message_id.is_none() && parent.is_none() {
             // Nothing to write beside it: a single conditional PutItem (half a transaction's
             // write units).
-            return match self
-                .client
-                .put_item()
-                .table_name(&self.name)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
-                .await
-                .map_err(|e| classify("PutItem(message)", e))
-            {
+            return match self.put_into_empty_slot(item).await {
                 Ok(_) => Ok(message),
                 Err(AwsError::ConditionFailed(_)) => Err(Fill::SlotTaken),
                 Err(e) => Err(Fill::Failed(e)),
