@@ -32,12 +32,14 @@ async fn general_with_connections(stack: &TestStack, connections: usize) -> (Cli
 }
 
 /// Everyone is connected here, so no notification is written: the two Queries are the
-/// recipients (subscriptions) and the members (to find who is offline), whatever N.
+/// recipients (subscriptions) and the members (to find who is offline), whatever N. (Queued
+/// here; posted by the route function, the same two Queries are route's: see
+/// `a_small_conversation_is_posted_by_the_route_function_with_no_queue_hop`.)
 #[tokio::test]
 async fn a_fan_out_costs_two_queries_recipients_and_members_for_1_10_and_200_connections() {
     let mut measured = BTreeMap::new();
     for n in [1, 10, 200] {
-        let stack = TestStack::new().await;
+        let stack = TestStack::new().await.queueing_messages();
         let (owner, clients) = general_with_connections(&stack, n).await;
         let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "hi all" } });
         assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
@@ -195,7 +197,7 @@ async fn a_malformed_job_goes_to_the_dead_letter_queue_without_holding_up_its_co
 
 #[tokio::test]
 async fn a_passing_failure_returns_the_job_and_the_rest_of_its_group_to_sqs() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::new().await.queueing_messages();
     let (owner, _) = general_with_connections(&stack, 1).await;
     for text in ["first", "second"] {
         let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": text } });
@@ -279,7 +281,7 @@ async fn an_orphaned_subscription_is_removed_on_410_even_without_its_connection_
 
 #[tokio::test]
 async fn a_redelivered_job_notifies_nobody_twice() {
-    let stack = TestStack::new().await;
+    let stack = TestStack::new().await.queueing_messages();
     let owner = stack.connect_as("acme", "owner", Role::Owner).await;
     let carol = stack.connect_as("acme", "carol", Role::User).await;
     let create = json!({ "type": "CREATE_CONVERSATION", "conversationId": "deal", "kind": "project", "members": ["bob", "carol"] });
@@ -314,7 +316,7 @@ async fn a_redelivered_job_notifies_nobody_twice() {
 
 #[tokio::test]
 async fn a_run_out_of_time_hands_the_rest_to_a_continuation_and_nobody_gets_two() {
-    let mut stack = TestStack::new().await;
+    let mut stack = TestStack::new().await.queueing_messages();
     let (owner, clients) = general_with_connections(&stack, 12).await;
     let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "all hands" } });
     assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
@@ -351,7 +353,7 @@ async fn a_run_out_of_time_hands_the_rest_to_a_continuation_and_nobody_gets_two(
 
 #[tokio::test]
 async fn a_conversation_larger_than_a_run_is_delivered_page_by_page_each_connection_once() {
-    let mut stack = TestStack::new().await;
+    let mut stack = TestStack::new().await.queueing_messages();
     let (owner, clients) = general_with_connections(&stack, 11).await;
     // Three connections a run (the deployed page is 2,000): 12 sockets take several runs.
     stack.broadcast.fanout_per_run = 3;
@@ -385,4 +387,67 @@ async fn a_conversation_larger_than_a_run_is_delivered_page_by_page_each_connect
         let messages = frames.iter().filter(|f| f["type"] == "NEW_MESSAGE").count();
         assert_eq!(messages, 1, "{} got {frames:?}", client.connection);
     }
+}
+
+/// The default stack: the route function posts a new message to a conversation of up to
+/// `DirectFanout` connections itself, before the ACK; nothing is queued, broadcast never runs.
+#[tokio::test]
+async fn a_small_conversation_is_posted_by_the_route_function_with_no_queue_hop() {
+    let stack = TestStack::new().await;
+    assert_eq!(
+        stack.route.direct_fanout,
+        messaging_handlers::config::DEFAULT_DIRECT_FANOUT
+    );
+    let (owner, clients) = general_with_connections(&stack, 10).await;
+    stack.dynamo_requests.reset();
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general",
+        "clientMessageId": "c-1", "content": { "text": "straight to you" } });
+    let (_, ack) = stack.send(&owner, &message).await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    // Delivered before the ACK came back, by route itself.
+    let posts = stack.gateway.take();
+    for client in &clients {
+        let frames = frames_for(&posts, client);
+        assert_eq!(frames.len(), 1, "{}", client.connection);
+        assert_eq!(frames[0]["data"]["seq"], ack["seq"]);
+    }
+    assert!(
+        frames_for(&posts, &owner).is_empty(),
+        "not to the sender's socket"
+    );
+    let requests = stack.dynamo_requests.snapshot();
+    assert_eq!(
+        requests.get("Query"),
+        Some(&2),
+        "recipients and members, as broadcast would: {requests:?}"
+    );
+    // Nothing was queued: broadcast has nothing to run.
+    assert!(stack.pump().await.is_empty(), "no job queued");
+    assert!(stack.gateway.take().is_empty());
+}
+
+/// A conversation with more connections than `DirectFanout`: route posts the first page and
+/// queues the rest as a next-page job; each connection gets the message once.
+#[tokio::test]
+async fn beyond_the_direct_fan_out_route_posts_one_page_and_broadcast_the_rest_each_once() {
+    let mut stack = TestStack::new().await;
+    stack.route.direct_fanout = 5;
+    let (owner, clients) = general_with_connections(&stack, 12).await;
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "big room" } });
+    assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
+    let by_route = stack.gateway.take();
+    // The first page is 5 subscriptions, the sender's own among them or not.
+    assert!(
+        (4..=5).contains(&by_route.len()),
+        "route posted its page only: {}",
+        by_route.len()
+    );
+    let responses = stack.pump().await;
+    assert!(!responses.is_empty(), "the rest was queued");
+    assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()));
+    let all: Vec<(String, String)> = by_route.into_iter().chain(stack.gateway.take()).collect();
+    for client in &clients {
+        assert_eq!(frames_for(&all, client).len(), 1, "{}", client.connection);
+    }
+    assert!(frames_for(&all, &owner).is_empty());
 }

@@ -1,7 +1,9 @@
 //! Faults: AWS misbehaving under the functions (a fault-injecting proxy in front of moto:
 //! throttling, 500s, stalls, lost answers, an endpoint restarting), API Gateway's
-//! `@connections` misbehaving under broadcast (410 / 429 / 500 / slow), broadcast dying
-//! mid-batch, a batch delivered twice, a job failing until the dead-letter queue.
+//! `@connections` misbehaving (410 / 429 / 500 / slow), the route function dying mid-post,
+//! broadcast dying mid-batch, a batch delivered twice, a job failing until the dead-letter
+//! queue. The broadcast queue's own cases run on a stack that queues every message
+//! (`DirectFanout = 0`); the others on the default, where route posts small fan-outs itself.
 //!
 //! Each case checks the same things: every message the client was told is accepted is stored
 //! once and reaches every recipient; nothing is stored twice; no recipient's stream holds an
@@ -31,7 +33,16 @@ struct Deal {
 }
 
 async fn deal() -> Deal {
+    deal_on(TestStack::with_fault_proxy().await).await
+}
+
+/// The deal on a stack whose route function queues every message for broadcast.
+async fn queued_deal() -> Deal {
     let (stack, proxy) = TestStack::with_fault_proxy().await;
+    deal_on((stack.queueing_messages(), proxy)).await
+}
+
+async fn deal_on((stack, proxy): (TestStack, FaultProxy)) -> Deal {
     let owner = stack.connect_as("acme", "owner", Role::Owner).await;
     let bob = stack.connect_as("acme", "bob", Role::User).await;
     let carol = stack.connect_as("acme", "carol", Role::User).await;
@@ -258,7 +269,7 @@ async fn a_stalled_call_is_abandoned_and_retried_within_the_functions_time() {
 
 #[tokio::test]
 async fn a_queue_refusing_the_job_tells_the_client_and_the_resend_delivers_once() {
-    let d = deal().await;
+    let d = queued_deal().await;
     d.proxy.inject("SendMessage", Fault::ServerError, 3);
     let error = send(&d.stack, &d.owner, &chat("m1", "queue down")).await;
     assert_eq!(error["type"], "ERROR", "{error}");
@@ -285,6 +296,79 @@ async fn a_queue_refusing_the_job_tells_the_client_and_the_resend_delivers_once(
         "3 SDK attempts, then the client's resend (told: UNAVAILABLE, stored as seq 1)",
     )
     .await;
+}
+
+/// Route posts small fan-outs itself; when it cannot read the recipients it queues the job,
+/// and when the queue refuses too the client is told, and its resend delivers.
+#[tokio::test]
+async fn recipients_unreadable_and_the_queue_refusing_tell_the_client_and_the_resend_delivers_once()
+{
+    let d = deal().await;
+    d.proxy.inject("Query", Fault::ServerError, 3);
+    d.proxy.inject("SendMessage", Fault::ServerError, 3);
+    let error = send(&d.stack, &d.owner, &chat("m1", "nowhere to go")).await;
+    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
+    assert_eq!(error["retryable"], true);
+    assert!(d.stack.gateway.posts().is_empty(), "nobody was posted to");
+    let ack = send(&d.stack, &d.owner, &chat("m1", "nowhere to go")).await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    assert_eq!(ack["duplicate"], true);
+    one_message_settled(
+        &d,
+        "route cannot read the recipients (Query 500 × 3) and SQS refuses the job (500 × 3)",
+        "3 SDK attempts each, then the client's resend (told: UNAVAILABLE, stored as seq 1), posted by route",
+    )
+    .await;
+}
+
+/// The route function dies after posting to some recipients (Lambda's timeout, a crash):
+/// the client hears nothing and resends; the resend delivers to everyone again, and those
+/// already reached drop the copy by its seq.
+#[tokio::test]
+async fn route_killed_mid_post_and_the_resend_reaches_everyone() {
+    let mut d = deal().await;
+    // One post at a time, 300 ms each: the run dies as soon as the first has landed.
+    d.stack.route.fanout_concurrency = 1;
+    d.stack.gateway.slow(Duration::from_millis(300));
+    let first_post = async {
+        while d.stack.gateway.posts().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let frame = chat("m1", "half way");
+    tokio::select! {
+        _ = d.stack.send(&d.owner, &frame) => panic!("the run was to die mid-post"),
+        () = first_post => {}
+    }
+    assert_eq!(d.stack.gateway.posts().len(), 1, "it died after one post");
+    d.stack.gateway.slow(Duration::ZERO);
+    let ack = send(&d.stack, &d.owner, &chat("m1", "half way")).await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    assert_eq!(ack["duplicate"], true);
+    assert!(
+        d.stack.pump().await.is_empty(),
+        "route posted; nothing queued"
+    );
+    let posts = d.stack.gateway.take();
+    let mut raw = 0;
+    for client in [&d.bob, &d.carol] {
+        let (count, seqs) = received(&posts, client);
+        assert_eq!(seqs, BTreeSet::from([1]), "{}", client.connection);
+        raw += count;
+    }
+    assert_eq!(raw, 3, "the one reached before the crash got it twice");
+    assert_eq!(stored(&d.stack).await.len(), 1);
+    record(Row {
+        case: "route killed mid-post (one of two recipients reached), the client resends",
+        accepted: 1,
+        stored: 1,
+        delivered: "2/2".into(),
+        duplicates: format!(
+            "0 stored; {} re-posted, dropped by the clients' (conversationId, seq) rule",
+            raw - 2
+        ),
+        retried: "the client's resend (same clientMessageId): delivered again".into(),
+    });
 }
 
 #[tokio::test]
@@ -372,7 +456,7 @@ async fn connections_gone_throttled_failing_or_slow_get_each_event_once() {
 
 #[tokio::test]
 async fn broadcast_killed_mid_batch_redelivers_and_no_stream_holds_an_event_twice() {
-    let d = deal().await;
+    let d = queued_deal().await;
     for i in 0..3 {
         let ack = send(
             &d.stack,
@@ -427,7 +511,7 @@ async fn broadcast_killed_mid_batch_redelivers_and_no_stream_holds_an_event_twic
 
 #[tokio::test]
 async fn a_job_failing_every_time_reaches_the_dead_letter_queue_after_max_receives() {
-    let d = deal().await;
+    let d = queued_deal().await;
     let ack = send(&d.stack, &d.owner, &chat("m1", "doomed")).await;
     assert_eq!(ack["type"], "ACK");
     // DynamoDB fails every read of the broadcast (its subscribers, its members).

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials;
 use messaging_aws::{
     BroadcastQueue, FileStorage, Gauges, Mailer, MessagingTable, RequestCounter, Sns, WorkQueue,
 };
@@ -277,10 +278,20 @@ impl Functions {
     async fn send(&self, connection: &str, frame: Value) -> Value {
         let kind = frame["type"].as_str().unwrap().to_owned();
         let event = events::message(connection, &frame.to_string());
+        // Boxed: a handler's future is large, and this test awaits many (a debug build would
+        // overflow the test thread's stack).
         let response = if messaging_core::protocol::FILE_TYPES.contains(&kind.as_str()) {
-            messaging_handlers::file_share::handle(&self.of("file-share").file_share, &event).await
+            Box::pin(messaging_handlers::file_share::handle(
+                &self.of("file-share").file_share,
+                &event,
+            ))
+            .await
         } else {
-            messaging_handlers::route::handle(&self.of("route").route, &event).await
+            Box::pin(messaging_handlers::route::handle(
+                &self.of("route").route,
+                &event,
+            ))
+            .await
         };
         match response.body {
             Some(aws_lambda_events::encodings::Body::Text(text)) => {
@@ -309,7 +320,7 @@ fn ok(answer: &Value, what: &str) {
 
 #[tokio::test]
 async fn every_function_works_under_exactly_its_own_template_policy() {
-    let f = Functions::start().await;
+    let mut f = Functions::start().await;
     // erin's identity provider verified her email and phone; her device has a push endpoint.
     // She turns SMS and push on, then leaves: she hears about the deal on every channel.
     let endpoint = f.push_endpoint("stackpro:acme:erin").await;
@@ -468,11 +479,21 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         "revoke",
     );
 
-    // broadcast: fan-out, notifications for the offline and mentioned, a 410 pruned.
+    // A small conversation's message: route posts it, writes the notifications for the
+    // offline and mentioned, and prunes a 410.
     f.gateway.mark_gone(&carol);
     f.send(
         &owner,
         json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "content": { "text": "later" } }),
+    )
+    .await;
+    // broadcast: the same for a queued message (a stack with DirectFanout = 0).
+    let bobs_second = f.connect("acme", "bob", Role::User).await;
+    f.gateway.mark_gone(&bobs_second);
+    f.services.get_mut("route").unwrap().route.direct_fanout = 0;
+    f.send(
+        &owner,
+        json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "content": { "text": "queued" } }),
     )
     .await;
     f.pump().await;
@@ -582,6 +603,35 @@ async fn every_function_works_under_exactly_its_own_template_policy() {
         "calls the template's policies do not allow (moto answered 403):\n  {}",
         refused.join("\n  ")
     );
+    // `@connections` is API Gateway's, not moto's: the recorder saw who signed each post, and
+    // every function that posted must hold execute-api:ManageConnections (route posts a new
+    // message's first recipients itself; broadcast the rest).
+    let template = Template::workspace().unwrap();
+    let policies = template.function_policies().unwrap();
+    let signers = f.gateway.signers();
+    let mut posted = Vec::new();
+    for binary in FUNCTIONS {
+        let key = f.sdks[binary]
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap()
+            .access_key_id()
+            .to_owned();
+        if !signers.contains(&key) {
+            continue;
+        }
+        posted.push(binary);
+        assert!(
+            policies[binary].iter().any(|s| s.effect == "Allow"
+                && s.actions
+                    .iter()
+                    .any(|a| a == "execute-api:ManageConnections")),
+            "{binary} posted to @connections without execute-api:ManageConnections"
+        );
+    }
+    assert_eq!(posted, ["route", "broadcast"], "who posted to @connections");
     let made = |binary: &str| f.requests[binary].snapshot();
     for (binary, operation) in [
         ("connect", "TransactWriteItems"),

@@ -2,6 +2,8 @@
 //! edits, deletes, reactions and threads: through the real route and broadcast handlers
 //! against moto.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_core::Role;
 use serde_json::{json, Value};
@@ -80,10 +82,55 @@ async fn two_member_conversation(stack: &TestStack, tenant: &str) -> (Client, Cl
     (owner, bob)
 }
 
+/// Posted by the route function (the default): a resend delivers the message again (the first
+/// send may have died before posting), so bob gets copies, every one the same message (same
+/// `seq`, same id), which the client's `(conversationId, seq)` rule keeps once.
 #[tokio::test]
-async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
+async fn resending_a_client_message_id_stores_one_copy_and_delivers_the_same_message() {
     let stack = TestStack::new().await;
-    let (owner, bob) = two_member_conversation(&stack, "acme").await;
+    let to_bob = resend_and_race(&stack).await;
+    let mut by_seq: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+    for frame in to_bob.iter().filter(|f| f["type"] == "NEW_MESSAGE") {
+        by_seq
+            .entry(frame["data"]["seq"].as_u64().unwrap())
+            .or_default()
+            .push(frame);
+    }
+    for (seq, copies) in &by_seq {
+        assert!(
+            copies.iter().all(|c| *c == copies[0]),
+            "seq {seq}: {copies:?}"
+        );
+    }
+    let texts: Vec<&Value> = by_seq
+        .values()
+        .map(|copies| &copies[0]["data"]["content"]["text"])
+        .collect();
+    assert_eq!(texts, ["Contract v2 attached", "sent twice at once"]);
+}
+
+/// Queued (`DirectFanout = 0`): SQS FIFO drops the resend's job as a duplicate of the first,
+/// so bob gets each message exactly once.
+#[tokio::test]
+async fn resending_a_client_message_id_through_the_queue_stores_one_copy_and_delivers_it_once() {
+    let stack = TestStack::new().await.queueing_messages();
+    let to_bob = resend_and_race(&stack).await;
+    let texts: Vec<&str> = to_bob
+        .iter()
+        .filter(|f| f["type"] == "NEW_MESSAGE")
+        .map(|f| f["data"]["content"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Contract v2 attached", "sent twice at once"],
+        "{to_bob:?}"
+    );
+}
+
+/// A message resent after a lost ACK and one sent twice at once: stored once each (the
+/// loser of the race leaves a void), answered with the first copy's ids. What bob received.
+async fn resend_and_race(stack: &TestStack) -> Vec<Value> {
+    let (owner, bob) = two_member_conversation(stack, "acme").await;
     let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "clientMessageId": "c-1", "content": { "text": "Contract v2 attached" } });
 
     let (_, first) = stack.send(&owner, &frame).await;
@@ -117,16 +164,6 @@ async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
 
     stack.pump().await;
     let to_bob = frames_for(&stack.gateway.take(), &bob);
-    let texts: Vec<&str> = to_bob
-        .iter()
-        .filter(|f| f["type"] == "NEW_MESSAGE")
-        .map(|f| f["data"]["content"]["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        texts,
-        ["Contract v2 attached", "sent twice at once"],
-        "{to_bob:?}"
-    );
     // The racing copies took a number each; the loser's became a void, so the
     // conversation has no hole: two messages and one void, seq 1 to 3.
     let items = stack.snapshot().await;
@@ -137,7 +174,7 @@ async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
             .unwrap(),
         "3"
     );
-    let history = catch_up(&stack, &bob).await;
+    let history = catch_up(stack, &bob).await;
     assert_eq!(seqs_of(&history), [1, 2, 3], "{history}");
     let voids: Vec<&Value> = history["messages"]
         .as_array()
@@ -158,6 +195,7 @@ async fn resending_a_client_message_id_stores_one_copy_and_delivers_it_once() {
         (Some(4), None),
         "{other}"
     );
+    to_bob
 }
 
 /// Concurrent sends to one conversation each take their `seq` at the first try: one
@@ -585,7 +623,8 @@ async fn edits_deletes_reactions_and_thread_replies_are_fanned_out_as_their_own_
         ),
         "ACK"
     );
-    // A thread reply.
+    // A thread reply (posted by route itself: the queued events above go first).
+    stack.pump().await;
     let reply = json!({ "type": "CHAT_MESSAGE", "conversationId": "team", "parentSeq": 1, "content": { "text": "looks good" } });
     let (_, reply_ack) = stack.send(&alice, &reply).await;
     assert_eq!(reply_ack["seq"], 2, "{reply_ack}");

@@ -8,12 +8,14 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Default)]
 struct Recorded {
     posts: Vec<(String, String)>,
+    /// The access key id of every request's SigV4 signature (who posted).
+    signers: HashSet<String>,
     gone: HashSet<String>,
     /// Remaining 500 answers per connection id.
     failing: HashMap<String, u32>,
@@ -88,6 +90,11 @@ impl ConnectionsRecorder {
         self.state.lock().unwrap().posts.clone()
     }
 
+    /// The access key ids that signed a request so far (an IAM test maps them to functions).
+    pub fn signers(&self) -> HashSet<String> {
+        self.state.lock().unwrap().signers.clone()
+    }
+
     /// Takes and clears the successful posts.
     pub fn take(&self) -> Vec<(String, String)> {
         std::mem::take(&mut self.state.lock().unwrap().posts)
@@ -111,8 +118,18 @@ async fn handle(
     State(state): State<Arc<Mutex<Recorded>>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // `AWS4-HMAC-SHA256 Credential={access key id}/{date}/{region}/execute-api/aws4_request, …`
+    if let Some(key) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|v| v.split('/').next())
+    {
+        state.lock().unwrap().signers.insert(key.to_owned());
+    }
     let Some(raw) = uri.path().split("/@connections/").nth(1) else {
         return error(StatusCode::NOT_FOUND, "NotFoundException");
     };

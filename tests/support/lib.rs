@@ -194,6 +194,13 @@ impl TestStack {
         }
     }
 
+    /// This stack with `DirectFanout = 0`: the route function queues every message for the
+    /// broadcast function (the tests of the broadcast queue's own guarantees).
+    pub fn queueing_messages(mut self) -> Self {
+        self.route.direct_fanout = 0;
+        self
+    }
+
     /// Runs the search indexer over everything the table's stream holds that it has not seen
     /// (as its event source mapping would, batch by batch); returns the batches' reports.
     pub async fn index_search(&self) -> Vec<IndexReport> {

@@ -94,21 +94,27 @@ pub fn ours(run: &FanoutResult, index: Option<IndexCost>) -> Cost {
         invocations_per_message: 0.0,
         ms_per_invocation: 0.0,
     });
-    let lambda = 2.0 * LAMBDA_PER_REQUEST
+    // Route, and broadcast as often as it ran for the message (never, when route posted it).
+    let broadcasts = run.broadcast_invocations as f64;
+    let lambda = (1.0 + broadcasts) * LAMBDA_PER_REQUEST
         + (gb_seconds(run.route_ms, ROUTE_MEMORY_GB)
-            + gb_seconds(run.broadcast_ms, BROADCAST_MEMORY_GB))
+            + broadcasts * gb_seconds(run.broadcast_ms, BROADCAST_MEMORY_GB))
             * LAMBDA_PER_GB_SECOND_ARM
         + index.invocations_per_message
             * (LAMBDA_PER_REQUEST
                 + gb_seconds(index.ms_per_invocation, INDEXER_MEMORY_GB)
                     * LAMBDA_PER_GB_SECOND_ARM);
     let count = |op: &str| *run.route_dynamodb_requests.get(op).unwrap_or(&0) as f64;
+    let both = |op: &str| count(op) + *run.broadcast_dynamodb_requests.get(op).unwrap_or(&0) as f64;
     // Strongly consistent GetItems (connection, client message id, membership) cost 1 RRU
-    // each. The send takes its seq with one UpdateItem of the conversation (1 WRU), then
+    // each. Each Query (the recipients, the members for notifications; by whichever function
+    // posted) reads about what a page of recipients reads, measured on its own.
+    let per_query = run.recipient_query_read_units / run.recipient_query_pages.max(1) as f64;
+    // The send takes its seq with one UpdateItem of the conversation (1 WRU), then
     // writes its idempotency key and the message, one conditional PutItem each (1 WRU each,
     // ≤ 1 KB); a reply writes a transaction instead (2 WRU per item). No index copies the
     // message item; the search indexer writes its blocks from the stream (its share: `index`).
-    let reads = count("GetItem") + run.recipient_query_read_units;
+    let reads = both("GetItem") + both("Query") * per_query;
     let transactions = count("TransactWriteItems");
     let writes = transactions * 2.0 * run.transaction_items as f64
         + count("PutItem")
@@ -120,6 +126,13 @@ pub fn ours(run: &FanoutResult, index: Option<IndexCost>) -> Cost {
     let sqs_count = |op: &str| *run.sqs_requests.get(op).unwrap_or(&0) as f64;
     let sqs_requests = sqs_count("SendMessage") + 2.0 * sqs_count("DeleteMessageBatch");
     let sqs = sqs_requests * SQS_FIFO_PER_REQUEST;
+    let queue = if sqs_requests == 0.0 {
+        "no queue hop (route posted every recipient)".to_owned()
+    } else {
+        format!(
+            "{sqs_requests:.0} SQS FIFO requests (send, receive, delete at one message a batch)"
+        )
+    };
     per_million(
         "StackPro (this)",
         run.recipients,
@@ -128,8 +141,8 @@ pub fn ours(run: &FanoutResult, index: Option<IndexCost>) -> Cost {
         dynamodb,
         sqs,
         format!(
-            "{reads:.1} RRU, {writes:.2} WRU (search index {:.2}), {sqs_requests:.0} SQS FIFO requests (send, receive, delete at one message a batch), route {:.1} ms @128 MB, broadcast {:.1} ms @256 MB, indexer {:.3} invocations of {:.1} ms @128 MB",
-            index.write_units_per_message, run.route_ms, run.broadcast_ms, index.invocations_per_message, index.ms_per_invocation
+            "{reads:.1} RRU, {writes:.2} WRU (search index {:.2}), {queue}, route {:.1} ms @128 MB, broadcast {} × {:.1} ms @256 MB, indexer {:.3} invocations of {:.1} ms @128 MB",
+            index.write_units_per_message, run.route_ms, run.broadcast_invocations, run.broadcast_ms, index.invocations_per_message, index.ms_per_invocation
         ),
     )
 }
@@ -174,13 +187,11 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    }
+
     fn run(recipients: usize) -> FanoutResult {
-        let counts = |pairs: &[(&str, u64)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), *v))
-                .collect::<BTreeMap<_, _>>()
-        };
         FanoutResult {
             recipients,
             delivered: recipients,
@@ -206,8 +217,39 @@ mod tests {
             post_to_connection_calls: recipients as u64,
             route_ms: 9.2,
             broadcast_ms: 20.0,
+            broadcast_invocations: 1,
             transaction_items: 2,
         }
+    }
+
+    /// The default: route posted to every recipient itself, and made both Queries.
+    fn direct(recipients: usize) -> FanoutResult {
+        FanoutResult {
+            route_dynamodb_requests: counts(&[
+                ("GetItem", 3),
+                ("UpdateItem", 1),
+                ("PutItem", 2),
+                ("Query", 2),
+            ]),
+            broadcast_dynamodb_requests: counts(&[]),
+            sqs_requests: counts(&[]),
+            route_ms: 19.2,
+            broadcast_ms: 0.0,
+            broadcast_invocations: 0,
+            ..run(recipients)
+        }
+    }
+
+    #[test]
+    fn a_message_route_posts_itself_costs_no_queue_and_no_broadcast() {
+        let cost = ours(&direct(10), None);
+        assert_eq!(cost.sqs, 0.0);
+        // 3 GetItems + two Queries of one recipient page's 1 RRU; seq, key, message.
+        assert!((cost.dynamodb - (5.0 * 0.125 + 3.0 * 0.625)).abs() < 1e-9);
+        // One request, 20 ms (rounded up) at 128 MB.
+        let lambda = 0.2 + 0.020 * 0.125 * 1e6 * LAMBDA_PER_GB_SECOND_ARM;
+        assert!((cost.lambda - lambda).abs() < 1e-9, "{}", cost.lambda);
+        assert!(cost.notes.contains("no queue hop"), "{}", cost.notes);
     }
 
     #[test]

@@ -36,7 +36,10 @@ pub struct FanoutResult {
     pub sqs_requests: BTreeMap<String, u64>,
     pub post_to_connection_calls: u64,
     pub route_ms: f64,
+    /// Per broadcast invocation.
     pub broadcast_ms: f64,
+    /// Broadcast invocations the message took (0: route posted to everyone).
+    pub broadcast_invocations: usize,
     /// Items in the send transaction (message, client message id).
     pub transaction_items: usize,
 }
@@ -113,9 +116,9 @@ pub async fn run(
     let route_dynamodb_requests = stack.route_dynamodb.snapshot();
     let broadcast_dynamodb_requests = stack.broadcast_dynamodb.snapshot();
     let sqs_requests = stack.sqs_requests.snapshot();
-    let (route_ms, broadcast_ms) = {
+    let (route_ms, broadcast_ms, broadcast_invocations) = {
         let t = stack.timings.lock().unwrap();
-        (ms(&t.route), ms(&t.broadcast))
+        (ms(&t.route), ms(&t.broadcast), t.broadcast.len())
     };
     // The same recipient Query broadcast made, timed on its own: on moto it is most of the
     // time to the first delivery.
@@ -189,5 +192,6 @@ pub async fn run(
         // The message and its client message id (the seq is taken before, by an UpdateItem).
         transaction_items: 2,
         broadcast_ms,
+        broadcast_invocations,
     })
 }

@@ -134,6 +134,7 @@ impl LocalResources {
             signer: tokens::local_cursor_signer(),
             verifier: tokens::local_verifier()?.into(),
             fanout_concurrency: LOCAL_FANOUT_CONCURRENCY,
+            direct_fanout: config::DEFAULT_DIRECT_FANOUT,
             mailer: config::mailer_from(sdk, &self.sender),
             sns: config::sns(sdk),
             gauges: config::gauges(sdk),

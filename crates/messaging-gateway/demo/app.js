@@ -126,7 +126,9 @@ function handle(frame) {
         showMessage(m);
         clearTyping(m.senderId);
         markRead();
-      } else if (c) {
+      } else if (c && !(c.counted ||= new Set()).has(m.seq)) {
+        // A message is its seq: a copy delivered again (a resent send) counts once.
+        c.counted.add(m.seq);
         c.unreadCount = (c.unreadCount || 0) + 1;
         renderConversations();
       }

@@ -63,7 +63,34 @@ pub struct BroadcastService {
     pub fanout_per_run: usize,
 }
 
+/// What delivering a job takes. The broadcast function delivers every queued job with its own
+/// (pages of [`FANOUT_PER_RUN`]); the route function delivers a new message's first page of
+/// recipients itself (pages of its `DIRECT_FANOUT`), and queues only what is left: retries,
+/// continuations and next pages, which this function then delivers as usual.
+#[derive(Clone, Copy)]
+pub struct Fanout<'a> {
+    pub table: &'a MessagingTable,
+    pub api: &'a ConnectionsApi,
+    /// Where retries, continuations and next pages go.
+    pub queue: &'a BroadcastQueue,
+    /// PostToConnection calls in flight.
+    pub concurrency: usize,
+    /// Most connections one run posts to; the rest go to a next-page job.
+    pub per_run: usize,
+}
+
 impl BroadcastService {
+    /// Its clients, to deliver a job with.
+    pub fn fanout(&self) -> Fanout<'_> {
+        Fanout {
+            table: &self.table,
+            api: &self.api,
+            queue: &self.queue,
+            concurrency: self.concurrency,
+            per_run: self.fanout_per_run,
+        }
+    }
+
     /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `BROADCAST_DLQ_URL`,
     /// `WEBSOCKET_MANAGEMENT_ENDPOINT`, `FANOUT_CONCURRENCY`.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
@@ -247,14 +274,24 @@ pub async fn run_job(
     service: &BroadcastService,
     job: &BroadcastJob,
 ) -> Result<JobReport, JobError> {
-    run_job_until(service, job, None).await
+    deliver(&service.fanout(), job, None).await
 }
 
-/// Delivers one job; no post starts after `cutoff` (epoch ms): the recipients left go into a
-/// continuation job.
-#[tracing::instrument(skip_all, fields(tenant = %job.tenant, group = %job.group(), attempt = job.attempt, lineage = %job.lineage))]
+/// Delivers one job; no post starts after `cutoff` (epoch ms).
 pub async fn run_job_until(
     service: &BroadcastService,
+    job: &BroadcastJob,
+    cutoff: Option<i64>,
+) -> Result<JobReport, JobError> {
+    deliver(&service.fanout(), job, cutoff).await
+}
+
+/// Delivers one job with `fanout`'s clients: the broadcast function for every queued job, the
+/// route function for a message's first page of recipients (see [`Fanout`]). No post starts
+/// after `cutoff` (epoch ms): the recipients left go into a continuation job.
+#[tracing::instrument(skip_all, fields(tenant = %job.tenant, group = %job.group(), attempt = job.attempt, lineage = %job.lineage))]
+pub async fn deliver(
+    fanout: &Fanout<'_>,
     job: &BroadcastJob,
     cutoff: Option<i64>,
 ) -> Result<JobReport, JobError> {
@@ -267,25 +304,25 @@ pub async fn run_job_until(
     let (recipients, next_page) = match (&job.audience, &job.only) {
         // A retry: those of its recipients still subscribed.
         (Audience::Subscribers(conversation), Some(only)) => (
-            service
+            fanout
                 .table
                 .subscribed(&job.tenant, conversation, only)
                 .await
                 .map_err(JobError::Recipients)?,
             None,
         ),
-        (Audience::Subscribers(conversation), None) => service
+        (Audience::Subscribers(conversation), None) => fanout
             .table
             .recipients_page(
                 &job.tenant,
                 conversation,
                 job.after.as_ref(),
-                service.fanout_per_run,
+                fanout.per_run,
             )
             .await
             .map_err(JobError::Recipients)?,
         (Audience::Users { users, .. }, _) => (
-            service
+            fanout
                 .table
                 .connections_of(&job.tenant, users)
                 .await
@@ -325,10 +362,10 @@ pub async fn run_job_until(
     let started = std::iter::from_fn(|| if past(cutoff) { None } else { targets.next() });
     let outcomes: Vec<(ConnectionId, PostOutcome)> = stream::iter(started)
         .map(|connection| async move {
-            let outcome = service.api.post(&connection, frame).await;
+            let outcome = fanout.api.post(&connection, frame).await;
             (connection, outcome)
         })
-        .buffer_unordered(service.concurrency)
+        .buffer_unordered(fanout.concurrency)
         .collect()
         .await;
     let unstarted: Vec<ConnectionId> = targets.collect();
@@ -338,7 +375,7 @@ pub async fn run_job_until(
         match outcome {
             PostOutcome::Delivered => report.delivered += 1,
             PostOutcome::Gone => {
-                prune(service, job, &connection).await;
+                prune(fanout, job, &connection).await;
                 report.pruned += 1;
             }
             PostOutcome::Retryable(reason) => {
@@ -357,7 +394,7 @@ pub async fn run_job_until(
         (&job.notify, job.subscribers_of(), job.lineage.is_empty())
     {
         report.notified = notify_members(
-            service,
+            fanout,
             job,
             conversation,
             spec,
@@ -367,12 +404,12 @@ pub async fn run_job_until(
         .await;
     }
     if let Some(after) = next_page {
-        service
+        fanout
             .queue
             .send(&job.next_page(after))
             .await
             .map_err(|error| JobError::Requeue {
-                count: service.fanout_per_run,
+                count: fanout.per_run,
                 error,
             })?;
         report.next_page = true;
@@ -383,7 +420,7 @@ pub async fn run_job_until(
             count,
             "no time left for every recipient; the rest continue in a new job"
         );
-        service
+        fanout
             .queue
             .send(&job.continuation(unstarted))
             .await
@@ -397,7 +434,7 @@ pub async fn run_job_until(
         let count = retry.len();
         // The SDK already retried each post with backoff; the retry job goes to the back of
         // the conversation's group (FIFO queues have no per-message delay).
-        service
+        fanout
             .queue
             .send(&job.retry(retry))
             .await
@@ -431,15 +468,15 @@ pub async fn run_job_until(
 /// only. `connected`: the users connected, when the run saw every recipient (otherwise their
 /// presence is read). Best effort: a failure is logged and counted, the delivery stands.
 async fn notify_members(
-    service: &BroadcastService,
+    fanout: &Fanout<'_>,
     job: &BroadcastJob,
     conversation: &ConversationId,
     spec: &NotifySpec,
     connected: Option<&HashSet<UserId>>,
     live: &HashMap<UserId, Vec<ConnectionId>>,
 ) -> usize {
-    match notifications_for(service, job, conversation, spec, connected).await {
-        Ok(notifications) => store_notifications(service, notifications, live).await,
+    match notifications_for(fanout, job, conversation, spec, connected).await {
+        Ok(notifications) => store_notifications(fanout, notifications, live).await,
         Err(e) => {
             error!(error = %e, "members not read; no notifications for this message");
             0
@@ -450,13 +487,13 @@ async fn notify_members(
 /// The notifications a message makes: who, and whether each waits for the batch (pending) or
 /// was pushed live.
 async fn notifications_for(
-    service: &BroadcastService,
+    fanout: &Fanout<'_>,
     job: &BroadcastJob,
     conversation: &ConversationId,
     spec: &NotifySpec,
     connected: Option<&HashSet<UserId>>,
 ) -> Result<Vec<NewNotification>, AwsError> {
-    let table = &service.table;
+    let table = &fanout.table;
     let mentioned: Vec<UserId> = spec
         .mentioned
         .iter()
@@ -516,14 +553,14 @@ async fn notifications_for(
 /// Writes the notifications (each only once, whichever invocation tries) and pushes the live
 /// ones to their users' sockets; how many were written now.
 async fn store_notifications(
-    service: &BroadcastService,
+    fanout: &Fanout<'_>,
     notifications: Vec<NewNotification>,
     live: &HashMap<UserId, Vec<ConnectionId>>,
 ) -> usize {
     if notifications.is_empty() {
         return 0;
     }
-    match service.table.put_notifications(&notifications).await {
+    match fanout.table.put_notifications(&notifications).await {
         Ok(views) => {
             let mut written = 0;
             // Only what this invocation wrote: a redelivered job re-notifies nobody.
@@ -535,7 +572,7 @@ async fn store_notifications(
                 }
                 let frame = ServerFrame::Notification { notification: view }.to_json();
                 for connection in live.get(&new.user).into_iter().flatten() {
-                    let _ = service.api.post(connection, frame.as_bytes()).await;
+                    let _ = fanout.api.post(connection, frame.as_bytes()).await;
                 }
             }
             written
@@ -549,16 +586,16 @@ async fn store_notifications(
 
 /// A 410 means API Gateway closed the connection: remove it, and its subscription to this
 /// job's conversation even if the connection record itself was already gone.
-async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &ConnectionId) {
+async fn prune(fanout: &Fanout<'_>, job: &BroadcastJob, connection: &ConnectionId) {
     // Removing the connection removes the subscriptions its record lists; this one is deleted
     // separately only when the record was already gone or did not list it.
-    let covered = match service.table.remove_connection(connection).await {
+    let covered = match fanout.table.remove_connection(connection).await {
         Ok(Some(removed)) => {
             info!(connection_id = %connection, "pruned a gone connection");
             if removed.went_offline {
                 let p = &removed.principal;
                 outbox::announce_presence(
-                    &service.queue,
+                    fanout.queue,
                     &p.tenant,
                     &p.user,
                     PresenceStatus::Offline,
@@ -580,7 +617,7 @@ async fn prune(service: &BroadcastService, job: &BroadcastJob, connection: &Conn
     let Some(conversation) = job.subscribers_of().filter(|_| !covered) else {
         return;
     };
-    if let Err(e) = service
+    if let Err(e) = fanout
         .table
         .remove_subscription(&job.tenant, conversation, connection)
         .await

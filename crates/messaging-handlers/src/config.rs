@@ -117,6 +117,26 @@ pub fn fanout_concurrency() -> Result<usize, ConfigError> {
     Ok(value)
 }
 
+/// `DIRECT_FANOUT`: how many of a new message's recipients the route function posts to itself
+/// (its first page of subscribers); the rest, and any retry, go through the broadcast queue.
+/// 0 queues every message (strict per-conversation transport order, one more hop and about
+/// $1.75 more per million messages; see docs/performance.md).
+pub fn direct_fanout() -> Result<usize, ConfigError> {
+    let value: usize = parsed("DIRECT_FANOUT", DEFAULT_DIRECT_FANOUT)?;
+    if value > MAX_DIRECT_FANOUT {
+        return Err(ConfigError::Invalid {
+            name: "DIRECT_FANOUT",
+            reason: format!("must be 0 to {MAX_DIRECT_FANOUT}"),
+        });
+    }
+    Ok(value)
+}
+
+/// The template's default `DirectFanout`.
+pub const DEFAULT_DIRECT_FANOUT: usize = 100;
+/// At most this many posts before a sender's ACK.
+pub const MAX_DIRECT_FANOUT: usize = 1_000;
+
 /// A secret setting. Deployed, `{name}_ID` names a Secrets Manager secret (the template's, by
 /// ARN; the local stack's, by name) read once here, so the value is never in the function's
 /// environment. Without it, `{name}` itself (unit tests and `sam local invoke` only).

@@ -34,6 +34,8 @@ pub struct Parts {
     pub verifier: Verifier,
     /// `@connections` posts in flight per broadcast job.
     pub fanout_concurrency: usize,
+    /// A new message's recipients the route function posts to itself.
+    pub direct_fanout: usize,
     pub mailer: Mailer,
     pub sns: Sns,
     pub gauges: Gauges,
@@ -71,6 +73,7 @@ impl Parts {
             signer: config::signer(sdk).await?,
             verifier: config::token_verifier(sdk).await?,
             fanout_concurrency: config::fanout_concurrency()?,
+            direct_fanout: config::direct_fanout()?,
             mailer: config::mailer(sdk)?,
             sns: config::sns(sdk),
             gauges: config::gauges(sdk),
@@ -117,6 +120,9 @@ impl Services {
                 cursors: p.signer.clone(),
                 sns: p.sns.clone(),
                 limiter: Limiter::new(p.rate_limits),
+                api: p.connections.clone(),
+                fanout_concurrency: p.fanout_concurrency,
+                direct_fanout: p.direct_fanout,
             },
             file_share: FileShareService {
                 table: p.table.clone(),

@@ -1,7 +1,15 @@
 //! CHAT_MESSAGE: check membership, store as the conversation's next `seq` (at most once per
-//! client message id), hand to the broadcast queue, acknowledge.
+//! client message id), post it to its recipients (the first `DIRECT_FANOUT` here, the rest
+//! through the broadcast queue), acknowledge.
+//!
+//! Posting here saves a queue hop (three SQS FIFO requests and a broadcast invocation per
+//! message, about $1.75 of a million messages' $5) at a price in order: two members sending at
+//! the same instant are two route invocations posting at once, so their messages may reach a
+//! third member in either order. Every message carries its `seq`; clients place messages by
+//! it (docs/protocol.md, "Order and delivery"). `DIRECT_FANOUT = 0` queues every message and
+//! keeps transport order per conversation.
 
-use messaging_aws::{NewMessage, NotifySpec, Sent};
+use messaging_aws::{BroadcastJob, NewMessage, NotifySpec, Sent};
 use messaging_core::notify::mentioned_names;
 use messaging_core::protocol::{
     ChatMessage, Handle, MessageContent, MessageView, Reply, ServerFrame,
@@ -9,15 +17,23 @@ use messaging_core::protocol::{
 use messaging_core::templates::{preview, NotificationData};
 use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, ProtocolError};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::RouteService;
+use crate::broadcast::{self, Fanout, JobError};
 use crate::metrics::{self, Metric};
 use crate::outbox;
 use crate::websocket::Call;
 
-/// A duplicate send re-queues its fan-out only while SQS FIFO would still drop it as a
-/// duplicate of the first (its deduplication window is 5 minutes): delivered at most once.
+/// Posting here starts no post after this long (the function's timeout is 10 s); the
+/// recipients left go to the broadcast queue as a continuation.
+const DIRECT_BUDGET_MILLIS: i64 = 3_000;
+
+/// A duplicate send (its sender never saw the first ACK) delivers the message again while the
+/// first may not have reached everyone, up to 4 minutes after it: the first send may have died
+/// between storing and posting. Queued, SQS FIFO drops the second as a duplicate of the first
+/// (its deduplication window is 5 minutes); posted here, recipients of the first get it twice
+/// and keep one (a message is its `seq`). Later, members see it by reading history.
 const REQUEUE_DUPLICATE_WITHIN_MILLIS: i64 = 4 * 60 * 1000;
 
 impl Handle<ChatMessage> for Call<'_, RouteService> {
@@ -71,8 +87,8 @@ async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
             if age > REQUEUE_DUPLICATE_WITHIN_MILLIS {
                 return Ok(Some(call.ack().message(&first).duplicate(true).into()));
             }
-            // The first send may have been stored without being queued: queue it again
-            // under the same deduplication id, which SQS drops if it was.
+            // The first send may have been stored without being delivered: deliver it again
+            // (queued: under the same deduplication id, which SQS drops if it was).
             let frame = fan_out_frame(&first, None);
             (first, frame, true)
         }
@@ -94,28 +110,78 @@ async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
             mentioned: mentioned_names(&message.content.text),
         });
     }
-    if let Err(e) = service.queue.send(&job).await {
-        error!(error = %e, seq = message.seq, "enqueue failed; the message is stored but not delivered live");
-        let resend = if message.client_message_id.is_some() {
-            "send the same frame again (same clientMessageId) to deliver it; it will not be stored twice"
-        } else {
-            "members see it when they load history; send with a clientMessageId to make resending safe"
-        };
-        return Err(ProtocolError::new(
-            ErrorCode::Unavailable,
-            format!(
-                "message stored as seq {} but not delivered live: {resend}",
-                message.seq
-            ),
-        ));
-    }
-    info!(conversation = %conversation, seq = message.seq, duplicate, "message queued");
+    let how = match deliver(service, &job).await {
+        Ok(how) => how,
+        Err(e) => {
+            error!(error = %e, seq = message.seq, "delivery failed; the message is stored but not delivered live");
+            let resend = if message.client_message_id.is_some() {
+                "send the same frame again (same clientMessageId) to deliver it; it will not be stored twice"
+            } else {
+                "members see it when they load history; send with a clientMessageId to make resending safe"
+            };
+            return Err(ProtocolError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "message stored as seq {} but not delivered live: {resend}",
+                    message.seq
+                ),
+            ));
+        }
+    };
+    info!(conversation = %conversation, seq = message.seq, duplicate, how, "message sent");
     if !duplicate {
         metrics::emit(&p.tenant, &[(Metric::Messages, 1.0)]);
     }
     Ok(Some(
         call.ack().message(&message).duplicate(duplicate).into(),
     ))
+}
+
+/// Hands a message's event to its recipients: the first `direct_fanout` subscribers are posted
+/// here; the rest (a next page), any recipient whose post failed for a passing reason (a
+/// retry) and any not reached within [`DIRECT_BUDGET_MILLIS`] (a continuation) go through the
+/// broadcast queue, as the broadcast function's own runs do. The whole job is queued instead
+/// when `direct_fanout` is 0 or the recipients cannot be read here. `Err`: some recipients were
+/// neither reached nor queued (the caller is told to resend; a resend delivers it again).
+async fn deliver(service: &RouteService, job: &BroadcastJob) -> Result<&'static str, String> {
+    if service.direct_fanout == 0 {
+        return service
+            .queue
+            .send(job)
+            .await
+            .map(|()| "queued")
+            .map_err(|e| e.to_string());
+    }
+    let fanout = Fanout {
+        table: &service.table,
+        api: &service.api,
+        queue: &service.queue,
+        concurrency: service.fanout_concurrency,
+        per_run: service.direct_fanout,
+    };
+    // Boxed: the delivery's future is as large as a whole broadcast run, and would otherwise
+    // be inlined into every frame's future (a debug build overflows a test thread's stack).
+    let delivery = Box::pin(broadcast::deliver(
+        &fanout,
+        job,
+        Some(now_millis() + DIRECT_BUDGET_MILLIS),
+    ));
+    match delivery.await {
+        Ok(report) if report.next_page || report.requeued > 0 || report.continued > 0 => {
+            Ok("posted in part, the rest queued")
+        }
+        Ok(_) => Ok("posted"),
+        Err(JobError::Recipients(e)) => {
+            warn!(error = %e, "recipients not read here; the broadcast function reads them");
+            service
+                .queue
+                .send(job)
+                .await
+                .map(|()| "queued")
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// NEW_MESSAGE, or THREAD_REPLY for a reply (with the parent's new count).

@@ -23,7 +23,7 @@ mod typing;
 use crate::throttle::Limiter;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 
-use messaging_aws::{BroadcastQueue, MessagingTable, Sns};
+use messaging_aws::{BroadcastQueue, ConnectionsApi, MessagingTable, Sns};
 use messaging_core::protocol::Command;
 use messaging_core::signed::Signer;
 
@@ -40,10 +40,18 @@ pub struct RouteService {
     pub sns: Sns,
     /// This sandbox's rate limiter (kept across invocations).
     pub limiter: Limiter,
+    /// Posts a new message to its first [`Self::direct_fanout`] recipients (`chat`).
+    pub api: ConnectionsApi,
+    /// PostToConnection calls in flight while doing so.
+    pub fanout_concurrency: usize,
+    /// Recipients of a new message posted here rather than through the broadcast queue
+    /// ([`config::direct_fanout`]); 0 queues every message.
+    pub direct_fanout: usize,
 }
 
 impl RouteService {
-    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `CURSOR_SECRET`.
+    /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `CURSOR_SECRET`,
+    /// `WEBSOCKET_MANAGEMENT_ENDPOINT`, `FANOUT_CONCURRENCY`, `DIRECT_FANOUT`.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             table: config::table(sdk)?,
@@ -51,6 +59,9 @@ impl RouteService {
             cursors: config::signer(sdk).await?,
             limiter: Limiter::new(config::rate_limits()?),
             sns: config::sns(sdk),
+            api: config::connections_api(sdk)?,
+            fanout_concurrency: config::fanout_concurrency()?,
+            direct_fanout: config::direct_fanout()?,
         })
     }
 }
