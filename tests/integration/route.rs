@@ -368,3 +368,42 @@ async fn history_returns_newest_first_with_member_presence_and_only_to_members()
         (403, Some("NOT_A_MEMBER"))
     );
 }
+
+/// A sandbox reads a connection's record once a minute, not once a frame; the send's first
+/// look at its client message id is eventually consistent (half a read unit).
+#[tokio::test]
+async fn a_connections_record_is_read_once_per_sandbox_and_minute_not_per_frame() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("123", "owner", Role::Owner).await;
+    let (_, ack) = stack.send(&owner, &create("456", "project", &[])).await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    // The create read the record; the sends do not.
+    stack.dynamo_requests.reset();
+    for i in 0..3 {
+        let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": "456",
+            "clientMessageId": format!("c-{i}"), "content": { "text": format!("m{i}") } });
+        assert_eq!(stack.send(&owner, &frame).await.1["type"], "ACK");
+    }
+    let gets = stack.dynamo_requests.snapshot()["GetItem"];
+    // Each send: membership (consistent) and client message id (eventually consistent).
+    assert_eq!(gets, 6, "{:?}", stack.dynamo_requests.snapshot());
+    assert_eq!(
+        stack.dynamo_requests.eventually_consistent().get("GetItem"),
+        Some(&3)
+    );
+    assert_eq!(stack.route.callers.len(), 1);
+    // Another sandbox (a fresh service) reads it once, then keeps it too.
+    let other = messaging_handlers::services::Services::new(&stack.parts).route;
+    stack.dynamo_requests.reset();
+    let event = test_support::events::message(
+        owner.connection.as_str(),
+        &json!({ "type": "LIST_CONVERSATIONS" }).to_string(),
+    );
+    messaging_handlers::route::handle(&other, &event).await;
+    let first = stack.dynamo_requests.snapshot().get("GetItem").copied();
+    stack.dynamo_requests.reset();
+    messaging_handlers::route::handle(&other, &event).await;
+    let second = stack.dynamo_requests.snapshot().get("GetItem").copied();
+    // The record and the tenant's rate limits, each once a minute per sandbox.
+    assert_eq!((first, second), (Some(2), None));
+}

@@ -18,6 +18,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// DynamoDB reads sent without `ConsistentRead` (half the read units), by operation.
+    eventual: Arc<Mutex<BTreeMap<String, u64>>>,
     denied: Arc<Mutex<Vec<String>>>,
 }
 
@@ -38,6 +40,12 @@ impl RequestCounter {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// Of [`Self::snapshot`]'s DynamoDB reads (GetItem, Query, BatchGetItem), those sent
+    /// eventually consistent, by operation.
+    pub fn eventually_consistent(&self) -> BTreeMap<String, u64> {
+        self.eventual.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
     pub fn total(&self) -> u64 {
         self.snapshot().values().sum()
     }
@@ -45,6 +53,9 @@ impl RequestCounter {
     pub fn reset(&self) {
         if let Ok(mut counts) = self.counts.lock() {
             counts.clear();
+        }
+        if let Ok(mut eventual) = self.eventual.lock() {
+            eventual.clear();
         }
     }
 
@@ -62,7 +73,7 @@ impl Intercept for RequestCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -70,6 +81,18 @@ impl Intercept for RequestCounter {
             .load::<Metadata>()
             .map(|m| m.name().to_owned())
             .unwrap_or_else(|| "unknown".into());
+        // DynamoDB's JSON body says `"ConsistentRead":true` for a strongly consistent read.
+        if matches!(operation.as_str(), "GetItem" | "Query" | "BatchGetItem") {
+            let consistent = context.request().body().bytes().is_some_and(|b| {
+                b.windows(b"\"ConsistentRead\":true".len())
+                    .any(|w| w == b"\"ConsistentRead\":true")
+            });
+            if !consistent {
+                if let Ok(mut eventual) = self.eventual.lock() {
+                    *eventual.entry(operation.clone()).or_default() += 1;
+                }
+            }
+        }
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry(operation).or_default() += 1;
         }

@@ -106,15 +106,16 @@ pub fn ours(run: &FanoutResult, index: Option<IndexCost>) -> Cost {
                     * LAMBDA_PER_GB_SECOND_ARM);
     let count = |op: &str| *run.route_dynamodb_requests.get(op).unwrap_or(&0) as f64;
     let both = |op: &str| count(op) + *run.broadcast_dynamodb_requests.get(op).unwrap_or(&0) as f64;
-    // Strongly consistent GetItems (connection, client message id, membership) cost 1 RRU
-    // each. Each Query (the recipients, the members for notifications; by whichever function
+    // A strongly consistent GetItem costs 1 RRU (the membership; the connection and the
+    // tenant's limits once a minute per sandbox, so not in a conversation's later messages),
+    // an eventually consistent one 0.5 (the client message id's first look). Each Query (the recipients, the members for notifications; by whichever function
     // posted) reads about what a page of recipients reads, measured on its own.
     let per_query = run.recipient_query_read_units / run.recipient_query_pages.max(1) as f64;
     // The send takes its seq with one UpdateItem of the conversation (1 WRU), then
     // writes its idempotency key and the message, one conditional PutItem each (1 WRU each,
     // ≤ 1 KB); a reply writes a transaction instead (2 WRU per item). No index copies the
     // message item; the search indexer writes its blocks from the stream (its share: `index`).
-    let reads = both("GetItem") + both("Query") * per_query;
+    let reads = both("GetItem") - 0.5 * run.eventual_get_items as f64 + both("Query") * per_query;
     let transactions = count("TransactWriteItems");
     let writes = transactions * 2.0 * run.transaction_items as f64
         + count("PutItem")
@@ -218,6 +219,7 @@ mod tests {
             route_ms: 9.2,
             broadcast_ms: 20.0,
             broadcast_invocations: 1,
+            eventual_get_items: 0,
             transaction_items: 2,
         }
     }
@@ -236,6 +238,7 @@ mod tests {
             route_ms: 19.2,
             broadcast_ms: 0.0,
             broadcast_invocations: 0,
+            eventual_get_items: 1,
             ..run(recipients)
         }
     }
@@ -244,8 +247,9 @@ mod tests {
     fn a_message_route_posts_itself_costs_no_queue_and_no_broadcast() {
         let cost = ours(&direct(10), None);
         assert_eq!(cost.sqs, 0.0);
-        // 3 GetItems + two Queries of one recipient page's 1 RRU; seq, key, message.
-        assert!((cost.dynamodb - (5.0 * 0.125 + 3.0 * 0.625)).abs() < 1e-9);
+        // 3 GetItems (one eventually consistent) + two Queries of one recipient page's 1 RRU;
+        // seq, key, message.
+        assert!((cost.dynamodb - (4.5 * 0.125 + 3.0 * 0.625)).abs() < 1e-9);
         // One request, 20 ms (rounded up) at 128 MB.
         let lambda = 0.2 + 0.020 * 0.125 * 1e6 * LAMBDA_PER_GB_SECOND_ARM;
         assert!((cost.lambda - lambda).abs() < 1e-9, "{}", cost.lambda);

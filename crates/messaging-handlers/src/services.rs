@@ -120,6 +120,7 @@ impl Services {
                 cursors: p.signer.clone(),
                 sns: p.sns.clone(),
                 limiter: Limiter::new(p.rate_limits),
+                callers: Default::default(),
                 api: p.connections.clone(),
                 fanout_concurrency: p.fanout_concurrency,
                 direct_fanout: p.direct_fanout,
@@ -130,6 +131,7 @@ impl Services {
                 storage: p.storage,
                 cursors: p.signer.clone(),
                 limiter: Limiter::new(p.rate_limits),
+                callers: Default::default(),
             },
             http_api: HttpApiService {
                 table: p.table.clone(),

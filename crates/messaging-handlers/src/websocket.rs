@@ -6,6 +6,9 @@
 //! The caller's tenant, user and role come from the stored connection, never from the frame.
 //! A refused frame is answered with an ERROR frame and writes nothing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use tracing::info;
 
@@ -35,6 +38,57 @@ pub trait FrameService: Sync {
 
     /// The sandbox's rate limiter.
     fn limiter(&self) -> &Limiter;
+
+    /// The sandbox's recent callers.
+    fn callers(&self) -> &Callers;
+}
+
+/// How long a sandbox answers a connection's frames from the record it read.
+pub const CALLER_TTL_MILLIS: i64 = 60_000;
+/// Most connection records a sandbox keeps (a few hundred bytes each).
+pub const MAX_CACHED_CALLERS: usize = 4_096;
+
+/// The connection records behind this sandbox's recent frames: a connection's record is read
+/// once a minute, not once a frame (one read unit a frame saved). What it says of the caller
+/// (tenant, user, role, name) never changes while the connection lives; API Gateway sends no
+/// frame of a closed connection, so a record deleted at `$disconnect` is not used from here
+/// either. Its subscriptions do change: a handler that needs them reads the record again
+/// (SET_PRESENCE).
+#[derive(Clone, Default)]
+pub struct Callers {
+    entries: Arc<Mutex<HashMap<ConnectionId, (ConnectionRecord, i64)>>>,
+}
+
+impl Callers {
+    /// `connection`'s record, if read here less than [`CALLER_TTL_MILLIS`] before `now`.
+    pub fn get(&self, connection: &ConnectionId, now: i64) -> Option<ConnectionRecord> {
+        let entries = self.entries.lock().ok()?;
+        let (record, read_at) = entries.get(connection)?;
+        (now - read_at < CALLER_TTL_MILLIS).then(|| record.clone())
+    }
+
+    /// Keeps `record`, read at `now`. At [`MAX_CACHED_CALLERS`] the expired go first, and if
+    /// none had, all of them (the next frames read their records again).
+    pub fn put(&self, record: ConnectionRecord, now: i64) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= MAX_CACHED_CALLERS {
+            entries.retain(|_, (_, read_at)| now - *read_at < CALLER_TTL_MILLIS);
+            if entries.len() >= MAX_CACHED_CALLERS {
+                entries.clear();
+            }
+        }
+        entries.insert(record.connection_id.clone(), (record, now));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One frame being handled: the function's service, who sent the frame, and how to answer it.
@@ -136,9 +190,16 @@ where
         return response::error(inbound.request_id, &e);
     }
 
-    let caller = match registered_caller(service.table(), &connection).await {
-        Ok(caller) => caller,
-        Err(e) => return response::error(inbound.request_id, &e),
+    let now = messaging_core::time::now_millis();
+    let caller = match service.callers().get(&connection, now) {
+        Some(caller) => caller,
+        None => match registered_caller(service.table(), &connection).await {
+            Ok(caller) => {
+                service.callers().put(caller.clone(), now);
+                caller
+            }
+            Err(e) => return response::error(inbound.request_id, &e),
+        },
     };
     let span = tracing::Span::current();
     span.record("tenant", caller.principal.tenant.as_str());
@@ -241,4 +302,58 @@ pub async fn existing_conversation(
                 format!("conversation \"{conversation}\" does not exist in your portal"),
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use messaging_core::Role;
+
+    fn record(id: &str) -> ConnectionRecord {
+        ConnectionRecord {
+            connection_id: ConnectionId::parse(id).unwrap(),
+            principal: Principal {
+                tenant: TenantId::parse("t").unwrap(),
+                user: UserId::parse("u").unwrap(),
+                role: Role::User,
+                name: None,
+            },
+            connected_at: 0,
+            subscriptions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_cached_caller_lasts_a_minute() {
+        let callers = Callers::default();
+        let id = ConnectionId::parse("c1").unwrap();
+        assert!(callers.get(&id, 0).is_none());
+        callers.put(record("c1"), 1_000);
+        assert_eq!(
+            callers.get(&id, 1_000 + CALLER_TTL_MILLIS - 1),
+            Some(record("c1"))
+        );
+        assert!(callers.get(&id, 1_000 + CALLER_TTL_MILLIS).is_none());
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_bound() {
+        let callers = Callers::default();
+        for i in 0..MAX_CACHED_CALLERS {
+            callers.put(record(&format!("c{i}")), 0);
+        }
+        assert_eq!(callers.len(), MAX_CACHED_CALLERS);
+        // Full of live entries: cleared, then the new one kept.
+        callers.put(record("new"), 1);
+        assert_eq!(callers.len(), 1);
+        // Full with expired entries: those go, the live stay.
+        for i in 0..MAX_CACHED_CALLERS - 1 {
+            callers.put(record(&format!("d{i}")), 2);
+        }
+        callers.put(record("late"), 2 + CALLER_TTL_MILLIS);
+        assert!(callers.len() <= MAX_CACHED_CALLERS);
+        assert!(callers
+            .get(&ConnectionId::parse("late").unwrap(), 2 + CALLER_TTL_MILLIS)
+            .is_some());
+    }
 }

@@ -13,8 +13,8 @@ use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId
 
 use super::items::{ConversationItem, MemberItem, SubscriptionItem, UserItem};
 use super::requests::{
-    build_error, decode_all, epoch_seconds, expires_in, gsi1sk_of, key_map, n, s, transact_put,
-    with_prefix,
+    build_error, decode_all, epoch_seconds, expires_in, gsi1sk_of, key_map, n, query_read_units, s,
+    transact_put, with_prefix,
 };
 use super::table::{self, CONNECTION_TTL_SECONDS};
 use super::MessagingTable;
@@ -288,15 +288,12 @@ impl MessagingTable {
         )
         .set_exclusive_start_key(after.map(|c| key_map(&keys.subscription(conversation, c))))
         .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-        .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
         .send()
         .await
         .map_err(|e| classify("Query(recipients page)", e))?;
-        let consumed = output
-            .consumed_capacity
-            .as_ref()
-            .and_then(|c| c.capacity_units)
-            .unwrap_or_default();
+        // Eventually consistent: a subscription of the last second may be missed (its
+        // connection catches up by `seq`).
+        let consumed = query_read_units(output.items.as_deref().unwrap_or_default(), false);
         let more = output
             .last_evaluated_key
             .as_ref()

@@ -253,8 +253,11 @@ impl MessagingTable {
         // SDK's retry then fails the condition). The next look tells which.
         let mut contested: Option<u64> = None;
         let mut title = None;
-        for _ in 0..SEND_ATTEMPTS {
-            let marker = self.client_message(new).await?;
+        for attempt in 0..SEND_ATTEMPTS {
+            // The first look may be eventually consistent: a key written in the last second
+            // that it misses still fails this send's conditional key write, and every later
+            // look (after a contested write) is consistent.
+            let marker = self.client_message(new, attempt > 0).await?;
             if let Some(taken) = contested.take() {
                 if marker.as_ref().map(|m| m.seq) != Some(taken) {
                     self.void_or_log(new, taken).await;
@@ -324,17 +327,20 @@ impl MessagingTable {
         )))
     }
 
-    /// The idempotency key of `new` (consistent read), if a copy of it wrote one.
+    /// The idempotency key of `new`, if a copy of it wrote one.
     async fn client_message(
         &self,
         new: &NewMessage,
+        consistent: bool,
     ) -> Result<Option<ClientMessageItem>, AwsError> {
         let Some(id) = &new.client_message_id else {
             return Ok(None);
         };
         let key = table::tenant(&new.tenant).client_message(&new.conversation, &new.sender, id);
-        self.get_as::<ClientMessageItem>(&key, "client message id")
-            .await
+        self.read_item(&key, "GetItem(client message id)", consistent)
+            .await?
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt("client message id", e)))
+            .transpose()
     }
 
     /// Writes `new`'s idempotency key naming `seq`: a new key (`previous: None`), or one
@@ -612,7 +618,7 @@ impl MessagingTable {
 
     /// The message an earlier send with the same client message id stored.
     async fn sent_before(&self, new: &NewMessage) -> Result<Option<MessageView>, AwsError> {
-        let Some(marker) = self.client_message(new).await? else {
+        let Some(marker) = self.client_message(new, true).await? else {
             return Ok(None);
         };
         Ok(self

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, ReturnConsumedCapacity,
-    TransactWriteItem, WriteRequest,
+    AttributeValue, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
+    WriteRequest,
 };
 
 use super::table::{Key, GSI1, GSI1PK, GSI1SK, PK, SK};
@@ -86,6 +86,53 @@ pub(crate) fn decode_all<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// An item's size as DynamoDB bills it: each attribute's name and value (strings and
+/// binaries their bytes, numbers about one byte per two digits plus one, booleans and nulls
+/// one, lists and maps 3 bytes plus one per element and the elements, sets their elements).
+pub fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn number_size(n: &str) -> usize {
+    let digits = n.bytes().filter(u8::is_ascii_digit).count().max(1);
+    1 + digits.div_ceil(2)
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// What reading `items` in one Query page costs: their total size in 4 KB units (rounded up
+/// once per page), half for an eventually consistent read. (moto answers a flat 1.0 whatever
+/// it read; this is DynamoDB's rule.)
+pub fn query_read_units(items: &[Item], consistent: bool) -> f64 {
+    let bytes: usize = items.iter().map(item_size).sum();
+    let units = bytes.div_ceil(4096).max(1) as f64;
+    if consistent {
+        units
+    } else {
+        units / 2.0
+    }
+}
+
 /// The key condition "partition `pk`, sort key beginning with `prefix`".
 pub(crate) fn with_prefix(query: QueryFluentBuilder, pk: &str, prefix: &str) -> QueryFluentBuilder {
     query
@@ -107,19 +154,17 @@ impl MessagingTable {
         let mut result = QueryPages::default();
         let mut start: Option<Item> = None;
         loop {
-            let page = build(self.client.query().table_name(&self.name))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            let query = build(self.client.query().table_name(&self.name));
+            let consistent = query.get_consistent_read().unwrap_or(false);
+            let page = query
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| classify(operation, e))?;
             result.pages += 1;
-            result.consumed_read_units += page
-                .consumed_capacity
-                .as_ref()
-                .and_then(|c| c.capacity_units)
-                .unwrap_or_default();
-            result.items.extend(page.items.unwrap_or_default());
+            let items = page.items.unwrap_or_default();
+            result.consumed_read_units += query_read_units(&items, consistent);
+            result.items.extend(items);
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(result),
@@ -175,12 +220,23 @@ impl MessagingTable {
         key: &Key,
         operation: &str,
     ) -> Result<Option<Item>, AwsError> {
+        self.read_item(key, operation, true).await
+    }
+
+    /// The item with this key, if any; an eventually consistent read (half a read unit) may
+    /// miss a write of the last second.
+    pub(crate) async fn read_item(
+        &self,
+        key: &Key,
+        operation: &str,
+        consistent: bool,
+    ) -> Result<Option<Item>, AwsError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.name)
             .set_key(Some(key_map(key)))
-            .consistent_read(true)
+            .consistent_read(consistent)
             .send()
             .await
             .map_err(|e| classify(operation, e))?;
@@ -375,4 +431,50 @@ pub(crate) fn transact_put(
     Ok(TransactWriteItem::builder()
         .put(put.build().map_err(build_error)?)
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(pairs: &[(&str, AttributeValue)]) -> Item {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn an_item_is_sized_as_dynamodb_bills_it() {
+        // "pk" + "abc", "n" + 123 (1 + 2 bytes), "ok" + a boolean.
+        let flat = item(&[
+            ("pk", s("abc")),
+            ("n", n(123)),
+            ("ok", AttributeValue::Bool(true)),
+        ]);
+        assert_eq!(item_size(&flat), 5 + 4 + 3);
+        // A map: 3 bytes, and per element 1 byte, its name and its value.
+        let nested = item(&[(
+            "m",
+            AttributeValue::M(HashMap::from([("a".to_owned(), s("xy"))])),
+        )]);
+        assert_eq!(item_size(&nested), 1 + 3 + (1 + 1 + 2));
+        assert_eq!(
+            item_size(&item(&[("l", AttributeValue::L(vec![s("x"), s("yz")]))])),
+            1 + 3 + 2 + 3
+        );
+    }
+
+    #[test]
+    fn a_query_page_costs_its_size_in_4_kb_units_half_when_eventually_consistent() {
+        let of = |bytes: usize| item(&[("v", s("x".repeat(bytes - 1)))]);
+        assert_eq!(query_read_units(&[of(4096)], true), 1.0);
+        assert_eq!(query_read_units(&[of(4096), of(1)], true), 2.0);
+        assert_eq!(query_read_units(&[of(4096), of(1)], false), 1.0);
+        // Reading nothing still costs the minimum.
+        assert_eq!(query_read_units(&[], false), 0.5);
+        // Rounded once per page, not per item.
+        let small: Vec<Item> = (0..40).map(|_| of(100)).collect();
+        assert_eq!(query_read_units(&small, true), 1.0);
+    }
 }

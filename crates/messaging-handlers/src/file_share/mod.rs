@@ -23,7 +23,7 @@ use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, FileId, ProtocolError, UserId};
 
 use crate::config::{self, ConfigError};
-use crate::websocket::{self, Call, FrameService};
+use crate::websocket::{self, Call, Callers, FrameService};
 
 pub struct FileShareService {
     pub table: MessagingTable,
@@ -32,6 +32,8 @@ pub struct FileShareService {
     pub cursors: Signer,
     /// This sandbox's rate limiter (kept across invocations).
     pub limiter: Limiter,
+    /// This sandbox's recent callers (kept across invocations).
+    pub callers: Callers,
 }
 
 impl FileShareService {
@@ -44,6 +46,7 @@ impl FileShareService {
             storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
             cursors: config::signer(sdk).await?,
             limiter: Limiter::new(config::rate_limits()?),
+            callers: Callers::default(),
         })
     }
 }
@@ -61,6 +64,10 @@ impl FrameService for FileShareService {
 
     fn limiter(&self) -> &Limiter {
         &self.limiter
+    }
+
+    fn callers(&self) -> &Callers {
+        &self.callers
     }
 }
 

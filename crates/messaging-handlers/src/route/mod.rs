@@ -28,7 +28,7 @@ use messaging_core::protocol::Command;
 use messaging_core::signed::Signer;
 
 use crate::config::{self, ConfigError};
-use crate::websocket::{self, FrameService};
+use crate::websocket::{self, Callers, FrameService};
 
 #[derive(Clone)]
 pub struct RouteService {
@@ -40,6 +40,8 @@ pub struct RouteService {
     pub sns: Sns,
     /// This sandbox's rate limiter (kept across invocations).
     pub limiter: Limiter,
+    /// This sandbox's recent callers (kept across invocations).
+    pub callers: Callers,
     /// Posts a new message to its first [`Self::direct_fanout`] recipients (`chat`).
     pub api: ConnectionsApi,
     /// PostToConnection calls in flight while doing so.
@@ -58,6 +60,7 @@ impl RouteService {
             queue: config::broadcast_queue(sdk)?,
             cursors: config::signer(sdk).await?,
             limiter: Limiter::new(config::rate_limits()?),
+            callers: Callers::default(),
             sns: config::sns(sdk),
             api: config::connections_api(sdk)?,
             fanout_concurrency: config::fanout_concurrency()?,
@@ -79,6 +82,10 @@ impl FrameService for RouteService {
 
     fn limiter(&self) -> &Limiter {
         &self.limiter
+    }
+
+    fn callers(&self) -> &Callers {
+        &self.callers
     }
 }
 

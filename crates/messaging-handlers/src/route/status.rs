@@ -58,12 +58,22 @@ impl Handle<SetPresence> for Call<'_, RouteService> {
             .unwrap_or(PresenceStatus::Offline);
         if before != set.status {
             info!(status = set.status.as_str(), "presence changed");
+            // The subscriptions as they are now (the caller's record may be a minute old).
+            let subscriptions = match self
+                .service
+                .table
+                .connection(&self.caller.connection_id)
+                .await
+            {
+                Ok(Some(record)) => record.subscriptions,
+                _ => self.caller.subscriptions.clone(),
+            };
             outbox::announce_presence(
                 &self.service.queue,
                 &p.tenant,
                 &p.user,
                 set.status,
-                &self.caller.subscriptions,
+                &subscriptions,
                 Some(&self.caller.connection_id),
             )
             .await;
