@@ -2,7 +2,7 @@
 # The benchmarks, on the local stack: builds the function binaries and the bench in release,
 # starts moto on a free loopback port, runs stackpro-bench, stops moto. Results go to
 # bench/results/latest.json and bench/results/latest.md. Arguments go to stackpro-bench
-# (--sizes 2,10,100,1000,5000 --steady-clients 1000 --steady-rate 10 --steady-seconds 20
+# (--sizes 2,10,100,1000,5000 --steady-clients 1000 --steady-rate 10 --steady-seconds 60
 #  --concurrency 64 --cold-runs 20).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

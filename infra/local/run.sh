@@ -39,7 +39,7 @@ fi
   echo "export HTTP_API_URL=http://127.0.0.1:$port PORTAL_URL=http://127.0.0.1:$port/"
 } >>"$env_file"
 export HTTP_API_URL="http://127.0.0.1:$port" PORTAL_URL="http://127.0.0.1:$port/"
-"$ROOT/target/debug/stackpro-gateway" --listen "127.0.0.1:$port" "$@" >"$ROOT/target/local/gateway.log" 2>&1 &
+"$ROOT/target/debug/stackpro-gateway" --listen "127.0.0.1:$port" --stream-every 2 "$@" >"$ROOT/target/local/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 stop_all() {
   if kill -0 "$GATEWAY_PID" 2>/dev/null; then

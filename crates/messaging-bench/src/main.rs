@@ -66,7 +66,7 @@ fn options() -> anyhow::Result<Options> {
         concurrency: number("--concurrency", "64")? as usize,
         steady_clients: number("--steady-clients", "1000")? as usize,
         steady_rate: number("--steady-rate", "10")?,
-        steady_seconds: number("--steady-seconds", "20")?,
+        steady_seconds: number("--steady-seconds", "60")?,
         cold_runs: number("--cold-runs", "20")? as usize,
         cold_only: args.iter().any(|a| a == "--cold-only"),
         throttle_only: args.iter().any(|a| a == "--throttle-only"),

@@ -127,7 +127,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\n**Search index, off the message path.** The search indexer read the table's stream every {} s (the template's batching window): {} invocations indexed {} messages into {} blocks, **{} write units ({:.2} a message)**, {:.3} invocations a message of {:.1} ms (median). A new message became searchable after **{:.0} ms** (median of {} probes, max {:.0} ms): send → first SEARCH that finds it.",
-                crate::stack::INDEX_WINDOW.as_secs(), s.index_batches, s.index_lines, s.index_blocks, s.index_write_units,
+                s.index_window_seconds, s.index_batches, s.index_lines, s.index_blocks, s.index_write_units,
                 per(s.index_write_units), per(s.index_batches), s.index_ms_p50,
                 s.search_latency_ms_p50, crate::steady::SEARCH_PROBES, s.search_latency_ms_max
             );

@@ -45,9 +45,6 @@ pub struct Indexing {
     pub ms: Vec<f64>,
 }
 
-/// The search indexer's batching window (the template's `MaximumBatchingWindowInSeconds`).
-pub const INDEX_WINDOW: Duration = Duration::from_secs(2);
-
 /// A frame a client received: (client index, text, when).
 pub type Arrival = (usize, String, Instant);
 
@@ -68,6 +65,8 @@ pub struct Stack {
     pub indexing: Arc<Mutex<Indexing>>,
     index_source: Arc<StreamEventSource>,
     index_task: tokio::task::JoinHandle<()>,
+    /// The search indexer's batching window (the template's `SearchIndexWindow`).
+    pub index_window: Duration,
     indexer: Arc<messaging_handlers::search_indexer::SearchIndexerService>,
     connected: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -183,13 +182,14 @@ impl Stack {
             .await?
             .ok_or_else(|| anyhow::anyhow!("the template gives the table no stream"))?;
         let definition = template_for_stream()?;
+        let index_window = Duration::from_secs(definition.batching_window_seconds.max(1) as u64);
         let index_source = Arc::new(StreamEventSource::new(endpoint, stream_arn, definition)?);
         let indexer =
             Arc::new(with_table(MessagingTable::new(dynamodb.clone(), &table_name)).search_indexer);
         let (source, service, totals) = (index_source.clone(), indexer.clone(), indexing.clone());
         let index_task = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(INDEX_WINDOW).await;
+                tokio::time::sleep(index_window).await;
                 drain_index(&source, &service, Some(&totals), true).await;
             }
         });
@@ -208,6 +208,7 @@ impl Stack {
             indexing,
             index_source,
             index_task,
+            index_window,
             indexer,
             connected,
         })

@@ -36,13 +36,15 @@ pub struct SteadyResult {
     pub index_blocks: usize,
     pub index_write_units: usize,
     pub index_ms_p50: f64,
+    /// The indexer's batching window (the template's `SearchIndexWindow`).
+    pub index_window_seconds: u64,
     /// Send → first SEARCH that finds it, over [`SEARCH_PROBES`] messages sent after the run.
     pub search_latency_ms_p50: f64,
     pub search_latency_ms_max: f64,
 }
 
 /// Messages whose time to become searchable is measured after the steady run.
-pub const SEARCH_PROBES: usize = 10;
+pub const SEARCH_PROBES: usize = 4;
 
 /// The `p`th percentile of `sorted` (nearest rank).
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -131,7 +133,7 @@ pub async fn run(
     }
     // Search: the indexer catches up with the run, then new messages are timed from send to
     // the first SEARCH that finds them.
-    let caught_up = Instant::now() + Duration::from_secs(60);
+    let caught_up = Instant::now() + stack.index_window + Duration::from_secs(60);
     while stack.indexing.lock().unwrap().lines < total && Instant::now() < caught_up {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -145,7 +147,7 @@ pub async fn run(
             json!({ "type": "CHAT_MESSAGE", "conversationId": "steady-0", "content": { "text": format!("searchable {word}") } })
                 .to_string(),
         )?;
-        let give_up = sent + Duration::from_secs(30);
+        let give_up = sent + stack.index_window + Duration::from_secs(30);
         'probe: while Instant::now() < give_up {
             prober
                 .outgoing
@@ -191,11 +193,12 @@ pub async fn run(
         index_blocks: indexing.blocks,
         index_write_units: indexing.write_units,
         index_ms_p50: percentile(&index_ms, 50.0),
+        index_window_seconds: stack.index_window.as_secs(),
         search_latency_ms_p50: percentile(&search_latencies, 50.0),
         search_latency_ms_max: if search_latencies.len() == SEARCH_PROBES {
             search_latencies.last().copied().unwrap_or(f64::NAN)
         } else {
-            // A probe never became searchable within 30 s.
+            // A probe never became searchable within the window and 30 s.
             f64::INFINITY
         },
     })

@@ -14,7 +14,7 @@ use messaging_handlers::{config, telemetry};
 const USAGE: &str =
     "usage: stackpro-gateway [--listen 127.0.0.1:3001] [--stage local] [--template template.yaml]
     [--idle-timeout SECONDS] [--max-connection SECONDS] [--schedule-every SECONDS]
-    [--failed-visibility SECONDS] [--queue LogicalId=URL]... [--no-demo]
+    [--stream-every SECONDS] [--failed-visibility SECONDS] [--queue LogicalId=URL]... [--no-demo]
 Functions are configured from the environment, as in Lambda; BROADCAST_QUEUE_URL also names
 the template's BroadcastQueue for its SQS event source mapping.";
 
@@ -83,6 +83,8 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         gateway.limits.max_duration = max;
     }
     gateway.schedule_every = seconds(&flags, "schedule-every")?;
+    // Instead of the stream mappings' batching windows (the search index's is 30 s).
+    gateway.stream_every = seconds(&flags, "stream-every")?;
     gateway.failed_visibility_seconds =
         seconds(&flags, "failed-visibility")?.map(|d| d.as_secs() as i32);
     gateway.demo = demo;

@@ -451,8 +451,15 @@ impl Template {
     pub fn stream_event_sources(&self) -> Result<Vec<StreamEventSourceDefinition>, TemplateError> {
         let mut sources = Vec::new();
         for (function_id, event) in self.function_events("DynamoDB")? {
-            let number = |name: &str, default: i64| {
-                event.get(name).and_then(Value::as_i64).unwrap_or(default) as i32
+            let number = |name: &str, default: i64| -> Result<i32, TemplateError> {
+                match event.get(name) {
+                    None => Ok(default as i32),
+                    Some(value) => self.number_value(value).map(|n| n as i32).ok_or_else(|| {
+                        TemplateError::Unexpected(format!(
+                            "{function_id} {name}: a number or !Ref to a parameter with a numeric Default"
+                        ))
+                    }),
+                }
             };
             let filter_patterns = event
                 .get("FilterCriteria")
@@ -477,8 +484,8 @@ impl Template {
                 .unwrap_or_default();
             sources.push(StreamEventSourceDefinition {
                 function: self.binary_of(&function_id)?,
-                batch_size: number("BatchSize", 100),
-                batching_window_seconds: number("MaximumBatchingWindowInSeconds", 0),
+                batch_size: number("BatchSize", 100)?,
+                batching_window_seconds: number("MaximumBatchingWindowInSeconds", 0)?,
                 filter_patterns,
                 report_batch_item_failures: reports_batch_item_failures(event),
             });
@@ -597,6 +604,20 @@ impl Template {
             all.insert(self.binary_of(&id)?, env);
         }
         Ok(all)
+    }
+
+    /// A number, or a `!Ref` to a parameter: its `Default` (what a deploy without overrides
+    /// gets, and what the local stack runs).
+    fn number_value(&self, value: &Value) -> Option<i64> {
+        match value {
+            Value::Tagged(t) if t.tag == "!Ref" => {
+                let default = self.parameter(t.value.as_str()?)?.get("Default")?;
+                default
+                    .as_i64()
+                    .or_else(|| default.as_str().and_then(|s| s.parse().ok()))
+            }
+            other => other.as_i64(),
+        }
     }
 
     /// The parameter of this name, if any.
@@ -779,6 +800,26 @@ fn reports_batch_item_failures(event: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_sources_window_may_be_a_parameter_and_is_its_default() {
+        let template = Template::workspace().unwrap();
+        let [indexer] = template.stream_event_sources().unwrap().try_into().unwrap();
+        let default = template.parameter("SearchIndexWindow").unwrap()["Default"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(i64::from(indexer.batching_window_seconds), default);
+        let with = |window: &str| {
+            Template::parse(&format!(
+                "Parameters:\n  W:\n    Type: Number\n    Default: 7\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties:\n        Binary: f\n    Properties:\n      Events:\n        S:\n          Type: DynamoDB\n          Properties:\n            Stream: x\n            MaximumBatchingWindowInSeconds: {window}\n"
+            ))
+            .unwrap()
+            .stream_event_sources()
+        };
+        assert_eq!(with("!Ref W").unwrap()[0].batching_window_seconds, 7);
+        assert_eq!(with("3").unwrap()[0].batching_window_seconds, 3);
+        assert!(with("!Ref Missing").is_err(), "not silently 0");
+    }
 
     #[test]
     fn reads_the_workspace_template() {
