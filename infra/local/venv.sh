@@ -21,6 +21,11 @@ ensure_venv() {
   echo "$want" > "$stamp"
 }
 
+# `venv.sh plot`: only the bench's plotting venv (./.venv-plot), which nothing else needs.
+if [[ "${1:-}" == "plot" ]]; then
+  ensure_venv "$root/.venv-plot" "$root/infra/local/requirements-plot.txt"
+  exit 0
+fi
 ensure_venv "$root/.venv" "$root/infra/local/requirements.txt"
 ensure_venv "$root/.venv-checkov" "$root/infra/local/requirements-checkov.txt"
 ensure_venv "$root/.venv-schemathesis" "$root/infra/local/requirements-schemathesis.txt"

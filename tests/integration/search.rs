@@ -188,3 +188,53 @@ async fn a_batch_indexed_again_writes_the_same_blocks() {
     assert_eq!(twice.blocks, once.blocks);
     assert_eq!(count(&stack.snapshot().await), after_once, "no copies");
 }
+
+/// Quiet portals share the indexer's write requests; when one fails, every tenant it carried
+/// is reported (the batch is handed again from the earliest of their records) and nothing is
+/// lost.
+#[tokio::test]
+async fn tenants_share_block_writes_and_a_failed_write_fails_each_tenant_it_carried() {
+    let (stack, proxy) = TestStack::with_fault_proxy().await;
+    for tenant in ["acme", "globex", "initech"] {
+        let owner = stack.connect_as(tenant, "owner", Role::Owner).await;
+        stack.send(&owner, &create("team", "project", &[])).await;
+        let (_, ack) = stack
+            .send(&owner, &chat("team", &format!("quarterly {tenant} report")))
+            .await;
+        assert_eq!(ack["type"], "ACK", "{ack}");
+    }
+    let event = stack.stream.next_batch().await.unwrap().expect("a batch");
+    let records: aws_lambda_events::dynamodb::Event = serde_json::from_value(event).unwrap();
+    stack.dynamo_requests.reset();
+    let (response, report) =
+        messaging_handlers::search_indexer::index(&stack.indexer, &records).await;
+    assert_eq!((report.tenants, report.blocks), (3, 3), "{report:?}");
+    assert_eq!(
+        stack.dynamo_requests.snapshot().get("BatchWriteItem"),
+        Some(&1),
+        "three tenants, one request"
+    );
+    assert!(response.batch_item_failures.is_empty());
+    // The same batch while DynamoDB refuses the write (past the SDK's three attempts).
+    proxy.inject("BatchWriteItem", test_support::Fault::ServerError, 3);
+    let (response, report) =
+        messaging_handlers::search_indexer::index(&stack.indexer, &records).await;
+    assert_eq!(report.failed_tenants, 3, "{report:?}");
+    assert_eq!(response.batch_item_failures.len(), 1, "the earliest record");
+    let first = records.records[0].change.sequence_number.clone();
+    assert_eq!(response.batch_item_failures[0].item_identifier, first);
+    // Handed again, it is written: every tenant finds its message.
+    let (response, _) = messaging_handlers::search_indexer::index(&stack.indexer, &records).await;
+    assert!(response.batch_item_failures.is_empty());
+    for tenant in ["acme", "globex", "initech"] {
+        let owner = stack.connect_as(tenant, "owner", Role::Owner).await;
+        let (_, found) = stack
+            .send(&owner, &json!({ "type": "SEARCH", "query": "quarterly" }))
+            .await;
+        assert_eq!(
+            found["results"].as_array().unwrap().len(),
+            1,
+            "{tenant}: {found}"
+        );
+    }
+}

@@ -6,6 +6,7 @@ mod coldstart;
 mod cost;
 mod fanout;
 mod report;
+mod soak;
 mod stack;
 mod steady;
 mod throttle;
@@ -29,6 +30,12 @@ struct Options {
     throttle_only: bool,
     steady_only: bool,
     throttle_seconds: f64,
+    /// The soak alone (`soak.rs`), with moto's pid to sample its memory.
+    soak: bool,
+    soak_clients: usize,
+    soak_rate: f64,
+    soak_seconds: f64,
+    moto_pid: Option<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -72,6 +79,11 @@ fn options() -> anyhow::Result<Options> {
         throttle_only: args.iter().any(|a| a == "--throttle-only"),
         steady_only: args.iter().any(|a| a == "--steady-only"),
         throttle_seconds: number("--throttle-seconds", "10")?,
+        soak: args.iter().any(|a| a == "--soak"),
+        soak_clients: number("--soak-clients", "1000")? as usize,
+        soak_rate: number("--soak-rate", "50")?,
+        soak_seconds: number("--soak-seconds", "300")?,
+        moto_pid: flag("--moto-pid"),
     })
 }
 
@@ -79,6 +91,33 @@ fn options() -> anyhow::Result<Options> {
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
     let started = std::time::Instant::now();
+
+    if o.soak {
+        let stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+        eprintln!(
+            "soak: {} clients, {} msg/s for {} s",
+            o.soak_clients, o.soak_rate, o.soak_seconds
+        );
+        let soak = soak::run(
+            &stack,
+            o.soak_clients,
+            o.soak_rate,
+            o.soak_seconds,
+            o.moto_pid.clone(),
+        )
+        .await?;
+        stack.stop_indexer();
+        stack.gateway.shutdown().await;
+        soak::write(&o.out, &soak)?;
+        eprintln!(
+            "soak: {} lost, {} duplicates, p99 {:.1} ms; written to {}",
+            soak.run.lost,
+            soak.run.duplicates,
+            soak.run.latency_ms_p99,
+            o.out.display()
+        );
+        return Ok(());
+    }
 
     if o.steady_only {
         // The steady load alone (while working on the local stack's speed): the result as
@@ -88,8 +127,15 @@ async fn main() -> anyhow::Result<()> {
             "steady load: {} clients, {} msg/s for {} s",
             o.steady_clients, o.steady_rate, o.steady_seconds
         );
-        let steady =
-            steady::run(&stack, o.steady_clients, o.steady_rate, o.steady_seconds, 0).await?;
+        let steady = steady::run(
+            &stack,
+            o.steady_clients,
+            o.steady_rate,
+            o.steady_seconds,
+            0,
+            true,
+        )
+        .await?;
         stack.gateway.shutdown().await;
         {
             let t = stack.timings.lock().unwrap();
@@ -237,6 +283,7 @@ async fn main() -> anyhow::Result<()> {
         o.steady_rate,
         o.steady_seconds,
         0,
+        true,
     )
     .await?;
     steady_stack.stop_indexer();

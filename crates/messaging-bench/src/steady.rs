@@ -55,12 +55,16 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// `clients` in conversations of 10 (one portal each), `rate` messages a second for
+/// `seconds`, every delivery accounted for by client and message; then, with `probe_search`,
+/// the indexer's catch-up and the time to searchable.
 pub async fn run(
     stack: &Stack,
     clients: usize,
     rate: f64,
     seconds: f64,
     first_index: usize,
+    probe_search: bool,
 ) -> anyhow::Result<SteadyResult> {
     let (arrive, mut arrivals) = mpsc::unbounded_channel();
     let opened = stack.open(first_index, clients, arrive).await?;
@@ -77,47 +81,65 @@ pub async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let total = (rate * seconds).round() as usize;
-    let mut sent_at: HashMap<usize, Instant> = HashMap::with_capacity(total);
-    let mut sender_of: HashMap<usize, usize> = HashMap::with_capacity(total);
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     let run = uuid::Uuid::new_v4().simple().to_string();
-    for seq in 0..total {
-        ticker.tick().await;
-        let k = seq % conversations;
-        let sender = &opened[k * GROUP + (seq / conversations) % GROUP];
-        let frame = json!({
-            "type": "CHAT_MESSAGE", "conversationId": format!("steady-{k}"),
-            "content": { "text": format!("steady {run} {seq} end") }
-        });
-        sent_at.insert(seq, Instant::now());
-        sender_of.insert(seq, sender.index);
-        sender.outgoing.send(frame.to_string())?;
-    }
+    let marker = format!("steady {run} ");
+    // Each message says when it was sent (µs after `origin`): deliveries are accounted for
+    // while the run goes on, so nothing piles up in the bench's own memory (the soak's
+    // resident size is the gateway's and the functions', not a backlog of frames).
+    let origin = Instant::now();
+    let sending = async {
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        for seq in 0..total {
+            ticker.tick().await;
+            let k = seq % conversations;
+            let sender = &opened[k * GROUP + (seq / conversations) % GROUP];
+            let sent = origin.elapsed().as_micros();
+            let frame = json!({
+                "type": "CHAT_MESSAGE", "conversationId": format!("steady-{k}"),
+                "content": { "text": format!("steady {run} {seq} {sent} end") }
+            });
+            sender.outgoing.send(frame.to_string())?;
+        }
+        anyhow::Ok(Instant::now())
+    };
     let expected = total * (GROUP - 1);
     let mut seen: HashMap<(usize, usize), u32> = HashMap::with_capacity(expected);
     let mut latencies = Vec::with_capacity(expected);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let marker = format!("steady {run} ");
-    while seen.len() < expected {
-        let Ok(Some((index, text, at))) = tokio::time::timeout_at(deadline, arrivals.recv()).await
-        else {
-            break;
-        };
-        if !text.contains("NEW_MESSAGE") {
-            continue;
+    let receiving = async {
+        // Until everything arrived, or a minute after the last send.
+        let mut deadline = tokio::time::Instant::now() + Duration::from_secs_f64(seconds + 60.0);
+        while seen.len() < expected {
+            let Ok(Some((index, text, at))) =
+                tokio::time::timeout_at(deadline, arrivals.recv()).await
+            else {
+                break;
+            };
+            if !text.contains("NEW_MESSAGE") {
+                continue;
+            }
+            let Some(rest) = text.split(&marker).nth(1) else {
+                continue;
+            };
+            let mut fields = rest.split(' ');
+            let (Some(seq), Some(sent)) = (
+                fields.next().and_then(|s| s.parse::<usize>().ok()),
+                fields.next().and_then(|s| s.parse::<u64>().ok()),
+            ) else {
+                continue;
+            };
+            let count = seen.entry((index, seq)).or_default();
+            *count += 1;
+            if *count == 1 {
+                let sent_at = origin + Duration::from_micros(sent);
+                latencies.push(at.duration_since(sent_at).as_secs_f64() * 1000.0);
+            }
+            if seq + 1 == total {
+                deadline = deadline.min(tokio::time::Instant::now() + Duration::from_secs(60));
+            }
         }
-        let Some(rest) = text.split(&marker).nth(1) else {
-            continue;
-        };
-        let Some(seq) = rest.split(' ').next().and_then(|s| s.parse::<usize>().ok()) else {
-            continue;
-        };
-        let count = seen.entry((index, seq)).or_default();
-        *count += 1;
-        if *count == 1 {
-            latencies.push(at.duration_since(sent_at[&seq]).as_secs_f64() * 1000.0);
-        }
-    }
+    };
+    let (sent_all, ()) = tokio::join!(sending, receiving);
+    sent_all?;
     // A last look for duplicates that arrive after everything was delivered.
     while let Ok(Some((index, text, _))) =
         tokio::time::timeout(Duration::from_millis(1500), arrivals.recv()).await
@@ -134,13 +156,14 @@ pub async fn run(
     // Search: the indexer catches up with the run, then new messages are timed from send to
     // the first SEARCH that finds them.
     let caught_up = Instant::now() + stack.index_window + Duration::from_secs(60);
-    while stack.indexing.lock().unwrap().lines < total && Instant::now() < caught_up {
+    while probe_search && stack.indexing.lock().unwrap().lines < total && Instant::now() < caught_up
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let indexing = stack.indexing.lock().unwrap().clone();
     let mut search_latencies = Vec::new();
     let prober = &opened[0];
-    for probe in 0..SEARCH_PROBES {
+    for probe in 0..if probe_search { SEARCH_PROBES } else { 0 } {
         let word = format!("probe{}x{probe}", &run[..8]);
         let sent = Instant::now();
         prober.outgoing.send(
@@ -195,7 +218,9 @@ pub async fn run(
         index_ms_p50: percentile(&index_ms, 50.0),
         index_window_seconds: stack.index_window.as_secs(),
         search_latency_ms_p50: percentile(&search_latencies, 50.0),
-        search_latency_ms_max: if search_latencies.len() == SEARCH_PROBES {
+        search_latency_ms_max: if !probe_search {
+            f64::NAN
+        } else if search_latencies.len() == SEARCH_PROBES {
             search_latencies.last().copied().unwrap_or(f64::NAN)
         } else {
             // A probe never became searchable within the window and 30 s.

@@ -117,8 +117,9 @@ pub fn fanout_concurrency() -> Result<usize, ConfigError> {
     Ok(value)
 }
 
-/// `DIRECT_FANOUT`: how many of a new message's recipients the route function posts to itself
-/// (its first page of subscribers); the rest, and any retry, go through the broadcast queue.
+/// `DIRECT_FANOUT`: how many of a conversation's connections (its first page of subscriptions,
+/// the sender's own among them) the route function posts a new message to itself; the rest,
+/// and any retry, go through the broadcast queue.
 /// 0 queues every message (strict per-conversation transport order, one more hop and about
 /// $1.75 more per million messages; see docs/performance.md).
 pub fn direct_fanout() -> Result<usize, ConfigError> {
@@ -133,7 +134,7 @@ pub fn direct_fanout() -> Result<usize, ConfigError> {
 }
 
 /// The template's default `DirectFanout`.
-pub const DEFAULT_DIRECT_FANOUT: usize = 100;
+pub const DEFAULT_DIRECT_FANOUT: usize = 128;
 /// At most this many posts before a sender's ACK.
 pub const MAX_DIRECT_FANOUT: usize = 1_000;
 

@@ -1,6 +1,6 @@
 //! The search indexer: the table's stream (new and old images; the event source mapping's
 //! filter passes message items only) in batches, out as search blocks, one set per tenant
-//! per batch (`messaging_aws::MessagingTable::index_lines`).
+//! per batch (`messaging_aws::MessagingTable::index_tenants`).
 //!
 //! Indexing here, not in the send, takes the index's writes off the message path: a send
 //! writes no search item, and a batch of messages of one tenant costs a few block writes
@@ -107,8 +107,13 @@ pub async fn index(
     }
     report.tenants = by_tenant.len();
     let mut failures: Vec<String> = Vec::new();
-    for (tenant, (lines, first)) in &by_tenant {
-        match service.table.index_lines(tenant, lines).await {
+    let tenants: Vec<(&TenantId, &[Line])> = by_tenant
+        .iter()
+        .map(|(tenant, (lines, _))| (tenant, lines.as_slice()))
+        .collect();
+    let written = service.table.index_tenants(&tenants).await;
+    for ((tenant, (lines, first)), result) in by_tenant.iter().zip(written) {
+        match result {
             Ok((blocks, units)) => {
                 report.blocks += blocks;
                 report.write_units += units;

@@ -139,7 +139,7 @@ pub struct MessagePage {
 impl MessagingTable {
     /// Stores a message as the conversation's next `seq`, with the idempotency key (if the
     /// client named one) and the parent's thread count (for a reply). (Search indexes it
-    /// later, from the table's stream: `MessagingTable::index_lines`.)
+    /// later, from the table's stream: `MessagingTable::index_tenants`.)
     ///
     /// A message with a client message id and no parent — what clients send — takes three
     /// single-item writes ([`Self::send_once`]): the number, the idempotency key naming it,

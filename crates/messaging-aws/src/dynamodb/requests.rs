@@ -17,7 +17,7 @@ use super::MessagingTable;
 use crate::error::{applied, classify, corrupt, AwsError};
 
 /// BatchWriteItem's limit.
-const BATCH_SIZE: usize = 25;
+pub(crate) const BATCH_SIZE: usize = 25;
 /// BatchGetItem's limit.
 const BATCH_GET_SIZE: usize = 100;
 /// Rounds of resubmitting unprocessed items before giving up (with backoff between).

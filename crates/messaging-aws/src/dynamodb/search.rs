@@ -11,13 +11,17 @@ use messaging_core::search::{blocks_for, bucket_of, matches, Block, Line, LEVELS
 use messaging_core::{ConversationId, TenantId};
 
 use super::items::{MessageItem, SearchBlockItem};
-use super::requests::{decode_all, s, Item};
+use futures_util::StreamExt;
+
+use super::requests::{decode_all, s, Item, BATCH_SIZE};
 use super::table::{self, Key, PK, SK};
 use super::MessagingTable;
 use crate::error::{classify, corrupt, AwsError};
 
 /// Blocks read per Query of one level.
 const BLOCKS_PER_QUERY: i32 = 16;
+/// BatchWriteItem requests of search blocks in flight while indexing a stream batch.
+pub const INDEX_WRITES_IN_FLIGHT: usize = 4;
 /// Queries one SEARCH request may make (then it answers with a cursor).
 const QUERIES_PER_REQUEST: usize = 12;
 /// Blocks one SEARCH request may examine (then it answers with a cursor).
@@ -85,17 +89,59 @@ fn write_units(item: &Item) -> usize {
 }
 
 impl MessagingTable {
-    /// Writes one tenant's batch of lines as search blocks (one BatchWriteItem per 25). A
-    /// batch written again (a retried stream batch) writes the same keys with the same
-    /// content. Returns the blocks written and the write units they cost (DynamoDB bills a
-    /// put by the item's size, names and values, rounded up to 1 KB).
-    pub async fn index_lines(
+    /// Several tenants' batches of lines as search blocks, the tenants sharing BatchWriteItem
+    /// requests (25 blocks each, [`INDEX_WRITES_IN_FLIGHT`] at a time): a stream batch of many
+    /// quiet portals costs a few requests, not one per tenant. A batch written again (a
+    /// retried stream batch) writes the same keys with the same content. Write units: DynamoDB
+    /// bills a put by the item's size, names and values, rounded up to 1 KB. Per tenant, in order: the
+    /// blocks written and their write units, or the error of a request that carried some of
+    /// its blocks (then it is written again whole, with the same keys and content).
+    pub async fn index_tenants(
         &self,
-        tenant: &TenantId,
-        lines: &[Line],
-    ) -> Result<(usize, usize), AwsError> {
+        tenants: &[(&TenantId, &[Line])],
+    ) -> Vec<Result<(usize, usize), AwsError>> {
+        let mut results: Vec<Result<(usize, usize), AwsError>> = Vec::with_capacity(tenants.len());
+        let mut tagged: Vec<(usize, Item)> = Vec::new();
+        for (i, (tenant, lines)) in tenants.iter().enumerate() {
+            match Self::block_items(tenant, lines) {
+                Ok(items) => {
+                    let units = items.iter().map(write_units).sum();
+                    results.push(Ok((items.len(), units)));
+                    tagged.extend(items.into_iter().map(|item| (i, item)));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let chunks: Vec<Vec<(usize, Item)>> = tagged
+            .chunks(BATCH_SIZE)
+            .map(<[(usize, Item)]>::to_vec)
+            .collect();
+        let failed: Vec<(Vec<usize>, AwsError)> = futures_util::stream::iter(chunks)
+            .map(|chunk| async move {
+                let owners: Vec<usize> = chunk.iter().map(|(i, _)| *i).collect();
+                let items = chunk.into_iter().map(|(_, item)| item).collect();
+                self.put_items(items).await.err().map(|e| (owners, e))
+            })
+            .buffer_unordered(INDEX_WRITES_IN_FLIGHT)
+            .filter_map(|failure| async move { failure })
+            .collect()
+            .await;
+        for (owners, error) in failed {
+            for i in owners {
+                if results[i].is_ok() {
+                    results[i] = Err(AwsError::Unavailable(format!(
+                        "search blocks not written: {error}"
+                    )));
+                }
+            }
+        }
+        results
+    }
+
+    /// One tenant's lines as block items.
+    fn block_items(tenant: &TenantId, lines: &[Line]) -> Result<Vec<Item>, AwsError> {
         let keys = table::tenant(tenant);
-        let items = blocks_for(lines)
+        blocks_for(lines)
             .into_iter()
             .map(|(level, bucket, block)| {
                 let newest = block.newest().unwrap_or_default().to_owned();
@@ -107,11 +153,7 @@ impl MessagingTable {
                 })
                 .map_err(|e| corrupt("search block", e))
             })
-            .collect::<Result<Vec<Item>, AwsError>>()?;
-        let written = items.len();
-        let units = items.iter().map(write_units).sum();
-        self.put_items(items).await?;
-        Ok((written, units))
+            .collect::<Result<Vec<Item>, AwsError>>()
     }
 
     /// Messages containing every word of `words` in the `readable` conversations, newest
