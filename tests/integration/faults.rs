@@ -340,7 +340,11 @@ async fn route_killed_mid_post_and_the_resend_reaches_everyone() {
         _ = d.stack.send(&d.owner, &frame) => panic!("the run was to die mid-post"),
         () = first_post => {}
     }
-    assert_eq!(d.stack.gateway.posts().len(), 1, "it died after one post");
+    // A post already on the wire when the run died may still land (API Gateway does not
+    // know the sender died): wait it out, then count who the dead run reached.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let reached = d.stack.gateway.posts().len();
+    assert!((1..=2).contains(&reached), "{reached}");
     d.stack.gateway.slow(Duration::ZERO);
     let ack = send(&d.stack, &d.owner, &chat("m1", "half way")).await;
     assert_eq!(ack["type"], "ACK", "{ack}");
@@ -356,10 +360,15 @@ async fn route_killed_mid_post_and_the_resend_reaches_everyone() {
         assert_eq!(seqs, BTreeSet::from([1]), "{}", client.connection);
         raw += count;
     }
-    assert_eq!(raw, 3, "the one reached before the crash got it twice");
+    assert_eq!(
+        raw,
+        reached + 2,
+        "those reached before the crash got it twice"
+    );
     assert_eq!(stored(&d.stack).await.len(), 1);
     record(Row {
-        case: "route killed mid-post (one of two recipients reached), the client resends",
+        case:
+            "route killed mid-post (after its first post of two, one at a time), the client resends",
         accepted: 1,
         stored: 1,
         delivered: "2/2".into(),
