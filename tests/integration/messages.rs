@@ -56,6 +56,21 @@ fn seqs_of(page: &Value) -> Vec<u64> {
 /// As a send that died right after taking its number: acme's "team" conversation's `lastSeq`
 /// moves on, nothing is written in the slot.
 async fn take_a_number(stack: &TestStack) {
+    change_team_conversation(
+        stack,
+        "ADD lastSeq :one",
+        Some(AttributeValue::N("1".into())),
+    )
+    .await;
+}
+
+/// Applies `expression` (with `:one` = `one`) to acme's "team" conversation item, beside the
+/// handlers.
+async fn change_team_conversation(
+    stack: &TestStack,
+    expression: &str,
+    one: Option<AttributeValue>,
+) {
     stack
         .dynamodb
         .update_item()
@@ -63,8 +78,8 @@ async fn take_a_number(stack: &TestStack) {
         .set_key(Some(key_map(
             &keys("acme").key(|k| k.conversation(&conversation("team"))),
         )))
-        .update_expression("ADD lastSeq :one")
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .update_expression(expression)
+        .set_expression_attribute_values(one.map(|v| [(":one".to_owned(), v)].into()))
         .send()
         .await
         .unwrap();
@@ -752,17 +767,7 @@ async fn a_conversation_stored_before_sequence_numbers_existed_starts_at_seq_1()
     let stack = TestStack::new().await;
     let (owner, _bob) = two_member_conversation(&stack, "acme").await;
     // As an older deployment wrote it: no lastSeq attribute.
-    stack
-        .dynamodb
-        .update_item()
-        .table_name(&stack.table_name)
-        .set_key(Some(key_map(
-            &keys("acme").key(|k| k.conversation(&conversation("team"))),
-        )))
-        .update_expression("REMOVE lastSeq")
-        .send()
-        .await
-        .unwrap();
+    change_team_conversation(&stack, "REMOVE lastSeq", None).await;
     let (_, ack) = stack.send(&owner, &chat("team", "still works")).await;
     assert_eq!(
         (ack["type"].as_str(), ack["seq"].as_u64()),

@@ -337,10 +337,7 @@ impl MessagingTable {
             return Ok(None);
         };
         let key = table::tenant(&new.tenant).client_message(&new.conversation, &new.sender, id);
-        self.read_item(&key, "GetItem(client message id)", consistent)
-            .await?
-            .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt("client message id", e)))
-            .transpose()
+        self.read_as(&key, "client message id", consistent).await
     }
 
     /// Writes `new`'s idempotency key naming `seq`: a new key (`previous: None`), or one

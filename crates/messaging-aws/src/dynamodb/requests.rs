@@ -214,15 +214,6 @@ impl MessagingTable {
         Ok(pages.items)
     }
 
-    /// The item with this key (consistent read), if any.
-    pub(crate) async fn get_item(
-        &self,
-        key: &Key,
-        operation: &str,
-    ) -> Result<Option<Item>, AwsError> {
-        self.read_item(key, operation, true).await
-    }
-
     /// The item with this key, if any; an eventually consistent read (half a read unit) may
     /// miss a write of the last second.
     pub(crate) async fn read_item(
@@ -250,7 +241,17 @@ impl MessagingTable {
         key: &Key,
         what: &str,
     ) -> Result<Option<T>, AwsError> {
-        self.get_item(key, &format!("GetItem({what})"))
+        self.read_as(key, what, true).await
+    }
+
+    /// [`Self::get_as`], eventually consistent unless `consistent`.
+    pub(crate) async fn read_as<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &Key,
+        what: &str,
+        consistent: bool,
+    ) -> Result<Option<T>, AwsError> {
+        self.read_item(key, &format!("GetItem({what})"), consistent)
             .await?
             .map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt(what, e)))
             .transpose()

@@ -144,13 +144,16 @@ async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
 /// when `direct_fanout` is 0 or the recipients cannot be read here. `Err`: some recipients were
 /// neither reached nor queued (the caller is told to resend; a resend delivers it again).
 async fn deliver(service: &RouteService, job: &BroadcastJob) -> Result<&'static str, String> {
-    if service.direct_fanout == 0 {
-        return service
+    let queue_all = || async {
+        service
             .queue
             .send(job)
             .await
             .map(|()| "queued")
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.to_string())
+    };
+    if service.direct_fanout == 0 {
+        return queue_all().await;
     }
     let fanout = Fanout {
         table: &service.table,
@@ -173,12 +176,7 @@ async fn deliver(service: &RouteService, job: &BroadcastJob) -> Result<&'static 
         Ok(_) => Ok("posted"),
         Err(JobError::Recipients(e)) => {
             warn!(error = %e, "recipients not read here; the broadcast function reads them");
-            service
-                .queue
-                .send(job)
-                .await
-                .map(|()| "queued")
-                .map_err(|e| e.to_string())
+            queue_all().await
         }
         Err(e) => Err(e.to_string()),
     }
