@@ -65,7 +65,12 @@ impl LocalResources {
         .await?;
         let queues =
             create_queues(&aws_sdk_sqs::Client::new(sdk), &template.queues()?, prefix).await?;
-        let s3 = FileStorage::new(sdk, "").client().clone();
+        // Path-style, as FileStorage signs its URLs when an endpoint is configured.
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(true)
+                .build(),
+        );
         let buckets = create_buckets(&s3, &template.buckets()?, prefix).await?;
         aws_sdk_sesv2::Client::new(sdk)
             .create_email_identity()
