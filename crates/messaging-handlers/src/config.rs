@@ -51,8 +51,40 @@ where
     }
 }
 
-/// The shared AWS configuration: region, credentials, (locally) `AWS_ENDPOINT_URL`, and the
-/// time any call may take ([`messaging_aws::timeouts`]).
+/// A function's AWS configuration, from exactly what a Lambda sandbox sets: `AWS_REGION`, the
+/// execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), `AWS_ENDPOINT_URL` when set (the local stack; empty in the template),
+/// the standard retry policy and the time any call may take ([`messaging_aws::timeouts`]).
+/// Unlike [`aws`], no profile file, container or instance metadata and no STS is looked for
+/// at start: a sandbox has none of them, and leaving them out keeps their code out of every
+/// function binary (docs/performance.md, "Binaries").
+pub fn function_aws() -> Result<SdkConfig, ConfigError> {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_config::retry::RetryConfig;
+    use aws_config::Region;
+    use aws_sdk_dynamodb::config::SharedCredentialsProvider;
+
+    let region = required("AWS_REGION")?;
+    // Checked here so a sandbox without credentials says so at start, not at its first call.
+    required("AWS_ACCESS_KEY_ID")?;
+    required("AWS_SECRET_ACCESS_KEY")?;
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.trim().to_owned()))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .retry_config(RetryConfig::standard())
+        .timeout_config(messaging_aws::timeouts());
+    if let Ok(endpoint) = required("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint.trim());
+    }
+    Ok(builder.build())
+}
+
+/// The local tools' AWS configuration (the gateway, the devstack): the SDK's whole default
+/// chain (profiles included), `AWS_ENDPOINT_URL`, and the time any call may take
+/// ([`messaging_aws::timeouts`]).
 pub async fn aws() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(messaging_aws::timeouts())

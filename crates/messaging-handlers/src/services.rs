@@ -64,14 +64,16 @@ impl Parts {
         sdk: &aws_config::SdkConfig,
         connections_endpoint: &str,
     ) -> Result<Self, ConfigError> {
+        let (signer, verifier) =
+            tokio::try_join!(config::signer(sdk), config::token_verifier(sdk))?;
         Ok(Self {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
             dead_letters: config::broadcast_dead_letter_queue(sdk)?,
             connections: config::connections_api_at(sdk, connections_endpoint)?,
             storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
-            signer: config::signer(sdk).await?,
-            verifier: config::token_verifier(sdk).await?,
+            signer,
+            verifier,
             fanout_concurrency: config::fanout_concurrency()?,
             direct_fanout: config::direct_fanout()?,
             mailer: config::mailer(sdk)?,

@@ -11,7 +11,7 @@ use messaging_handlers::{broadcast, config, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
-    let sdk = config::aws().await;
+    let sdk = config::function_aws()?;
     let service = broadcast::BroadcastService::from_env(&sdk)?;
     let service = &service;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -11,7 +11,7 @@ use messaging_handlers::{config, file_share, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
-    let sdk = config::aws().await;
+    let sdk = config::function_aws()?;
     let service = file_share::FileShareService::from_env(&sdk).await?;
     let service = &service;
     run(service_fn(

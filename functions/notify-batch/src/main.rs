@@ -13,7 +13,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
-    let sdk = config::aws().await;
+    let sdk = config::function_aws()?;
     let service = notify_batch::NotifyBatchService::from_env(&sdk).await?;
     let service = &service;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

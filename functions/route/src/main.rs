@@ -10,7 +10,7 @@ use messaging_handlers::{config, route, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
-    let sdk = config::aws().await;
+    let sdk = config::function_aws()?;
     let service = route::RouteService::from_env(&sdk).await?;
     let service = &service;
     run(service_fn(

@@ -11,7 +11,7 @@ use messaging_handlers::{config, search_indexer, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_tracing();
-    let sdk = config::aws().await;
+    let sdk = config::function_aws()?;
     let service = search_indexer::SearchIndexerService::from_env(&sdk)?;
     let service = &service;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
