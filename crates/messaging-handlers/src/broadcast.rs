@@ -355,6 +355,22 @@ pub async fn deliver(
         .filter(|c| job.only.as_ref().is_none_or(|only| only.contains(c)))
         .collect();
     report.recipients = targets.len();
+    // The next page is queued before this one is posted: when the route function runs the
+    // first page, the broadcast function posts the rest meanwhile instead of after it (within
+    // the broadcast function, the conversation's FIFO group holds it until this run ends).
+    // Nothing is posted if it cannot be queued, so a redelivered job sends no page twice; its
+    // deduplication id is the same on every run of this job, so SQS keeps one.
+    if let Some(after) = next_page {
+        fanout
+            .queue
+            .send(&job.next_page(after))
+            .await
+            .map_err(|error| JobError::Requeue {
+                count: fanout.per_run,
+                error,
+            })?;
+        report.next_page = true;
+    }
 
     let frame = job.frame.as_bytes();
     let mut targets = targets.into_iter();
@@ -402,17 +418,6 @@ pub async fn deliver(
             &live_connections,
         )
         .await;
-    }
-    if let Some(after) = next_page {
-        fanout
-            .queue
-            .send(&job.next_page(after))
-            .await
-            .map_err(|error| JobError::Requeue {
-                count: fanout.per_run,
-                error,
-            })?;
-        report.next_page = true;
     }
     if !unstarted.is_empty() {
         let count = unstarted.len();
