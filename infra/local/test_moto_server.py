@@ -33,14 +33,17 @@ def main() -> int:
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.test import Client
 
-    fast = DynamoHandler.serialized
-    assert fast is not BaseResponse.serialized, "the plain-JSON path is not installed"
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    fast = {handler: handler.serialized for handler in (DynamoHandler, DynamoDBStreamsHandler)}
+    for handler, path in fast.items():
+        assert path is not BaseResponse.serialized, f"no plain-JSON path for {handler.__name__}"
     compared: dict[str, int] = {}
     plain: dict[str, int] = {}
 
     def both(self, action_result):  # type: ignore[no-untyped-def]
         slow = BaseResponse.serialized(self, action_result)
-        quick = fast(self, action_result)
+        quick = fast[type(self)](self, action_result)
         action = self._get_action()
         compared[action] = compared.get(action, 0) + 1
         if quick is not slow:
@@ -55,14 +58,15 @@ def main() -> int:
         return slow
 
     DynamoHandler.serialized = both
+    DynamoDBStreamsHandler.serialized = both
     client = Client(DomainDispatcherApplication(create_backend_app))
 
-    def call(target: str, body: dict) -> dict:
+    def call(target: str, body: dict, service: str = "DynamoDB_20120810") -> dict:
         response = client.post(
             "/",
             data=json.dumps(body),
             headers={
-                "X-Amz-Target": f"DynamoDB_20120810.{target}",
+                "X-Amz-Target": f"{service}.{target}",
                 "Content-Type": "application/x-amz-json-1.0",
                 "Authorization": "AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x",
             },
@@ -82,6 +86,7 @@ def main() -> int:
                 {"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "G")
             ],
             "KeySchema": key_schema,
+            "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             "GlobalSecondaryIndexes": [
                 {
                     "IndexName": "GSI1",
@@ -254,9 +259,24 @@ def main() -> int:
             "ReturnValues": "ALL_OLD",
         },
     )
+    # The stream of every write above: records with both images and their timestamps.
+    streams = "DynamoDBStreams_20120810"
+    arn = call("DescribeTable", {"TableName": "t"})["Table"]["LatestStreamArn"]
+    shard = call("DescribeStream", {"StreamArn": arn}, streams)["StreamDescription"]["Shards"][0]
+    iterator = call(
+        "GetShardIterator",
+        {"StreamArn": arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"},
+        streams,
+    )["ShardIterator"]
+    records = call("GetRecords", {"ShardIterator": iterator, "Limit": 5}, streams)
+    assert len(records["Records"]) == 5, records
+    assert isinstance(records["Records"][0]["dynamodb"]["ApproximateCreationDateTime"], (int, float))
+    rest = call("GetRecords", {"ShardIterator": records["NextShardIterator"]}, streams)
+    assert any("OldImage" in r["dynamodb"] for r in rest["Records"]), rest
     wanted = {
         "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
-        "BatchWriteItem", "TransactWriteItems", "TransactGetItems",
+        "BatchWriteItem", "TransactWriteItems", "TransactGetItems", "GetRecords",
+        "GetShardIterator",
     }
     missing = wanted - set(compared)
     assert not missing, f"not exercised: {missing}"
