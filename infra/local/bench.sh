@@ -16,7 +16,10 @@ cargo build --release --locked -p messaging-bench
 source infra/local/moto.sh
 mkdir -p target/bench
 start_moto "$ROOT/target/bench/moto.log"
-RUST_LOG="${RUST_LOG:-error}" "$ROOT/target/release/stackpro-bench" --endpoint "$MOTO_ENDPOINT" --out bench/results --bin-dir target/release --moto-pid "$MOTO_PID" "$@"
+# The steady phase gets a moto of its own: moto's per-request time grows with the items the
+# fan-out rows leave in its heap, which would measure moto, not the design.
+start_second_moto "$ROOT/target/bench/moto-steady.log"
+RUST_LOG="${RUST_LOG:-error}" "$ROOT/target/release/stackpro-bench" --endpoint "$MOTO_ENDPOINT" --steady-endpoint "$SECOND_MOTO_ENDPOINT" --out bench/results --bin-dir target/release --moto-pid "$MOTO_PID" "$@"
 if [[ " $* " == *" --soak "* ]]; then
   bash infra/local/venv.sh plot
   "$ROOT/.venv-plot/bin/python" infra/local/plot_soak.py bench/results

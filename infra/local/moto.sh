@@ -3,6 +3,8 @@
 #   start_moto LOG          -> sets MOTO_PID and MOTO_ENDPOINT
 #   start_iam_moto LOG      -> a second moto that enforces IAM (see moto_server.py);
 #                              sets IAM_MOTO_PID and IAM_MOTO_ENDPOINT
+#   start_second_moto LOG   -> another plain moto (the bench's steady phase);
+#                              sets SECOND_MOTO_PID and SECOND_MOTO_ENDPOINT
 #   stop_moto               -> stops what they started (also run on EXIT)
 
 free_port() {
@@ -52,6 +54,14 @@ start_moto() {
   export MOTO_PID MOTO_ENDPOINT
 }
 
+# A fresh moto of its own for one phase of the bench (its heap free of the earlier phases').
+start_second_moto() {
+  launch_moto "${1:-$ROOT/target/moto-second.log}" || return 1
+  SECOND_MOTO_PID=$LAUNCHED_PID
+  SECOND_MOTO_ENDPOINT=$LAUNCHED_ENDPOINT
+  export SECOND_MOTO_PID SECOND_MOTO_ENDPOINT
+}
+
 start_iam_moto() {
   launch_moto "${1:-$ROOT/target/moto-iam.log}" STACKPRO_ENFORCE_IAM=1 || return 1
   IAM_MOTO_PID=$LAUNCHED_PID
@@ -61,7 +71,7 @@ start_iam_moto() {
 
 stop_moto() {
   local pid
-  for pid in "${MOTO_PID:-}" "${IAM_MOTO_PID:-}"; do
+  for pid in "${MOTO_PID:-}" "${IAM_MOTO_PID:-}" "${SECOND_MOTO_PID:-}"; do
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -69,4 +79,5 @@ stop_moto() {
   done
   MOTO_PID=
   IAM_MOTO_PID=
+  SECOND_MOTO_PID=
 }

@@ -17,6 +17,8 @@ use anyhow::Context;
 
 struct Options {
     endpoint: String,
+    /// The steady phase's moto (bench.sh starts a fresh one); `endpoint` when not given.
+    steady_endpoint: String,
     out: PathBuf,
     bin_dir: PathBuf,
     sizes: Vec<usize>,
@@ -52,9 +54,11 @@ fn options() -> anyhow::Result<Options> {
             .parse()
             .with_context(|| format!("{name} takes a number"))
     };
+    let endpoint = flag("--endpoint")
+        .context("--endpoint (the moto URL) is required; ./infra/local/bench.sh sets it")?;
     Ok(Options {
-        endpoint: flag("--endpoint")
-            .context("--endpoint (the moto URL) is required; ./infra/local/bench.sh sets it")?,
+        steady_endpoint: flag("--steady-endpoint").unwrap_or_else(|| endpoint.clone()),
+        endpoint,
         out: flag("--out")
             .unwrap_or_else(|| "bench/results".into())
             .into(),
@@ -122,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     if o.steady_only {
         // The steady load alone (while working on the local stack's speed): the result as
         // JSON on stdout; the full run writes it into latest.*.
-        let stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+        let stack = stack::Stack::start(&o.steady_endpoint, o.concurrency).await?;
         eprintln!(
             "steady load: {} clients, {} msg/s for {} s",
             o.steady_clients, o.steady_rate, o.steady_seconds
@@ -272,11 +276,12 @@ async fn main() -> anyhow::Result<()> {
         "steady load: {} clients, {} msg/s for {} s",
         o.steady_clients, o.steady_rate, o.steady_seconds
     );
-    // A fresh table, queues and gateway: moto's per-request time grows with what the fan-out
-    // runs left behind (~3 items per client), which would measure moto, not the design.
+    // A fresh table, queues and gateway, on a moto of its own when bench.sh gives one
+    // (--steady-endpoint): moto's per-request time grows with what the fan-out runs left in its
+    // heap (~3 items per client), which would measure moto, not the design.
     stack.stop_indexer();
     stack.gateway.shutdown().await;
-    let steady_stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+    let steady_stack = stack::Stack::start(&o.steady_endpoint, o.concurrency).await?;
     let steady = steady::run(
         &steady_stack,
         o.steady_clients,

@@ -110,7 +110,7 @@ impl Report {
             let _ = writeln!(out, "\n## Steady load\n");
             let _ = writeln!(
                 out,
-                "{} clients in {} conversations of 10 (one portal each), {} messages/s for {} s: {} messages, {} deliveries expected, {} received, **{} lost, {} duplicates**.\n",
+                "{} clients in {} conversations of 10 (one portal each), {} messages/s for {} s, on a moto of its own: {} messages, {} deliveries expected, {} received, **{} lost, {} duplicates**.\n",
                 s.clients, s.conversations, s.messages_per_second, s.seconds, s.messages_sent, s.deliveries_expected,
                 s.deliveries_received, s.lost, s.duplicates
             );
