@@ -43,7 +43,9 @@ Two patches take moto's DynamoDB off its O(table) paths, so the local stack hold
   table Query hands moto only the items of its partition inside the key condition's range
   (bisected, after the ExclusiveStartKey, at most Limit + 4 of them), and a GSI Query only the
   items carrying that index's hash key (an index rebuilt after writes, once per Query). moto's
-  own code still applies the condition, the order, the paging and the projection to them.
+  own code still applies the condition, the order, the paging and the projection to them; it
+  no longer deep-copies the items it answers with (nothing changes them afterwards: a
+  projection builds new items), a third of a 2,000-item page's time.
 - **A transaction saves the items it touches, not every table.** moto deep-copies each table a
   TransactWriteItems names before applying it, to roll back on a cancelled one: the cost of a
   send grew with the table. Here the items the transaction names are saved (and the stream's
@@ -415,20 +417,32 @@ def _fast_dynamodb() -> None:
                     groups[name] = grouped
                 self._sp_gsi = (now, groups)
                 candidates = list(groups[name].get(value, []))
-        if candidates is None:
-            return query(
-                self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
-                scan_index_forward, projection_expressions, index_name, *args, **kwargs,
-            )
-        self.all_items = lambda: candidates  # only for this call: moto filters, sorts, pages
+        # moto deep-copies a Query's results before projecting and answering them; nothing
+        # downstream changes them (a projection builds new items), so only the list is copied.
+        table_module.copy = results_not_copied
         try:
-            return query(
-                self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
-                scan_index_forward, projection_expressions, index_name, *args, **kwargs,
-            )
+            if candidates is None:
+                return query(
+                    self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                    scan_index_forward, projection_expressions, index_name, *args, **kwargs,
+                )
+            self.all_items = lambda: candidates  # only for this call: moto filters, sorts, pages
+            try:
+                return query(
+                    self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                    scan_index_forward, projection_expressions, index_name, *args, **kwargs,
+                )
+            finally:
+                del self.all_items
         finally:
-            del self.all_items
+            table_module.copy = copy
 
+    import moto.dynamodb.models.table as table_module
+
+    results_not_copied = types.SimpleNamespace(
+        deepcopy=lambda x, memo=None: list(x) if isinstance(x, list) else copy.deepcopy(x, memo),
+        copy=copy.copy,
+    )
     Table.query = _query
 
     # ---- transactions: save the touched items, not the tables
