@@ -45,7 +45,7 @@ Two patches take moto's DynamoDB off its O(table) paths, so the local stack hold
   items carrying that index's hash key (an index rebuilt after writes, once per Query). moto's
   own code still applies the condition, the order, the paging and the projection to them; it
   no longer deep-copies the items it answers with (nothing changes them afterwards: a
-  projection builds new items), a third of a 2,000-item page's time.
+  projection builds new items): the 5,000-recipient fan-out's Query pages 0.40 s → 0.33 s.
 - **A transaction saves the items it touches, not every table.** moto deep-copies each table a
   TransactWriteItems names before applying it, to roll back on a cancelled one: the cost of a
   send grew with the table. Here the items the transaction names are saved (and the stream's
