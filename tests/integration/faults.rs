@@ -321,6 +321,30 @@ async fn recipients_unreadable_and_the_queue_refusing_tell_the_client_and_the_re
     .await;
 }
 
+/// Beyond its direct fan-out, route queues the next page of recipients before posting its own
+/// page: when SQS refuses that job, nobody has been posted to, the client is told, and the
+/// resend delivers to everyone once (route its page, the broadcast function the next).
+#[tokio::test]
+async fn a_next_page_the_queue_refuses_posts_nothing_and_the_resend_delivers_once() {
+    let mut d = deal().await;
+    // Pages of two connections: the owner's own and one member's; the other member is next.
+    d.stack.route.direct_fanout = 2;
+    d.proxy.inject("SendMessage", Fault::ServerError, 3);
+    let error = send(&d.stack, &d.owner, &chat("m1", "two pages")).await;
+    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
+    assert_eq!(error["retryable"], true, "{error}");
+    assert!(d.stack.gateway.posts().is_empty(), "nobody was posted to");
+    let ack = send(&d.stack, &d.owner, &chat("m1", "two pages")).await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    assert_eq!(ack["duplicate"], true);
+    one_message_settled(
+        &d,
+        "SQS refuses the next page of a conversation beyond the direct fan-out (500 × 3)",
+        "3 SDK attempts, then the client's resend (told: UNAVAILABLE, stored as seq 1): route posts its page, broadcast the next",
+    )
+    .await;
+}
+
 /// The route function dies after posting to some recipients (Lambda's timeout, a crash):
 /// the client hears nothing and resends; the resend delivers to everyone again, and those
 /// already reached drop the copy by its seq.
