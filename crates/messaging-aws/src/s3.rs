@@ -116,10 +116,10 @@ impl FileStorage {
             .provide_credentials()
             .await
             .map_err(|e| AwsError::Failed(format!("presign: credentials: {e}")))?;
-        let path: Vec<String> = key.split('/').map(uri_encode).collect();
+        let path: Vec<String> = key.split('/').map(percent_encode).collect();
         let (base, host) = match &self.endpoint {
             Some(endpoint) => (
-                format!("{endpoint}/{}", uri_encode(&self.bucket)),
+                format!("{endpoint}/{}", percent_encode(&self.bucket)),
                 endpoint.split("://").nth(1).unwrap_or(endpoint).to_owned(),
             ),
             None => {
@@ -128,9 +128,8 @@ impl FileStorage {
             }
         };
         let mut url = format!("{base}/{}", path.join("/"));
-        for (i, (name, value)) in query.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&format!("{}={}", uri_encode(name), uri_encode(value)));
+        for (name, value) in query {
+            push_param(&mut url, name, value);
         }
         let mut signed_headers = vec![("host", host.as_str())];
         signed_headers.extend(headers.iter().map(|(k, v)| (*k, v.as_str())));
@@ -148,7 +147,7 @@ impl FileStorage {
             .time(at)
             .settings(settings)
             .build()
-            .map_err(|e| AwsError::Failed(format!("presign: {e}")))?
+            .map_err(presign_failed)?
             .into();
         let signable = SignableRequest::new(
             method,
@@ -156,13 +155,12 @@ impl FileStorage {
             signed_headers.iter().copied(),
             SignableBody::UnsignedPayload,
         )
-        .map_err(|e| AwsError::Failed(format!("presign: {e}")))?;
+        .map_err(presign_failed)?;
         let (instructions, _) = sign(signable, &params)
-            .map_err(|e| AwsError::Failed(format!("presign: {e}")))?
+            .map_err(presign_failed)?
             .into_parts();
-        for (i, (name, value)) in instructions.params().iter().enumerate() {
-            url.push(if i == 0 && query.is_empty() { '?' } else { '&' });
-            url.push_str(&format!("{}={}", uri_encode(name), uri_encode(value)));
+        for (name, value) in instructions.params() {
+            push_param(&mut url, name, value);
         }
         let expires_at = at
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -181,19 +179,21 @@ impl FileStorage {
     }
 }
 
-/// SigV4's URI encoding: every byte but the unreserved characters as `%XX`.
-fn uri_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+fn presign_failed(e: impl std::fmt::Display) -> AwsError {
+    AwsError::Failed(format!("presign: {e}"))
 }
 
-/// RFC 5987 encoding of a file name for `Content-Disposition`.
+/// Appends `name=value` to `url`'s query, both encoded.
+fn push_param(url: &mut String, name: &str, value: &str) {
+    url.push(if url.contains('?') { '&' } else { '?' });
+    url.push_str(&percent_encode(name));
+    url.push('=');
+    url.push_str(&percent_encode(value));
+}
+
+/// Every byte but the unreserved characters (`A-Z a-z 0-9 - _ . ~`) as `%XX`: SigV4's URI
+/// encoding, and RFC 5987's encoding of a file name for `Content-Disposition` (whose
+/// attr-chars include these).
 fn percent_encode(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
