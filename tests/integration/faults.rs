@@ -174,6 +174,22 @@ async fn delivered_once_each(d: &Deal, seqs: &[u64]) -> (usize, usize) {
 }
 
 /// One message accepted: stored once, and bob and carol get it once each; the row recorded.
+/// Sends `text` as m1 and expects the retryable UNAVAILABLE the fault gives; the error.
+async fn told_unavailable(d: &Deal, text: &str) -> Value {
+    let error = send(&d.stack, &d.owner, &chat("m1", text)).await;
+    assert_eq!(error["type"], "ERROR", "{error}");
+    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
+    assert_eq!(error["retryable"], true, "{error}");
+    error
+}
+
+/// The client's resend of m1 (same clientMessageId) is acknowledged as the stored message.
+async fn resend_acked_as_duplicate(d: &Deal, text: &str) {
+    let ack = send(&d.stack, &d.owner, &chat("m1", text)).await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    assert_eq!(ack["duplicate"], true, "{ack}");
+}
+
 async fn one_message_settled(d: &Deal, case: &str, retried: &str) {
     let stored = stored(&d.stack).await;
     assert_eq!(stored.len(), 1, "stored once: {stored:?}");
@@ -271,10 +287,7 @@ async fn a_stalled_call_is_abandoned_and_retried_within_the_functions_time() {
 async fn a_queue_refusing_the_job_tells_the_client_and_the_resend_delivers_once() {
     let d = queued_deal().await;
     d.proxy.inject("SendMessage", Fault::ServerError, 3);
-    let error = send(&d.stack, &d.owner, &chat("m1", "queue down")).await;
-    assert_eq!(error["type"], "ERROR", "{error}");
-    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
-    assert_eq!(error["retryable"], true);
+    let error = told_unavailable(&d, "queue down").await;
     assert!(
         error["message"]
             .as_str()
@@ -287,9 +300,7 @@ async fn a_queue_refusing_the_job_tells_the_client_and_the_resend_delivers_once(
         1,
         "stored, as the client was told"
     );
-    let ack = send(&d.stack, &d.owner, &chat("m1", "queue down")).await;
-    assert_eq!(ack["type"], "ACK", "{ack}");
-    assert_eq!(ack["duplicate"], true);
+    resend_acked_as_duplicate(&d, "queue down").await;
     one_message_settled(
         &d,
         "SQS answers 500 to every attempt to queue the fan-out",
@@ -306,13 +317,9 @@ async fn recipients_unreadable_and_the_queue_refusing_tell_the_client_and_the_re
     let d = deal().await;
     d.proxy.inject("Query", Fault::ServerError, 3);
     d.proxy.inject("SendMessage", Fault::ServerError, 3);
-    let error = send(&d.stack, &d.owner, &chat("m1", "nowhere to go")).await;
-    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
-    assert_eq!(error["retryable"], true);
+    told_unavailable(&d, "nowhere to go").await;
     assert!(d.stack.gateway.posts().is_empty(), "nobody was posted to");
-    let ack = send(&d.stack, &d.owner, &chat("m1", "nowhere to go")).await;
-    assert_eq!(ack["type"], "ACK", "{ack}");
-    assert_eq!(ack["duplicate"], true);
+    resend_acked_as_duplicate(&d, "nowhere to go").await;
     one_message_settled(
         &d,
         "route cannot read the recipients (Query 500 × 3) and SQS refuses the job (500 × 3)",
@@ -330,13 +337,9 @@ async fn a_next_page_the_queue_refuses_posts_nothing_and_the_resend_delivers_onc
     // Pages of two connections: the owner's own and one member's; the other member is next.
     d.stack.route.direct_fanout = 2;
     d.proxy.inject("SendMessage", Fault::ServerError, 3);
-    let error = send(&d.stack, &d.owner, &chat("m1", "two pages")).await;
-    assert_eq!(error["code"], "UNAVAILABLE", "{error}");
-    assert_eq!(error["retryable"], true, "{error}");
+    told_unavailable(&d, "two pages").await;
     assert!(d.stack.gateway.posts().is_empty(), "nobody was posted to");
-    let ack = send(&d.stack, &d.owner, &chat("m1", "two pages")).await;
-    assert_eq!(ack["type"], "ACK", "{ack}");
-    assert_eq!(ack["duplicate"], true);
+    resend_acked_as_duplicate(&d, "two pages").await;
     one_message_settled(
         &d,
         "SQS refuses the next page of a conversation beyond the direct fan-out (500 × 3)",
@@ -370,9 +373,7 @@ async fn route_killed_mid_post_and_the_resend_reaches_everyone() {
     let reached = d.stack.gateway.posts().len();
     assert!((1..=2).contains(&reached), "{reached}");
     d.stack.gateway.slow(Duration::ZERO);
-    let ack = send(&d.stack, &d.owner, &chat("m1", "half way")).await;
-    assert_eq!(ack["type"], "ACK", "{ack}");
-    assert_eq!(ack["duplicate"], true);
+    resend_acked_as_duplicate(&d, "half way").await;
     assert!(
         d.stack.pump().await.is_empty(),
         "route posted; nothing queued"
