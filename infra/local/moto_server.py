@@ -66,6 +66,17 @@ Two patches take moto's DynamoDB off its O(table) paths, so the local stack hold
   request is handed to moto's handler directly, not through the Flask app moto builds around
   it (the same call Flask's view makes).
 
+- **A Query's answer is built in one cheap pass.** Two generic helpers were half of a
+  1,000-item Query's time (py-spy): the size of each item (for the 1 MB page), computed per
+  attribute through type checks and twice per item, and `dynamo_to_dict`, which turns the
+  answer's typed values into JSON shapes by asking each value what it is (`hasattr`,
+  `isinstance`) all the way down. Both keep their code for what is rare (sets, binary,
+  nested values) and answer the common case (strings, numbers, booleans, null, maps and lists
+  of them) directly, and the plain-JSON writer above looks at exact types first: a
+  1,000-item Query 192 → 129 ms as a client sees it (`boto3`, its parsing included).
+  `infra/local/test_moto_server.py` computes every size and conversion of its operations
+  both ways and requires them equal, for every attribute type.
+
 - **Long-lived objects leave the collector's generations.** moto keeps every item, and every
   record of a table's stream, as Python objects for as long as it runs; the interpreter's
   full collections walked all of them, pausing every request for hundreds of milliseconds
@@ -512,6 +523,16 @@ class _NotPlain(Exception):
 def _plain(value):  # type: ignore[no-untyped-def]
     """`value` as JSON can carry it, absent members dropped as the serializer drops them; a
     timestamp as the JSON protocols write it (epoch seconds, to the millisecond)."""
+    kind = type(value)
+    # The common shapes first, by exact type (a Query's answer is mostly these).
+    if kind is str or kind is bool or kind is int:
+        return value
+    if kind is dict:
+        return {
+            k if type(k) is str else str(k): _plain(v) for k, v in value.items() if v is not None
+        }
+    if kind is list:
+        return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
@@ -602,6 +623,64 @@ def _lean_requests() -> None:
     WSGIRequestHandler.log_request = _log_server_errors
 
 
+# moto's own versions, kept for `infra/local/test_moto_server.py` to compare with.
+MOTO_ITEM_SIZE = None
+MOTO_DYNAMO_TO_DICT = None
+
+
+def _lean_answers() -> None:
+    """Item sizes and typed-value conversion without per-value type inspection (above)."""
+    global MOTO_ITEM_SIZE, MOTO_DYNAMO_TO_DICT
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    MOTO_ITEM_SIZE = Item.size
+    MOTO_DYNAMO_TO_DICT = responses.dynamo_to_dict
+    generic = responses.dynamo_to_dict
+    scalars = (str, int, float, bool)
+    dicts = (dict, LimitedSizeDict)
+
+    def _item_size(self) -> int:  # type: ignore[no-untyped-def]
+        total = 0
+        for key, value in self.attrs.items():
+            kind, raw = value.type, value.value
+            if kind == "S" and type(raw) is str:
+                size = len(raw) if raw.isascii() else len(raw.encode("utf-8"))
+            elif kind == "N":
+                size = len(str(raw))
+            elif kind == "BOOL" and type(raw) is bool:
+                size = 1
+            else:
+                size = value.size()
+            total += (len(key) if key.isascii() else bytesize(key)) + size
+        return total
+
+    def _to_dict(obj):  # type: ignore[no-untyped-def]
+        kind = type(obj)
+        if kind is DynamoType:
+            t, raw = obj.type, obj.value
+            if t in ("S", "N", "BOOL", "NULL") and type(raw) in scalars:
+                return {t: raw}
+            if t in ("SS", "NS") and type(raw) is list:
+                return {t: [_to_dict(v) for v in raw]}
+            if t == "M" and type(raw) is dict:
+                return {"M": {k: _to_dict(v) for k, v in raw.items()}}
+            if t == "L" and type(raw) is list:
+                return {"L": [_to_dict(v) for v in raw]}
+            return generic(obj)
+        if kind in dicts:
+            return {k: _to_dict(v) for k, v in obj.items()}
+        if kind is list:
+            return [_to_dict(v) for v in obj]
+        if kind in scalars or obj is None:
+            return obj
+        return generic(obj)
+
+    Item.size = _item_size
+    responses.dynamo_to_dict = _to_dict
+
+
 FREEZE_EVERY_SECONDS = 5.0
 
 
@@ -621,6 +700,7 @@ def _freeze_long_lived() -> None:
 if os.environ.get("STACKPRO_MOTO_SLOW") != "1":
     _fast_dynamodb()
     _lean_requests()
+    _lean_answers()
     _freeze_long_lived()
 
 

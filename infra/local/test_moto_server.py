@@ -27,7 +27,33 @@ def load_launcher():  # type: ignore[no-untyped-def]
 def main() -> int:
     os.environ.pop("STACKPRO_MOTO_SLOW", None)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    load_launcher()
+    launcher = load_launcher()
+    # Every item size and typed-value conversion below is computed both ways, the launcher's
+    # and moto's, and must agree; moto's answer is the one used.
+    import moto.dynamodb.responses as dynamo_responses
+    from moto.dynamodb.models.dynamo_type import Item
+
+    quick_to_dict, quick_size = dynamo_responses.dynamo_to_dict, Item.size
+    assert quick_to_dict is not launcher.MOTO_DYNAMO_TO_DICT, "no lean conversion installed"
+    assert quick_size is not launcher.MOTO_ITEM_SIZE, "no lean item size installed"
+    checked = {"conversions": 0, "sizes": 0}
+
+    def checked_to_dict(obj):  # type: ignore[no-untyped-def]
+        slow = launcher.MOTO_DYNAMO_TO_DICT(obj)
+        quick = quick_to_dict(obj)
+        assert quick == slow and repr(quick) == repr(slow), f"conversion:\n lean {quick!r}\n moto {slow!r}"
+        checked["conversions"] += 1
+        return slow
+
+    def checked_size(self):  # type: ignore[no-untyped-def]
+        slow = launcher.MOTO_ITEM_SIZE(self)
+        quick = quick_size(self)
+        assert quick == slow, f"size of {self.attrs!r}: lean {quick}, moto {slow}"
+        checked["sizes"] += 1
+        return slow
+
+    dynamo_responses.dynamo_to_dict = checked_to_dict
+    Item.size = checked_size
     from moto.core.responses import BaseResponse
     from moto.dynamodb.responses import DynamoHandler
     from moto.server import DomainDispatcherApplication, create_backend_app
@@ -112,6 +138,8 @@ def main() -> int:
         "nul": {"NULL": True},
         "l": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"k": {"S": "v"}}}, {"L": []}]},
         "m": {"M": {"inner": {"M": {"deep": {"SS": ["z"]}}}, "empty": {"M": {}}}},
+        "ключ ✓": {"S": ""},
+        "neg": {"N": "-0.000123E+5"},
     }
     for i, sk in enumerate(["a", "b", "c", "d"]):
         item = dict(every_type, SK={"S": sk}, n={"N": str(i)})
@@ -280,7 +308,9 @@ def main() -> int:
     }
     missing = wanted - set(compared)
     assert not missing, f"not exercised: {missing}"
+    assert checked["conversions"] and checked["sizes"], checked
     print(f"plain JSON == serializer for {sum(compared.values())} answers of {len(compared)} operations")
+    print(f"lean == moto for {checked['conversions']} answer conversions and {checked['sizes']} item sizes")
     return 0
 
 
