@@ -32,7 +32,8 @@ async fn general_with_connections(stack: &TestStack, connections: usize) -> (Cli
 }
 
 /// Everyone is connected here, so no notification is written: the two Queries are the
-/// recipients (subscriptions) and the members (to find who is offline), whatever N. (Queued
+/// recipients (subscriptions; one read up to `FIRST_READ`, 250, and a few more for a page of
+/// 2,000: `a_page_is_read_in_growing_parts_…`) and the members (to find who is offline). (Queued
 /// here; posted by the route function, the same two Queries are route's: see
 /// `a_small_conversation_is_posted_by_the_route_function_with_no_queue_hop`.)
 #[tokio::test]
@@ -386,6 +387,95 @@ async fn a_conversation_larger_than_a_run_is_delivered_page_by_page_each_connect
         let frames = frames_for(&posts, client);
         let messages = frames.iter().filter(|f| f["type"] == "NEW_MESSAGE").count();
         assert_eq!(messages, 1, "{} got {frames:?}", client.connection);
+    }
+}
+
+/// A run reads its page in parts of growing size (here 2, 4, then the last 4 of a page of
+/// 10), posting each part while the next is read; the next page is queued once the page is
+/// read.
+#[tokio::test]
+async fn a_page_is_read_in_growing_parts_and_each_connection_posted_once() {
+    let mut stack = TestStack::new().await.queueing_messages();
+    let (owner, clients) = general_with_connections(&stack, 12).await;
+    stack.broadcast.fanout_per_run = 10;
+    stack.broadcast.first_read = 2;
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "in parts" } });
+    assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
+    let mut reports = Vec::new();
+    while let Some(event) = stack.events.receive(0).await.unwrap() {
+        for record in &event.records {
+            let job: BroadcastJob = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
+            reports.push(run_job(&stack.broadcast, &job).await.unwrap());
+        }
+        stack
+            .events
+            .complete(&event, &Default::default())
+            .await
+            .unwrap();
+    }
+    // 13 subscriptions (the sender's is skipped): 2 + 4 + 4, then the last 3 in a next page.
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[0].query_pages, 3, "{reports:?}");
+    assert!(reports[0].next_page, "{reports:?}");
+    assert!(
+        !reports[1].next_page && !reports[1].remainder,
+        "{reports:?}"
+    );
+    assert_eq!(
+        reports.iter().map(|r| r.delivered).sum::<usize>(),
+        12,
+        "{reports:?}"
+    );
+    let posts = stack.gateway.take();
+    for client in &clients {
+        let frames = frames_for(&posts, client);
+        assert_eq!(frames.len(), 1, "{} got {frames:?}", client.connection);
+    }
+}
+
+/// Out of time before its page is read and posted, a run hands the rest of the page, from
+/// the first subscriber it did not reach, to a new job; nobody is posted to twice.
+#[tokio::test]
+async fn a_run_out_of_time_mid_page_hands_the_rest_to_a_new_job_and_nobody_gets_two() {
+    let mut stack = TestStack::new().await.queueing_messages();
+    // 21 subscriptions, read 2, 4, 8, …: the third read finds more after it.
+    let (owner, clients) = general_with_connections(&stack, 20).await;
+    stack.broadcast.first_read = 2;
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "all hands" } });
+    assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
+    let event = stack
+        .events
+        .receive(0)
+        .await
+        .unwrap()
+        .expect("the message's job");
+    let job: BroadcastJob =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    // Two posts at a time, 200 ms each, and 500 ms left: the first two reads' six posts
+    // start in time, the third read's do not.
+    stack.broadcast.concurrency = 2;
+    stack.gateway.slow(std::time::Duration::from_millis(200));
+    let cutoff = messaging_core::time::now_millis() + 500;
+    let report = messaging_handlers::broadcast::run_job_until(&stack.broadcast, &job, Some(cutoff))
+        .await
+        .unwrap();
+    assert!(report.remainder, "{report:?}");
+    assert_eq!(report.continued, 0, "{report:?}");
+    assert!(
+        (1..20).contains(&report.delivered),
+        "some, not all: {report:?}"
+    );
+    stack
+        .events
+        .complete(&event, &Default::default())
+        .await
+        .unwrap();
+    stack.gateway.slow(std::time::Duration::ZERO);
+    stack.pump().await;
+    let posts = stack.gateway.take();
+    for client in &clients {
+        let frames = frames_for(&posts, client);
+        assert_eq!(frames.len(), 1, "{} got {frames:?}", client.connection);
     }
 }
 

@@ -348,6 +348,41 @@ async fn a_next_page_the_queue_refuses_posts_nothing_and_the_resend_delivers_onc
     .await;
 }
 
+/// The broadcast function reads a page of recipients in parts, posting each while it reads
+/// the next; when a later read fails past the SDK's retries, those already reached stay
+/// reached and the rest of the page goes to a new job, which reads it again: nobody is posted
+/// to twice, nobody is missed.
+#[tokio::test]
+async fn a_later_read_of_a_page_failing_hands_the_rest_to_a_new_job_and_nobody_gets_two() {
+    let mut d = queued_deal().await;
+    // Reads of one subscription, then two: the second read fails (500 × 3).
+    d.stack.broadcast.first_read = 1;
+    let ack = send(&d.stack, &d.owner, &chat("m1", "read in parts")).await;
+    assert_eq!(ack["type"], "ACK", "{ack}");
+    d.proxy.inject_after("Query", 1, Fault::ServerError, 3);
+    let event = d.stack.events.receive(0).await.unwrap().expect("the job");
+    let job: messaging_aws::BroadcastJob =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    let report = messaging_handlers::broadcast::run_job(&d.stack.broadcast, &job)
+        .await
+        .expect("a failed later read does not fail the run");
+    assert!(report.remainder, "{report:?}");
+    assert!(!report.next_page, "{report:?}");
+    assert_eq!(report.query_pages, 1, "{report:?}");
+    assert_eq!(d.proxy.count("Query", Some(Fault::ServerError)), 3);
+    d.stack
+        .events
+        .complete(&event, &Default::default())
+        .await
+        .unwrap();
+    one_message_settled(
+        &d,
+        "broadcast cannot read the rest of its page (its second Query 500 × 3)",
+        "3 SDK attempts, then a job for the rest of the page, from after the last subscriber read",
+    )
+    .await;
+}
+
 /// The route function dies after posting to some recipients (Lambda's timeout, a crash):
 /// the client hears nothing and resends; the resend delivers to everyone again, and those
 /// already reached drop the copy by its seq.

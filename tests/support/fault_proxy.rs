@@ -38,6 +38,8 @@ struct Rule {
     fault: Fault,
     /// How many more calls it faults.
     left: u32,
+    /// How many matching calls it lets through first.
+    skip: u32,
 }
 
 #[derive(Debug, Default)]
@@ -83,10 +85,16 @@ impl FaultProxy {
 
     /// The next `times` calls of `operation` (suffix of `X-Amz-Target`, or `*`) get `fault`.
     pub fn inject(&self, operation: &str, fault: Fault, times: u32) {
+        self.inject_after(operation, 0, fault, times);
+    }
+
+    /// The `times` calls of `operation` after the next `skip` get `fault`.
+    pub fn inject_after(&self, operation: &str, skip: u32, fault: Fault, times: u32) {
         self.state.lock().unwrap().rules.push(Rule {
             operation: operation.to_owned(),
             fault,
             left: times,
+            skip,
         });
     }
 
@@ -119,9 +127,13 @@ fn decide(state: &Mutex<State>, operation: &str) -> Option<Fault> {
         .rules
         .iter_mut()
         .find(|r| r.left > 0 && (r.operation == "*" || operation.ends_with(&r.operation)))
-        .map(|rule| {
+        .and_then(|rule| {
+            if rule.skip > 0 {
+                rule.skip -= 1;
+                return None;
+            }
             rule.left -= 1;
-            rule.fault
+            Some(rule.fault)
         });
     let what = fault.map_or("forwarded".to_owned(), |f| format!("{f:?}"));
     state.log.push((operation.to_owned(), what));

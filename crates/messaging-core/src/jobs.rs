@@ -38,7 +38,8 @@ pub struct BroadcastJob {
     pub attempt: u32,
     /// How this job derives from the one first queued: `r` for each retry of the recipients
     /// that failed, `c` for each continuation of the recipients a run had no time left for,
-    /// `p` for each next page of subscribers.
+    /// `p` for each next page of subscribers, `a` for the rest of a page a run stopped reading
+    /// or posting in (its subscribers after the last one it started).
     /// Part of the deduplication id, so two derived jobs never share one, and a replayed
     /// invocation that queues the same derived job again is dropped as a duplicate.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -217,6 +218,19 @@ impl BroadcastJob {
         next.after = Some(after);
         next.lineage.push('p');
         next
+    }
+
+    /// The same attempt, for the conversation's subscribers after `after` (all of them when
+    /// `None`): the part of its page a run did not reach, because its time ran out or a later
+    /// read of the page failed, before it had queued the next page. Not a [`Self::next_page`]:
+    /// its deduplication id differs, so it is never dropped in favour of a next page that
+    /// starts further on.
+    pub fn remainder(&self, after: Option<ConnectionId>) -> Self {
+        let mut rest = self.clone();
+        rest.only = None;
+        rest.after = after;
+        rest.lineage.push('a');
+        rest
     }
 
     /// The same attempt, for just the recipients `only` (this run had no time left for them).
@@ -415,6 +429,11 @@ mod tests {
             page.deduplication_id(),
             page.next_page(ConnectionId::parse("z=").unwrap())
                 .deduplication_id(),
+            // The rest of a page, and a next page, from the same job.
+            first
+                .remainder(Some(ConnectionId::parse("y=").unwrap()))
+                .deduplication_id(),
+            page.remainder(None).deduplication_id(),
             // The retry of a continuation and the continuation of a retry: same attempt.
             rest.retry(only.clone()).deduplication_id(),
             retry.continuation(only.clone()).deduplication_id(),

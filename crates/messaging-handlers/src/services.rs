@@ -147,6 +147,7 @@ impl Services {
                 dead_letters: p.dead_letters,
                 concurrency: p.fanout_concurrency,
                 fanout_per_run: crate::broadcast::FANOUT_PER_RUN,
+                first_read: crate::broadcast::FIRST_READ,
             },
             search_indexer: SearchIndexerService {
                 table: p.table.clone(),

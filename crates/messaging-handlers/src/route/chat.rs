@@ -161,6 +161,9 @@ async fn deliver(service: &RouteService, job: &BroadcastJob) -> Result<&'static 
         queue: &service.queue,
         concurrency: service.fanout_concurrency,
         per_run: service.direct_fanout,
+        // One read: its next page is queued before its first post, so a route that cannot
+        // queue it has posted nothing and the client's resend reaches everyone once.
+        first_read: service.direct_fanout,
     };
     // Boxed: the delivery's future is as large as a whole broadcast run, and would otherwise
     // be inlined into every frame's future (a debug build overflows a test thread's stack).
