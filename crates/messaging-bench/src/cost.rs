@@ -206,6 +206,7 @@ mod tests {
             recipient_query_seconds: 0.0,
             posting_deliveries_per_second: 0.0,
             posting_percent_of_raw: 0.0,
+            posting_percent_of_raw_trials: Vec::new(),
             route_dynamodb_requests: counts(&[("GetItem", 3), ("UpdateItem", 1), ("PutItem", 2)]),
             broadcast_dynamodb_requests: counts(&[("Query", 1)]),
             recipient_query_pages: 1,

@@ -88,8 +88,9 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "## Fan-out: one message to N connected clients (concurrency {})\n",
-            self.fanout_concurrency
+            "## Fan-out: one message to N connected clients (concurrency {})\n\nEach row is the median of {} messages to the same clients (by the posting phase's % of raw; every trial's in brackets), each followed by its raw gateway rate.\n",
+            self.fanout_concurrency,
+            crate::fanout::TRIALS
         );
         let _ = writeln!(out, "| N | delivered | ACK (s) | first (s) | last (s) | deliveries/s | raw gateway deliveries/s | % of raw | recipient Query on moto (s) | posting phase deliveries/s (% of raw) | DynamoDB requests (route; broadcast) | recipient Query pages / RRU | SQS requests | PostToConnection |");
         let _ = writeln!(
@@ -99,10 +100,12 @@ impl Report {
         for f in &self.fanout {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {:.0} % | {:.3} | {:.0} ({:.0} %) | {}; {} | {} / {:.1} | {} | {} |",
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.0} | {:.0} | {:.0} % | {:.3} | {:.0} ({:.0} %; [{}]) | {}; {} | {} / {:.1} | {} | {} |",
                 f.recipients, f.delivered, f.seconds_to_ack, f.seconds_to_first, f.seconds_to_last, f.deliveries_per_second,
                 f.raw_deliveries_per_second, f.percent_of_raw, f.recipient_query_seconds, f.posting_deliveries_per_second,
-                f.posting_percent_of_raw, ops(&f.route_dynamodb_requests), ops(&f.broadcast_dynamodb_requests),
+                f.posting_percent_of_raw,
+                f.posting_percent_of_raw_trials.iter().map(|p| format!("{p:.0}")).collect::<Vec<_>>().join(", "),
+                ops(&f.route_dynamodb_requests), ops(&f.broadcast_dynamodb_requests),
                 f.recipient_query_pages, f.recipient_query_read_units, ops(&f.sqs_requests), f.post_to_connection_calls
             );
         }
