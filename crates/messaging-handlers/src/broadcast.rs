@@ -313,7 +313,8 @@ pub async fn run_job_until(
 
 /// Delivers one job with `fanout`'s clients: the broadcast function for every queued job, the
 /// route function for a message's first page of recipients (see [`Fanout`]). No post starts
-/// after `cutoff` (epoch ms): the recipients left go into a continuation job.
+/// after `cutoff` (epoch ms): the recipients left go into a continuation job, or, when the run
+/// had not read its whole page yet, the rest of the page into a remainder job.
 #[tracing::instrument(skip_all, fields(tenant = %job.tenant, group = %job.group(), attempt = job.attempt, lineage = %job.lineage))]
 pub async fn deliver(
     fanout: &Fanout<'_>,
