@@ -28,7 +28,7 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "moto launcher patches: plain-JSON answers equal moto's serializer"
+step "moto launcher patches: plain-JSON answers, item sizes and value conversions equal moto's own"
 .venv/bin/python infra/local/test_moto_server.py
 
 step "moto server"
