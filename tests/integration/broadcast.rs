@@ -315,10 +315,15 @@ async fn a_redelivered_job_notifies_nobody_twice() {
     assert_eq!(live_mentions, 1, "carol's mention was pushed twice");
 }
 
-#[tokio::test]
-async fn a_run_out_of_time_hands_the_rest_to_a_continuation_and_nobody_gets_two() {
-    let mut stack = TestStack::new().await.queueing_messages();
-    let (owner, clients) = general_with_connections(&stack, 12).await;
+/// The owner sends to `general`; its job runs with two posts at a time, 200 ms each, and
+/// 500 ms left. The job's event (not yet completed) and the run's report.
+async fn send_and_run_out_of_time(
+    stack: &mut TestStack,
+    owner: &Client,
+) -> (
+    aws_lambda_events::sqs::SqsEvent,
+    messaging_handlers::broadcast::JobReport,
+) {
     let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "all hands" } });
     assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
     let event = stack
@@ -329,27 +334,45 @@ async fn a_run_out_of_time_hands_the_rest_to_a_continuation_and_nobody_gets_two(
         .expect("the message's job");
     let job: BroadcastJob =
         serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
-    // Two posts at a time, 200 ms each, and 500 ms left: some recipients wait for the next run.
     stack.broadcast.concurrency = 2;
     stack.gateway.slow(std::time::Duration::from_millis(200));
     let cutoff = messaging_core::time::now_millis() + 500;
     let report = messaging_handlers::broadcast::run_job_until(&stack.broadcast, &job, Some(cutoff))
         .await
         .unwrap();
-    assert!(report.continued > 0, "{report:?}");
-    assert_eq!(report.delivered + report.continued, 12, "{report:?}");
+    (event, report)
+}
+
+/// Completes the cut-short run's event, lets the queue deliver the rest at full speed, and
+/// checks every client got the message exactly once.
+async fn settle_each_once(
+    stack: &TestStack,
+    event: &aws_lambda_events::sqs::SqsEvent,
+    clients: &[Client],
+) {
     stack
         .events
-        .complete(&event, &Default::default())
+        .complete(event, &Default::default())
         .await
         .unwrap();
     stack.gateway.slow(std::time::Duration::ZERO);
     stack.pump().await;
     let posts = stack.gateway.take();
-    for client in &clients {
+    for client in clients {
         let frames = frames_for(&posts, client);
         assert_eq!(frames.len(), 1, "{} got {frames:?}", client.connection);
     }
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_hands_the_rest_to_a_continuation_and_nobody_gets_two() {
+    let mut stack = TestStack::new().await.queueing_messages();
+    let (owner, clients) = general_with_connections(&stack, 12).await;
+    // Two posts at a time, 200 ms each, and 500 ms left: some recipients wait for the next run.
+    let (event, report) = send_and_run_out_of_time(&mut stack, &owner).await;
+    assert!(report.continued > 0, "{report:?}");
+    assert_eq!(report.delivered + report.continued, 12, "{report:?}");
+    settle_each_once(&stack, &event, &clients).await;
 }
 
 #[tokio::test]
@@ -441,42 +464,16 @@ async fn a_run_out_of_time_mid_page_hands_the_rest_to_a_new_job_and_nobody_gets_
     // 21 subscriptions, read 2, 4, 8, …: the third read finds more after it.
     let (owner, clients) = general_with_connections(&stack, 20).await;
     stack.broadcast.first_read = 2;
-    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "all hands" } });
-    assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
-    let event = stack
-        .events
-        .receive(0)
-        .await
-        .unwrap()
-        .expect("the message's job");
-    let job: BroadcastJob =
-        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
     // Two posts at a time, 200 ms each, and 500 ms left: the first two reads' six posts
     // start in time, the third read's do not.
-    stack.broadcast.concurrency = 2;
-    stack.gateway.slow(std::time::Duration::from_millis(200));
-    let cutoff = messaging_core::time::now_millis() + 500;
-    let report = messaging_handlers::broadcast::run_job_until(&stack.broadcast, &job, Some(cutoff))
-        .await
-        .unwrap();
+    let (event, report) = send_and_run_out_of_time(&mut stack, &owner).await;
     assert!(report.remainder, "{report:?}");
     assert_eq!(report.continued, 0, "{report:?}");
     assert!(
         (1..20).contains(&report.delivered),
         "some, not all: {report:?}"
     );
-    stack
-        .events
-        .complete(&event, &Default::default())
-        .await
-        .unwrap();
-    stack.gateway.slow(std::time::Duration::ZERO);
-    stack.pump().await;
-    let posts = stack.gateway.take();
-    for client in &clients {
-        let frames = frames_for(&posts, client);
-        assert_eq!(frames.len(), 1, "{} got {frames:?}", client.connection);
-    }
+    settle_each_once(&stack, &event, &clients).await;
 }
 
 /// The default stack: the route function posts a new message to a conversation of up to
