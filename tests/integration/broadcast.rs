@@ -325,7 +325,7 @@ async fn send_and_run_out_of_time(
     messaging_handlers::broadcast::JobReport,
 ) {
     let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "all hands" } });
-    assert_eq!(stack.send(&owner, &message).await.1["type"], "ACK");
+    assert_eq!(stack.send(owner, &message).await.1["type"], "ACK");
     let event = stack
         .events
         .receive(0)
