@@ -18,6 +18,8 @@ pub enum ConfigError {
     Token(#[from] TokenConfigError),
     #[error("JWT settings are invalid: {0}")]
     Jwks(#[from] JwksError),
+    #[error("a start-up read was stopped before it finished: {0}")]
+    Stopped(String),
     #[error("the secret {id} ({name}) could not be read: {reason}")]
     Secret {
         name: String,
@@ -202,6 +204,38 @@ pub async fn secret_from(sdk: &SdkConfig, name: &str, id: &str) -> Result<String
     Ok(value)
 }
 
+/// Starts `read` (a setting that costs a round trip, such as a secret) on the runtime now, so
+/// that what the caller builds meanwhile (clients, limits) overlaps its wait: a cold start
+/// then waits for the longer of the two, not their sum. Await the result for the value.
+pub fn start<T: Send + 'static>(
+    read: impl std::future::Future<Output = Result<T, ConfigError>> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T, ConfigError>> {
+    let running = tokio::spawn(read);
+    async move {
+        match running.await {
+            Ok(value) => value,
+            Err(stopped) if stopped.is_panic() => std::panic::resume_unwind(stopped.into_panic()),
+            Err(stopped) => Err(ConfigError::Stopped(stopped.to_string())),
+        }
+    }
+}
+
+/// [`signer`], started now ([`start`]).
+pub fn start_signer(
+    sdk: &SdkConfig,
+) -> impl std::future::Future<Output = Result<Signer, ConfigError>> {
+    let sdk = sdk.clone();
+    start(async move { signer(&sdk).await })
+}
+
+/// [`token_verifier`], started now ([`start`]).
+pub fn start_token_verifier(
+    sdk: &SdkConfig,
+) -> impl std::future::Future<Output = Result<Verifier, ConfigError>> {
+    let sdk = sdk.clone();
+    start(async move { token_verifier(&sdk).await })
+}
+
 /// Shortest cursor secret accepted.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
 
@@ -343,4 +377,42 @@ pub fn rate_limits() -> Result<messaging_core::limits::RateLimits, ConfigError> 
 /// the template grants SNS publishing to phone numbers only when its `EnableSms` is true).
 pub fn sms_enabled() -> Result<bool, ConfigError> {
     parsed("SMS_ENABLED", false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_started_read_runs_before_it_is_awaited_and_gives_its_value() {
+        let (began, seen) = tokio::sync::oneshot::channel();
+        let read = start(async move {
+            began.send(()).expect("the test waits for this");
+            Ok(42)
+        });
+        // Nothing has polled `read`: the read still began, on its own task.
+        seen.await.expect("the started read ran");
+        assert_eq!(read.await.expect("the read's value"), 42);
+    }
+
+    #[tokio::test]
+    async fn a_started_read_gives_its_error_as_it_is() {
+        let read = start(async { Err::<(), _>(ConfigError::Missing("CURSOR_SECRET")) });
+        assert!(matches!(
+            read.await,
+            Err(ConfigError::Missing("CURSOR_SECRET"))
+        ));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the read's own panic")]
+    async fn a_started_read_that_panics_panics_its_caller() {
+        let read = start(async {
+            if std::env::var_os("PATH").is_some() {
+                panic!("the read's own panic");
+            }
+            Ok(())
+        });
+        let _ = read.await;
+    }
 }

@@ -21,10 +21,12 @@ pub struct ConnectService {
 impl ConnectService {
     /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL` and the `JWT_*` settings.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        // The key's round trip first: the clients below are built while it is in flight.
+        let verifier = config::start_token_verifier(sdk);
         Ok(Self {
             table: config::table(sdk)?,
-            verifier: config::token_verifier(sdk).await?,
             queue: config::broadcast_queue(sdk)?,
+            verifier: verifier.await?,
         })
     }
 }

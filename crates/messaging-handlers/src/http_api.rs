@@ -36,11 +36,14 @@ pub struct HttpApiService {
 impl HttpApiService {
     /// As the Lambda builds it: `TABLE_NAME`, `CURSOR_SECRET`, `JWT_*`.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        // The two secrets are read at once: a cold start waits for one round trip, not two.
-        let (cursors, verifier) =
-            tokio::try_join!(config::signer(sdk), config::token_verifier(sdk))?;
+        // The two secrets are read at once, while the table's client is built: a cold start
+        // waits for one round trip, not two, and not for the client after it.
+        let cursors = config::start_signer(sdk);
+        let verifier = config::start_token_verifier(sdk);
+        let table = config::table(sdk)?;
+        let (cursors, verifier) = tokio::try_join!(cursors, verifier)?;
         Ok(Self {
-            table: config::table(sdk)?,
+            table,
             cursors,
             verifier,
         })

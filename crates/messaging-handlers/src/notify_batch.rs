@@ -90,6 +90,8 @@ impl NotifyBatchService {
     /// As the Lambda builds it: `TABLE_NAME`, `NOTIFY_QUEUE_URL`, `NOTIFY_WORKERS`,
     /// `SENDER_EMAIL`, `PORTAL_URL`, `HTTP_API_URL`, `CURSOR_SECRET_ID`, `SES_MAX_SEND_RATE`.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        // The secret's round trip first: the clients below are built while it is in flight.
+        let signer = config::start_signer(sdk);
         Ok(Self {
             table: config::table(sdk)?,
             mailer: config::mailer(sdk)?,
@@ -99,7 +101,7 @@ impl NotifyBatchService {
             workers: config::notify_workers()?,
             portal_url: config::required("PORTAL_URL")?,
             unsubscribe_url: config::unsubscribe_url()?,
-            signer: config::signer(sdk).await?,
+            signer: signer.await?,
             max_send_rate: config::ses_max_send_rate()?,
             sms_enabled: config::sms_enabled()?,
             window_millis: DEFAULT_WINDOW_MILLIS,

@@ -40,13 +40,15 @@ impl FileShareService {
     /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `FILES_BUCKET`,
     /// `CURSOR_SECRET`.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        // The secret's round trip first: the clients below are built while it is in flight.
+        let cursors = config::start_signer(sdk);
         Ok(Self {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
             storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
-            cursors: config::signer(sdk).await?,
             limiter: Limiter::new(config::rate_limits()?),
             callers: Callers::default(),
+            cursors: cursors.await?,
         })
     }
 }

@@ -55,16 +55,18 @@ impl RouteService {
     /// As the Lambda builds it: `TABLE_NAME`, `BROADCAST_QUEUE_URL`, `CURSOR_SECRET`,
     /// `WEBSOCKET_MANAGEMENT_ENDPOINT`, `FANOUT_CONCURRENCY`, `DIRECT_FANOUT`.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        // The secret's round trip first: the clients below are built while it is in flight.
+        let cursors = config::start_signer(sdk);
         Ok(Self {
             table: config::table(sdk)?,
             queue: config::broadcast_queue(sdk)?,
-            cursors: config::signer(sdk).await?,
             limiter: Limiter::new(config::rate_limits()?),
             callers: Callers::default(),
             sns: config::sns(sdk),
             api: config::connections_api(sdk)?,
             fanout_concurrency: config::fanout_concurrency()?,
             direct_fanout: config::direct_fanout()?,
+            cursors: cursors.await?,
         })
     }
 }
