@@ -87,6 +87,15 @@ Two patches take moto's DynamoDB off its O(table) paths, so the local stack hold
   among frozen objects are kept (moto's data holds none). No effect on what any request
   answers.
 
+Two more keep the soak (1,000 clients x 50 msg/s for 5 minutes) from collapsing once moto falls
+behind, each checked by `infra/local/test_moto_server.py`:
+- **Connections are kept alive** between requests (`_keep_alive`): werkzeug's server closed
+  every one, so each SDK request opened a connection and a thread, and under load the accept
+  loop fell behind until the SDK's connects timed out.
+- **A send no longer counts the queue's messages** (`_sqs_sends_skip_message_counts`): moto's
+  SendMessage computed every queue attribute, three passes over the queue's messages among
+  them, up to four times a send, so a backlog made every send slower.
+
 Usage: the same arguments as `moto_server` (infra/local/moto.sh starts it).
 """
 
@@ -155,6 +164,51 @@ def _sqs_fifo_id_limits() -> None:
 
 
 _sqs_fifo_id_limits()
+
+# The three counts a send skips, each a property of moto's Queue.
+SQS_MESSAGE_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+
+
+def _sqs_sends_skip_message_counts() -> None:
+    """A send no longer counts the queue's messages. moto's SendMessage (and each entry of a
+    SendMessageBatch) reads the queue's `attributes` up to four times for one setting,
+    ContentBasedDeduplication, and `attributes` computes every attribute each time, the three
+    approximate message counts included: three passes over every message in the queue, each
+    asking the clock per message. So the longer a queue's backlog, the slower each send, and the
+    faster the backlog grew: the soak (1,000 clients x 50 msg/s) collapsed once the route's
+    continuations queued up (py-spy: 87 % of moto's GIL time in `unix_time` under
+    `Queue.attributes`). While a send runs, the three counts answer 0 (nothing on the send path
+    reads them); GetQueueAttributes still counts every message (`test_moto_server.py` checks
+    both)."""
+    import threading
+
+    from moto.sqs.models import Queue, SQSBackend
+
+    sending = threading.local()
+    for name in SQS_MESSAGE_COUNTS:
+        counted = getattr(Queue, name)
+
+        def _count(self, counted=counted):  # type: ignore[no-untyped-def]
+            return 0 if getattr(sending, "depth", 0) else counted.fget(self)
+
+        setattr(Queue, name, property(_count))
+    send = SQSBackend.send_message
+
+    def _send(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sending.depth = getattr(sending, "depth", 0) + 1
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            sending.depth -= 1
+
+    SQSBackend.send_message = _send
+
+
+_sqs_sends_skip_message_counts()
 
 SENT_EMAILS_PATH = "/stackpro/ses/messages"
 _dispatch = DomainDispatcherApplication.__call__
@@ -697,8 +751,95 @@ def _freeze_long_lived() -> None:
     threading.Thread(target=freezer, name="stackpro-gc-freeze", daemon=True).start()
 
 
+def _keep_alive() -> None:
+    """Connections are kept alive between requests. Werkzeug's server, which moto runs, ends
+    every answer with `Connection: close` (http.server cannot drain a body the application did
+    not read before the next request line), so every SDK request opened a TCP connection and
+    moto started a thread for it. Under load the accept loop, waiting for the GIL with every
+    request thread, fell behind: the soak (1,000 clients x 50 msg/s) had 130 connections
+    waiting to be accepted and 120 more in SYN-RECV, and the SDK's connects timed out after
+    5 s. Here a request with a Content-Length reads its body through a stream limited to it,
+    which is drained after the answer, and the connection stays open for the client's next
+    request (unless the client asked to close it); a chunked request body still closes it
+    (`test_moto_server.py`, "keep-alive", checks all three). Werkzeug's own drain, which reads
+    whatever the socket holds after an answer (its next request, once kept alive), is skipped
+    for such a request: its selector (the only one werkzeug's server makes) finds nothing.
+    """
+    import selectors
+    import threading
+    import types
+
+    import werkzeug.serving
+    from werkzeug.serving import WSGIRequestHandler
+    from werkzeug.wsgi import LimitedStream
+
+    kept = threading.local()
+
+    class _NothingToDrain:
+        def register(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            return None
+
+        def select(self, timeout=None):  # type: ignore[no-untyped-def]
+            return []
+
+        def close(self) -> None:
+            return None
+
+    def _selector():  # type: ignore[no-untyped-def]
+        return _NothingToDrain() if getattr(kept, "body", None) is not None else selectors.DefaultSelector()
+
+    werkzeug.serving.selectors = types.SimpleNamespace(
+        DefaultSelector=_selector, EVENT_READ=selectors.EVENT_READ
+    )
+
+    make_environ = WSGIRequestHandler.make_environ
+    run_wsgi = WSGIRequestHandler.run_wsgi
+    send_header = WSGIRequestHandler.send_header
+
+    def _make_environ(self):  # type: ignore[no-untyped-def]
+        environ = make_environ(self)
+        kept.body = None
+        if not environ.get("wsgi.input_terminated"):  # not chunked
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return environ
+            if length >= 0:
+                body = LimitedStream(environ["wsgi.input"], length)
+                environ["wsgi.input"] = body
+                environ["wsgi.input_terminated"] = True
+                kept.body = body
+        return environ
+
+    def _send_header(self, keyword, value):  # type: ignore[no-untyped-def]
+        if (
+            keyword.lower() == "connection"
+            and value.lower() == "close"
+            and getattr(kept, "body", None) is not None
+            and not self.close_connection
+        ):
+            return
+        send_header(self, keyword, value)
+
+    def _run_wsgi(self):  # type: ignore[no-untyped-def]
+        kept.body = None
+        try:
+            run_wsgi(self)
+        finally:
+            body, kept.body = kept.body, None
+            if body is None:
+                self.close_connection = True
+            else:
+                body.exhaust()
+
+    WSGIRequestHandler.make_environ = _make_environ
+    WSGIRequestHandler.send_header = _send_header
+    WSGIRequestHandler.run_wsgi = _run_wsgi
+
+
 if os.environ.get("STACKPRO_MOTO_SLOW") != "1":
     _fast_dynamodb()
+    _keep_alive()
     _lean_requests()
     _lean_answers()
     _freeze_long_lived()

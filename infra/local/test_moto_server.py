@@ -311,7 +311,114 @@ def main() -> int:
     assert checked["conversions"] and checked["sizes"], checked
     print(f"plain JSON == serializer for {sum(compared.values())} answers of {len(compared)} operations")
     print(f"lean == moto for {checked['conversions']} answer conversions and {checked['sizes']} item sizes")
+    check_sqs_counts(launcher)
+    check_keep_alive()
     return 0
+
+
+def check_sqs_counts(launcher) -> None:  # type: ignore[no-untyped-def]
+    """A send counts no messages (the launcher's patch), and GetQueueAttributes still counts
+    each kind right: visible, in flight, delayed, with FIFO deduplication intact."""
+    import boto3
+    from moto import mock_aws
+    from moto.sqs.models import Queue
+
+    counted = {"during sends": 0}
+    sending = {"now": False}
+    for name in launcher.SQS_MESSAGE_COUNTS:
+        patched = getattr(Queue, name)
+
+        def _watched(self, patched=patched):  # type: ignore[no-untyped-def]
+            value = patched.fget(self)
+            if sending["now"] and value:
+                counted["during sends"] += 1
+            return value
+
+        setattr(Queue, name, property(_watched))
+    try:
+        with mock_aws():
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            fifo = sqs.create_queue(
+                QueueName="jobs.fifo",
+                Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"},
+            )["QueueUrl"]
+            plain = sqs.create_queue(QueueName="plain")["QueueUrl"]
+            sending["now"] = True
+            for n in range(5):
+                sqs.send_message(
+                    QueueUrl=fifo, MessageBody=f"m{n}", MessageGroupId=f"g{n % 2}",
+                    MessageDeduplicationId=f"d{n}",
+                )
+            # The same deduplication id again: dropped, as SQS does within five minutes.
+            sqs.send_message(QueueUrl=fifo, MessageBody="again", MessageGroupId="g0", MessageDeduplicationId="d0")
+            sqs.send_message_batch(
+                QueueUrl=plain,
+                Entries=[{"Id": "a", "MessageBody": "a"}, {"Id": "b", "MessageBody": "b", "DelaySeconds": 60}],
+            )
+            sending["now"] = False
+            assert counted["during sends"] == 0, f"a send counted messages: {counted}"
+            taken = sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=1)["Messages"]
+            assert len(taken) == 1, taken
+
+            def counts(url: str) -> tuple[str, str, str]:
+                a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+                return (
+                    a["ApproximateNumberOfMessages"],
+                    a["ApproximateNumberOfMessagesNotVisible"],
+                    a["ApproximateNumberOfMessagesDelayed"],
+                )
+
+            assert counts(fifo) == ("4", "1", "0"), counts(fifo)
+            assert counts(plain) == ("1", "0", "1"), counts(plain)
+    finally:
+        for name in launcher.SQS_MESSAGE_COUNTS:
+            setattr(Queue, name, getattr(Queue, name).fget.__defaults__[0])
+    print("SQS: sends count no messages; GetQueueAttributes counts visible, in flight and delayed")
+
+
+def check_keep_alive() -> None:
+    """keep-alive: the launcher's server keeps a connection open after an answer, even when
+    the application left the request's body unread (drained, so the next request parses);
+    a client's `Connection: close` and a chunked request body still close it."""
+    import http.client
+    import threading
+
+    from werkzeug.serving import make_server
+
+    def app(environ, start_response):  # type: ignore[no-untyped-def]
+        if environ["REQUEST_METHOD"] != "POST":  # e.g. an undrained body read as the method
+            body = f"not a POST: {environ['REQUEST_METHOD'][:40]}".encode()
+        elif environ["PATH_INFO"] == "/echo":
+            body = environ["wsgi.input"].read()
+        else:  # /ignore: the body is left unread
+            body = b"ignored"
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+
+        def post(path: str, body: bytes, **headers: str) -> tuple[bytes, str | None]:
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            return response.read(), response.getheader("Connection")
+
+        assert post("/ignore", b"x" * 5000) == (b"ignored", None)
+        socket = connection.sock
+        assert socket is not None, "closed after an answer"
+        assert post("/echo", b"hello") == (b"hello", None), "the unread body was not drained"
+        assert connection.sock is socket, "a new connection for the second request"
+        assert post("/echo", b"bye", Connection="close") == (b"bye", "close")
+        assert connection.sock is None, "still open after the client asked to close"
+        connection.request("POST", "/echo", body=iter([b"chunk", b"ed"]), encode_chunked=True)
+        response = connection.getresponse()
+        assert (response.read(), response.getheader("Connection")) == (b"chunked", "close")
+        connection.close()
+    finally:
+        server.shutdown()
+    print("keep-alive: kept after an answer (an unread body drained), closed on request and for chunked bodies")
 
 
 if __name__ == "__main__":
