@@ -93,6 +93,9 @@ fn options() -> anyhow::Result<Options> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The functions' own log lines (JSON, as deployed), at RUST_LOG's level: bench.sh sets
+    // `error` unless told otherwise, so a run that goes wrong says why.
+    messaging_handlers::telemetry::init_tracing();
     let o = options()?;
     let started = std::time::Instant::now();
 
