@@ -84,6 +84,9 @@ pub struct NotifyBatchService {
     pub window_millis: i64,
     /// Pending notifications a pass reads from each shard ([`PAGE_PER_SHARD`]).
     pub page_per_shard: usize,
+    /// How long a tenant's pending marker outlives its last notification
+    /// ([`MARKER_GRACE_MILLIS`]).
+    pub marker_grace_millis: i64,
 }
 
 impl NotifyBatchService {
@@ -106,6 +109,7 @@ impl NotifyBatchService {
             sms_enabled: config::sms_enabled()?,
             window_millis: DEFAULT_WINDOW_MILLIS,
             page_per_shard: PAGE_PER_SHARD,
+            marker_grace_millis: MARKER_GRACE_MILLIS,
         })
     }
 }
@@ -350,7 +354,7 @@ pub async fn pass(
         // Nothing left here: the marker goes, unless the tenant was marked again meanwhile.
         if service
             .table
-            .clear_pending_marker(tenant, started - MARKER_GRACE_MILLIS)
+            .clear_pending_marker(tenant, started - service.marker_grace_millis)
             .await?
         {
             report.drained = 1;

@@ -166,6 +166,7 @@ impl Services {
                 sms_enabled: p.sms_enabled,
                 window_millis: p.window_millis,
                 page_per_shard: crate::notify_batch::PAGE_PER_SHARD,
+                marker_grace_millis: crate::notify_batch::MARKER_GRACE_MILLIS,
             },
         }
     }
