@@ -13,13 +13,17 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Python tools (moto, cfn-lint, SAM CLI into .venv; checkov into .venv-checkov)"
 bash infra/local/venv.sh
 
-step "Browser test dependencies (Debian chromium, playwright-core from npm)"
-if ! command -v chromium >/dev/null 2>&1; then
+step "Debian packages: chromium (the browser test), make (the Makefile sam build runs, dry-run by tests/integration/template_lint.rs)"
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if ((${#missing[@]})); then
   SUDO=""
   [[ $(id -u) -eq 0 ]] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+step "Browser test dependencies (playwright-core from npm)"
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 step "cargo fmt --check"

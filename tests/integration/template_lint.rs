@@ -113,42 +113,179 @@ fn template_passes_sam_validate_lint() {
     );
 }
 
+/// Every function of the template, as (logical id, the binary its BuildProperties name).
+fn template_functions(template: &Template) -> Vec<(String, String)> {
+    let functions = template.of_type("AWS::Serverless::Function").unwrap();
+    assert!(functions.len() >= 8, "{} functions", functions.len());
+    functions
+        .into_iter()
+        .map(|(logical_id, properties)| {
+            let metadata = template
+                .get(&["Resources", &logical_id, "Metadata"])
+                .unwrap_or_else(|| panic!("{logical_id} has no build metadata"));
+            assert_eq!(
+                metadata["BuildMethod"].as_str(),
+                Some("makefile"),
+                "{logical_id} is not built by the Makefile"
+            );
+            let binary = metadata["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{logical_id} names no binary"))
+                .to_owned();
+            assert!(
+                properties.get("CodeUri").is_none(),
+                "{logical_id} has a CodeUri of its own: the Makefile is at the workspace root"
+            );
+            (logical_id, binary)
+        })
+        .collect()
+}
+
+/// The commands `make` would run for `target` (dry run), as sam build runs it: from the
+/// workspace root, with ARTIFACTS_DIR set and none of the caller's overrides.
+fn make_commands(target: &str, artifacts_dir: &str) -> Vec<String> {
+    let output = Command::new("make")
+        .args(["-n", "--no-print-directory", target])
+        .arg(format!("ARTIFACTS_DIR={artifacts_dir}"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("LAMBDA_PROFILE")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run make ({e}); ./infra/local/test.sh installs it"));
+    assert!(
+        output.status.success(),
+        "make -n {target} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A recipe is one shell command line of `;`-separated commands (the Makefile's lock).
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .flat_map(|line| line.split("; "))
+        .map(|command| command.trim().to_owned())
+        .collect()
+}
+
+/// The packages a `cargo lambda build` command line builds, or None for another command.
+fn cargo_lambda_packages(command: &str) -> Option<Vec<String>> {
+    let rest = command.strip_prefix("cargo lambda build ")?;
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    assert!(words.contains(&"--arm64"), "not arm64: {command}");
+    assert!(words.contains(&"--locked"), "not --locked: {command}");
+    assert!(
+        words.windows(2).any(|w| w == ["--profile", "release"]),
+        "not the release profile by default: {command}"
+    );
+    Some(
+        words
+            .windows(2)
+            .filter(|w| w[0] == "--package")
+            .map(|w| w[1].to_owned())
+            .collect(),
+    )
+}
+
+/// What `sam build` runs (the Makefile) and what the template deploys agree: every function's
+/// target runs the one cargo-lambda build (arm64, release) of exactly the binaries the template
+/// deploys, and packages the binary its template entry names as `bootstrap`; no two functions
+/// package the same binary. The first target builds, the others find the same build fresh:
+/// each binary is built once per `sam build`. The release profile leaves cargo-lambda nothing
+/// to choose. Dry runs: no compiler is started.
 #[test]
-fn every_function_builds_a_workspace_binary_from_the_workspace_root() {
+fn sam_build_makes_every_function_binary_once_and_packages_the_one_the_template_names() {
     let template = Template::workspace().unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    for (logical_id, binary) in [
-        ("ConnectFunction", "connect"),
-        ("DisconnectFunction", "disconnect"),
-        ("RouteFunction", "route"),
-        ("BroadcastFunction", "broadcast"),
-    ] {
-        let metadata = template
-            .get(&["Resources", logical_id, "Metadata"])
-            .unwrap();
-        assert_eq!(
-            metadata["BuildMethod"].as_str(),
-            Some("rust-cargolambda"),
-            "{logical_id}"
-        );
-        assert_eq!(
-            metadata["BuildProperties"]["Binary"].as_str(),
-            Some(binary),
-            "{logical_id}"
-        );
-        let manifest =
-            std::fs::read_to_string(format!("{root}/functions/{binary}/Cargo.toml")).unwrap();
-        assert!(
-            manifest.contains(&format!("name = \"{binary}\"")),
-            "functions/{binary} builds another binary"
-        );
-    }
-    // CodeUri `.` (the workspace root) for all: shared crates compile once (aws-sam-cli 6877).
     assert_eq!(
         template
             .get(&["Globals", "Function", "CodeUri"])
             .and_then(|v| v.as_str()),
-        Some(".")
+        Some("."),
+        "every function builds from the workspace root, where the Makefile is"
+    );
+    let root = env!("CARGO_MANIFEST_DIR");
+    let functions = template_functions(&template);
+    let mut packaged = std::collections::BTreeMap::new();
+    let mut per_target_builds = Vec::new();
+    for (logical_id, binary) in &functions {
+        let manifest = std::fs::read_to_string(format!("{root}/functions/{binary}/Cargo.toml"))
+            .unwrap_or_else(|e| panic!("{logical_id}: functions/{binary}/Cargo.toml: {e}"));
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "functions/{binary} builds another binary"
+        );
+        let artifacts = format!("/sam/artifacts/{logical_id}");
+        let commands = make_commands(&format!("build-{logical_id}"), &artifacts);
+        let builds: Vec<Vec<String>> = commands
+            .iter()
+            .filter_map(|c| cargo_lambda_packages(c))
+            .collect();
+        assert_eq!(
+            builds.len(),
+            1,
+            "build-{logical_id} must run one cargo-lambda build:\n{}",
+            commands.join("\n")
+        );
+        per_target_builds.push(builds[0].clone());
+        let copy = format!("cp \"target/lambda/{binary}/bootstrap\" \"{artifacts}/bootstrap\"");
+        assert!(
+            commands.contains(&copy),
+            "build-{logical_id} does not package {binary} as bootstrap:\n{}",
+            commands.join("\n")
+        );
+        if let Some(other) = packaged.insert(binary.clone(), logical_id.clone()) {
+            panic!("{logical_id} and {other} both deploy {binary}");
+        }
+    }
+    // One build, the same for every target and for `make lambdas`: after the first target
+    // has run it, cargo finds the other targets' builds fresh. It makes exactly the binaries
+    // the template deploys, each named once.
+    let all = make_commands("lambdas", "/unused");
+    let builds: Vec<Vec<String>> = all
+        .iter()
+        .filter_map(|c| cargo_lambda_packages(c))
+        .collect();
+    assert_eq!(builds.len(), 1, "make lambdas: {all:?}");
+    for (build, (logical_id, _)) in per_target_builds.iter().zip(&functions) {
+        assert_eq!(
+            build, &builds[0],
+            "build-{logical_id} builds something else"
+        );
+    }
+    let mut built = builds[0].clone();
+    built.sort();
+    let mut unique = built.clone();
+    unique.dedup();
+    assert_eq!(built, unique, "a package named twice: {built:?}");
+    assert_eq!(
+        built,
+        packaged.keys().cloned().collect::<Vec<_>>(),
+        "the build makes other binaries than the template deploys"
+    );
+
+    // cargo-lambda gives a release build strip, lto, codegen-units and panic ("abort") of its
+    // own choosing for each one [profile.release] leaves unset.
+    let cargo_toml = std::fs::read_to_string(format!("{root}/Cargo.toml")).unwrap();
+    let release: Vec<&str> = cargo_toml
+        .lines()
+        .skip_while(|l| l.trim() != "[profile.release]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    for key in ["strip", "lto", "codegen-units", "panic"] {
+        assert!(
+            release
+                .iter()
+                .any(|l| l.split('=').next().map(str::trim) == Some(key)),
+            "[profile.release] leaves {key} to cargo-lambda: {release:?}"
+        );
+    }
+    assert!(
+        release
+            .iter()
+            .any(|l| l.replace(' ', "") == "panic=\"abort\""),
+        "the 8 MB budget holds without LTO only under abort (Cargo.toml, docs/deploying.md)"
     );
 }
 
@@ -539,4 +676,108 @@ fn every_function_can_be_capped_and_a_failing_notification_batch_is_alarmed() {
         actions.contains("AlarmTopic"),
         "{id} notifies nobody: {actions}"
     );
+}
+
+/// `sam build --parallel` runs the Makefile's eight targets at once: their builds take turns on
+/// the Makefile's lock (cargo-lambda moves binaries after cargo's own lock is released, so two
+/// at once could copy a half-written file), every function gets its own binary, and a lock
+/// left by a build that was killed is taken over, not waited on forever. `cargo` here is a
+/// stand-in that records when each build starts and ends and writes a binary naming itself.
+#[test]
+fn parallel_sam_builds_take_turns_and_each_packages_its_own_binary() {
+    use std::os::unix::fs::PermissionsExt;
+    let template = Template::workspace().unwrap();
+    let functions = template_functions(&template);
+    let dir = std::env::temp_dir().join(format!("stackpro-make-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bin = dir.join("bin");
+    let target = dir.join("target");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("builds.log");
+    let fake = bin.join("cargo");
+    std::fs::write(
+        &fake,
+        r#"#!/bin/sh
+# cargo lambda build ... --package A --package B ...
+echo "start $$" >> "$FAKE_LOG"
+sleep 0.3
+next=
+for word in "$@"; do
+  if [ "$next" = package ]; then
+    mkdir -p "$CARGO_TARGET_DIR/lambda/$word"
+    echo "$word" > "$CARGO_TARGET_DIR/lambda/$word/bootstrap.tmp"
+    mv "$CARGO_TARGET_DIR/lambda/$word/bootstrap.tmp" "$CARGO_TARGET_DIR/lambda/$word/bootstrap"
+  fi
+  next=
+  [ "$word" = --package ] && next=package
+done
+echo "end $$" >> "$FAKE_LOG"
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // A lock left behind by a build that no longer runs.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::create_dir_all(target.join(".lambda-build.lock")).unwrap();
+    std::fs::write(
+        target.join(".lambda-build.lock/pid"),
+        format!("{gone_pid}\n"),
+    )
+    .unwrap();
+
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let children: Vec<(String, String, std::process::Child)> = functions
+        .iter()
+        .map(|(logical_id, binary)| {
+            let artifacts = dir.join("artifacts").join(logical_id);
+            let child = Command::new("make")
+                .args(["--no-print-directory", &format!("build-{logical_id}")])
+                .arg(format!("ARTIFACTS_DIR={}", artifacts.display()))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("PATH", &path)
+                .env("CARGO_TARGET_DIR", &target)
+                .env("FAKE_LOG", &log)
+                .env_remove("LAMBDA_PROFILE")
+                .env_remove("MAKEFLAGS")
+                .env_remove("MAKELEVEL")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            (logical_id.clone(), binary.clone(), child)
+        })
+        .collect();
+    for (logical_id, binary, child) in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "make build-{logical_id} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let packaged = dir.join("artifacts").join(&logical_id).join("bootstrap");
+        assert_eq!(
+            std::fs::read_to_string(&packaged).unwrap().trim(),
+            binary,
+            "{logical_id} packaged another binary"
+        );
+    }
+    let events = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<&str> = events.lines().collect();
+    assert_eq!(events.len(), 2 * functions.len(), "{events:?}");
+    for pair in events.chunks(2) {
+        let (start, end) = (pair[0], pair[1]);
+        assert!(
+            start.starts_with("start ") && end == start.replacen("start", "end", 1),
+            "two builds ran at once: {events:?}"
+        );
+    }
+    assert!(
+        !target.join(".lambda-build.lock").exists(),
+        "the lock outlived the builds"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
