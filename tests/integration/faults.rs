@@ -483,7 +483,7 @@ async fn an_endpoint_restarting_mid_run_loses_no_accepted_message() {
 #[tokio::test]
 async fn connections_gone_throttled_failing_or_slow_get_each_event_once() {
     let d = deal().await;
-    let dave = d.stack.connect_as("acme", "owner", Role::Owner).await;
+    let dave = d.stack.connect_long_ago("acme", "owner", Role::Owner).await;
     let erin = d.stack.connect_as("acme", "bob", Role::User).await;
     let frank = d.stack.connect_as("acme", "carol", Role::User).await;
     // owner's second socket is gone (410); bob's second is throttled 3 times (429, past the

@@ -136,7 +136,7 @@ async fn a_connection_that_vanished_without_disconnect_is_pruned_on_410() {
     let mut carol = gw.connect("123", "carol", Role::User).await;
     ack(&mut owner, &create("team", "project", &["carol"])).await;
     // A record for a socket the gateway does not have (as after a lost $disconnect).
-    let ghost = gw.stack.connect_as("123", "carol", Role::User).await;
+    let ghost = gw.stack.connect_long_ago("123", "carol", Role::User).await;
     carol.drain(Duration::from_millis(500)).await;
 
     ack(&mut owner, &chat("team", "anyone?")).await;
@@ -244,4 +244,43 @@ async fn collaboration_over_real_sockets_file_routes_reach_file_share_and_catch_
         .collect();
     assert_eq!(got, [(2, "one"), (3, "two"), (4, "three")]);
     gw.stop().await;
+}
+
+/// A user cut through `@connections` DELETE again and again, reconnecting at once each time:
+/// every new connection is registered, found by the next cut, and receives the conversation.
+#[tokio::test]
+async fn a_user_cut_and_reconnecting_at_once_is_registered_and_subscribed_every_time() {
+    let gw = GatewayStack::start().await;
+    let mut owner = gw.connect("acme", "owner", Role::Owner).await;
+    let mut bob = gw.connect("acme", "bob", Role::User).await;
+    ack(&mut owner, &create("cuts", "project", &["bob"])).await;
+    let sdk = messaging_devstack::sdk_config(&gw.gateway.management_endpoint());
+    let management = aws_sdk_apigatewaymanagement::Client::new(&sdk);
+    let tenant = messaging_core::TenantId::parse("acme").unwrap();
+    let bob_id = messaging_core::UserId::parse("bob").unwrap();
+    for round in 0..6 {
+        let connections = gw
+            .stack
+            .route
+            .table
+            .user_connections(&tenant, &bob_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            connections.len(),
+            1,
+            "round {round}: bob's one connection is registered"
+        );
+        management
+            .delete_connection()
+            .connection_id(connections[0].as_str())
+            .send()
+            .await
+            .unwrap();
+        bob.ended(Duration::from_secs(3)).await;
+        bob = gw.connect("acme", "bob", Role::User).await;
+        ack(&mut owner, &chat("cuts", &format!("round {round}"))).await;
+        let got = bob.expect("NEW_MESSAGE").await;
+        assert_eq!(got["data"]["content"]["text"], format!("round {round}"));
+    }
 }

@@ -237,9 +237,15 @@ impl Functions {
         };
         let token = tokens::mint_local_with(&principal, contacts, 3600).unwrap();
         let connection = events::new_connection_id();
+        // Opened ten minutes ago: a 410 for it is a gone connection (pruned, which this file
+        // runs under IAM), not one still connecting.
         let response = messaging_handlers::connect::handle(
             &self.of("connect").connect,
-            &events::connect(&connection, Some(&token)),
+            &events::connect_at(
+                &connection,
+                Some(&token),
+                messaging_core::time::now_millis() - 10 * 60 * 1000,
+            ),
         )
         .await;
         assert_eq!(response.status_code, 200, "{:?}", response.body);

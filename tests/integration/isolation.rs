@@ -147,13 +147,52 @@ async fn a_forged_foreign_conversation_is_refused_with_nothing_written() {
     );
 }
 
+/// API Gateway answers 410 for a connection whose `$connect` has not finished: it is kept
+/// (pruning it would leave its socket, open a moment later, reachable by nobody), and the
+/// same 410 for the same connection prunes it once it is past the grace.
+#[tokio::test]
+async fn a_410_for_a_connection_still_connecting_keeps_it() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let create = json!({ "type": "CREATE_CONVERSATION", "conversationId": "team", "kind": "project", "members": ["bob"] });
+    assert_eq!(stack.send(&owner, &create).await.1["type"], "ACK");
+    let connecting = stack.connect_as("acme", "bob", Role::User).await;
+    stack.pump().await;
+    stack.gateway.take();
+    stack.gateway.mark_gone(connecting.connection.as_str());
+    stack.send(&owner, &chat("team", "while you connect")).await;
+    stack.pump().await;
+    let items = stack.snapshot().await;
+    assert!(items.contains_key(&item_name(&connection_key(connecting.connection.as_str()))));
+    assert!(items.contains_key(
+        &keys("acme").name(|k| k.subscription(&conversation("team"), &connecting.connection))
+    ));
+    assert_eq!(
+        items[&keys("acme").name(|k| k.user(&user("bob")))]["connectionCount"]
+            .as_n()
+            .unwrap(),
+        "1"
+    );
+
+    let gone = stack.connect_long_ago("acme", "bob", Role::User).await;
+    stack.gateway.mark_gone(gone.connection.as_str());
+    stack.send(&owner, &chat("team", "anyone?")).await;
+    stack.pump().await;
+    let items = stack.snapshot().await;
+    assert!(
+        !items.keys().any(|k| k.contains(gone.connection.as_str())),
+        "a connection gone past the grace is pruned"
+    );
+    assert!(items.contains_key(&item_name(&connection_key(connecting.connection.as_str()))));
+}
+
 #[tokio::test]
 async fn a_dead_recipient_is_pruned_on_410_while_the_others_still_receive() {
     let stack = TestStack::new().await;
     let owner = stack.connect_as("acme", "owner", Role::Owner).await;
     let create = json!({ "type": "CREATE_CONVERSATION", "conversationId": "team", "kind": "project", "members": ["bob", "carol"] });
     assert_eq!(stack.send(&owner, &create).await.1["type"], "ACK");
-    let bob_phone = stack.connect_as("acme", "bob", Role::User).await;
+    let bob_phone = stack.connect_long_ago("acme", "bob", Role::User).await;
     let bob_laptop = stack.connect_as("acme", "bob", Role::User).await;
     let carol = stack.connect_as("acme", "carol", Role::User).await;
     stack.pump().await;

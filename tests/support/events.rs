@@ -47,6 +47,17 @@ pub fn connect(connection: &str, token: Option<&str>) -> ApiGatewayWebsocketProx
     parse(event)
 }
 
+/// [`connect`] with `connectedAt` (epoch ms) as given.
+pub fn connect_at(
+    connection: &str,
+    token: Option<&str>,
+    connected_at: i64,
+) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = connect(connection, token);
+    event.request_context.connected_at = connected_at;
+    event
+}
+
 pub fn message(connection: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
     let mut context = context(connection, "$default", "MESSAGE");
     context["messageId"] = json!("Ab1cDEf2GhIJKLM=");

@@ -250,6 +250,19 @@ impl TestStack {
             .await
     }
 
+    /// [`Self::connect_as`], the connection opened ten minutes ago: old enough that a 410 for
+    /// it is a gone connection, not one still connecting (broadcast's `CONNECTING_GRACE_MILLIS`).
+    pub async fn connect_long_ago(&self, tenant: &str, user: &str, role: Role) -> Client {
+        self.connect_inner(
+            tenant,
+            user,
+            role,
+            &Contacts::default(),
+            Some(messaging_core::time::now_millis() - 10 * 60 * 1000),
+        )
+        .await
+    }
+
     /// [`Self::connect_as`] with a token carrying these verified contact points.
     pub async fn connect_with(
         &self,
@@ -257,6 +270,17 @@ impl TestStack {
         user: &str,
         role: Role,
         contacts: &Contacts,
+    ) -> Client {
+        self.connect_inner(tenant, user, role, contacts, None).await
+    }
+
+    async fn connect_inner(
+        &self,
+        tenant: &str,
+        user: &str,
+        role: Role,
+        contacts: &Contacts,
+        connected_at: Option<i64>,
     ) -> Client {
         let principal = Principal {
             tenant: TenantId::parse(tenant).unwrap(),
@@ -266,11 +290,11 @@ impl TestStack {
         };
         let token = tokens::mint_local_with(&principal, contacts, 3600).unwrap();
         let connection = events::new_connection_id();
-        let response = messaging_handlers::connect::handle(
-            &self.connect,
-            &events::connect(&connection, Some(&token)),
-        )
-        .await;
+        let event = match connected_at {
+            Some(at) => events::connect_at(&connection, Some(&token), at),
+            None => events::connect(&connection, Some(&token)),
+        };
+        let response = messaging_handlers::connect::handle(&self.connect, &event).await;
         assert_eq!(
             response.status_code, 200,
             "connect of {user}@{tenant} refused: {:?}",

@@ -728,9 +728,24 @@ async fn store_notifications(
     }
 }
 
+/// How long after its `$connect` a connection answered 410 is left alone. API Gateway answers
+/// a post to a connection whose `$connect` has not finished with 410 too: the connection is
+/// registered and subscribed (so a message sent meanwhile is posted to it), but not yet open.
+/// Pruning it then would leave an open socket that nobody can reach (found by the client
+/// SDK's end-to-end test: a reconnecting client, live again, received nothing). A connection
+/// that really is gone that young is removed by its `$disconnect`, or by a 410 after this.
+/// The message it missed is in history: clients catch up once connected.
+pub const CONNECTING_GRACE_MILLIS: i64 = 30_000;
+
 /// A 410 means API Gateway closed the connection: remove it, and its subscription to this
 /// job's conversation even if the connection record itself was already gone.
 async fn prune(fanout: &Fanout<'_>, job: &BroadcastJob, connection: &ConnectionId) {
+    if let Ok(Some(record)) = fanout.table.connection(connection).await {
+        if now_millis() - record.connected_at < CONNECTING_GRACE_MILLIS {
+            info!(connection_id = %connection, "410 for a connection still connecting; kept");
+            return;
+        }
+    }
     // Removing the connection removes the subscriptions its record lists; this one is deleted
     // separately only when the record was already gone or did not list it.
     let covered = match fanout.table.remove_connection(connection).await {
