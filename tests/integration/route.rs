@@ -151,6 +151,39 @@ async fn an_unknown_connection_is_told_to_reconnect() {
 }
 
 #[tokio::test]
+async fn ping_is_acknowledged_touches_nothing_and_tells_a_dropped_connection_to_reconnect() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("123", "owner", Role::Owner).await;
+    let before = stack.snapshot().await;
+    let (status, ack) = stack
+        .send(&owner, &json!({ "type": "PING", "requestId": "k-1" }))
+        .await;
+    assert_eq!(status, 200, "{ack}");
+    assert_eq!(
+        (
+            ack["type"].as_str(),
+            ack["action"].as_str(),
+            ack["requestId"].as_str()
+        ),
+        (Some("ACK"), Some("PING"), Some("k-1"))
+    );
+    stack.pump().await;
+    assert!(stack.gateway.take().is_empty(), "a PING reaches no one");
+    assert_eq!(stack.snapshot().await, before, "a PING writes nothing");
+    // A connection the table no longer has (route reads a caller's registration once per
+    // sandbox and minute, so this one has not been read yet).
+    let gone = stack.connect_as("123", "carol", Role::User).await;
+    stack.disconnect(&gone).await;
+    let (status, frame) = stack
+        .send(&gone, &json!({ "type": "PING", "requestId": "k-2" }))
+        .await;
+    assert_eq!(
+        (status, frame["code"].as_str(), frame["requestId"].as_str()),
+        (401, Some("UNKNOWN_CONNECTION"), Some("k-2"))
+    );
+}
+
+#[tokio::test]
 async fn role_rules_govern_creating_and_joining() {
     let stack = TestStack::new().await;
     let owner = stack.connect_as("123", "owner", Role::Owner).await;

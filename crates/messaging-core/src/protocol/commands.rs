@@ -323,6 +323,11 @@ pub struct MarkNotificationsRead {
     pub all: bool,
 }
 
+/// `PING`: a keepalive (API Gateway closes a connection idle for 10 minutes) and a check that
+/// the connection is still registered; answered with an ACK, touches nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Ping {}
+
 /// `GET_PREFERENCES`: the caller's notification preferences.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct GetPreferences {}

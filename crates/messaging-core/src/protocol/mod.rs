@@ -36,7 +36,7 @@ pub use commands::{
     AddMembers, AddReaction, ChatContent, ChatMessage, ContentKind, ConversationRef,
     CreateConversation, DeleteMessage, EditMessage, GetHistory, GetPreferences, GetPresence,
     GetThread, JoinConversation, ListConversations, ListNotifications, MarkNotificationsRead,
-    MarkRead, MessageRef, Reaction, RemoveMember, RemoveReaction, Search, SetPreferences,
+    MarkRead, MessageRef, Ping, Reaction, RemoveMember, RemoveReaction, Search, SetPreferences,
     SetPresence, TypingStart, TypingStop, DEFAULT_HISTORY_LIMIT, DEFAULT_MEMBERS_LIMIT,
     MAX_ADDED_MEMBERS, MAX_CLIENT_MESSAGE_ID_CHARS, MAX_EMOJI_BYTES, MAX_HISTORY_LIMIT,
     MAX_INITIAL_MEMBERS, MAX_MEMBERS_LIMIT, MAX_QUERY_CHARS, MAX_TITLE_CHARS,
@@ -135,6 +135,7 @@ table::command_table! {
     "LIST_NOTIFICATIONS" => ListNotifications, checked by commands::validate_list_notifications;
     "MARK_NOTIFICATIONS_READ" => MarkNotificationsRead;
     "GET_PREFERENCES" => GetPreferences;
+    "PING" => Ping;
     "SET_PREFERENCES" => SetPreferences, checked by commands::validate_preferences;
 }
 

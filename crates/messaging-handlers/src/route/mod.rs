@@ -9,7 +9,7 @@
 //! | `typing` | TYPING_START, TYPING_STOP |
 //! | `conversations` | CREATE_CONVERSATION, JOIN_CONVERSATION, ADD_MEMBERS, REMOVE_MEMBER |
 //! | `reads` | LIST_CONVERSATIONS, GET_HISTORY, GET_THREAD, SEARCH, GET_PRESENCE (served by [`crate::reads`]) |
-//! | `status` | MARK_READ, SET_PRESENCE |
+//! | `status` | MARK_READ, SET_PRESENCE, PING |
 //! | `notifications` | LIST_NOTIFICATIONS, MARK_NOTIFICATIONS_READ, GET_PREFERENCES, SET_PREFERENCES |
 
 mod changes;

@@ -1,6 +1,9 @@
-//! MARK_READ (read receipts) and SET_PRESENCE (away/online, and the presence heartbeat).
+//! MARK_READ (read receipts), SET_PRESENCE (away/online, and the presence heartbeat) and PING
+//! (the keepalive).
 
-use messaging_core::protocol::{Handle, MarkRead, PresenceStatus, Reply, ServerFrame, SetPresence};
+use messaging_core::protocol::{
+    Handle, MarkRead, Ping, PresenceStatus, Reply, ServerFrame, SetPresence,
+};
 use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, ProtocolError};
 use tracing::info;
@@ -78,6 +81,16 @@ impl Handle<SetPresence> for Call<'_, RouteService> {
             )
             .await;
         }
+        Ok(Some(self.ack().into()))
+    }
+}
+
+/// The keepalive: an ACK, nothing read or written beyond what every frame costs (the caller's
+/// connection, cached per sandbox, and the connection's rate limit). A client that hears
+/// nothing back knows its socket is dead before TCP does; `UNKNOWN_CONNECTION` tells it the
+/// connection is no longer registered.
+impl Handle<Ping> for Call<'_, RouteService> {
+    async fn handle(&self, _: Ping) -> Reply {
         Ok(Some(self.ack().into()))
     }
 }
