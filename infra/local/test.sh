@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the Python tools into ./.venv, starts moto
 # on a free loopback port, runs format and lint checks, unit tests, property tests, the
-# moto-backed integration tests, both template linters and checkov, then stops moto; last, a
+# moto-backed integration tests (the client SDK's end-to-end runs among them), both template
+# linters and checkov, then stops moto; last, a
 # short run of every fuzz target (infra/local/fuzz.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,6 +26,9 @@ if ((${#missing[@]})); then
 fi
 step "Browser test dependencies (playwright-core from npm)"
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
+
+step "Client SDK (clients/): npm ci, type-check and build, unit tests (the end-to-end script runs with the Rust tests below)"
+(cd clients && npm ci --no-audit --no-fund --silent && npm run build --silent && npm test --silent)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -19,6 +19,7 @@ mod messages;
 mod moto_semantics;
 mod notifications;
 mod route;
+mod sdk_e2e;
 mod search;
 mod template_lint;
 mod throttle;

@@ -22,6 +22,8 @@ use crate::TestStack;
 pub struct GatewayStack {
     pub stack: TestStack,
     pub gateway: RunningGateway,
+    limits: Limits,
+    schedule: Option<(Duration, Duration)>,
 }
 
 impl GatewayStack {
@@ -49,6 +51,57 @@ impl GatewayStack {
             stack.parts.window_millis = window.as_millis() as i64;
         }
         stack.notify = Services::new(&stack.parts).notify_batch;
+        let gateway = Self::serve(&stack, listener, limits.clone(), schedule).await;
+        Self {
+            stack,
+            gateway,
+            limits,
+            schedule,
+        }
+    }
+
+    /// Stops the gateway (every connection closed with 1001, `$disconnect` run) and starts a
+    /// new one on the same address, as a redeployed or failed-over API comes back.
+    pub async fn restarted(self) -> Self {
+        let Self {
+            stack,
+            gateway,
+            limits,
+            schedule,
+        } = self;
+        let addr = gateway.addr();
+        gateway.shutdown().await;
+        let gateway = Self::serve(&stack, Self::rebind(addr).await, limits.clone(), schedule).await;
+        Self {
+            stack,
+            gateway,
+            limits,
+            schedule,
+        }
+    }
+
+    /// The address again, as soon as the old gateway let go of it.
+    async fn rebind(addr: std::net::SocketAddr) -> tokio::net::TcpListener {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_reuseaddr(true).unwrap();
+            match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+                Ok(listener) => return listener,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{addr} could not be bound again: {e}"),
+            }
+        }
+    }
+
+    async fn serve(
+        stack: &TestStack,
+        listener: tokio::net::TcpListener,
+        limits: Limits,
+        schedule: Option<(Duration, Duration)>,
+    ) -> RunningGateway {
         let mut config = GatewayConfig::new(Template::workspace().unwrap());
         config.limits = limits;
         config.schedule_every = schedule.map(|(every, _)| every);
@@ -67,10 +120,9 @@ impl GatewayStack {
         config.stream_every = Some(Duration::from_millis(250));
         config.demo = true;
         let functions = stack.functions(&endpoint);
-        let gateway = messaging_gateway::start(listener, config, functions)
+        messaging_gateway::start(listener, config, functions)
             .await
-            .expect("gateway starts");
-        Self { stack, gateway }
+            .expect("gateway starts")
     }
 
     /// Connects a WebSocket client with a fresh token for `user` of `tenant`.
