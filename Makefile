@@ -25,18 +25,17 @@ FUNCTIONS := connect disconnect route broadcast search-indexer file-share http-a
 CARGO_LAMBDA_BUILD := cargo lambda build --locked --arm64 --profile $(LAMBDA_PROFILE) \
 	$(addprefix --package ,$(FUNCTIONS))
 
-# `$(call locked,COMMANDS)`: COMMANDS while holding $(LOCK), a directory (mkdir is atomic
-# everywhere). A lock whose holder died is taken over; one whose holder is still starting
-# (no pid written yet) is waited for.
+# `$(call locked,COMMANDS)`: COMMANDS while holding an exclusive lock on $(LOCK). The shell
+# opens the file as descriptor 9 and locks it with flock(2) (util-linux's flock, or perl where
+# there is none, as on macOS); the lock belongs to the open file, so it is held until the
+# shell and every process it started have exited, and the kernel releases it however they end:
+# a killed build leaves nothing to clean up, and no two builds can take it at once.
 LOCK := $(CARGO_TARGET_DIR)/.lambda-build.lock
 define locked
 	@mkdir -p "$(CARGO_TARGET_DIR)"; \
-	while ! mkdir "$(LOCK)" 2>/dev/null; do \
-	  holder=$$(cat "$(LOCK)/pid" 2>/dev/null); \
-	  if [ -n "$$holder" ] && ! kill -0 "$$holder" 2>/dev/null; then rm -rf "$(LOCK)"; else sleep 1; fi; \
-	done; \
-	echo $$$$ > "$(LOCK)/pid"; \
-	trap 'rm -rf "$(LOCK)"' EXIT; trap 'exit 130' INT TERM; \
+	exec 9>>"$(LOCK)"; \
+	if command -v flock >/dev/null 2>&1; then flock 9; \
+	else perl -MFcntl=:flock -e 'open(my $$l, ">>&=", 9) or die "lock: $$!"; flock($$l, LOCK_EX) or die "lock: $$!"'; fi; \
 	set -e; \
 	$(1)
 endef

@@ -680,8 +680,8 @@ fn every_function_can_be_capped_and_a_failing_notification_batch_is_alarmed() {
 
 /// `sam build --parallel` runs the Makefile's eight targets at once: their builds take turns on
 /// the Makefile's lock (cargo-lambda moves binaries after cargo's own lock is released, so two
-/// at once could copy a half-written file), every function gets its own binary, and a lock
-/// left by a build that was killed is taken over, not waited on forever. `cargo` here is a
+/// at once could copy a half-written file), every function gets its own binary, and the lock
+/// file a killed build left behind is not waited on. `cargo` here is a
 /// stand-in that records when each build starts and ends and writes a binary naming itself.
 #[test]
 fn parallel_sam_builds_take_turns_and_each_packages_its_own_binary() {
@@ -717,16 +717,10 @@ echo "end $$" >> "$FAKE_LOG"
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    // A lock left behind by a build that no longer runs.
-    let mut gone = Command::new("true").spawn().unwrap();
-    let gone_pid = gone.id();
-    gone.wait().unwrap();
-    std::fs::create_dir_all(target.join(".lambda-build.lock")).unwrap();
-    std::fs::write(
-        target.join(".lambda-build.lock/pid"),
-        format!("{gone_pid}\n"),
-    )
-    .unwrap();
+    // The lock file a killed build left behind: flock(2) locks die with their holder, so it
+    // must not be waited on.
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join(".lambda-build.lock"), "").unwrap();
 
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let children: Vec<(String, String, std::process::Child)> = functions
@@ -775,9 +769,12 @@ echo "end $$" >> "$FAKE_LOG"
             "two builds ran at once: {events:?}"
         );
     }
-    assert!(
-        !target.join(".lambda-build.lock").exists(),
-        "the lock outlived the builds"
-    );
+    let free = Command::new("flock")
+        .arg("--nonblock")
+        .arg(target.join(".lambda-build.lock"))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(free.success(), "the lock outlived the builds");
     let _ = std::fs::remove_dir_all(&dir);
 }
