@@ -247,7 +247,7 @@ export class MessagingClient extends Emitter<ClientEvents> {
     for (const link of [this.#current, this.#next, this.#previous]) if (link) this.#detach(link, 1000, "closed by the client");
     this.#current = this.#next = this.#previous = undefined;
     this.#failOutstanding(new MessagingError("CLOSED", "the client was closed"));
-    for (const conversation of this.#conversations.values()) conversation.connectionLost();
+    for (const conversation of this.#conversations.values()) conversation.halt();
     this.#setState("closed");
   }
 
@@ -377,6 +377,13 @@ export class MessagingClient extends Emitter<ClientEvents> {
 
   async #open(): Promise<void> {
     const generation = ++this.#generation;
+    // One attempt at a time: a scheduled retry, or a socket still opening, gives way to this one.
+    this.#retryTimer.stop();
+    const opening = this.#current;
+    if (opening && !opening.opened) {
+      this.#detach(opening, 1000, "replaced by a new attempt");
+      this.#current = undefined;
+    }
     this.#setState("connecting");
     let token: string;
     try {
@@ -524,6 +531,7 @@ export class MessagingClient extends Emitter<ClientEvents> {
   #fail(reason: MessagingError): void {
     this.#generation++;
     this.#stopTimers();
+    for (const conversation of this.#conversations.values()) conversation.halt();
     this.#failOutstanding(reason);
     this.#setState("failed", reason);
   }

@@ -283,6 +283,13 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#typingIn.clear();
   }
 
+  /** The client closed or failed: nothing of this conversation may wait on a timer. */
+  halt(): void {
+    this.#gapTimer.stop();
+    this.#typingOut.reset();
+    this.#typingIn.clear();
+  }
+
   end(reason: MessagingError): void {
     if (this.#ended) return;
     this.#stop();
@@ -322,8 +329,9 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
       }
       // A catch-up that failed for a passing reason (no answer in time, a throttle, the
       // connection lost with it) is tried again: nothing else may come to reveal the hole.
-      if (!this.#ended) {
-        const wait = error instanceof MessagingError && error.retryAfterMs !== undefined ? error.retryAfterMs : this.#host.gapWaitMs;
+      // (A closed or failed client is not passing: nothing is retried then.)
+      if (!this.#ended && error instanceof MessagingError && error.retryable) {
+        const wait = error.retryAfterMs ?? this.#host.gapWaitMs;
         this.#gapTimer.start(wait, () => void this.catchUp().catch(() => {}));
       }
       throw error;

@@ -88,6 +88,28 @@ describe("connection state machine", () => {
     assert.equal(h.client.state, "connected");
   });
 
+  it("connect() while a retry is scheduled or a socket is opening leaves one attempt, not two", async () => {
+    const h = setup({ backoff: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
+    await h.connected();
+    h.sockets.last.cut();
+    await settle();
+    assert.equal(h.client.state, "disconnected");
+    await h.client.connect();
+    await settle();
+    const opening = h.sockets.last;
+    await h.client.connect();
+    await settle();
+    assert.equal(h.sockets.all.length, 2, "connecting already: no second socket");
+    h.env.goOnline();
+    await settle();
+    assert.equal(h.sockets.all.length, 2);
+    await h.clock.advance(60_000);
+    assert.equal(h.sockets.all.length, 2, "the retry scheduled before was cancelled");
+    opening.open();
+    await settle();
+    assert.equal(h.client.state, "connected");
+  });
+
   it("a refused token is replaced once through getToken; refused again, the client fails with the reason and stops", async () => {
     const statuses: number[] = [];
     const h = setup({
@@ -212,6 +234,20 @@ describe("connection state machine", () => {
     assert.equal(h.sockets.last.closedWith?.code, 1000);
     assert.deepEqual(h.clock.pending, []);
     await assert.rejects(h.client.ping(), (e: MessagingError) => e.code === "CLOSED");
+  });
+
+  it("close() with a conversation waiting on a missing seq stops its catch-ups: no timer keeps the process alive", async () => {
+    const h = setup({ gapWaitMs: 1_000 });
+    h.server.add("456");
+    await h.connected();
+    const conversation = h.client.conversation("456");
+    await conversation.open();
+    h.server.silent.add("GET_HISTORY");
+    h.sockets.last.receive({ type: "NEW_MESSAGE", data: { ...h.server.add("456"), seq: 3 } });
+    await h.clock.advance(1_000); // a catch-up is now waiting for its answer
+    h.client.close();
+    await h.clock.advance(60_000);
+    assert.deepEqual(h.clock.pending, [], "no catch-up retried on a closed client");
   });
 
   it("the server forgetting the connection (UNKNOWN_CONNECTION) brings a new one, the request sent again", async () => {
