@@ -54,6 +54,11 @@ export STACKPRO_IAM_ENDPOINT="$IAM_MOTO_ENDPOINT"
 export STACKPRO_VENV="$ROOT/.venv"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export RUST_LOG="${RUST_LOG:-warn}"
+# Every frame the local gateway sends to a client during the tests, checked against
+# docs/asyncapi.yaml after them.
+export STACKPRO_FRAME_LOG_DIR="$ROOT/target/test-output/frames"
+rm -rf "$STACKPRO_FRAME_LOG_DIR"
+mkdir -p "$STACKPRO_FRAME_LOG_DIR"
 
 step "tests (unit, property, integration against moto, template linters)"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -61,6 +66,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+step "contract: every frame the gateway sent in the tests against docs/asyncapi.yaml"
+node clients/contract/validate.mjs "$STACKPRO_FRAME_LOG_DIR"
 
 step "fuzz: every target for ${FUZZ_SECONDS:-5} s from its committed corpus (cargo +nightly fuzz)"
 if cargo +nightly --version >/dev/null 2>&1; then

@@ -147,7 +147,7 @@ async fn a_job_still_failing_after_the_last_attempt_goes_back_to_sqs() {
         "event-1",
         TenantId::parse("123").unwrap(),
         Audience::Subscribers(ConversationId::parse("general").unwrap()),
-        "{}".into(),
+        r#"{"type":"PRESENCE","userId":"owner","status":"online"}"#.into(),
     );
     job.attempt = MAX_ATTEMPTS - 1;
     let result = run_job(&stack.broadcast, &job).await;
@@ -239,7 +239,7 @@ async fn an_expired_typing_job_is_dropped_unsent() {
         "event-1",
         TenantId::parse("123").unwrap(),
         Audience::Subscribers(ConversationId::parse("general").unwrap()),
-        "{}".into(),
+        r#"{"type":"PRESENCE","userId":"owner","status":"online"}"#.into(),
     );
     job.expires_at = Some(messaging_core::time::now_millis() - 1);
     let report = run_job(&stack.broadcast, &job).await.unwrap();

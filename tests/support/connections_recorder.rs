@@ -160,9 +160,9 @@ async fn handle(
             );
         }
     }
-    state
-        .posts
-        .push((connection, String::from_utf8_lossy(&body).into_owned()));
+    let text = String::from_utf8_lossy(&body).into_owned();
+    crate::frame_log::record(&text);
+    state.posts.push((connection, text));
     StatusCode::OK.into_response()
 }
 

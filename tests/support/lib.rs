@@ -8,6 +8,7 @@
 pub mod connections_recorder;
 pub mod events;
 pub mod fault_proxy;
+pub mod frame_log;
 pub mod gateway;
 pub mod http;
 
@@ -325,6 +326,7 @@ impl TestStack {
         };
         let frame = match response.body {
             Some(aws_lambda_events::encodings::Body::Text(text)) => {
+                frame_log::record(&text);
                 serde_json::from_str(&text).unwrap()
             }
             None => Value::Null,

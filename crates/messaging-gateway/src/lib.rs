@@ -87,6 +87,9 @@ pub struct GatewayConfig {
     pub stream_every: Option<Duration>,
     /// Serve the demo web client and `/dev/token`.
     pub demo: bool,
+    /// Append every text frame sent to a client, one per line, to a file in this directory
+    /// (the test command validates them against docs/asyncapi.yaml).
+    pub frame_log: Option<std::path::PathBuf>,
 }
 
 impl GatewayConfig {
@@ -105,6 +108,36 @@ impl GatewayConfig {
             streams: None,
             stream_every: None,
             demo: false,
+            frame_log: None,
+        }
+    }
+}
+
+/// Every text frame a gateway sends to its clients, a line each, in a file of its own.
+pub(crate) struct FrameLog {
+    file: std::sync::Mutex<std::io::LineWriter<std::fs::File>>,
+}
+
+impl FrameLog {
+    fn create(dir: &std::path::Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let name = format!(
+            "frames-{}-{}.jsonl",
+            std::process::id(),
+            events::new_request_id()
+        )
+        .replace(['/', '+', '='], "_");
+        let file = std::fs::File::create(dir.join(name))?;
+        Ok(Self {
+            file: std::sync::Mutex::new(std::io::LineWriter::new(file)),
+        })
+    }
+
+    pub(crate) fn record(&self, frame: &str) {
+        use std::io::Write;
+        if let Ok(mut file) = self.file.lock() {
+            // Server frames are serialised JSON: no raw newline inside one.
+            let _ = writeln!(file, "{frame}");
         }
     }
 }
@@ -119,6 +152,7 @@ pub(crate) struct Shared {
     pub region: String,
     pub sqs_wait_seconds: i32,
     pub failed_visibility_seconds: Option<i32>,
+    pub frame_log: Option<FrameLog>,
 }
 
 /// The `@connections` endpoint of a gateway listening on `addr` (what the broadcast function
@@ -217,6 +251,11 @@ pub async fn start(
         region: config.region.clone(),
         sqs_wait_seconds: config.sqs_wait_seconds,
         failed_visibility_seconds: config.failed_visibility_seconds,
+        frame_log: config
+            .frame_log
+            .as_deref()
+            .map(FrameLog::create)
+            .transpose()?,
     });
 
     let mut tasks = Vec::new();

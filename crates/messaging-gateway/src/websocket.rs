@@ -191,6 +191,9 @@ async fn run(
             }
             next = outbound.recv() => match next {
                 Some(Outbound::Text(text)) => {
+                    if let Some(log) = &shared.frame_log {
+                        log.record(&text);
+                    }
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         break (1006, "Connection closed abnormally".into());
                     }
