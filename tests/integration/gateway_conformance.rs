@@ -16,7 +16,7 @@ use messaging_devstack::template::create_queues;
 use messaging_devstack::Template;
 use messaging_gateway::{management_endpoint, Functions, GatewayConfig, Limits, RunningGateway};
 use serde_json::{json, Value};
-use test_support::gateway::{Ended, GatewayStack, WsClient};
+use test_support::gateway::{management_client, Ended, GatewayStack, WsClient};
 use test_support::http;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -400,11 +400,6 @@ async fn no_connection_outlives_the_maximum_duration() {
     );
     assert!(started.elapsed() >= Duration::from_millis(1200));
     gateway.shutdown().await;
-}
-
-fn management_client(gateway: &RunningGateway) -> aws_sdk_apigatewaymanagement::Client {
-    let sdk = messaging_devstack::sdk_config(&gateway.management_endpoint());
-    aws_sdk_apigatewaymanagement::Client::new(&sdk)
 }
 
 #[tokio::test]

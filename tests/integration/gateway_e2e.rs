@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use messaging_core::Role;
 use serde_json::{json, Value};
-use test_support::gateway::{GatewayStack, WsClient};
+use test_support::gateway::{management_client, GatewayStack, WsClient};
 use test_support::{chat, create, keys, texts, user};
 
 const QUIET: Duration = Duration::from_millis(1500);
@@ -254,8 +254,7 @@ async fn a_user_cut_and_reconnecting_at_once_is_registered_and_subscribed_every_
     let mut owner = gw.connect("acme", "owner", Role::Owner).await;
     let mut bob = gw.connect("acme", "bob", Role::User).await;
     ack(&mut owner, &create("cuts", "project", &["bob"])).await;
-    let sdk = messaging_devstack::sdk_config(&gw.gateway.management_endpoint());
-    let management = aws_sdk_apigatewaymanagement::Client::new(&sdk);
+    let management = management_client(&gw.gateway);
     let tenant = messaging_core::TenantId::parse("acme").unwrap();
     let bob_id = messaging_core::UserId::parse("bob").unwrap();
     for round in 0..6 {

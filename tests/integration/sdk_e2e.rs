@@ -13,7 +13,7 @@ use std::time::Duration;
 use messaging_core::{TenantId, UserId};
 use messaging_gateway::Limits;
 use serde_json::{json, Value};
-use test_support::gateway::GatewayStack;
+use test_support::gateway::{management_client, GatewayStack};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const CONTROL: &str = "@@control ";
@@ -54,7 +54,7 @@ async fn run_scenario(scenario: &str, limits: Limits) -> String {
         let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text).await;
         text
     });
-    let mut management = management_client(&gw);
+    let mut management = management_client(&gw.gateway);
     let mut output = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
@@ -97,7 +97,7 @@ async fn run_scenario(scenario: &str, limits: Limits) -> String {
             }
             Some("restart") => {
                 gw = gw.restarted().await;
-                management = management_client(&gw);
+                management = management_client(&gw.gateway);
                 json!({ "ok": true })
             }
             other => panic!("unknown control request {other:?}"),
@@ -118,11 +118,6 @@ async fn run_scenario(scenario: &str, limits: Limits) -> String {
         "the {scenario} scenario failed:\n{output}\n{errors}"
     );
     output
-}
-
-fn management_client(gw: &GatewayStack) -> aws_sdk_apigatewaymanagement::Client {
-    let sdk = messaging_devstack::sdk_config(&gw.gateway.management_endpoint());
-    aws_sdk_apigatewaymanagement::Client::new(&sdk)
 }
 
 #[tokio::test]

@@ -170,6 +170,12 @@ impl TestStack {
     }
 }
 
+/// The `@connections` management API of `gateway`, through the AWS SDK as the functions call it.
+pub fn management_client(gateway: &RunningGateway) -> aws_sdk_apigatewaymanagement::Client {
+    let sdk = messaging_devstack::sdk_config(&gateway.management_endpoint());
+    aws_sdk_apigatewaymanagement::Client::new(&sdk)
+}
+
 /// A real WebSocket client.
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
