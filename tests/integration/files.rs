@@ -179,6 +179,9 @@ async fn shares_gate_every_file_action_and_comments_reach_every_reader_live() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The commenter's connection is not sent its own FILE_COMMENT: the ACK names the comment.
+    assert_eq!(commented["commentId"], first_id.as_str(), "{commented}");
+    assert_eq!(commented["fileId"], "contract");
     let reply = send(&stack, &olga, json!({ "type": "FILE_COMMENT", "fileId": "contract", "content": "Done", "parentCommentId": first_id })).await;
     assert_eq!(code(&reply), "ACK");
     let orphan = send(&stack, &olga, json!({ "type": "FILE_COMMENT", "fileId": "contract", "content": "?", "parentCommentId": "nope" })).await;

@@ -206,6 +206,8 @@ export interface Ack {
   action: string;
   conversationId?: string;
   fileId?: string;
+  /** FILE_COMMENT: the stored comment (your own connection is not sent its FILE_COMMENT). */
+  commentId?: string;
   messageId?: string;
   seq?: number;
   timestamp?: string;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::channel::ChannelKind;
 use crate::error::{ErrorCode, ProtocolError};
 use crate::files::{CommentView, FileEntry, FilePermissions, FileView};
-use crate::ids::{ConversationId, FileId, MessageId, UserId};
+use crate::ids::{CommentId, ConversationId, FileId, MessageId, UserId};
 use crate::notify::{NotificationKind, Preferences};
 use crate::templates::NotificationData;
 
@@ -334,6 +334,10 @@ pub struct Ack {
     pub conversation_id: Option<ConversationId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_id: Option<FileId>,
+    /// FILE_COMMENT: the stored comment's id (the commenter's own connection is not sent its
+    /// FILE_COMMENT, so this is how it learns the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<CommentId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<MessageId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,6 +358,7 @@ impl Ack {
             action: action.to_owned(),
             conversation_id: None,
             file_id: None,
+            comment_id: None,
             message_id: None,
             seq: None,
             timestamp: None,
@@ -368,6 +373,11 @@ impl Ack {
 
     pub fn file(mut self, file: FileId) -> Self {
         self.file_id = Some(file);
+        self
+    }
+
+    pub fn comment(mut self, comment: CommentId) -> Self {
+        self.comment_id = Some(comment);
         self
     }
 

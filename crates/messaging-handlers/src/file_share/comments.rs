@@ -90,6 +90,7 @@ impl Handle<FileComment> for Call<'_, FileShareService> {
         Ok(Some(
             self.ack()
                 .file(view.file_id)
+                .comment(view.comment_id)
                 .timestamp(view.timestamp)
                 .into(),
         ))
