@@ -8,6 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 bash infra/local/venv.sh
+# The demo web client (clients/demo on the SDK and its React bindings), which the gateway serves.
+(cd clients && npm ci --no-audit --no-fund --silent && npm run build --silent)
 cargo build --quiet -p messaging-devstack --bin stackpro-dev -p messaging-gateway --bin stackpro-gateway
 DEV="$ROOT/target/debug/stackpro-dev"
 

@@ -27,7 +27,7 @@ fi
 step "Browser test dependencies (playwright-core from npm)"
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 
-step "Client SDK (clients/): npm ci, type-check and build, unit tests (the end-to-end script runs with the Rust tests below)"
+step "Clients (clients/): npm ci; type-check and build the SDK, its React bindings and the demo the browser test drives; their unit tests (the SDK's end-to-end script runs with the Rust tests below)"
 (cd clients && npm ci --no-audit --no-fund --silent && npm run build --silent && npm test --silent)
 
 step "cargo fmt --check"

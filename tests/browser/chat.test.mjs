@@ -1,7 +1,9 @@
-// The demo web client in headless Debian Chromium, driven by playwright-core: two users of
-// one tenant chat live (typing, presence, messages rendered as text, a reaction, an edit,
-// unread counts, search, a shared file and a comment on it); a user of another tenant sees
-// nothing. Started by tests/integration/browser.rs with STACKPRO_GATEWAY_URL set.
+// The demo web client (clients/demo: React on @stackpro/messaging-react and
+// @stackpro/messaging-client) in headless Debian Chromium, driven by playwright-core: two
+// users of one tenant chat live (typing, presence, messages rendered as text, a reaction, an
+// edit, unread counts, search, a shared file and a comment on it); one loses the network and
+// the SDK reconnects and catches up, each message once; a user of another tenant sees nothing.
+// Started by tests/integration/browser.rs with STACKPRO_GATEWAY_URL set.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -27,6 +29,20 @@ after(async () => browser?.close());
 async function open(who) {
   const page = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage();
   page.setDefaultTimeout(timeout);
+  // Every WebSocket of the page goes through here, so the test can cut it as a network would.
+  const sockets = [];
+  let opened = 0;
+  await page.routeWebSocket(/\/local\?token=/, (ws) => {
+    sockets.push({ ws, server: ws.connectToServer() });
+    opened++;
+  });
+  page.sockets = () => opened;
+  page.cut = async () => {
+    for (const { ws, server } of sockets.splice(0)) {
+      await server.close({ code: 1001, reason: "network lost" });
+      await ws.close({ code: 4000, reason: "network lost" });
+    }
+  };
   await page.goto(base);
   await page.getByTestId("tenant").fill(who.tenant);
   await page.getByTestId("user").fill(who.user);
@@ -94,6 +110,17 @@ test("two users of a tenant chat live and another tenant sees nothing", async ()
   await edited.getByTestId("edited").waitFor();
   await edited.getByTestId("reaction").filter({ hasText: "👍 1" }).waitFor();
 
+  // A thread: Bob replies to Alice's message; Alice sees its reply count move, live, and opens it.
+  await edited.getByTestId("reply").click();
+  await bob.getByTestId("thread-parent").filter({ hasText: "Hello bob, the plan is attached" }).waitFor();
+  await bob.getByTestId("thread-composer").fill("Looks good");
+  await bob.getByTestId("thread-send").click();
+  await bob.getByTestId("thread-reply").filter({ hasText: "bob: Looks good" }).waitFor();
+  const threaded = alice.getByTestId("message").filter({ hasText: "Hello bob, the plan is attached" });
+  await threaded.getByTestId("thread-count").filter({ hasText: "1 reply" }).click();
+  await alice.getByTestId("thread-reply").filter({ hasText: "bob: Looks good" }).waitFor();
+  assert.equal(await bob.getByTestId("message").filter({ hasText: "Looks good" }).count(), 0, "a reply stays in its thread");
+
   // A mention while Bob is connected: a live in-app notification on his bell.
   await alice.getByTestId("composer").fill("@bob please confirm the plan");
   await alice.getByTestId("composer").press("Enter");
@@ -111,6 +138,26 @@ test("two users of a tenant chat live and another tenant sees nothing", async ()
   await alice.getByTestId("composer").fill("Ops sync at noon");
   await alice.getByTestId("composer").press("Enter");
   await bob.getByTestId("conversation").filter({ hasText: "ops" }).getByTestId("unread").filter({ hasText: "1" }).waitFor();
+
+  // Bob's network drops while Alice writes in Launch plan: the SDK reconnects on its own and
+  // catches up from the last seq Bob has; the message shows once, in its place.
+  await alice.getByTestId("conversation").filter({ hasText: "Launch plan" }).click();
+  await alice.getByTestId("chat-title").filter({ hasText: "client:acme:project:launch" }).waitFor();
+  const socketsBefore = bob.sockets();
+  await bob.cut();
+  await alice.getByTestId("composer").fill("Sent while you were away");
+  await alice.getByTestId("composer").press("Enter");
+  await bob.getByTestId("message").filter({ hasText: "Sent while you were away" }).waitFor();
+  await bob.getByTestId("status").filter({ hasText: "Connected" }).waitFor();
+  assert.ok(bob.sockets() > socketsBefore, "the client opened a new connection");
+  await bob.waitForTimeout(1000);
+  assert.equal(await bob.getByTestId("message").filter({ hasText: "Sent while you were away" }).count(), 1, "delivered once");
+  const seqs = await bob.getByTestId("message").evaluateAll((items) => items.map((li) => Number(li.dataset.seq)));
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), "in seq order");
+
+  // Alice deletes it; Bob sees the tombstone, live.
+  await alice.getByTestId("message").filter({ hasText: "Sent while you were away" }).getByTestId("delete").click();
+  await bob.locator('[data-testid="message"].deleted').filter({ hasText: "message deleted" }).waitFor();
 
   // Search finds Bob's own words, in his conversations.
   await bob.getByTestId("search").fill("thanks");
@@ -135,6 +182,9 @@ test("two users of a tenant chat live and another tenant sees nothing", async ()
   await bob.getByTestId("file-comment-page").fill("2");
   await bob.getByTestId("file-comment-send").click();
   await alice.getByTestId("file-comment").filter({ hasText: "bob (page 2): Please sign <page 2>" }).waitFor();
+  // Bob sees his own comment too (from its ACK: his connection is not sent its FILE_COMMENT), once.
+  await bob.getByTestId("file-comment").filter({ hasText: "bob (page 2): Please sign <page 2>" }).waitFor();
+  assert.equal(await bob.getByTestId("file-comment").count(), 1);
   assert.equal(await mallory.getByTestId("file").count(), 0, "the other tenant sees no file");
 
   await bob.screenshot({ path: `${out}/chat-bob.png` });

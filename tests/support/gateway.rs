@@ -118,7 +118,7 @@ impl GatewayStack {
         ));
         config.streams = Some((super::endpoint(), stack.stream_arn.clone()));
         config.stream_every = Some(Duration::from_millis(250));
-        config.demo = true;
+        config.demo = Some(messaging_gateway::default_demo_dir());
         // The test command collects every frame sent and checks it against docs/asyncapi.yaml.
         config.frame_log = std::env::var_os("STACKPRO_FRAME_LOG_DIR").map(Into::into);
         let functions = stack.functions(&endpoint);

@@ -9,6 +9,7 @@
 
 pub mod connections;
 mod demo;
+pub use demo::default_demo_dir;
 pub mod events;
 pub mod functions;
 mod http_api;
@@ -85,8 +86,9 @@ pub struct GatewayConfig {
     pub streams: Option<(String, String)>,
     /// Read the stream at this period instead of each mapping's batching window.
     pub stream_every: Option<Duration>,
-    /// Serve the demo web client and `/dev/token`.
-    pub demo: bool,
+    /// Serve the demo web client built in this directory (see [`default_demo_dir`]) and
+    /// `/dev/token`. `None`: neither.
+    pub demo: Option<std::path::PathBuf>,
     /// Append every text frame sent to a client, one per line, to a file in this directory
     /// (the test command validates them against docs/asyncapi.yaml).
     pub frame_log: Option<std::path::PathBuf>,
@@ -107,7 +109,7 @@ impl GatewayConfig {
             schedule_every: None,
             streams: None,
             stream_every: None,
-            demo: false,
+            demo: None,
             frame_log: None,
         }
     }
@@ -312,8 +314,8 @@ pub async fn start(
     }
     // A path nothing is routed to.
     app = app.fallback(not_found);
-    if config.demo {
-        app = app.merge(demo::router());
+    if let Some(dir) = &config.demo {
+        app = app.merge(demo::router(dir.clone()));
     }
     let app = app.with_state(shared.clone());
     let mut stop = shutdown_rx;

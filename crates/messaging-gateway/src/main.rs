@@ -14,7 +14,7 @@ use messaging_handlers::{config, telemetry};
 const USAGE: &str =
     "usage: stackpro-gateway [--listen 127.0.0.1:3001] [--stage local] [--template template.yaml]
     [--idle-timeout SECONDS] [--max-connection SECONDS] [--schedule-every SECONDS]
-    [--stream-every SECONDS] [--failed-visibility SECONDS] [--queue LogicalId=URL]... [--no-demo]
+    [--stream-every SECONDS] [--failed-visibility SECONDS] [--queue LogicalId=URL]... [--demo-dir DIR | --no-demo]
 Functions are configured from the environment, as in Lambda; BROADCAST_QUEUE_URL also names
 the template's BroadcastQueue for its SQS event source mapping.";
 
@@ -87,7 +87,13 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     gateway.stream_every = seconds(&flags, "stream-every")?;
     gateway.failed_visibility_seconds =
         seconds(&flags, "failed-visibility")?.map(|d| d.as_secs() as i32);
-    gateway.demo = demo;
+    // The demo's build (clients/demo/dist of this checkout unless told).
+    gateway.demo = demo.then(|| {
+        flags
+            .get("demo-dir")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(messaging_gateway::default_demo_dir)
+    });
 
     let sdk = config::aws().await;
     let endpoint = management_endpoint(listener.local_addr()?, &gateway.stage);
@@ -112,6 +118,7 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
             gateway.streams = Some((endpoint, arn));
         }
     }
+    let gateway_demo = gateway.demo.clone();
     let functions = Functions::stackpro(Services::new(&parts));
     let running = messaging_gateway::start(listener, gateway, functions).await?;
     println!(
@@ -123,6 +130,14 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         running.management_endpoint()
     );
     println!("Demo web client:     {}", running.page_url());
+    if let Some(dir) = &gateway_demo {
+        if !dir.join("index.html").exists() {
+            eprintln!(
+                "the demo web client is not built in {}: cd clients && npm ci && npm run build",
+                dir.display()
+            );
+        }
+    }
     tokio::signal::ctrl_c().await?;
     eprintln!("stopping: closing every connection");
     running.shutdown().await;

@@ -1,0 +1,198 @@
+import { useEffect, useRef, useState, type KeyboardEvent } from "react";
+import type { Message, PendingMessage } from "@stackpro/messaging-client";
+import { useConversation, useConversations, usePresence, type UseConversation } from "@stackpro/messaging-react";
+import type { Me } from "./app.js";
+import { useReport } from "./toast.js";
+
+export function Chat({ me, conversationId, onThread }: { me: Me; conversationId: string; onThread: (seq: number) => void }) {
+  const chat = useConversation(conversationId);
+  const presence = usePresence(conversationId);
+  const { conversations } = useConversations();
+  const report = useReport();
+  const [editing, setEditing] = useState<number | undefined>();
+  const [text, setText] = useState("");
+  const list = useRef<HTMLOListElement>(null);
+  const summary = conversations.find((c) => c.conversationId === conversationId);
+  const newest = chat.messages[chat.messages.length - 1]?.seq;
+
+  // Read receipts: what is shown while the page is visible is read.
+  useEffect(() => {
+    if (newest !== undefined && document.visibilityState === "visible") void chat.markRead(newest).catch(() => {});
+  }, [newest, chat.markRead]);
+  // Follow the newest message.
+  useEffect(() => {
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [newest, chat.pending.length]);
+
+  const submit = () => {
+    if (!text.trim()) return;
+    if (editing !== undefined) void report(chat.edit(editing, text));
+    else void report(chat.send(text)); // a failure stays in the list as a failed echo (retry or discard)
+    setEditing(undefined);
+    setText("");
+  };
+  const keyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      submit();
+    }
+    if (event.key === "Escape") {
+      setEditing(undefined);
+      setText("");
+    }
+  };
+  const typing = chat.typingUsers;
+  const pending = chat.pending.filter((p) => p.parentSeq === undefined);
+
+  return (
+    <section id="chat">
+      <div id="chat-header">
+        <h2 data-testid="chat-title">{summary ? `${summary.title ?? summary.conversationId}  ·  ${summary.channel}` : conversationId}</h2>
+        <ul id="members" data-testid="members">
+          {presence.members.map((m) => (
+            <li key={m.userId} data-testid="member" data-status={m.status} title={m.status}>
+              <span className={`dot ${m.status}`} />
+              <span>{m.userId}</span>
+            </li>
+          ))}
+        </ul>
+      </div>
+      <ol id="messages" data-testid="messages" ref={list}>
+        {chat.hasOlder && (
+          <li className="gap">
+            <button type="button" data-testid="load-older" disabled={chat.loadingOlder} onClick={() => void report(chat.loadOlder())}>
+              Older messages
+            </button>
+          </li>
+        )}
+        {chat.status === "ended" && <li className="gap">{chat.error?.message ?? "This conversation ended."}</li>}
+        {chat.messages.map((m) => (
+          <MessageItem key={m.seq} me={me} m={m} chat={chat} onEdit={() => (setEditing(m.seq), setText(m.content.text))} onThread={() => onThread(m.seq)} />
+        ))}
+        {chat.gaps.map((g) => (
+          <li key={`gap${g.fromSeq}`} className="gap" data-testid="gap">
+            Messages {g.fromSeq}–{g.toSeq} are no longer in history.
+          </li>
+        ))}
+        {pending.map((p) => (
+          <PendingItem key={p.clientMessageId} p={p} chat={chat} />
+        ))}
+      </ol>
+      <div id="typing" data-testid="typing">
+        {typing.length === 0 ? "" : `${typing.join(", ")} ${typing.length === 1 ? "is" : "are"} typing…`}
+      </div>
+      {editing !== undefined && (
+        <div id="composer-mode" data-testid="composer-mode">
+          <span>Editing message #{editing}</span>{" "}
+          <button type="button" data-testid="cancel-mode" onClick={() => (setEditing(undefined), setText(""))}>
+            Cancel
+          </button>
+        </div>
+      )}
+      <form id="send-form" onSubmit={(e) => (e.preventDefault(), submit())}>
+        <textarea
+          id="composer"
+          rows={2}
+          placeholder="Type a message… (Enter sends, Shift+Enter for a new line)"
+          disabled={chat.status === "ended"}
+          data-testid="composer"
+          value={text}
+          onChange={(e) => {
+            setText(e.target.value);
+            if (editing === undefined) chat.keystroke();
+          }}
+          onKeyDown={keyDown}
+          onBlur={() => chat.stopTyping()}
+        />
+        <button id="send" disabled={chat.status === "ended"} data-testid="send">
+          Send
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function MessageItem({ me, m, chat, onEdit, onThread }: { me: Me; m: Message; chat: UseConversation; onEdit: () => void; onThread: () => void }) {
+  const report = useReport();
+  const mine = m.senderId === me.user;
+  return (
+    <li data-testid="message" data-seq={m.seq} className={[mine ? "mine" : "", m.deleted ? "deleted" : ""].join(" ").trim()}>
+      <span className="meta">
+        {m.senderName ?? m.senderId} · {new Date(m.timestamp).toLocaleTimeString()} · #{m.seq}
+        {!m.deleted && (
+          <span className="actions">
+            <button type="button" data-testid="react" title="React" onClick={() => void report(chat.toggleReaction(m.seq, "👍"))}>
+              👍
+            </button>
+            <button type="button" data-testid="reply" onClick={onThread}>
+              Reply
+            </button>
+            {mine && (
+              <button type="button" data-testid="edit" onClick={onEdit}>
+                Edit
+              </button>
+            )}
+            {(mine || me.role === "OWNER") && (
+              <button type="button" data-testid="delete" onClick={() => void report(chat.remove(m.seq))}>
+                Delete
+              </button>
+            )}
+          </span>
+        )}
+      </span>
+      <span className="text" data-testid="message-text">
+        {m.deleted ? "message deleted" : m.content.text}
+      </span>
+      {m.edited && !m.deleted && (
+        <span className="edited" data-testid="edited">
+          {" "}
+          (edited)
+        </span>
+      )}
+      {Object.keys(m.reactions).length > 0 && (
+        <div className="reactions" data-testid="reactions">
+          {Object.entries(m.reactions).map(([emoji, users]) => (
+            <button
+              key={emoji}
+              type="button"
+              className={`reaction${users.includes(me.user) ? " mine" : ""}`}
+              data-testid="reaction"
+              title={users.join(", ")}
+              onClick={() => void report(chat.toggleReaction(m.seq, emoji))}
+            >
+              {emoji} {users.length}
+            </button>
+          ))}
+        </div>
+      )}
+      {m.threadCount > 0 && (
+        <button type="button" className="thread-count" data-testid="thread-count" onClick={onThread}>
+          {m.threadCount} {m.threadCount === 1 ? "reply" : "replies"}
+        </button>
+      )}
+    </li>
+  );
+}
+
+/** Your send before its ACK (dimmed), or given up (with what went wrong, retry and discard). */
+function PendingItem({ p, chat }: { p: PendingMessage; chat: UseConversation }) {
+  return (
+    <li data-testid="pending" data-status={p.status} className={`mine ${p.status === "failed" ? "failed" : "pending"}`}>
+      <span className="meta">
+        {p.status === "failed" ? `not sent: ${p.error?.code ?? "error"} ${p.error?.message ?? ""}` : "sending…"}
+        {p.status === "failed" && (
+          <span className="actions">
+            <button type="button" data-testid="retry" onClick={() => void chat.retry(p.clientMessageId)?.catch(() => {})}>
+              Retry
+            </button>
+            <button type="button" data-testid="discard" onClick={() => chat.discard(p.clientMessageId)}>
+              Discard
+            </button>
+          </span>
+        )}
+      </span>
+      <span className="text">{p.content.text}</span>
+    </li>
+  );
+}
