@@ -187,6 +187,20 @@ test("two users of a tenant chat live and another tenant sees nothing", async ()
   assert.equal(await bob.getByTestId("file-comment").count(), 1);
   assert.equal(await mallory.getByTestId("file").count(), 0, "the other tenant sees no file");
 
+  // Alice posts the file into Launch plan, downloads allowed: Bob sees it in the conversation
+  // and opens it through a fresh presigned URL (the message names the file, never a URL).
+  await alice.getByTestId("post-file-download").check();
+  await alice.getByTestId("post-file").click();
+  const attachment = bob.getByTestId("message").getByTestId("attachment").filter({ hasText: "plan.pdf" });
+  await attachment.waitFor();
+  // The URL opens in a new tab, which the browser turns into a download: watch its request.
+  const [request] = await Promise.all([
+    bob.context().waitForEvent("request", { predicate: (r) => /tenants\/acme\/files\//.test(r.url()) }),
+    attachment.getByTestId("attachment-open").click(),
+  ]);
+  assert.match(request.url(), /X-Amz-Signature=/, "a presigned URL of the tenant's object");
+  assert.equal(await mallory.getByTestId("attachment").count(), 0);
+
   await bob.screenshot({ path: `${out}/chat-bob.png` });
   await alice.screenshot({ path: `${out}/chat-alice.png` });
   await mallory.screenshot({ path: `${out}/chat-other-tenant.png` });

@@ -2,10 +2,11 @@
 //! DynamoDB, SQS and S3: shares gate every action, comments reach every reader live,
 //! presigned URLs move real bytes.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use messaging_aws::table;
 use messaging_core::Role;
 use serde_json::{json, Value};
-use test_support::{frames_for, http, keys, user, Client, TestStack};
+use test_support::{conversation, frames_for, http, keys, user, Client, TestStack};
 
 async fn send(stack: &TestStack, who: &Client, frame: Value) -> Value {
     stack.send(who, &frame).await.1
@@ -347,4 +348,201 @@ async fn shares_gate_every_file_action_and_comments_reach_every_reader_live() {
         ),
         "FILE_NOT_FOUND"
     );
+}
+
+/// A file posted into a conversation: its members read it (download only when the poster
+/// allows it) while they are members; nobody else, in the tenant or outside it, learns it is
+/// there; a file shared with you is not yours to pass on.
+#[tokio::test]
+async fn files_posted_into_a_conversation_are_read_by_its_members_only() {
+    let stack = TestStack::new().await;
+    let olga = stack.connect_as("acme", "olga", Role::User).await;
+    let bob = stack.connect_as("acme", "bob", Role::User).await;
+    let carol = stack.connect_as("acme", "carol", Role::User).await;
+    let owner = stack.connect_as("acme", "owner", Role::Owner).await;
+    let stranger = stack.connect_as("globex", "olga", Role::Owner).await;
+    for (id, members) in [
+        ("deal", json!(["olga", "bob"])),
+        ("side", json!(["bob", "carol"])),
+    ] {
+        let created = send(&stack, &owner, json!({ "type": "CREATE_CONVERSATION", "conversationId": id, "kind": "project", "members": members })).await;
+        assert_eq!(code(&created), "ACK", "{created}");
+    }
+    let created = send(
+        &stack,
+        &stranger,
+        json!({ "type": "CREATE_CONVERSATION", "conversationId": "deal", "kind": "project" }),
+    )
+    .await;
+    assert_eq!(code(&created), "ACK", "{created}");
+    for (id, name, mime) in [
+        ("contract", "Contract.pdf", "application/pdf"),
+        ("photo", "site.png", "image/png"),
+    ] {
+        let registered = send(&stack, &olga, json!({ "type": "REGISTER_FILE", "fileId": id, "name": name, "size": 11, "mimeType": mime })).await;
+        assert_eq!(code(&registered), "FILE", "{registered}");
+    }
+    let get = |who, file: &str| {
+        let frame = json!({ "type": "GET_FILE", "fileId": file });
+        let stack = &stack;
+        async move { send(stack, who, frame).await }
+    };
+    let url = |who, file: &str| {
+        let frame = json!({ "type": "GET_DOWNLOAD_URL", "fileId": file });
+        let stack = &stack;
+        async move { send(stack, who, frame).await }
+    };
+    let post = |who, conversation: &str, kind: &str, attachments: Value, id: &str| {
+        let frame = json!({ "type": "CHAT_MESSAGE", "conversationId": conversation, "clientMessageId": id,
+            "content": { "type": kind, "text": "", "attachments": attachments } });
+        let stack = &stack;
+        async move { send(stack, who, frame).await }
+    };
+    assert_eq!(
+        code(&get(&bob, "contract").await),
+        "FILE_NOT_FOUND",
+        "not posted yet"
+    );
+
+    // Olga posts the contract (read only) into "deal": bob is told of it with its metadata.
+    stack.pump().await;
+    stack.gateway.take();
+    let posted = post(
+        &olga,
+        "deal",
+        "file",
+        json!([{ "fileId": "contract" }]),
+        "m1",
+    )
+    .await;
+    assert_eq!(code(&posted), "ACK", "{posted}");
+    stack.pump().await;
+    let deliveries = stack.gateway.take();
+    let to_bob = frames_for(&deliveries, &bob);
+    assert_eq!(to_bob.len(), 1, "{to_bob:?}");
+    assert_eq!(to_bob[0]["data"]["content"]["type"], "file");
+    assert_eq!(
+        to_bob[0]["data"]["content"]["attachments"],
+        json!([{ "fileId": "contract", "name": "Contract.pdf", "size": 11, "mimeType": "application/pdf" }]),
+        "metadata, never a URL"
+    );
+    let seen = get(&bob, "contract").await;
+    assert_eq!(code(&seen), "FILE", "{seen}");
+    assert_eq!(
+        seen["permissions"],
+        json!({ "read": true, "comment": false, "edit": false, "download": false })
+    );
+    assert_eq!(
+        code(&url(&bob, "contract").await),
+        "FORBIDDEN",
+        "download was not allowed"
+    );
+    for outsider in [&carol, &stranger] {
+        assert_eq!(code(&get(outsider, "contract").await), "FILE_NOT_FOUND");
+        assert_eq!(code(&url(outsider, "contract").await), "FILE_NOT_FOUND");
+    }
+
+    // The photo with download allowed; a later post without it does not take it away.
+    let posted = post(
+        &olga,
+        "deal",
+        "image",
+        json!([{ "fileId": "photo", "download": true }]),
+        "m2",
+    )
+    .await;
+    assert_eq!(code(&posted), "ACK", "{posted}");
+    assert_eq!(code(&url(&bob, "photo").await), "FILE_URL");
+    let posted = post(&olga, "deal", "file", json!([{ "fileId": "photo" }]), "m3").await;
+    assert_eq!(code(&posted), "ACK", "{posted}");
+    assert_eq!(code(&url(&bob, "photo").await), "FILE_URL");
+
+    // Refusals: a PDF as an image; bob passing on a file he was only shown; carol and the other
+    // tenant posting a file they cannot see (as if it did not exist).
+    let refused = post(
+        &olga,
+        "deal",
+        "image",
+        json!([{ "fileId": "contract" }]),
+        "m4",
+    )
+    .await;
+    assert_eq!(code(&refused), "INVALID_FIELD", "{refused}");
+    let refused = post(
+        &bob,
+        "side",
+        "file",
+        json!([{ "fileId": "contract" }]),
+        "m5",
+    )
+    .await;
+    assert_eq!(code(&refused), "FORBIDDEN", "{refused}");
+    let refused = post(
+        &carol,
+        "side",
+        "file",
+        json!([{ "fileId": "contract" }]),
+        "m6",
+    )
+    .await;
+    assert_eq!(code(&refused), "FILE_NOT_FOUND", "{refused}");
+    let refused = post(
+        &stranger,
+        "deal",
+        "file",
+        json!([{ "fileId": "contract" }]),
+        "m7",
+    )
+    .await;
+    assert_eq!(code(&refused), "FILE_NOT_FOUND", "{refused}");
+    let refused = send(&stack, &olga, json!({ "type": "CHAT_MESSAGE", "conversationId": "deal", "content": { "type": "system", "text": "Invoice paid" } })).await;
+    assert_eq!(code(&refused), "INVALID_FIELD", "{refused}");
+
+    // An edit changes the caption; the type and files stay.
+    let edited = send(&stack, &olga, json!({ "type": "EDIT_MESSAGE", "conversationId": "deal", "seq": 1, "content": { "text": "The contract, signed" } })).await;
+    assert_eq!(code(&edited), "ACK", "{edited}");
+    let history = send(
+        &stack,
+        &bob,
+        json!({ "type": "GET_HISTORY", "conversationId": "deal" }),
+    )
+    .await;
+    let first = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["seq"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(first["content"]["text"], "The contract, signed");
+    assert_eq!(first["content"]["type"], "file");
+    assert_eq!(first["content"]["attachments"][0]["fileId"], "contract");
+
+    // One grant per file and conversation, whatever the number of posts; none for refusals.
+    let snapshot = stack.snapshot().await;
+    let acme = keys("acme");
+    let file = |id: &str| messaging_core::FileId::parse(id).unwrap();
+    let photo_grants = acme.prefix(|k| k.file_grants_prefix(&file("photo")));
+    let grants: Vec<_> = snapshot
+        .keys()
+        .filter(|k| k.starts_with(&photo_grants))
+        .collect();
+    assert_eq!(
+        grants,
+        [&acme.name(|k| k.file_grant(&file("photo"), &conversation("deal")))]
+    );
+    assert_eq!(snapshot[grants[0]]["download"], AttributeValue::Bool(true));
+    assert!(!snapshot
+        .contains_key(&acme.name(|k| k.file_grant(&file("contract"), &conversation("side")))));
+
+    // Removed from the conversation, bob can no longer read what was posted there.
+    let removed = send(
+        &stack,
+        &owner,
+        json!({ "type": "REMOVE_MEMBER", "conversationId": "deal", "userId": "bob" }),
+    )
+    .await;
+    assert_eq!(code(&removed), "ACK", "{removed}");
+    assert_eq!(code(&get(&bob, "contract").await), "FILE_NOT_FOUND");
+    assert_eq!(code(&url(&bob, "photo").await), "FILE_NOT_FOUND");
 }

@@ -98,7 +98,7 @@ export function App({ me }: { me: Me }) {
           </nav>
           {tab === "thread" && open && thread !== undefined && <ThreadPanel key={`${open}:${thread}`} conversationId={open} parentSeq={thread} />}
           {tab === "results" && <Results results={results} onOpen={openConversation} />}
-          {tab === "files" && <FilesPanel me={me} />}
+          {tab === "files" && <FilesPanel me={me} conversationId={open} />}
           {tab === "alerts" && <AlertsPanel onOpen={openConversation} />}
         </section>
       </main>

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type KeyboardEvent } from "react";
-import type { Message, PendingMessage } from "@stackpro/messaging-client";
-import { useConversation, useConversations, usePresence, type UseConversation } from "@stackpro/messaging-react";
+import type { Attachment, Message, PendingMessage } from "@stackpro/messaging-client";
+import { useConversation, useConversations, useMessagingClient, usePresence, type UseConversation } from "@stackpro/messaging-react";
 import type { Me } from "./app.js";
 import { useReport } from "./toast.js";
 
@@ -144,6 +144,11 @@ function MessageItem({ me, m, chat, onEdit, onThread }: { me: Me; m: Message; ch
       <span className="text" data-testid="message-text">
         {m.deleted ? "message deleted" : m.content.text}
       </span>
+      {!m.deleted && (m.content.attachments?.length ?? 0) > 0 && (
+        <ul className="attachments">
+          {m.content.attachments?.map((a) => <AttachmentItem key={a.fileId} a={a} />)}
+        </ul>
+      )}
       {m.edited && !m.deleted && (
         <span className="edited" data-testid="edited">
           {" "}
@@ -173,6 +178,30 @@ function MessageItem({ me, m, chat, onEdit, onThread }: { me: Me; m: Message; ch
       )}
     </li>
   );
+}
+
+/** A file a message carries: its name and size; opened through a fresh presigned URL (needs `download`). */
+function AttachmentItem({ a }: { a: Attachment }) {
+  const client = useMessagingClient();
+  const report = useReport();
+  const open = async () => {
+    const url = await report(client.getDownloadUrl(a.fileId));
+    if (url) window.open(url.url, "_blank", "noopener");
+  };
+  return (
+    <li data-testid="attachment">
+      📎 {a.name} <span className="muted">({formatSize(a.size)})</span>{" "}
+      <button type="button" data-testid="attachment-open" onClick={() => void open()}>
+        Open
+      </button>
+    </li>
+  );
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 /** Your send before its ACK (dimmed), or given up (with what went wrong, retry and discard). */

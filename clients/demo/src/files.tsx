@@ -1,10 +1,10 @@
 import { useRef, useState, type FormEvent } from "react";
 import type { FileEntry } from "@stackpro/messaging-client";
-import { useFileComments, useFiles } from "@stackpro/messaging-react";
+import { useConversation, useFileComments, useFiles } from "@stackpro/messaging-react";
 import type { Me } from "./app.js";
 import { useReport, useToast } from "./toast.js";
 
-export function FilesPanel({ me }: { me: Me }) {
+export function FilesPanel({ me, conversationId }: { me: Me; conversationId: string | undefined }) {
   const files = useFiles();
   const report = useReport();
   const toast = useToast();
@@ -44,12 +44,12 @@ export function FilesPanel({ me }: { me: Me }) {
           More files
         </button>
       )}
-      {current && <FileDetail key={current.fileId} me={me} file={current} />}
+      {current && <FileDetail key={current.fileId} me={me} file={current} conversationId={conversationId} />}
     </div>
   );
 }
 
-function FileDetail({ me, file }: { me: Me; file: FileEntry }) {
+function FileDetail({ me, file, conversationId }: { me: Me; file: FileEntry; conversationId: string | undefined }) {
   const files = useFiles();
   const comments = useFileComments(file.fileId);
   const report = useReport();
@@ -107,6 +107,7 @@ function FileDetail({ me, file }: { me: Me; file: FileEntry }) {
           <button data-testid="file-comment-send">Comment</button>
         </form>
       )}
+      {conversationId && (file.owner === me.user || me.role !== "USER") && <PostFile file={file} conversationId={conversationId} />}
       {(file.owner === me.user || me.role !== "USER") && (
         <form className="stacked" onSubmit={(e) => void share(e)}>
           <input name="user" placeholder="share with user id" data-testid="share-user" />
@@ -126,5 +127,26 @@ function FileDetail({ me, file }: { me: Me; file: FileEntry }) {
         </form>
       )}
     </div>
+  );
+}
+
+/** Posts the file into the open conversation: its members may read it, and download it if ticked. */
+function PostFile({ file, conversationId }: { file: FileEntry; conversationId: string }) {
+  const chat = useConversation(conversationId);
+  const report = useReport();
+  const toast = useToast();
+  const post = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const download = new FormData(event.currentTarget).get("download") === "on";
+    const type = file.mimeType.startsWith("image/") ? "image" : "file";
+    if (await report(chat.send({ type, text: "", attachments: [{ fileId: file.fileId, download }] }))) toast(`Posted ${file.name}`, "info");
+  };
+  return (
+    <form className="stacked" onSubmit={(e) => void post(e)}>
+      <label className="row">
+        <input type="checkbox" name="download" data-testid="post-file-download" /> members may download
+      </label>
+      <button data-testid="post-file">Post into {conversationId}</button>
+    </form>
   );
 }

@@ -1,6 +1,6 @@
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { systemClock, Timer, type Clock } from "./clock.js";
-import { ConversationHandle, type ConversationHost } from "./conversation.js";
+import { ConversationHandle, type ConversationHost, type PendingMessage } from "./conversation.js";
 import { Emitter } from "./emitter.js";
 import { defaultEnvironment, type Environment } from "./environment.js";
 import { MessagingError } from "./errors.js";
@@ -13,7 +13,7 @@ import {
   type Answers,
   type ClientFrame,
   type Message,
-  type MessageContent,
+  type OutgoingContent,
   type Notification,
   type PresenceStatus,
   type RequestOf,
@@ -855,19 +855,13 @@ export class MessagingClient extends Emitter<ClientEvents> {
     }
   }
 
-  async #sendMessage(conversationId: string, content: { text: string; type?: MessageContent["type"] }, parentSeq?: number): Promise<Ack> {
+  async #sendMessage(conversationId: string, content: OutgoingContent, parentSeq?: number): Promise<Ack> {
     const clientMessageId = this.#newId();
     const frame: OutboxEntry["frame"] = {
       type: "CHAT_MESSAGE",
       conversationId,
       clientMessageId,
-      content: { text: content.text, type: content.type ?? "text" },
-      ...(parentSeq === undefined ? {} : { parentSeq }),
-    };
-    const echo = {
-      conversationId,
-      clientMessageId,
-      content: { text: content.text, type: content.type ?? "text" },
+      content: outgoing(content),
       ...(parentSeq === undefined ? {} : { parentSeq }),
     };
     const bytes = frameBytes(JSON.stringify({ ...frame, requestId: "r0000000000" }));
@@ -877,7 +871,7 @@ export class MessagingClient extends Emitter<ClientEvents> {
     }
     if (this.#state === "closed" || this.#state === "failed") throw new MessagingError("CLOSED", `the client is ${this.#state}`);
     const entry: OutboxEntry = { clientMessageId, conversationId, frame, createdAt: this.clock.now() };
-    this.#conversations.get(conversationId)?.pending({ ...echo, status: "sending" });
+    this.#conversations.get(conversationId)?.pending(echoOf(frame, "sending"));
     await this.#storage.put(entry);
     return new Promise<Ack>((resolve, reject) => {
       this.#outbox.set(clientMessageId, { entry, resolve, reject, inFlight: false, notBefore: 0, attempts: 0 });
@@ -920,7 +914,11 @@ export class MessagingClient extends Emitter<ClientEvents> {
     void this.#storage.delete(item.entry.clientMessageId);
     const { conversationId, clientMessageId, frame } = item.entry;
     const conversation = this.#conversations.get(conversationId);
-    if (conversation && ack.seq !== undefined && ack.messageId !== undefined) {
+    if (conversation && frame.content.attachments?.length) {
+      // The stored message names its files (name, size, type) as the server read them: fetch
+      // it rather than make it up. (Your own connection is not sent its broadcast.)
+      void conversation.catchUp().catch(() => {});
+    } else if (conversation && ack.seq !== undefined && ack.messageId !== undefined) {
       const message: Message = {
         conversationId,
         messageId: ack.messageId,
@@ -957,14 +955,7 @@ export class MessagingClient extends Emitter<ClientEvents> {
     this.#outbox.delete(item.entry.clientMessageId);
     void this.#storage.delete(item.entry.clientMessageId);
     const { conversationId, clientMessageId, frame } = item.entry;
-    this.#conversations.get(conversationId)?.pending({
-      conversationId,
-      clientMessageId,
-      content: { text: frame.content.text, type: frame.content.type ?? "text" },
-      ...(frame.parentSeq === undefined ? {} : { parentSeq: frame.parentSeq }),
-      status: "failed",
-      error,
-    });
+    this.#conversations.get(conversationId)?.pending({ ...echoOf(frame, "failed"), error });
     item.reject?.(error);
     this.emit("sendFailed", { conversationId, clientMessageId, error });
     if (pump) this.#pumpOutbox();
@@ -1012,6 +1003,27 @@ export class MessagingClient extends Emitter<ClientEvents> {
       ...(retryInMs === undefined ? {} : { retryInMs }),
     });
   }
+}
+
+/** The content of a CHAT_MESSAGE frame: its type explicit, attachments only when there are any. */
+function outgoing(content: OutgoingContent): OutboxEntry["frame"]["content"] {
+  return {
+    text: content.text,
+    type: content.type ?? "text",
+    ...(content.attachments?.length ? { attachments: content.attachments.map((a) => ({ fileId: a.fileId, ...(a.download ? { download: true } : {}) })) } : {}),
+  };
+}
+
+/** The local echo of a send. */
+function echoOf(frame: OutboxEntry["frame"], status: "sending" | "failed"): PendingMessage {
+  const { clientMessageId = "", conversationId = "", content, parentSeq } = frame;
+  return {
+    conversationId,
+    clientMessageId,
+    content: { text: content.text, type: content.type ?? "text", ...(content.attachments ? { attachments: content.attachments } : {}) },
+    ...(parentSeq === undefined ? {} : { parentSeq }),
+    status,
+  };
 }
 
 function describe(error: unknown): string {

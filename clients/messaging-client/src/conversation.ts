@@ -1,7 +1,7 @@
 import { Timer, type Clock } from "./clock.js";
 import { Emitter } from "./emitter.js";
 import { MessagingError } from "./errors.js";
-import type { Ack, MemberPresence, Message, MessageContent, RequestOf, RequestType, Answers, ServerFrame } from "./protocol.js";
+import type { Ack, AttachmentRef, MemberPresence, Message, OutgoingContent, RequestOf, RequestType, Answers, ServerFrame } from "./protocol.js";
 import { isVoid, Sequencer } from "./sequencer.js";
 import { TypingSender, TypingTracker, type TypingOptions } from "./typing.js";
 
@@ -16,7 +16,7 @@ export type MessageUpdate =
 export interface PendingMessage {
   conversationId: string;
   clientMessageId: string;
-  content: { text: string; type: MessageContent["type"] };
+  content: { text: string; type: "text" | "file" | "image"; attachments?: AttachmentRef[] };
   parentSeq?: number;
   status: "sending" | "failed";
   error?: MessagingError;
@@ -50,7 +50,7 @@ export interface ConversationHost {
   readonly pageSize: number;
   request<T extends RequestType>(frame: RequestOf<T>): Promise<Answers[T]>;
   sendTyping(conversationId: string, type: "TYPING_START" | "TYPING_STOP"): void;
-  sendMessage(conversationId: string, content: { text: string; type?: MessageContent["type"] }, parentSeq?: number): Promise<Ack>;
+  sendMessage(conversationId: string, content: OutgoingContent, parentSeq?: number): Promise<Ack>;
   forget(conversationId: string): void;
 }
 
@@ -142,8 +142,11 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     return { messages: page.messages.filter((m) => !isVoid(m)).reverse(), hasOlder: page.nextCursor !== undefined };
   }
 
-  /** Sends a message (through the outbox: retried across reconnects, never stored twice); resolves with its ACK. */
-  send(content: string | { text: string; type?: MessageContent["type"] }, options: { parentSeq?: number } = {}): Promise<Ack> {
+  /**
+   * Sends a message (through the outbox: retried across reconnects, never stored twice);
+   * resolves with its ACK. Files: `{ type: "file", text: caption, attachments: [{ fileId }] }`.
+   */
+  send(content: string | OutgoingContent, options: { parentSeq?: number } = {}): Promise<Ack> {
     this.#typingOut.stop();
     const body = typeof content === "string" ? { text: content } : content;
     return this.#host.sendMessage(this.id, body, options.parentSeq);

@@ -40,7 +40,28 @@ export type ErrorCode =
 export interface MessageContent {
   text: string;
   type: "text" | "file" | "image" | "system";
-  attachments?: unknown[];
+  attachments?: Attachment[];
+}
+
+/** A file a message carries, as it was when posted: never a URL (`getDownloadUrl` gives one). */
+export interface Attachment {
+  fileId: string;
+  name: string;
+  size: number;
+  mimeType: string;
+}
+
+/** What a send carries: text, or files (`file`, `image`) with an optional caption. */
+export interface OutgoingContent {
+  text: string;
+  type?: "text" | "file" | "image";
+  attachments?: AttachmentRef[];
+}
+
+/** A registered file to post: its members may read it, and download it when `download`. */
+export interface AttachmentRef {
+  fileId: string;
+  download?: boolean;
 }
 
 export interface Message {
@@ -163,7 +184,12 @@ export interface Preferences {
 export type ConversationTarget = { conversationId: string; channel?: string } | { channel: string; conversationId?: string };
 
 export type ClientFrame =
-  | ({ type: "CHAT_MESSAGE"; clientMessageId?: string; parentSeq?: number; content: { text: string; type?: MessageContent["type"] } } & ConversationTarget)
+  | ({
+      type: "CHAT_MESSAGE";
+      clientMessageId?: string;
+      parentSeq?: number;
+      content: OutgoingContent;
+    } & ConversationTarget)
   | ({ type: "EDIT_MESSAGE"; seq: number; content: { text: string; type?: MessageContent["type"] } } & ConversationTarget)
   | ({ type: "DELETE_MESSAGE"; seq: number } & ConversationTarget)
   | ({ type: "ADD_REACTION"; seq: number; emoji: string } & ConversationTarget)

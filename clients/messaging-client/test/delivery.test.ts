@@ -190,6 +190,29 @@ describe("outbox", () => {
     assert.equal(h.client.outbox.length, 0);
   });
 
+  it("a file message goes with its file ids and arrives as stored, its files named, fetched after its ACK", async () => {
+    const h = setup();
+    await h.connected();
+    const c = collect(h);
+    const delivered: Message[] = [];
+    c.conversation.on("message", (m) => delivered.push(m));
+    await c.conversation.open();
+    const ack = await c.conversation.send({ type: "file", text: "", attachments: [{ fileId: "f1", download: true }, { fileId: "f2" }] });
+    await settle();
+    assert.equal(ack.seq, 1);
+    assert.deepEqual(h.sockets.last.sentOfType("CHAT_MESSAGE")[0]?.content, {
+      text: "",
+      type: "file",
+      attachments: [{ fileId: "f1", download: true }, { fileId: "f2" }],
+    });
+    assert.deepEqual(c.pending[0]?.content.attachments, [{ fileId: "f1", download: true }, { fileId: "f2" }], "the echo shows the files at once");
+    assert.deepEqual(
+      delivered.map((m) => [m.seq, m.content.type, m.content.attachments?.map((a) => a.name)]),
+      [[1, "file", ["f1.pdf", "f2.pdf"]]],
+      "delivered once, as the server stored it (not made up from the ACK)",
+    );
+  });
+
   it("unacknowledged sends go again after a reconnect with the same clientMessageId; nothing is stored or shown twice", async () => {
     const h = setup();
     await h.connected();

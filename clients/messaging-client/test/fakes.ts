@@ -235,7 +235,10 @@ export class FakeServer {
       case "CHAT_MESSAGE": {
         const cmid = frame.clientMessageId as string;
         const known = this.byClientId.get(cmid);
-        const m = known ?? this.add(conversationId, { senderId: "alice", clientMessageId: cmid, content: { ...(frame.content as { text: string }), type: "text", attachments: [] } });
+        const sent = frame.content as { text: string; type?: "text" | "file" | "image"; attachments?: { fileId: string }[] };
+        // Stored as the server stores it: the files named by what was registered.
+        const attachments = (sent.attachments ?? []).map((a) => ({ fileId: a.fileId, name: `${a.fileId}.pdf`, size: 1, mimeType: "application/pdf" }));
+        const m = known ?? this.add(conversationId, { senderId: "alice", clientMessageId: cmid, content: { text: sent.text, type: sent.type ?? "text", attachments } });
         this.byClientId.set(cmid, m);
         socket.receive({ type: "ACK", requestId, action: "CHAT_MESSAGE", conversationId, messageId: m.messageId, seq: m.seq, timestamp: m.timestamp, ...(known ? { duplicate: true } : {}) });
         break;

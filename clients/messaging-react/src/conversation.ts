@@ -5,6 +5,7 @@ import {
   type ConversationHandle,
   type Message,
   type MessagingClient,
+  type OutgoingContent,
   type PendingMessage,
 } from "@stackpro/messaging-client";
 import { useLiveStore } from "./context.js";
@@ -178,8 +179,9 @@ export class ConversationStore extends LiveStore<ConversationView> {
     return this.#handle ?? this.client.conversation(this.id);
   }
 
-  send(text: string, options: { parentSeq?: number } = {}): Promise<Ack> {
-    return this.#need().send(text, options);
+  /** Text, or files (`{ type: "file", text: caption, attachments: [{ fileId, download }] }`). */
+  send(content: string | OutgoingContent, options: { parentSeq?: number } = {}): Promise<Ack> {
+    return this.#need().send(content, options);
   }
 
   /** Sends a failed message's text again (a new send) and drops the failed one. */
@@ -187,7 +189,7 @@ export class ConversationStore extends LiveStore<ConversationView> {
     const failed = this.snapshot.pending.find((p) => p.clientMessageId === clientMessageId && p.status === "failed");
     if (!failed) return undefined;
     this.#dropPending(clientMessageId);
-    return this.send(failed.content.text, failed.parentSeq === undefined ? {} : { parentSeq: failed.parentSeq });
+    return this.send(failed.content, failed.parentSeq === undefined ? {} : { parentSeq: failed.parentSeq });
   }
 
   discard(clientMessageId: string): void {
@@ -260,7 +262,7 @@ export function asError(error: unknown): MessagingError {
 }
 
 export interface UseConversation extends ConversationView {
-  send(text: string, options?: { parentSeq?: number }): Promise<Ack>;
+  send(content: string | OutgoingContent, options?: { parentSeq?: number }): Promise<Ack>;
   retry(clientMessageId: string): Promise<Ack> | undefined;
   discard(clientMessageId: string): void;
   loadOlder(limit?: number): Promise<void>;
@@ -281,7 +283,7 @@ export function useConversation(conversationId: string): UseConversation {
   const { state, store } = useLiveStore(`conversation:${conversationId}`, (client) => new ConversationStore(client, conversationId));
   const actions = useMemo(
     () => ({
-      send: (text: string, options?: { parentSeq?: number }) => store.send(text, options),
+      send: (content: string | OutgoingContent, options?: { parentSeq?: number }) => store.send(content, options),
       retry: (id: string) => store.retry(id),
       discard: (id: string) => store.discard(id),
       loadOlder: (limit?: number) => store.loadOlder(limit),

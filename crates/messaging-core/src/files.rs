@@ -9,8 +9,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::access::Principal;
+use crate::error::{ErrorCode, ProtocolError};
 use crate::ids::{CommentId, FileId, UserId};
 use crate::role::Permission;
+
+/// Conversations one file may be posted into: a member's access check reads them all (one
+/// Query, one BatchGetItem of 100 memberships).
+pub const MAX_FILE_GRANTS: usize = 100;
 
 /// The seed's share permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -65,6 +70,15 @@ pub fn effective_permissions(
             .map(FilePermissions::normalized)
             .unwrap_or(FilePermissions::NONE)
     }
+}
+
+/// The answer about a file the caller may not read, the same as about one that does not exist
+/// (a file id of another tenant, or one not shared, says nothing about whether it is there).
+pub fn file_not_found(file: &FileId) -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::FileNotFound,
+        format!("file \"{file}\" does not exist in your portal or is not shared with you"),
+    )
 }
 
 /// Sharing and revoking: the file's owner, or OWNER/ADMIN.

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use serde_dynamo::to_item;
 
-use messaging_core::files::{CommentView, FileEntry, FilePermissions, FileView};
+use messaging_core::files::{CommentView, FileEntry, FilePermissions, FileView, MAX_FILE_GRANTS};
 use messaging_core::time::{now_millis, rfc3339_millis};
-use messaging_core::{CommentId, FileId, TenantId, UserId};
+use messaging_core::{CommentId, ConversationId, FileId, TenantId, UserId};
 
-use super::items::{CommentItem, FileItem, ShareItem};
-use super::requests::{decode_all, gsi1sk_of, key_map, transact_put, with_prefix, Item};
+use super::items::{CommentItem, FileItem, GrantItem, MemberItem, ShareItem};
+use super::requests::{decode_all, gsi1sk_of, key_map, s, transact_put, with_prefix, Item};
 use super::table::{self, Key};
 use super::MessagingTable;
 use crate::error::{applied, classify, classify_transaction, corrupt, AwsError};
@@ -188,6 +188,123 @@ impl MessagingTable {
             .send()
             .await;
         applied("DeleteItem(share)", deleted)
+    }
+
+    /// Lets the members of `conversation` read `file` (and download it, when `download`): the
+    /// file was posted there. The grant only grows: a later post without `download` leaves
+    /// an earlier one's. `false` when the file already went into [`MAX_FILE_GRANTS`] other
+    /// conversations (two posts at the same moment may pass that by one each: it bounds
+    /// reads, it is not a security limit).
+    pub async fn grant_to_conversation(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        conversation: &ConversationId,
+        download: bool,
+        by: &UserId,
+        now: i64,
+    ) -> Result<bool, AwsError> {
+        let grants = self.grants_of(tenant, file).await?;
+        if grants.len() >= MAX_FILE_GRANTS && !grants.iter().any(|(c, _)| c == conversation) {
+            return Ok(false);
+        }
+        let download_expression = if download {
+            "#download = :true"
+        } else {
+            "#download = if_not_exists(#download, :false)"
+        };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(
+                &table::tenant(tenant).file_grant(file, conversation),
+            )))
+            .update_expression(format!(
+                "SET fileId = :file, conversationId = :conversation, #read = :true, {download_expression}, \
+                 grantedBy = if_not_exists(grantedBy, :by), grantedAt = if_not_exists(grantedAt, :at)"
+            ))
+            .expression_attribute_names("#read", "read")
+            .expression_attribute_names("#download", "download")
+            .expression_attribute_values(":file", s(file.as_str()))
+            .expression_attribute_values(":conversation", s(conversation.as_str()))
+            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .expression_attribute_values(":by", s(by.as_str()))
+            .expression_attribute_values(":at", s(rfc3339_millis(now)));
+        // DynamoDB refuses a value the expression does not use.
+        let update = if download {
+            update
+        } else {
+            update.expression_attribute_values(
+                ":false",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+            )
+        };
+        update
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem(file grant)", e))?;
+        Ok(true)
+    }
+
+    /// The conversations `file` was posted into, and what their members may do with it.
+    pub async fn grants_of(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+    ) -> Result<Vec<(ConversationId, FilePermissions)>, AwsError> {
+        let keys = table::tenant(tenant);
+        let items = self
+            .query_prefix(
+                &keys.pk(),
+                &keys.file_grants_prefix(file),
+                false,
+                "Query(file grants)",
+            )
+            .await?;
+        Ok(decode_all::<GrantItem>(items, "grant")?
+            .into_iter()
+            .map(|g| {
+                let permissions = FilePermissions {
+                    read: g.read,
+                    download: g.download,
+                    ..FilePermissions::NONE
+                };
+                (g.conversation_id, permissions.normalized())
+            })
+            .collect())
+    }
+
+    /// What `user` may do with `file` as a member of the conversations it was posted into
+    /// (the union of their grants; nothing when none): one Query and one consistent
+    /// BatchGetItem of the memberships, so a removed member loses access at once.
+    pub async fn granted_through_conversations(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        user: &UserId,
+    ) -> Result<FilePermissions, AwsError> {
+        let grants = self.grants_of(tenant, file).await?;
+        if grants.is_empty() {
+            return Ok(FilePermissions::NONE);
+        }
+        let keys = table::tenant(tenant);
+        let wanted: Vec<Key> = grants.iter().map(|(c, _)| keys.member(c, user)).collect();
+        let memberships: std::collections::HashSet<ConversationId> =
+            decode_all::<MemberItem>(self.get_items(&wanted, true).await?, "member")?
+                .into_iter()
+                .filter(|m| m.user == *user)
+                .map(|m| m.conversation_id)
+                .collect();
+        Ok(grants
+            .into_iter()
+            .filter(|(c, _)| memberships.contains(c))
+            .fold(FilePermissions::NONE, |all, (_, p)| FilePermissions {
+                read: all.read || p.read,
+                comment: all.comment || p.comment,
+                edit: all.edit || p.edit,
+                download: all.download || p.download,
+            }))
     }
 
     /// The users a file is shared with and their permissions (the owner included).

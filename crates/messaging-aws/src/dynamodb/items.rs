@@ -212,6 +212,25 @@ pub struct ShareItem {
     pub shared_at: String,
 }
 
+/// `CLIENT#t | FILE#f#GRANT#v`: f was posted into conversation v; its members may `read` it,
+/// and `download` it when a poster allowed that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub file_id: FileId,
+    pub conversation_id: ConversationId,
+    #[serde(default)]
+    pub read: bool,
+    #[serde(default)]
+    pub download: bool,
+    pub granted_by: UserId,
+    pub granted_at: String,
+}
+
 /// `CLIENT#t | FILE#f#COMMENT#k`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommentItem {

@@ -18,6 +18,7 @@
 //! | `CLIENT#t` | `SEARCH#{level:02}#{bucket:02}#{newest timestamp}#{content id:016x}` | search index block: the words of one hash bucket of one indexer batch, one line per message (`messaging_core::search::Block`) | written by the search indexer from the table's stream, never on the message path. Per level (1, 8, 64), Query `begins_with SEARCH#{level}#{bucket of the word}#`, newest first: candidate messages for a word |
 //! | `CLIENT#t` | `FILE#f` | file metadata (name, size, type, owner, S3 key) | GetItem on every file action. GSI1 (`CLIENT#t#FILES` / `FILE#f`): every file of the tenant (OWNER/ADMIN) |
 //! | `CLIENT#t` | `FILE#f#SHARE#u` | a share: u's read/comment/edit/download | GetItem: the caller's permissions. Query `begins_with FILE#f#SHARE#`: who may read (comment fan-out). GSI1 (`CLIENT#t#USER#u` / `FILE#f`): files shared with u |
+//! | `CLIENT#t` | `FILE#f#GRANT#v` | the file posted into conversation v (`read`, and `download` if the poster allowed it): v's members have that while they are members | Query `begins_with FILE#f#GRANT#` (at most 100 a file) then one consistent BatchGetItem of the caller's memberships: a member's permissions. Written by the post, a union that only grows |
 //! | `CLIENT#t` | `FILE#f#COMMENT#k` | file comment (k: time-ordered) | Query `begins_with FILE#f#COMMENT#`: a file's comments, oldest first |
 //! | `CLIENT#t` | `NOTIFICATION#u#n` | a notification for u (n: time-ordered) | Query `begins_with NOTIFICATION#u#`, newest first: the in-app list. While pending also in GSI1 (`CLIENT#t#NOTIFY#PENDING#{0..7}`, the shard by user / `{createdAt}#CLIENT#t#USER#u#n`): the tenant's work list, oldest first; one tenant's burst never shares a partition with another's, nor all of it one partition |
 //! | `CLIENT#t` | `NOTIFY#PENDING` | "this tenant has pending notifications" (`markedAt`) | UpdateItem by broadcast when it stores pending ones; GSI1 (`NOTIFY#TENANTS#{0..15}`, the shard by tenant / `CLIENT#t`): the batch coordinator's list of tenants with work; deleted by the worker that drained the tenant unless marked again since |
@@ -186,6 +187,15 @@ impl TenantKeys<'_> {
 
     pub fn file_shares_prefix(&self, file: &FileId) -> String {
         format!("FILE#{file}#SHARE#")
+    }
+
+    /// The file posted into a conversation: what its members may do with it.
+    pub fn file_grant(&self, file: &FileId, conversation: &ConversationId) -> Key {
+        self.key(format!("FILE#{file}#GRANT#{conversation}"))
+    }
+
+    pub fn file_grants_prefix(&self, file: &FileId) -> String {
+        format!("FILE#{file}#GRANT#")
     }
 
     /// GSI1 partition of every file of the tenant.

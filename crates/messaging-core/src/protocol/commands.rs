@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelError, ChannelKind, ChannelName};
 use crate::error::{ErrorCode, ProtocolError};
-use crate::ids::{ConversationId, TenantId, UserId};
+use crate::ids::{ConversationId, FileId, TenantId, UserId};
 use crate::notify::Preferences;
 use crate::search;
 
@@ -31,6 +31,8 @@ pub const MAX_CLIENT_MESSAGE_ID_CHARS: usize = 64;
 pub const MAX_EMOJI_BYTES: usize = 32;
 /// Longest search query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
+/// Most files one `file` or `image` message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
 
 pub(super) fn default_limit() -> u16 {
     DEFAULT_HISTORY_LIMIT
@@ -117,17 +119,43 @@ pub struct ChatMessage {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatContent {
+    /// The message; a `file` or `image` message's caption (which may be empty).
     pub text: String,
     #[serde(rename = "type", default)]
     pub kind: ContentKind,
+    /// A `file` or `image` message's files: registered files (REGISTER_FILE), by id, 1 to
+    /// [`MAX_ATTACHMENTS`]. Never a URL: readers get one through GET_DOWNLOAD_URL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
 }
 
-/// Content types a client may post. `file`, `image` and `system` arrive with file sharing.
+/// A file posted into a conversation. Its members may `read` it from then on (while they are
+/// members), and `download` it when the poster says so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttachmentRef {
+    pub file_id: FileId,
+    #[serde(default)]
+    pub download: bool,
+}
+
+/// The seed's content types. Clients post `text`, `file` and `image`; `system` messages come
+/// only from the portal's own backend (the server API), never from a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentKind {
     #[default]
     Text,
+    File,
+    Image,
+    System,
+}
+
+impl ContentKind {
+    /// Whether messages of this type carry files.
+    pub fn has_attachments(self) -> bool {
+        matches!(self, ContentKind::File | ContentKind::Image)
+    }
 }
 
 /// `EDIT_MESSAGE`: replace the text of one's own message.
@@ -352,8 +380,45 @@ fn text_ok(content: &ChatContent) -> Result<(), ProtocolError> {
     Ok(())
 }
 
+/// A post's content: `text` with words and no files; `file` or `image` with 1 to
+/// [`MAX_ATTACHMENTS`] distinct files and any caption; never `system` from a client.
+pub fn content_ok(content: &ChatContent) -> Result<(), ProtocolError> {
+    match content.kind {
+        ContentKind::System => Err(invalid(
+            "content.type \"system\" is posted by the portal's backend through the server API, never from a socket: use text, file or image",
+        )),
+        ContentKind::Text => {
+            if !content.attachments.is_empty() {
+                return Err(invalid(
+                    "a text message carries no attachments: post files with content.type \"file\" or \"image\"",
+                ));
+            }
+            text_ok(content)
+        }
+        ContentKind::File | ContentKind::Image => {
+            let n = content.attachments.len();
+            if n == 0 || n > MAX_ATTACHMENTS {
+                return Err(invalid(format!(
+                    "a {} message carries 1 to {MAX_ATTACHMENTS} attachments ({{\"fileId\": …}} of registered files); this one has {n}",
+                    if content.kind == ContentKind::File { "file" } else { "image" }
+                )));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for a in &content.attachments {
+                if !seen.insert(&a.file_id) {
+                    return Err(invalid(format!(
+                        "file \"{}\" is attached twice",
+                        a.file_id
+                    )));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 pub(super) fn validate_chat(chat: ChatMessage) -> Result<ChatMessage, ProtocolError> {
-    text_ok(&chat.content)?;
+    content_ok(&chat.content)?;
     if let Some(id) = &chat.client_message_id {
         if id.is_empty() || id.chars().count() > MAX_CLIENT_MESSAGE_ID_CHARS {
             return Err(invalid(format!(
@@ -364,7 +429,18 @@ pub(super) fn validate_chat(chat: ChatMessage) -> Result<ChatMessage, ProtocolEr
     Ok(chat)
 }
 
+/// An edit replaces the text (a file message's caption); the type and files stay as posted.
 pub(super) fn validate_edit(edit: EditMessage) -> Result<EditMessage, ProtocolError> {
+    if !edit.content.attachments.is_empty() {
+        return Err(invalid(
+            "an edit replaces the text only: a message's attachments cannot be changed (delete it and post again)",
+        ));
+    }
+    if edit.content.kind == ContentKind::System {
+        return Err(invalid(
+            "content.type \"system\" cannot be set from a socket",
+        ));
+    }
     text_ok(&edit.content)?;
     Ok(edit)
 }

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::channel::ChannelKind;
 use crate::error::{ErrorCode, ProtocolError};
@@ -55,7 +54,29 @@ pub struct MessageContent {
     #[serde(rename = "type")]
     pub kind: ContentKind,
     #[serde(default)]
-    pub attachments: Vec<Value>,
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file a message carries, as it was when posted (the seed's id, name, size, mimeType).
+/// Never a URL: GET_DOWNLOAD_URL gives one, under the file's permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub file_id: FileId,
+    pub name: String,
+    pub size: u64,
+    pub mime_type: String,
+}
+
+impl Attachment {
+    pub fn of(file: &FileView) -> Self {
+        Self {
+            file_id: file.file_id.clone(),
+            name: file.name.clone(),
+            size: file.size,
+            mime_type: file.mime_type.clone(),
+        }
+    }
 }
 
 /// A conversation as clients see it.

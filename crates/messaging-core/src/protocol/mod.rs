@@ -33,14 +33,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use commands::{
-    AddMembers, AddReaction, ChatContent, ChatMessage, ContentKind, ConversationRef,
-    CreateConversation, DeleteMessage, EditMessage, GetHistory, GetPreferences, GetPresence,
-    GetThread, JoinConversation, ListConversations, ListNotifications, MarkNotificationsRead,
-    MarkRead, MessageRef, Ping, Reaction, RemoveMember, RemoveReaction, Search, SetPreferences,
-    SetPresence, TypingStart, TypingStop, DEFAULT_HISTORY_LIMIT, DEFAULT_MEMBERS_LIMIT,
-    MAX_ADDED_MEMBERS, MAX_CLIENT_MESSAGE_ID_CHARS, MAX_EMOJI_BYTES, MAX_HISTORY_LIMIT,
-    MAX_INITIAL_MEMBERS, MAX_MEMBERS_LIMIT, MAX_QUERY_CHARS, MAX_TITLE_CHARS,
-    MAX_TRANSACTION_ACTIONS,
+    content_ok, AddMembers, AddReaction, AttachmentRef, ChatContent, ChatMessage, ContentKind,
+    ConversationRef, CreateConversation, DeleteMessage, EditMessage, GetHistory, GetPreferences,
+    GetPresence, GetThread, JoinConversation, ListConversations, ListNotifications,
+    MarkNotificationsRead, MarkRead, MessageRef, Ping, Reaction, RemoveMember, RemoveReaction,
+    Search, SetPreferences, SetPresence, TypingStart, TypingStop, DEFAULT_HISTORY_LIMIT,
+    DEFAULT_MEMBERS_LIMIT, MAX_ADDED_MEMBERS, MAX_ATTACHMENTS, MAX_CLIENT_MESSAGE_ID_CHARS,
+    MAX_EMOJI_BYTES, MAX_HISTORY_LIMIT, MAX_INITIAL_MEMBERS, MAX_MEMBERS_LIMIT, MAX_QUERY_CHARS,
+    MAX_TITLE_CHARS, MAX_TRANSACTION_ACTIONS,
 };
 pub use file_commands::{
     FileComment, FileRef, GetDownloadUrl, GetFile, GetUploadUrl, ListFileComments, ListFiles,
@@ -48,8 +48,9 @@ pub use file_commands::{
     MAX_FILE_NAME_CHARS,
 };
 pub use frames::{
-    Ack, ConversationSummary, ConversationView, MemberPresence, MessageContent, MessageView,
-    NotificationView, PageOrder, PresenceStatus, PresignedUrl, ServerFrame, MAX_UNREAD_COUNTED,
+    Ack, Attachment, ConversationSummary, ConversationView, MemberPresence, MessageContent,
+    MessageView, NotificationView, PageOrder, PresenceStatus, PresignedUrl, ServerFrame,
+    MAX_UNREAD_COUNTED,
 };
 pub use http::{parse_http_read, HttpRead, HTTP_QUERY_PARAMETERS};
 
@@ -392,6 +393,82 @@ mod tests {
         assert_eq!(
             code(
                 r#"{"type":"CHAT_MESSAGE","conversationId":"1","content":{"text":"x","type":"html"}}"#
+            ),
+            ErrorCode::InvalidField
+        );
+    }
+
+    #[test]
+    fn file_and_image_messages_carry_registered_files_and_nothing_else_does() {
+        let chat = |content: &str| {
+            parse_inbound(&format!(
+                r#"{{"type":"CHAT_MESSAGE","conversationId":"456","content":{content}}}"#
+            ))
+        };
+        let Command::ChatMessage(file) = chat(
+            r#"{"type":"file","text":"","attachments":[{"fileId":"contract","download":true},{"fileId":"annex"}]}"#,
+        )
+        .unwrap()
+        .command
+        else {
+            panic!("not a chat")
+        };
+        assert_eq!(file.content.kind, ContentKind::File);
+        assert_eq!(
+            file.content
+                .attachments
+                .iter()
+                .map(|a| (a.file_id.as_str(), a.download))
+                .collect::<Vec<_>>(),
+            [("contract", true), ("annex", false)],
+            "a caption may be empty; download is the poster's choice"
+        );
+        let refused = |content: &str, says: &str| {
+            let e = chat(content).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidField, "{content}");
+            assert!(e.message.contains(says), "{content}: {}", e.message);
+        };
+        refused(r#"{"type":"system","text":"Invoice paid"}"#, "server API");
+        refused(r#"{"type":"file","text":"x"}"#, "1 to 10 attachments");
+        let eleven = (0..11)
+            .map(|i| format!(r#"{{"fileId":"f{i}"}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        refused(
+            &format!(r#"{{"type":"image","text":"","attachments":[{eleven}]}}"#),
+            "this one has 11",
+        );
+        refused(
+            r#"{"type":"file","text":"","attachments":[{"fileId":"a"},{"fileId":"a"}]}"#,
+            "attached twice",
+        );
+        refused(
+            r#"{"type":"text","text":"x","attachments":[{"fileId":"a"}]}"#,
+            "carries no attachments",
+        );
+        // Never a URL or another tenant's key: only an id, and nothing beside it.
+        assert_eq!(
+            code(
+                r#"{"type":"CHAT_MESSAGE","conversationId":"1","content":{"type":"file","text":"","attachments":[{"fileId":"a","url":"https://evil.test/x"}]}}"#
+            ),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(
+                r#"{"type":"CHAT_MESSAGE","conversationId":"1","content":{"type":"file","text":"","attachments":[{"fileId":"a#FILE#b"}]}}"#
+            ),
+            ErrorCode::InvalidField
+        );
+        // An edit changes the text only.
+        assert_eq!(
+            code(
+                r#"{"type":"EDIT_MESSAGE","conversationId":"1","seq":3,"content":{"type":"file","text":"x","attachments":[{"fileId":"a"}]}}"#
+            ),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(
+                r#"{"type":"EDIT_MESSAGE","conversationId":"1","seq":3,"content":{"type":"system","text":"x"}}"#
             ),
             ErrorCode::InvalidField
         );

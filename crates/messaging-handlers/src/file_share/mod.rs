@@ -82,10 +82,7 @@ pub async fn handle(
 }
 
 fn not_found(file: &FileId) -> ProtocolError {
-    ProtocolError::new(
-        ErrorCode::FileNotFound,
-        format!("file \"{file}\" does not exist in your portal or is not shared with you"),
-    )
+    messaging_core::files::file_not_found(file)
 }
 
 fn forbidden(what: &str) -> ProtocolError {
@@ -108,6 +105,14 @@ impl Call<'_, FileShareService> {
         if !permissions.read {
             let share = table.share(&p.tenant, file, &p.user).await?;
             permissions = effective_permissions(p, &stored.view.owner, share);
+        }
+        if !permissions.download {
+            // Posted into conversations: their members read it (and download it, if allowed).
+            let granted = table
+                .granted_through_conversations(&p.tenant, file, &p.user)
+                .await?;
+            permissions.read |= granted.read;
+            permissions.download |= granted.download;
         }
         if !permissions.read {
             return Err(not_found(file));

@@ -53,8 +53,8 @@ async fn edit_message(call: &Call<'_, RouteService>, edit: EditMessage) -> Reply
     let changed = change(call, &conversation, seq, |m| {
         refused(p.may_edit(&m.sender_id), "edit this message")?;
         let mut after = m.clone();
+        // The text (a file message's caption) only: its type and files stay as posted.
         after.content.text = edit.content.text.clone();
-        after.content.kind = edit.content.kind;
         after.edited = true;
         after.edited_at = Some(rfc3339_millis(now_millis()));
         Ok(after)

@@ -10,13 +10,14 @@
 //! keeps transport order per conversation.
 
 use messaging_aws::{BroadcastJob, NewMessage, NotifySpec, Sent};
+use messaging_core::files::{effective_permissions, file_not_found, may_share, MAX_FILE_GRANTS};
 use messaging_core::notify::mentioned_names;
 use messaging_core::protocol::{
-    ChatMessage, Handle, MessageContent, MessageView, Reply, ServerFrame,
+    Attachment, ChatMessage, ContentKind, Handle, MessageContent, MessageView, Reply, ServerFrame,
 };
 use messaging_core::templates::{preview, NotificationData};
 use messaging_core::time::now_millis;
-use messaging_core::{ErrorCode, ProtocolError};
+use messaging_core::{ConversationId, ErrorCode, ProtocolError};
 use tracing::{error, info, warn};
 
 use super::RouteService;
@@ -46,17 +47,19 @@ async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
     let (service, p) = (call.service, call.principal());
     let conversation = chat.target.resolve(&p.tenant)?;
     call.require_member(&conversation).await?;
+    // Boxed, like the delivery below: these futures would otherwise be inlined into every frame's.
+    let attachments = Box::pin(attachable(call, &conversation, &chat)).await?;
     let new = NewMessage {
         tenant: p.tenant.clone(),
         conversation: conversation.clone(),
         sender: p.user.clone(),
         sender_name: p.name.clone(),
         content: MessageContent {
-            text: chat.content.text,
+            text: chat.content.text.clone(),
             kind: chat.content.kind,
-            attachments: Vec::new(),
+            attachments,
         },
-        client_message_id: chat.client_message_id,
+        client_message_id: chat.client_message_id.clone(),
         parent_seq: chat.parent_seq,
         now: now_millis(),
     };
@@ -85,6 +88,8 @@ async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
             info!(seq = first.seq, "duplicate send; nothing stored");
             let age = new.now - message_time(&first);
             if age > REQUEUE_DUPLICATE_WITHIN_MILLIS {
+                // The first copy may have died before granting its files: grant them now.
+                Box::pin(grant(call, &conversation, &chat, first.seq, new.now)).await?;
                 return Ok(Some(call.ack().message(&first).duplicate(true).into()));
             }
             // The first send may have been stored without being delivered: deliver it again
@@ -93,6 +98,9 @@ async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
             (first, frame, true)
         }
     };
+
+    // The files become readable by the members before anyone is told of the message.
+    Box::pin(grant(call, &conversation, &chat, message.seq, new.now)).await?;
 
     let mut job =
         outbox::message(&p.tenant, &message, &frame, new.now).excluding(&call.caller.connection_id);
@@ -135,6 +143,100 @@ async fn send(call: &Call<'_, RouteService>, chat: ChatMessage) -> Reply {
     Ok(Some(
         call.ack().message(&message).duplicate(duplicate).into(),
     ))
+}
+
+/// The files a `file` or `image` message carries, as stored now (empty for `text`). Each must
+/// be one the sender may share (its owner, or an OWNER/ADMIN): a file only shared with them
+/// cannot be passed on to a conversation. One they cannot read at all answers as if it did
+/// not exist, as everywhere. An `image` carries images only. A file already posted into
+/// [`MAX_FILE_GRANTS`] other conversations is refused.
+async fn attachable(
+    call: &Call<'_, RouteService>,
+    conversation: &ConversationId,
+    chat: &ChatMessage,
+) -> Result<Vec<Attachment>, ProtocolError> {
+    let (table, p) = (&call.service.table, call.principal());
+    let mut attachments = Vec::with_capacity(chat.content.attachments.len());
+    for wanted in &chat.content.attachments {
+        let file = &wanted.file_id;
+        let stored = table
+            .file(&p.tenant, file)
+            .await?
+            .ok_or_else(|| file_not_found(file))?;
+        if !may_share(p, &stored.view.owner) {
+            let share = table.share(&p.tenant, file, &p.user).await?;
+            let readable = effective_permissions(p, &stored.view.owner, share).read
+                || table
+                    .granted_through_conversations(&p.tenant, file, &p.user)
+                    .await?
+                    .read;
+            if !readable {
+                return Err(file_not_found(file));
+            }
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "file \"{file}\" was shared with you; only its owner or an OWNER/ADMIN may post it into a conversation"
+                ),
+            ));
+        }
+        if chat.content.kind == ContentKind::Image && !stored.view.mime_type.starts_with("image/") {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!(
+                    "an image message carries images: file \"{file}\" is {}; post it as content.type \"file\"",
+                    stored.view.mime_type
+                ),
+            ));
+        }
+        let grants = table.grants_of(&p.tenant, file).await?;
+        if grants.len() >= MAX_FILE_GRANTS && !grants.iter().any(|(c, _)| c == conversation) {
+            return Err(ProtocolError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "file \"{file}\" was posted into {MAX_FILE_GRANTS} conversations already: share it with people instead (SHARE_FILE)"
+                ),
+            ));
+        }
+        attachments.push(Attachment::of(&stored.view));
+    }
+    Ok(attachments)
+}
+
+/// Lets the conversation's members read (and, when the poster allowed it, download) the files
+/// of the message stored as `seq`. Idempotent: a resend of the frame grants again.
+async fn grant(
+    call: &Call<'_, RouteService>,
+    conversation: &ConversationId,
+    chat: &ChatMessage,
+    seq: u64,
+    now: i64,
+) -> Result<(), ProtocolError> {
+    let p = call.principal();
+    for attachment in &chat.content.attachments {
+        let granted = call
+            .service
+            .table
+            .grant_to_conversation(
+                &p.tenant,
+                &attachment.file_id,
+                conversation,
+                attachment.download,
+                &p.user,
+                now,
+            )
+            .await;
+        if let Err(e) = granted {
+            error!(error = %e, seq, file = %attachment.file_id, "file not granted to the conversation");
+            return Err(ProtocolError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "message stored as seq {seq} but its files are not yet readable by the conversation: send the same frame again (same clientMessageId)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Hands a message's event to its recipients: the first `direct_fanout` subscribers are posted
