@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_dynamo::to_item;
 
-use messaging_core::files::{CommentView, FileEntry, FilePermissions, FileView, MAX_FILE_GRANTS};
+use messaging_core::files::{CommentView, FileEntry, FilePermissions, FileView};
 use messaging_core::time::{now_millis, rfc3339_millis};
 use messaging_core::{CommentId, ConversationId, FileId, TenantId, UserId};
 
@@ -192,9 +192,10 @@ impl MessagingTable {
 
     /// Lets the members of `conversation` read `file` (and download it, when `download`): the
     /// file was posted there. The grant only grows: a later post without `download` leaves
-    /// an earlier one's. `false` when the file already went into [`MAX_FILE_GRANTS`] other
-    /// conversations (two posts at the same moment may pass that by one each: it bounds
-    /// reads, it is not a security limit).
+    /// an earlier one's. The caller keeps a file within
+    /// [`messaging_core::files::MAX_FILE_GRANTS`] conversations (it reads [`Self::grants_of`]
+    /// before storing the message that posts it; two posts at the same moment may pass that by
+    /// one each: it bounds reads, it is not a security limit).
     pub async fn grant_to_conversation(
         &self,
         tenant: &TenantId,
@@ -203,11 +204,7 @@ impl MessagingTable {
         download: bool,
         by: &UserId,
         now: i64,
-    ) -> Result<bool, AwsError> {
-        let grants = self.grants_of(tenant, file).await?;
-        if grants.len() >= MAX_FILE_GRANTS && !grants.iter().any(|(c, _)| c == conversation) {
-            return Ok(false);
-        }
+    ) -> Result<(), AwsError> {
         let download_expression = if download {
             "#download = :true"
         } else {
@@ -244,7 +241,7 @@ impl MessagingTable {
             .send()
             .await
             .map_err(|e| classify("UpdateItem(file grant)", e))?;
-        Ok(true)
+        Ok(())
     }
 
     /// The conversations `file` was posted into, and what their members may do with it.
