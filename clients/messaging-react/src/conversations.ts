@@ -2,7 +2,7 @@ import { useMemo } from "react";
 import type { Ack, ConversationSummary, MessagingClient, MessagingError, RequestOf } from "@stackpro/messaging-client";
 import { useLiveStore, useMessagingClient } from "./context.js";
 import { asError, UNREAD_CAP } from "./conversation.js";
-import { LiveStore } from "./store.js";
+import { appendNew, LiveStore } from "./store.js";
 
 /** Conversations listed per page. */
 const PAGE = 50;
@@ -81,8 +81,8 @@ export class ConversationsStore extends LiveStore<ConversationsView> {
     const page = await this.client.listConversations({ limit: PAGE, cursor: this.#cursor });
     this.#cursor = page.nextCursor;
     this.set((v) => {
-      const known = new Set(v.conversations.map((x) => x.conversationId));
-      const conversations = sorted([...v.conversations, ...page.conversations.filter((x) => !known.has(x.conversationId))]).slice(0, MAX_CONVERSATIONS);
+      const all = appendNew(v.conversations, page.conversations, (x) => x.conversationId) ?? v.conversations;
+      const conversations = sorted(all).slice(0, MAX_CONVERSATIONS);
       return { ...v, conversations, hasMore: page.nextCursor !== undefined && conversations.length < MAX_CONVERSATIONS };
     });
   }

@@ -11,7 +11,7 @@ import {
 } from "@stackpro/messaging-client";
 import { useLiveStore, useMessagingClient } from "./context.js";
 import { asError } from "./conversation.js";
-import { LiveStore } from "./store.js";
+import { appendNew, LiveStore } from "./store.js";
 
 const PAGE = 100;
 /** Files kept in the list. */
@@ -67,8 +67,7 @@ export class FilesStore extends LiveStore<FilesView> {
     const page = await this.client.listFiles({ limit: PAGE, cursor: this.#cursor });
     this.#cursor = page.nextCursor;
     this.set((v) => {
-      const known = new Set(v.files.map((f) => f.fileId));
-      const files = [...v.files, ...page.files.filter((f) => !known.has(f.fileId))].slice(0, MAX_FILES);
+      const files = (appendNew(v.files, page.files, (f) => f.fileId) ?? v.files).slice(0, MAX_FILES);
       return { ...v, files, hasMore: page.nextCursor !== undefined && files.length < MAX_FILES };
     });
   }
@@ -199,10 +198,9 @@ export class FileCommentsStore extends LiveStore<FileCommentsView> {
 
   #merge(incoming: readonly FileComment[]): void {
     this.set((v) => {
-      const known = new Set(v.comments.map((c) => c.commentId));
-      const fresh = incoming.filter((c) => !known.has(c.commentId));
-      if (fresh.length === 0) return v;
-      const comments = [...v.comments, ...fresh].sort((a, b) => (a.commentId < b.commentId ? -1 : a.commentId > b.commentId ? 1 : 0));
+      const merged = appendNew(v.comments, incoming, (c) => c.commentId);
+      if (!merged) return v;
+      const comments = merged.sort((a, b) => (a.commentId < b.commentId ? -1 : a.commentId > b.commentId ? 1 : 0));
       return { ...v, comments: comments.slice(0, MAX_COMMENTS) };
     });
   }

@@ -79,6 +79,16 @@ interface Startable {
   stop(): void;
 }
 
+/**
+ * `list` with the items of `more` it does not hold yet (by `id`) after it, or `undefined` when
+ * there are none: a page or a live item may repeat what a list already has.
+ */
+export function appendNew<T>(list: readonly T[], more: readonly T[], id: (item: T) => string): T[] | undefined {
+  const known = new Set(list.map(id));
+  const fresh = more.filter((item) => !known.has(id(item)));
+  return fresh.length === 0 ? undefined : [...list, ...fresh];
+}
+
 interface Entry {
   store: Startable;
   users: number;

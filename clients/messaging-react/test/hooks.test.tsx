@@ -34,6 +34,15 @@ function probe<T>(use: () => T) {
 
 const seqs = (list: readonly Message[]) => list.map((m) => m.seq);
 
+/** Renders `p`'s probe under a provider of `h`'s client. */
+function mount(h: Harness, p: { Probe: () => null }) {
+  return render(
+    <MessagingProvider client={h.client}>
+      <p.Probe />
+    </MessagingProvider>,
+  );
+}
+
 function summary(conversationId: string, fields: Partial<ConversationSummary> = {}): ConversationSummary {
   return {
     conversationId,
@@ -63,11 +72,7 @@ describe("MessagingProvider and useConnectionState", () => {
       if (states[states.length - 1] !== view.state) states.push(view.state);
       return view;
     });
-    const app = await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    const app = await mount(h, p);
     await h.open();
     assert.equal(p.get().state, "connected");
     assert.equal(p.get().userId, "alice");
@@ -113,11 +118,7 @@ describe("useConversation", () => {
     const h = setup();
     for (let i = 0; i < 3; i++) h.server.add("456");
     const p = probe(() => useConversation("456"));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     assert.equal(p.get().status, "loading");
     await h.open();
     assert.equal(p.get().status, "ready");
@@ -171,11 +172,7 @@ describe("useConversation", () => {
     const h = setup();
     for (let i = 0; i < 2; i++) h.server.add("456");
     const p = probe(() => useConversation("456"));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     assert.deepEqual(seqs(p.get().messages), [1, 2]);
     await step(() => h.sockets.last.cut());
@@ -195,11 +192,7 @@ describe("useConversation", () => {
     const h = setup({ pageSize: 2 });
     for (let i = 0; i < 3; i++) h.server.add("456");
     const p = probe(() => useConversation("456"));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     assert.deepEqual(seqs(p.get().messages), [2, 3]);
     assert.equal(p.get().hasOlder, true);
@@ -235,11 +228,7 @@ describe("useConversation", () => {
     const h = setup();
     h.server.add("456");
     const p = probe(() => useConversation("456"));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     await step(() => h.sockets.last.receive({ type: "MEMBER_REMOVED", conversationId: "456", userId: "alice", removedBy: "olga" }));
     assert.equal(p.get().status, "ended");
@@ -251,11 +240,7 @@ describe("useConversation", () => {
     h.server.refuse = (f) =>
       f.type === "GET_HISTORY" ? { type: "ERROR", code: "CONVERSATION_NOT_FOUND", message: "no conversation \"x\"", retryable: false } : undefined;
     const p = probe(() => useConversation("x"));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     assert.equal(p.get().status, "ended");
     assert.equal(p.get().error?.code, "CONVERSATION_NOT_FOUND");
@@ -276,11 +261,7 @@ describe("useConversations", () => {
     });
     for (let i = 0; i < 7; i++) h.server.add("456");
     const list = probe(() => useConversations());
-    await render(
-      <MessagingProvider client={h.client}>
-        <list.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, list);
     await h.open();
     assert.deepEqual(
       list.get().conversations.map((c) => c.conversationId),
@@ -332,11 +313,7 @@ describe("usePresence, useNotifications, useFileComments, useThread", () => {
       return true;
     });
     const p = probe(() => usePresence("456"));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     assert.equal(p.get().statusOf("bob"), "offline");
     await step(() => h.sockets.last.receive({ type: "PRESENCE", userId: "bob", status: "online" }));
@@ -359,11 +336,7 @@ describe("usePresence, useNotifications, useFileComments, useThread", () => {
       return true;
     });
     const p = probe(() => useNotifications());
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     assert.equal(p.get().unread, 1);
     await step(() => {
@@ -390,11 +363,7 @@ describe("usePresence, useNotifications, useFileComments, useThread", () => {
       return true;
     });
     const p = probe(() => useFileComments("789"));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     await step(() => {
       h.sockets.last.receive({ type: "FILE_COMMENT", comment: comment("01c") });
@@ -437,11 +406,7 @@ describe("usePresence, useNotifications, useFileComments, useThread", () => {
       return true;
     });
     const p = probe(() => useThread("456", 1));
-    await render(
-      <MessagingProvider client={h.client}>
-        <p.Probe />
-      </MessagingProvider>,
-    );
+    await mount(h, p);
     await h.open();
     assert.equal(p.get().parent?.seq, 1);
     assert.deepEqual(seqs(p.get().replies), [2]);
