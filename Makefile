@@ -2,9 +2,9 @@
 # samconfig.toml: build_in_source). docs/deploying.md has the timings and the choices.
 #
 # SAM calls `make build-<LogicalId>` once per function. Every target runs the same cargo-lambda
-# build of all eight binaries (arm64, cross-linked by zig) in the one shared target/ and copies
+# build of all eleven binaries (arm64, cross-linked by zig) in the one shared target/ and copies
 # its own binary into the artifacts directory SAM zips: the first target compiles the
-# workspace once and links the eight binaries in parallel; the other seven find them fresh.
+# workspace once and links the eleven binaries in parallel; the other ten find them fresh.
 # The targets take turns (the lock below): cargo-lambda moves every binary it built out of
 # cargo's directory into target/lambda (copy, then delete) after cargo has released its own
 # lock, so two runs at once (`sam build --parallel`) could copy a half-written file.
@@ -13,15 +13,15 @@
 # on them; SAM's zip is byte-for-byte deterministic, so a binary whose bytes did not change
 # uploads as the same object and `sam deploy` leaves its function alone.
 #
-#   sam build                             the eight functions, release profile
+#   sam build                             the eleven functions, release profile
 #   LAMBDA_PROFILE=release-lto sam build  the same, smallest binaries, slower to build
-#   make lambdas                          the eight binaries alone: target/lambda/<binary>/bootstrap
+#   make lambdas                          the eleven binaries alone: target/lambda/<binary>/bootstrap
 
 LAMBDA_PROFILE ?= release
 CARGO_TARGET_DIR ?= target
 export CARGO_TARGET_DIR
 
-FUNCTIONS := connect disconnect route broadcast search-indexer file-share http-api notify-batch
+FUNCTIONS := connect disconnect route broadcast search-indexer file-share http-api service-api image-preview lifecycle notify-batch
 CARGO_LAMBDA_BUILD := cargo lambda build --locked --arm64 --profile $(LAMBDA_PROFILE) \
 	$(addprefix --package ,$(FUNCTIONS))
 
@@ -76,6 +76,15 @@ build-FileShareFunction:
 
 build-HttpApiFunction:
 	$(call package,http-api)
+
+build-ServiceApiFunction:
+	$(call package,service-api)
+
+build-ImagePreviewFunction:
+	$(call package,image-preview)
+
+build-LifecycleFunction:
+	$(call package,lifecycle)
 
 build-NotifyBatchFunction:
 	$(call package,notify-batch)

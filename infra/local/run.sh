@@ -64,6 +64,7 @@ StackPro Messaging is running locally.
   Demo web client:  http://127.0.0.1:$port/
   @connections:     http://127.0.0.1:$port/local/@connections/{connectionId}
   HTTP API:         http://127.0.0.1:$port/conversations  (Authorization: Bearer <JWT>)
+  Server API:       http://127.0.0.1:$port/service/tenants/{clientId}/…  (SigV4: LOCALPORTALBACKEND, docs/server-api.md)
   moto:             $MOTO_ENDPOINT  (pid $MOTO_PID)
   logs:             target/local/gateway.log, target/local/moto.log
   environment:      target/local/stack.env (source it to run stackpro-dev invoke)

@@ -54,6 +54,10 @@ export STACKPRO_IAM_ENDPOINT="$IAM_MOTO_ENDPOINT"
 export STACKPRO_VENV="$ROOT/.venv"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 export RUST_LOG="${RUST_LOG:-warn}"
+# Test threads get 8 MiB of stack (a Linux main thread's): the handlers' futures are
+# several times larger in these debug builds than in release, and nest deep (a 2 MiB test
+# thread overflowed in files::files_posted_into_a_conversation_are_read_by_its_members_only).
+export RUST_MIN_STACK=8388608
 # Every frame the local gateway sends to a client during the tests, checked against
 # docs/asyncapi.yaml after them.
 export STACKPRO_FRAME_LOG_DIR="$ROOT/target/test-output/frames"

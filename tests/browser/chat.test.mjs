@@ -2,12 +2,17 @@
 // @stackpro/messaging-client) in headless Debian Chromium, driven by playwright-core: two
 // users of one tenant chat live (typing, presence, messages rendered as text, a reaction, an
 // edit, unread counts, search, a shared file and a comment on it); one loses the network and
-// the SDK reconnects and catches up, each message once; a user of another tenant sees nothing.
+// the SDK reconnects and catches up, each message once; alice posts a photo whose preview bob
+// sees and opens (a non-member gets FILE_NOT_FOUND for it); the portal's backend posts a system
+// message (a signed server API call) that both see as a notice; a user of another tenant sees
+// nothing.
 // Started by tests/integration/browser.rs with STACKPRO_GATEWAY_URL set.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
+import { sign } from "./sigv4.mjs";
+import { crc32, deflateSync } from "node:zlib";
 
 const base = process.env.STACKPRO_GATEWAY_URL;
 const out = process.env.STACKPRO_TEST_OUTPUT ?? "target/test-output/browser";
@@ -25,6 +30,50 @@ before(async () => {
 });
 
 after(async () => browser?.close());
+
+/** A width × height RGB PNG (a gradient), encoded here: the photo alice posts. */
+function png(width, height) {
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, "ascii");
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, "ascii"), data])) >>> 0, 0);
+    return Buffer.concat([head, data, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x++) row.set([x % 256, y % 256, 160], 1 + x * 3);
+    rows.push(row);
+  }
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", header),
+    chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
+}
+
+/** One frame and its answer on a socket of `who`'s own, from inside `page` (a raw client). */
+async function ask(page, who, frame) {
+  return page.evaluate(async ({ who, frame }) => {
+    const token = (await (await fetch(`/dev/token?${new URLSearchParams(who)}`)).json()).token;
+    const { stage } = await (await fetch("/dev/config.json")).json();
+    const ws = new WebSocket(`ws://${location.host}/${stage}?token=${token}`);
+    return new Promise((resolve, reject) => {
+      ws.onopen = () => ws.send(JSON.stringify({ ...frame, requestId: "raw-1" }));
+      ws.onmessage = (event) => {
+        const answer = JSON.parse(event.data);
+        if (answer.requestId === "raw-1") {
+          ws.close();
+          resolve(answer);
+        }
+      };
+      ws.onerror = () => reject(new Error("socket failed"));
+    });
+  }, { who, frame });
+}
 
 async function open(who) {
   const page = await (await browser.newContext({ viewport: { width: 1100, height: 700 } })).newPage();
@@ -200,6 +249,56 @@ test("two users of a tenant chat live and another tenant sees nothing", async ()
   ]);
   assert.match(request.url(), /X-Amz-Signature=/, "a presigned URL of the tenant's object");
   assert.equal(await mallory.getByTestId("attachment").count(), 0);
+
+  // An image: alice uploads a photo and posts it into Launch plan. image-preview makes its
+  // preview when the upload lands; bob sees it (a fresh presigned URL of a 320-pixel JPEG) and
+  // opens the original through another; carol, no member, gets FILE_NOT_FOUND for its id.
+  await alice.getByTestId("file-input").setInputFiles({ name: "venue.png", mimeType: "image/png", buffer: png(640, 480) });
+  await alice.getByTestId("file-upload").click();
+  await alice.getByTestId("file-name").filter({ hasText: "venue.png" }).waitFor();
+  await alice.getByTestId("post-file-download").check();
+  await alice.getByTestId("post-file").click();
+  const photo = bob.getByTestId("message").getByTestId("attachment").filter({ hasText: "venue.png" });
+  const preview = photo.getByTestId("attachment-preview");
+  await preview.waitFor();
+  await bob.waitForFunction((img) => img.complete && img.naturalWidth > 0, await preview.elementHandle());
+  assert.deepEqual(await preview.evaluate((img) => [img.naturalWidth, img.naturalHeight]), [320, 240], "the preview, not the photo");
+  const previewSrc = await preview.getAttribute("src");
+  assert.match(previewSrc, /\/previews\/acme\/[^/?]+\.jpg\?.*X-Amz-Signature=/);
+  const photoId = /previews\/acme\/([^/?]+)\.jpg/.exec(previewSrc)[1];
+  const [original] = await Promise.all([
+    bob.context().waitForEvent("request", { predicate: (r) => r.url().includes(`tenants/acme/files/${photoId}?`) }),
+    photo.getByTestId("attachment-open").click(),
+  ]);
+  assert.match(original.url(), /X-Amz-Signature=/, "a fresh presigned URL of the original");
+  const carolAsks = await ask(bob, { tenant: "acme", user: "carol", role: "USER" },
+    { type: "GET_DOWNLOAD_URL", fileId: photoId, variant: "preview" });
+  assert.equal(carolAsks.code, "FILE_NOT_FOUND", JSON.stringify(carolAsks));
+  const strangerAsks = await ask(mallory, { tenant: "globex", user: "mallory", role: "OWNER" },
+    { type: "GET_DOWNLOAD_URL", fileId: photoId, variant: "preview" });
+  assert.equal(strangerAsks.code, "FILE_NOT_FOUND");
+
+  // The portal's backend posts a system message (SigV4-signed, as the local portal backend):
+  // both see it live, set apart from people's messages; unsigned, the same call is refused.
+  const url = `${new URL(base).origin}/service/tenants/acme/conversations/launch/messages`;
+  const body = JSON.stringify({ text: "Invoice #42 was paid" });
+  const headers = { "content-type": "application/json", "idempotency-key": `invoice-42-${Date.now()}` };
+  const unsigned = await fetch(url, { method: "POST", headers, body });
+  assert.equal(unsigned.status, 403);
+  const signed = await fetch(url, {
+    method: "POST",
+    body,
+    headers: {
+      ...headers,
+      ...sign({ method: "POST", url, headers, body, region: "us-east-1",
+        accessKeyId: "LOCALPORTALBACKEND", secretAccessKey: "local-portal-backend-secret-not-for-aws" }),
+    },
+  });
+  assert.equal(signed.status, 201, await signed.text());
+  for (const page of [alice, bob]) {
+    await page.locator('[data-testid="message"][data-kind="system"]').filter({ hasText: "Invoice #42 was paid" }).waitFor();
+  }
+  assert.equal(await mallory.getByTestId("message").filter({ hasText: "Invoice #42" }).count(), 0);
 
   await bob.screenshot({ path: `${out}/chat-bob.png` });
   await alice.screenshot({ path: `${out}/chat-alice.png` });

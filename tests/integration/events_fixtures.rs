@@ -43,6 +43,8 @@ async fn http_api_answer(stack: &TestStack, event: lambda_http::request::LambdaR
         table: stack.route.table.clone(),
         cursors: messaging_devstack::tokens::local_cursor_signer(),
         verifier: messaging_devstack::tokens::local_verifier().unwrap().into(),
+        jobs: stack.parts.lifecycle_queue.clone(),
+        storage: stack.parts.storage.clone(),
     };
     let service = &service;
     let handler = lambda_http::service_fn(move |request: lambda_http::Request| async move {
@@ -91,8 +93,11 @@ fn every_fixture_is_listed_here() {
             "route-typing-start.json",
             "route-typing-stop.json",
             "schedule-notify-batch.json",
+            "service-api-system-message.json",
             "sqs-broadcast-batch.json",
+            "sqs-lifecycle-step.json",
             "sqs-notify-work.json",
+            "sqs-upload-notification.json",
         ]
     );
 }
@@ -151,6 +156,30 @@ async fn the_fixtures_run_through_their_handlers() {
         page["messages"][0]["content"]["text"],
         "Here are the updated contracts"
     );
+    // The server API fixture (payload 2.0, the IAM caller API Gateway verified): a system
+    // message into the conversation the fixtures created.
+    let request: lambda_http::request::LambdaRequest =
+        fixture_value("service-api-system-message.json");
+    let posted = {
+        use lambda_http::Service;
+        let service = &stack.service;
+        let handler = lambda_http::service_fn(move |request: lambda_http::Request| async move {
+            Ok::<_, std::convert::Infallible>(
+                messaging_handlers::service_api::handle(service, request).await,
+            )
+        });
+        let response = lambda_http::Adapter::from(handler)
+            .call(lambda_http::LambdaEvent::new(
+                request,
+                lambda_http::Context::default(),
+            ))
+            .await
+            .unwrap();
+        serde_json::to_value(&response).unwrap()
+    };
+    assert_eq!(posted["statusCode"].as_u64(), Some(201), "{posted}");
+    let message: Value = serde_json::from_str(posted["body"].as_str().unwrap()).unwrap();
+    assert_eq!(message["message"]["content"]["type"], "system");
     let malformed = route::handle(&stack.route, &ws("route-malformed-body.json")).await;
     assert_eq!(
         (malformed.status_code, body(&malformed)["code"].clone()),
@@ -170,6 +199,29 @@ async fn the_fixtures_run_through_their_handlers() {
     assert_eq!(posts.len(), 2, "{posts:?}");
     assert!(posts.iter().all(|(c, _)| c == bob.connection.as_str()));
 
+    // The uploads fixture (an S3 notification in an SQS record) for this stack's bucket: file
+    // 789 is the fixture's PDF, which gets no preview; the record is handled, not failed.
+    let mut uploads = fixture::<SqsEvent>("sqs-upload-notification.json");
+    for record in &mut uploads.records {
+        record.body = record
+            .body
+            .take()
+            .map(|b| b.replace("FILES_BUCKET", &stack.bucket));
+        let objects =
+            messaging_core::uploads::parse_s3_notification(record.body.as_deref().unwrap())
+                .unwrap();
+        let outcome =
+            messaging_handlers::image_preview::preview_object(&stack.previews, &objects[0])
+                .await
+                .unwrap();
+        assert_eq!(
+            outcome,
+            messaging_handlers::image_preview::Outcome::Skipped("a type without previews")
+        );
+    }
+    let handled = messaging_handlers::image_preview::handle(&stack.previews, uploads).await;
+    assert!(handled.batch_item_failures.is_empty());
+
     // The schedule fixture runs the notification batch (nothing is due yet).
     let event: aws_lambda_events::cloudwatch_events::CloudWatchEvent =
         fixture_value("schedule-notify-batch.json");
@@ -181,6 +233,15 @@ async fn the_fixtures_run_through_their_handlers() {
     let work: aws_lambda_events::sqs::SqsEvent = fixture_value("sqs-notify-work.json");
     let response = messaging_handlers::notify_batch::handle_work(&stack.notify, work, None).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
+
+    // The lifecycle fixture: a step of a job tenant 123 does not have (set a real jobId to run
+    // one with `sam local invoke`): dropped, nothing written, not failed (it never would
+    // succeed).
+    let before = stack.snapshot().await;
+    let step: SqsEvent = fixture_value("sqs-lifecycle-step.json");
+    let response = messaging_handlers::lifecycle::handle(&stack.lifecycle, step).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(stack.snapshot().await, before);
 
     let gone = disconnect::handle(&stack.disconnect, &ws("disconnect.json"))
         .await

@@ -1,6 +1,7 @@
 //! Integration tests: the real handlers, real AWS SDK clients, moto. Run with
 //! `./infra/local/test.sh`.
 
+mod audit;
 mod broadcast;
 mod browser;
 mod collaboration;
@@ -13,13 +14,16 @@ mod gateway_e2e;
 mod http_api;
 mod iam;
 mod isolation;
+mod lifecycle;
 mod limits;
 mod matrix;
 mod messages;
 mod moto_semantics;
 mod notifications;
+mod previews;
 mod route;
 mod sdk_e2e;
 mod search;
+mod service_api;
 mod template_lint;
 mod throttle;

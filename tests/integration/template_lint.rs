@@ -545,7 +545,7 @@ fn every_function_and_api_logs_to_an_expiring_encrypted_group_of_this_stack() {
             .unwrap_or_else(|| panic!("{api} has no access log"));
         targets.push((api.to_owned(), id));
     }
-    assert_eq!(targets.len(), 10);
+    assert_eq!(targets.len(), 13);
     for (owner, id) in targets {
         let props = group(&id);
         assert!(
@@ -650,7 +650,7 @@ fn every_function_can_be_capped_and_a_failing_notification_batch_is_alarmed() {
     );
     assert!(template.has_parameter("ReservedConcurrency"));
     let functions = template.of_type("AWS::Serverless::Function").unwrap();
-    assert_eq!(functions.len(), 8);
+    assert_eq!(functions.len(), 11);
     for (id, properties) in functions {
         assert!(
             properties.get("ReservedConcurrentExecutions").is_none(),
@@ -678,7 +678,7 @@ fn every_function_can_be_capped_and_a_failing_notification_batch_is_alarmed() {
     );
 }
 
-/// `sam build --parallel` runs the Makefile's eight targets at once: their builds take turns on
+/// `sam build --parallel` runs the Makefile's eleven targets at once: their builds take turns on
 /// the Makefile's lock (cargo-lambda moves binaries after cargo's own lock is released, so two
 /// at once could copy a half-written file), every function gets its own binary, and the lock
 /// file a killed build left behind is not waited on. `cargo` here is a
@@ -777,4 +777,55 @@ echo "end $$" >> "$FAKE_LOG"
         .unwrap();
     assert!(free.success(), "the lock outlived the builds");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_server_api_routes_and_only_they_take_aws_iam() {
+    // A server API route without AWS_IAM would be open to anyone (the function also refuses a
+    // request without the IAM caller, but the route is the gate); a user route with it would
+    // refuse every portal page.
+    let template = Template::workspace().unwrap();
+    let routes = template.http_routes().unwrap();
+    let service: Vec<_> = routes
+        .iter()
+        .filter(|r| r.function == "service-api")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        service,
+        [
+            "POST /service/tenants/{clientId}/conversations",
+            "POST /service/tenants/{clientId}/conversations/{conversationId}/members",
+            "DELETE /service/tenants/{clientId}/conversations/{conversationId}/members/{userId}",
+            "POST /service/tenants/{clientId}/conversations/{conversationId}/messages",
+            "POST /service/tenants/{clientId}/erasures",
+            "POST /service/tenants/{clientId}/exports",
+            "GET /service/tenants/{clientId}/jobs/{jobId}",
+            "POST /service/tenants/{clientId}/offboarding",
+            "PUT /service/tenants/{clientId}/retention",
+            "PUT /service/tenants/{clientId}/users/{userId}",
+        ]
+    );
+    for route in &routes {
+        let server_api = route.path.starts_with("/service/");
+        assert_eq!(route.iam, server_api, "{} {}", route.method, route.path);
+        assert_eq!(
+            route.function == "service-api",
+            server_api,
+            "{}",
+            route.path
+        );
+    }
+    assert_eq!(
+        template
+            .get(&[
+                "Resources",
+                "PortalHttpApi",
+                "Properties",
+                "Auth",
+                "EnableIamAuthorizer"
+            ])
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
 }

@@ -114,11 +114,21 @@ impl GatewayStack {
                     "NotifyQueue".to_owned(),
                     stack.parts.notify_queue.url().to_owned(),
                 ),
+                ("UploadsQueue".to_owned(), stack.uploads_url.clone()),
+                (
+                    "LifecycleQueue".to_owned(),
+                    stack.parts.lifecycle_queue.url().to_owned(),
+                ),
             ]),
         ));
         config.streams = Some((super::endpoint(), stack.stream_arn.clone()));
         config.stream_every = Some(Duration::from_millis(250));
         config.demo = Some(messaging_gateway::default_demo_dir());
+        // Beside the local portal backend (every tenant), two whose policies name one tenant.
+        config.service_callers.extend([
+            crate::service_api::acme_backend(),
+            crate::service_api::globex_backend(),
+        ]);
         // The test command collects every frame sent and checks it against docs/asyncapi.yaml.
         config.frame_log = std::env::var_os("STACKPRO_FRAME_LOG_DIR").map(Into::into);
         let functions = stack.functions(&endpoint);

@@ -12,6 +12,17 @@ pub async fn request(
     headers: &[(String, String)],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
+    let (status, _, body) = request_with_head(method, url, headers, body).await;
+    (status, body)
+}
+
+/// [`request`], with the response's head (status line and headers) as text.
+pub async fn request_with_head(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let rest = url.strip_prefix("http://").expect("plain http URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = TcpStream::connect(host).await.expect("connect");
@@ -45,7 +56,7 @@ pub async fn request(
     {
         body = dechunk(&body);
     }
-    (status, body)
+    (status, head, body)
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {

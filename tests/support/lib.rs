@@ -11,6 +11,7 @@ pub mod fault_proxy;
 pub mod frame_log;
 pub mod gateway;
 pub mod http;
+pub mod service_api;
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,9 @@ pub struct TestStack {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     pub dlq_url: String,
+    /// The files bucket's object-created notifications (image-preview's queue).
+    pub uploads_url: String,
+    pub uploads: SqsEventSource,
     pub events: SqsEventSource,
     pub gateway: ConnectionsRecorder,
     pub connect: ConnectService,
@@ -62,6 +66,13 @@ pub struct TestStack {
     pub route: RouteService,
     pub files: FileShareService,
     pub http: HttpApiService,
+    /// The server API (called directly: no gateway, so no IAM check in front of it).
+    pub service: messaging_handlers::service_api::ServiceApiService,
+    /// The image-preview function (fed by [`Self::pump_uploads`]).
+    pub previews: messaging_handlers::image_preview::ImagePreviewService,
+    /// The lifecycle function (exports, erasures; fed by [`Self::pump_jobs`]) and its queue.
+    pub lifecycle: messaging_handlers::lifecycle::LifecycleService,
+    pub jobs: SqsEventSource,
     pub broadcast: BroadcastService,
     /// The notification batch, sending through moto's SES from this stack's own sender.
     pub notify: NotifyBatchService,
@@ -130,6 +141,10 @@ impl TestStack {
             .unwrap()
             .to_owned();
         let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{prefix}-BroadcastQueue.fifo");
+        let uploads_url = resources.queue_url("UploadsQueue").unwrap().to_owned();
+        let uploads_arn = format!("arn:aws:sqs:us-east-1:123456789012:{prefix}-UploadsQueue");
+        let jobs_url = resources.queue_url("LifecycleQueue").unwrap().to_owned();
+        let jobs_arn = format!("arn:aws:sqs:us-east-1:123456789012:{prefix}-LifecycleQueue");
 
         let dynamo_requests = RequestCounter::new();
         let counted = aws_sdk_dynamodb::Client::from_conf(
@@ -153,6 +168,9 @@ impl TestStack {
             route,
             file_share,
             http_api,
+            service_api,
+            image_preview,
+            lifecycle,
             broadcast,
             notify_batch,
             search_indexer,
@@ -175,15 +193,21 @@ impl TestStack {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             dynamo_requests,
             sqs: sqs.clone(),
-            events: SqsEventSource::new(sqs, &queue_url, queue_arn, "us-east-1"),
+            events: SqsEventSource::new(sqs.clone(), &queue_url, queue_arn, "us-east-1"),
+            uploads: SqsEventSource::new(sqs.clone(), &uploads_url, uploads_arn, "us-east-1"),
+            jobs: SqsEventSource::new(sqs, &jobs_url, jobs_arn, "us-east-1"),
+            lifecycle,
             queue_url,
             dlq_url,
+            uploads_url,
             gateway,
             connect,
             disconnect,
             route,
             files: file_share,
             http: http_api,
+            service: service_api,
+            previews: image_preview,
             broadcast,
             notify: notify_batch,
             indexer: search_indexer,
@@ -343,6 +367,36 @@ impl TestStack {
         .await
         .expect("disconnect");
         assert_eq!(response.status_code, 200);
+    }
+
+    /// Runs the uploads queue's event source mapping until it is empty: every batch of the
+    /// files bucket's notifications through image-preview. Returns the batch responses.
+    pub async fn pump_uploads(&self) -> Vec<aws_lambda_events::sqs::SqsBatchResponse> {
+        let mut responses = Vec::new();
+        while let Some(event) = self.uploads.receive(0).await.expect("receive") {
+            let response =
+                messaging_handlers::image_preview::handle(&self.previews, event.clone()).await;
+            self.uploads
+                .complete(&event, &response)
+                .await
+                .expect("delete");
+            responses.push(response);
+        }
+        responses
+    }
+
+    /// Runs the lifecycle queue's event source mapping until it is empty: every step of every
+    /// export and erasure queued, and the steps they queue. Returns the batch responses.
+    pub async fn pump_jobs(&self) -> Vec<aws_lambda_events::sqs::SqsBatchResponse> {
+        let mut responses = Vec::new();
+        while let Some(event) = self.jobs.receive(0).await.expect("receive") {
+            let response =
+                messaging_handlers::lifecycle::handle(&self.lifecycle, event.clone()).await;
+            self.jobs.complete(&event, &response).await.expect("delete");
+            responses.push(response);
+            assert!(responses.len() < 10_000, "the jobs never end");
+        }
+        responses
     }
 
     /// Runs the SQS event source mapping until the queue is empty: every batch goes through

@@ -116,6 +116,17 @@ export function Chat({ me, conversationId, onThread }: { me: Me; conversationId:
 function MessageItem({ me, m, chat, onEdit, onThread }: { me: Me; m: Message; chat: UseConversation; onEdit: () => void; onThread: () => void }) {
   const report = useReport();
   const mine = m.senderId === me.user;
+  // From the portal's backend (server API): a notice, not a person's message.
+  if (m.content.type === "system" && !m.deleted) {
+    return (
+      <li data-testid="message" data-seq={m.seq} data-kind="system" className="system">
+        <span className="text" data-testid="message-text">
+          {m.content.text}
+        </span>
+        <span className="meta">{new Date(m.timestamp).toLocaleString()}</span>
+      </li>
+    );
+  }
   return (
     <li data-testid="message" data-seq={m.seq} className={[mine ? "mine" : "", m.deleted ? "deleted" : ""].join(" ").trim()}>
       <span className="meta">
@@ -190,12 +201,44 @@ function AttachmentItem({ a }: { a: Attachment }) {
   };
   return (
     <li data-testid="attachment">
-      📎 {a.name} <span className="muted">({formatSize(a.size)})</span>{" "}
+      {a.mimeType.startsWith("image/") && <Preview a={a} />}
+      📎 {a.name} <span className="muted">({formatSize(a.size)}{a.width && a.height ? `, ${a.width} × ${a.height}` : ""})</span>{" "}
       <button type="button" data-testid="attachment-open" onClick={() => void open()}>
         Open
       </button>
     </li>
   );
+}
+
+/** An image's preview: a fresh presigned URL of its small JPEG. Made a second or two after the
+ * upload lands, so a missing one is asked for again a few times; a refused one says why. */
+function Preview({ a }: { a: Attachment }) {
+  const client = useMessagingClient();
+  const [state, setState] = useState<{ url?: string; note?: string }>({});
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const load = async (attempt: number) => {
+      try {
+        const url = await client.getDownloadUrl(a.fileId, { variant: "preview" });
+        if (!stopped) setState({ url: url.url });
+      } catch (e) {
+        const error = e as { code?: string; message?: string };
+        const later = error.code === "PREVIEW_NOT_AVAILABLE" && /yet/.test(error.message ?? "");
+        if (stopped) return;
+        if (later && attempt < 10) timer = setTimeout(() => void load(attempt + 1), 1000);
+        else setState({ note: error.code === "PREVIEW_NOT_AVAILABLE" ? (error.message ?? "no preview") : "" });
+      }
+    };
+    void load(0);
+    return () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, [client, a.fileId]);
+  if (state.url) return <img className="preview" data-testid="attachment-preview" src={state.url} alt={a.name} />;
+  if (state.note) return <span className="muted" data-testid="attachment-no-preview">{state.note}</span>;
+  return <span className="muted">preview…</span>;
 }
 
 function formatSize(bytes: number): string {

@@ -333,8 +333,13 @@ export class MessagingClient extends Emitter<ClientEvents> {
   listFileComments(fileId: string, options: { limit?: number; cursor?: string } = {}) {
     return this.request({ type: "LIST_FILE_COMMENTS", fileId, ...options });
   }
-  getDownloadUrl(fileId: string) {
-    return this.request({ type: "GET_DOWNLOAD_URL", fileId });
+  /**
+   * A presigned GET of the file (needs `download`), or of an image's preview
+   * (`variant: "preview"`, a JPEG of at most 320 px a side: needs `read`). A preview not made
+   * yet, refused, or of a file that gets none fails with PREVIEW_NOT_AVAILABLE.
+   */
+  getDownloadUrl(fileId: string, options: { variant?: "original" | "preview" } = {}) {
+    return this.request({ type: "GET_DOWNLOAD_URL", fileId, ...options });
   }
   getUploadUrl(fileId: string, size: number) {
     return this.request({ type: "GET_UPLOAD_URL", fileId, size });

@@ -26,12 +26,15 @@ export type ErrorCode =
   | "FILE_EXISTS"
   | "SHARE_NOT_FOUND"
   | "COMMENT_NOT_FOUND"
+  | "PREVIEW_NOT_AVAILABLE"
   | "NOT_A_MEMBER"
   | "FORBIDDEN"
   | "UNKNOWN_CONNECTION"
   | "UNAUTHORIZED"
   | "NOT_FOUND"
   | "THROTTLED"
+  | "IDEMPOTENCY_KEY_REUSED"
+  | "IDEMPOTENCY_KEY_IN_USE"
   | "UNAVAILABLE"
   | "INTERNAL";
 
@@ -49,6 +52,11 @@ export interface Attachment {
   name: string;
   size: number;
   mimeType: string;
+  /** An image's size, when known as it was posted. */
+  width?: number;
+  height?: number;
+  /** The image had a preview when posted (`getDownloadUrl(id, { variant: "preview" })`). */
+  preview?: boolean;
 }
 
 /** What a send carries: text, or files (`file`, `image`) with an optional caption. */
@@ -119,7 +127,17 @@ export interface FileView {
   owner: string;
   createdAt: string;
   channel: string;
+  /** An image's size and preview, once its upload was looked at (absent before, and for other files). */
+  image?: ImageInfo;
   [more: string]: unknown;
+}
+
+/** What the upload of an image gave: its size and a preview, or why there is none. */
+export interface ImageInfo {
+  preview: "ready" | "refused";
+  width?: number;
+  height?: number;
+  reason?: string;
 }
 
 export interface FileEntry extends FileView {
@@ -219,7 +237,7 @@ export type ClientFrame =
   | { type: "GET_FILE"; fileId: string }
   | { type: "FILE_COMMENT"; fileId: string; content: string; position?: CommentPosition; parentCommentId?: string }
   | { type: "LIST_FILE_COMMENTS"; fileId: string; limit?: number; cursor?: string }
-  | { type: "GET_DOWNLOAD_URL"; fileId: string }
+  | { type: "GET_DOWNLOAD_URL"; fileId: string; variant?: "original" | "preview" }
   | { type: "GET_UPLOAD_URL"; fileId: string; size: number };
 
 export type ClientFrameType = ClientFrame["type"];

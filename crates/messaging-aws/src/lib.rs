@@ -43,14 +43,15 @@ pub fn timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
 }
 pub use cloudwatch::Gauges;
 pub use dynamodb::{
-    file_object_key, items, new_message_id, notification_id, table, ConnectionRecord, Delivery,
+    export_record, file_object_key, file_of_object_key, items, new_message_id, notification_id,
+    preview_object_key, table, ChangedPage, Claim, ConnectionRecord, Delivery, JobRecord,
     JoinOutcome, MessagePage, MessageRange, MessagingTable, NewConversation, NewMessage,
     NewNotification, PendingCursor, Recipients, Registered, RemovedConnection, Sent, StoredFile,
-    StoredMessage, StoredNotification, PRESENCE_TTL_MILLIS, VOID_AFTER_MILLIS,
+    StoredMessage, StoredNotification, Walk, WalkedItem, PRESENCE_TTL_MILLIS, VOID_AFTER_MILLIS,
 };
 pub use error::AwsError;
 pub use request_counter::RequestCounter;
-pub use s3::FileStorage;
+pub use s3::{FileStorage, Objects, Read};
 pub use secrets::Secrets;
 pub use ses::Mailer;
 pub use sns::Sns;

@@ -71,6 +71,12 @@ impl FileStorage {
         .await
     }
 
+    /// A GET of an image's preview (`key`: `preview_object_key`), shown inline.
+    pub async fn preview_url(&self, key: &str) -> Result<PresignedUrl, AwsError> {
+        self.presign("GET", key, &[("x-id", "GetObject")], &[], SystemTime::now())
+            .await
+    }
+
     /// A PUT of `key` with exactly this content type and exactly `size` bytes (both headers
     /// signed, so S3 refuses another type or length: the upload is the size that was
     /// registered, never more).
@@ -203,6 +209,309 @@ fn percent_encode(name: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// The files bucket's objects read and written by the one function that handles their bytes
+/// (`image-preview`: the uploaded image in, its preview out). Every other function only
+/// presigns ([`FileStorage`]).
+#[derive(Debug, Clone)]
+pub struct Objects {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+/// What reading an object found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Bytes(Vec<u8>),
+    /// Larger than the caller reads: its size.
+    TooLarge(u64),
+    Missing,
+}
+
+impl Objects {
+    /// Path-style addressing when an endpoint is configured (moto), as [`FileStorage`].
+    pub fn new(sdk: &SdkConfig, bucket: impl Into<String>) -> Self {
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        Self {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: bucket.into(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// `key`'s bytes if it is at most `max_bytes` long: at most `max_bytes + 1` are
+    /// transferred (a ranged GET), whatever the object's size.
+    pub async fn read_at_most(&self, key: &str, max_bytes: u64) -> Result<Read, AwsError> {
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{max_bytes}"))
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(e) => {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    return Ok(Read::Missing);
+                }
+                return Err(crate::error::classify("GetObject", e));
+            }
+        };
+        // `Content-Range: bytes 0-N/TOTAL`: the object's whole size.
+        let total = output
+            .content_range()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.parse::<u64>().ok());
+        if let Some(total) = total.filter(|t| *t > max_bytes) {
+            return Ok(Read::TooLarge(total));
+        }
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::Unavailable(format!("GetObject body: {e}")))?
+            .into_bytes();
+        if bytes.len() as u64 > max_bytes {
+            return Ok(Read::TooLarge(bytes.len() as u64));
+        }
+        Ok(Read::Bytes(bytes.to_vec()))
+    }
+
+    /// Writes `bytes` as `key`, served as `content_type`.
+    pub async fn write(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .cache_control("private, max-age=300")
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("PutObject", e))?;
+        Ok(())
+    }
+
+    /// Removes `key` (nothing there is fine).
+    pub async fn remove(&self, key: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("DeleteObject", e))?;
+        Ok(())
+    }
+
+    /// Starts a multipart upload of `key` (`s3:PutObject`): its upload id.
+    pub async fn start_upload(&self, key: &str, content_type: &str) -> Result<String, AwsError> {
+        let output = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("CreateMultipartUpload", e))?;
+        output
+            .upload_id
+            .ok_or_else(|| AwsError::Unavailable("CreateMultipartUpload: no upload id".into()))
+    }
+
+    /// Uploads part `number` (1-based; again under the same number replaces it:
+    /// `s3:PutObject`): the part's ETag, which completing the upload names.
+    pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        bytes: Vec<u8>,
+    ) -> Result<String, AwsError> {
+        let output = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number as i32)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("UploadPart", e))?;
+        output
+            .e_tag
+            .ok_or_else(|| AwsError::Unavailable("UploadPart: no ETag".into()))
+    }
+
+    /// Completes the upload with its parts' ETags, in part order (`s3:PutObject`; the
+    /// caller kept the ETags, so no ListParts). Completing one that was completed already (a
+    /// step run twice) finds no such upload, and is fine when the object is there.
+    pub async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), AwsError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let parts = etags
+            .iter()
+            .enumerate()
+            .map(|(i, etag)| {
+                CompletedPart::builder()
+                    .part_number(i as i32 + 1)
+                    .e_tag(etag)
+                    .build()
+            })
+            .collect();
+        let result = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|s| {
+                    aws_sdk_s3::error::ProvideErrorMetadata::code(s) == Some("NoSuchUpload")
+                }) =>
+            {
+                match self.exists(key).await? {
+                    true => Ok(()),
+                    false => Err(AwsError::Failed(format!(
+                        "the upload of {key} is gone and the object is not there"
+                    ))),
+                }
+            }
+            Err(e) => Err(crate::error::classify("CompleteMultipartUpload", e)),
+        }
+    }
+
+    /// Deletes every version (and delete marker) of the objects under `prefix` — only of
+    /// `prefix` itself when `exact` — up to 1,000 a call (`s3:ListBucketVersions`,
+    /// `s3:DeleteObjectVersion`): the bucket is versioned, and a plain delete would leave the
+    /// bytes as a noncurrent version. Returns how many versions it deleted and whether there
+    /// may be more.
+    pub async fn delete_versions(
+        &self,
+        prefix: &str,
+        exact: bool,
+    ) -> Result<(u64, bool), AwsError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let listed = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(1_000)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("ListObjectVersions", e))?;
+        let more = listed.is_truncated.unwrap_or(false);
+        let versions = listed
+            .versions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| (v.key, v.version_id))
+            .chain(
+                listed
+                    .delete_markers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| (m.key, m.version_id)),
+            );
+        let objects: Vec<ObjectIdentifier> = versions
+            .filter_map(|(key, version)| {
+                let key = key?;
+                if exact && key != prefix {
+                    return None;
+                }
+                ObjectIdentifier::builder()
+                    .key(key)
+                    .set_version_id(version)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if objects.is_empty() {
+            return Ok((0, more));
+        }
+        let count = objects.len() as u64;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| AwsError::Failed(format!("DeleteObjects: {e}")))?;
+        let output = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("DeleteObjects", e))?;
+        if let Some(error) = output.errors.unwrap_or_default().first() {
+            return Err(AwsError::Unavailable(format!(
+                "DeleteObjects: {} ({})",
+                error.key.as_deref().unwrap_or_default(),
+                error.code.as_deref().unwrap_or_default()
+            )));
+        }
+        Ok((count, more))
+    }
+
+    /// Whether no version of any object is left under `prefix` (`s3:ListBucketVersions`).
+    pub async fn is_empty_under(&self, prefix: &str) -> Result<bool, AwsError> {
+        let listed = self
+            .client
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| crate::error::classify("ListObjectVersions", e))?;
+        Ok(listed.versions.unwrap_or_default().is_empty()
+            && listed.delete_markers.unwrap_or_default().is_empty())
+    }
+
+    /// Whether `key` is there (`s3:GetObject`, as HEAD).
+    pub async fn exists(&self, key: &str) -> Result<bool, AwsError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(crate::error::classify("HeadObject", e)),
+        }
+    }
 }
 
 #[cfg(test)]

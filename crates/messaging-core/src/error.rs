@@ -34,6 +34,9 @@ pub enum ErrorCode {
     ShareNotFound,
     /// No such comment on the file (for a reply).
     CommentNotFound,
+    /// GET_DOWNLOAD_URL `variant: "preview"` of a file that has none: not an image, not yet
+    /// looked at (a second or two after its upload), or refused (the message says why).
+    PreviewNotAvailable,
     /// A page cursor that was altered, or issued for another user, conversation or search.
     InvalidCursor,
     /// The caller is not a member of the conversation.
@@ -49,6 +52,12 @@ pub enum ErrorCode {
     /// Over a rate limit of the connection, the user or the tenant: send again after
     /// `retryAfterMs`.
     Throttled,
+    /// Server API: this `Idempotency-Key` already answered a different request (another
+    /// method, path or body). Never retryable: use a new key for a new request.
+    IdempotencyKeyReused,
+    /// Server API: a request with this `Idempotency-Key` is still being carried out; send the
+    /// same request again after `retryAfterMs` to get its answer.
+    IdempotencyKeyInUse,
     /// A temporary failure on our side: the same frame may be sent again.
     Unavailable,
     /// A bug or misconfiguration on our side.
@@ -58,7 +67,10 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Whether sending the same frame again may succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::Unavailable | ErrorCode::Throttled)
+        matches!(
+            self,
+            ErrorCode::Unavailable | ErrorCode::Throttled | ErrorCode::IdempotencyKeyInUse
+        )
     }
 
     /// The HTTP status the handler reports for this error (API Gateway logs it; the client
@@ -76,8 +88,12 @@ impl ErrorCode {
             | ErrorCode::MessageNotFound
             | ErrorCode::FileNotFound
             | ErrorCode::ShareNotFound
-            | ErrorCode::CommentNotFound => 404,
-            ErrorCode::ConversationExists | ErrorCode::FileExists => 409,
+            | ErrorCode::CommentNotFound
+            | ErrorCode::PreviewNotAvailable => 404,
+            ErrorCode::ConversationExists
+            | ErrorCode::FileExists
+            | ErrorCode::IdempotencyKeyInUse => 409,
+            ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::UnknownConnection | ErrorCode::Unauthorized => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::Throttled => 429,
@@ -102,12 +118,15 @@ impl ErrorCode {
             ErrorCode::FileExists => "FILE_EXISTS",
             ErrorCode::ShareNotFound => "SHARE_NOT_FOUND",
             ErrorCode::CommentNotFound => "COMMENT_NOT_FOUND",
+            ErrorCode::PreviewNotAvailable => "PREVIEW_NOT_AVAILABLE",
             ErrorCode::NotAMember => "NOT_A_MEMBER",
             ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::UnknownConnection => "UNKNOWN_CONNECTION",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Throttled => "THROTTLED",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
@@ -168,8 +187,10 @@ mod tests {
     }
 
     #[test]
-    fn only_unavailable_and_throttled_are_retryable() {
+    fn only_unavailable_throttled_and_a_key_in_use_are_retryable() {
         assert!(ErrorCode::Unavailable.is_retryable());
+        assert!(ErrorCode::IdempotencyKeyInUse.is_retryable());
+        assert!(!ErrorCode::IdempotencyKeyReused.is_retryable());
         assert!(ErrorCode::Throttled.is_retryable());
         assert!(!ErrorCode::Internal.is_retryable());
         assert!(!ErrorCode::NotAMember.is_retryable());

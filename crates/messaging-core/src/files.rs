@@ -57,6 +57,26 @@ impl FilePermissions {
     }
 }
 
+/// `read,comment,edit,download`: the granted ones, in that order (`none` for none).
+impl std::fmt::Display for FilePermissions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let granted: Vec<&str> = [
+            (self.read, "read"),
+            (self.comment, "comment"),
+            (self.edit, "edit"),
+            (self.download, "download"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if granted.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&granted.join(","))
+        }
+    }
+}
+
 /// What `principal` may do with a file owned by `owner`, shared with them as `share`.
 pub fn effective_permissions(
     principal: &Principal,
@@ -98,6 +118,57 @@ pub struct FileView {
     pub created_at: String,
     /// The file's comment channel (`client:{clientId}:file:{fileId}`).
     pub channel: String,
+    /// An image's size and preview, once its upload was looked at (PNG, JPEG, GIF, WebP;
+    /// the `image-preview` function). Absent before that, and for other files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageInfo>,
+}
+
+/// What the upload of an image gave: its size and a preview, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInfo {
+    pub preview: PreviewStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Why the image has no preview (`refused`): bad, hostile or too large.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The types of file that get a preview when uploaded (`messaging-images` decodes exactly
+/// these: its test holds the two lists together).
+pub const PREVIEWED_MIME_TYPES: [&str; 5] = [
+    "image/png",
+    "image/jpeg",
+    "image/jpg",
+    "image/gif",
+    "image/webp",
+];
+
+/// A MIME type without its parameters, lowercased: `Image/PNG; q=1` is `image/png`.
+pub fn mime_essence(mime_type: &str) -> String {
+    mime_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether a file of `mime_type` gets a preview (parameters and case ignored).
+pub fn is_previewed(mime_type: &str) -> bool {
+    PREVIEWED_MIME_TYPES.contains(&mime_essence(mime_type).as_str())
+}
+
+/// Whether an image has a preview (GET_DOWNLOAD_URL `variant: "preview"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreviewStatus {
+    Ready,
+    Refused,
 }
 
 /// Where on the file a comment points: a page and a point on it, as fractions (0 to 1) of

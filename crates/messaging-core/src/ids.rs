@@ -126,6 +126,20 @@ impl UserId {
     pub fn is_system(&self) -> bool {
         self.0 == Self::SYSTEM
     }
+
+    /// The sender of a message whose author was erased (`crate::lifecycle`): their `seq`
+    /// stays, under no one's name.
+    pub const ERASED: &'static str = "stackpro.erased";
+
+    pub fn erased() -> Self {
+        Self(Self::ERASED.to_owned())
+    }
+
+    /// The server's own names ([`Self::SYSTEM`], [`Self::ERASED`], and any other `stackpro.`
+    /// id): never a user's, so no token may carry one.
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with("stackpro.")
+    }
 }
 
 impl FileId {
@@ -154,6 +168,9 @@ mod tests {
         assert!(UserId::system().is_system());
         assert_eq!(UserId::parse(UserId::SYSTEM).unwrap(), UserId::system());
         assert!(!UserId::parse("stackpro.system2").unwrap().is_system());
+        assert!(UserId::system().is_reserved() && UserId::erased().is_reserved());
+        assert!(!UserId::parse("stackpro").unwrap().is_reserved());
+        assert!(!UserId::parse("alice.stackpro.").unwrap().is_reserved());
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! exchange with the WebSocket API.
 
 pub mod access;
+pub mod audit;
 pub mod channel;
+pub mod encoding;
 pub mod error;
 pub mod files;
 pub mod ids;
 pub mod jobs;
+pub mod lifecycle;
 pub mod limits;
 pub mod notify;
 pub mod protocol;
@@ -21,6 +24,7 @@ pub mod templates;
 pub mod time;
 pub mod token;
 pub mod unsubscribe;
+pub mod uploads;
 
 pub use access::Principal;
 pub use channel::{ChannelKind, ChannelName};

@@ -341,10 +341,9 @@ fn map_error(error: jsonwebtoken::errors::Error) -> TokenError {
 fn principal_from(claims: Claims) -> Result<Principal, TokenError> {
     let bad = |e: &dyn std::fmt::Display| TokenError::BadClaim(e.to_string());
     let user = UserId::parse(claims.sub).map_err(|e| bad(&e))?;
-    if user.is_system() {
+    if user.is_reserved() {
         return Err(bad(&format!(
-            "sub \"{}\" is reserved for the server's own entries",
-            UserId::SYSTEM
+            "sub \"{user}\" is reserved for the server's own entries (ids starting \"stackpro.\")"
         )));
     }
     Ok(Principal {
@@ -474,6 +473,12 @@ mod tests {
             Err(TokenError::BadClaim(why)) => assert!(why.contains("reserved"), "{why}"),
             other => panic!("a token for the system sender was not refused: {other:?}"),
         }
+        forged.sub = UserId::ERASED.into();
+        let token = sign(&Header::new(Algorithm::HS256), &forged, &key);
+        assert!(
+            matches!(verifier().verify(&token), Err(TokenError::BadClaim(why)) if why.contains("reserved")),
+            "a token for the erased sender was not refused"
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@ use anyhow::Context;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use messaging_handlers::{
-    broadcast, config, connect, disconnect, file_share, http_api, notify_batch, route,
+    broadcast, config, connect, disconnect, file_share, http_api, image_preview, notify_batch,
+    route, service_api,
 };
 
 pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
@@ -49,6 +50,27 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             serde_json::to_string_pretty(&response)?
         }
+        "service-api" => {
+            use lambda_http::Service;
+            let event: lambda_http::request::LambdaRequest = serde_json::from_str(&text)
+                .with_context(|| format!("{event_path} is not an HTTP API (payload 2.0) event"))?;
+            let service = service_api::ServiceApiService::from_env(&sdk)?;
+            let service = &service;
+            let handler = lambda_http::service_fn(move |request: lambda_http::Request| async move {
+                Ok::<_, std::convert::Infallible>(service_api::handle(service, request).await)
+            });
+            let response = lambda_http::Adapter::from(handler)
+                .call(lambda_http::LambdaEvent::new(event, lambda_http::Context::default()))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            serde_json::to_string_pretty(&response)?
+        }
+        "image-preview" => {
+            let records: SqsEvent = serde_json::from_str(&text)
+                .with_context(|| format!("{event_path} is not an SQS event"))?;
+            let service = image_preview::ImagePreviewService::from_env(&sdk)?;
+            serde_json::to_string_pretty(&image_preview::handle(&service, records).await)?
+        }
         // Like its Lambda: SQS records go to the worker, a scheduled event to the coordinator.
         "notify-batch" => {
             let service = notify_batch::NotifyBatchService::from_env(&sdk).await?;
@@ -71,7 +93,7 @@ pub async fn run(function: &str, event_path: &str) -> anyhow::Result<String> {
             serde_json::to_string_pretty(&broadcast::handle(&service, event).await)?
         }
         other => anyhow::bail!(
-            "unknown function {other:?}; expected connect, disconnect, route, file-share, http-api, notify-batch or broadcast"
+            "unknown function {other:?}; expected connect, disconnect, route, file-share, http-api, service-api, image-preview, notify-batch or broadcast"
         ),
     };
     Ok(response)

@@ -24,7 +24,7 @@ const USAGE: &str = "usage:
       creates the table, queues and files bucket of template.yaml on the emulator at URL,
       verifies the local SES sender, and prints TABLE_NAME=…, BROADCAST_QUEUE_URL=…,
       BROADCAST_DLQ_URL=…, FILES_BUCKET=… and SENDER_EMAIL=… for the functions' environment
-  stackpro-dev invoke connect|disconnect|route|file-share|http-api|broadcast|notify-batch EVENT.json
+  stackpro-dev invoke connect|disconnect|route|file-share|http-api|service-api|image-preview|broadcast|notify-batch EVENT.json
       runs that function's handler once on the event, configured like the Lambda
       (TABLE_NAME, BROADCAST_QUEUE_URL, JWT_*, AWS_ENDPOINT_URL…), and prints its response
   stackpro-dev limits --table NAME --tenant ID [--set JSON | --clear]
@@ -105,6 +105,11 @@ async fn bootstrap(args: &HashMap<String, String>) -> anyhow::Result<()> {
     );
     println!("NOTIFY_QUEUE_URL={}", resources.queue_url("NotifyQueue")?);
     println!("FILES_BUCKET={}", resources.bucket);
+    println!("UPLOADS_QUEUE_URL={}", resources.queue_url("UploadsQueue")?);
+    println!(
+        "LIFECYCLE_QUEUE_URL={}",
+        resources.queue_url("LifecycleQueue")?
+    );
     println!("SENDER_EMAIL={}", resources.sender);
     // The functions read their secrets from Secrets Manager, as deployed.
     println!(

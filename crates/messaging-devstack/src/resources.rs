@@ -10,7 +10,9 @@ use messaging_handlers::config;
 use messaging_handlers::notify_batch::DEFAULT_WINDOW_MILLIS;
 use messaging_handlers::services::Parts;
 
-use crate::template::{create_buckets, create_queues, create_table, Template};
+use crate::template::{
+    configure_bucket_notifications, create_buckets, create_queues, create_table, Template,
+};
 use crate::tokens;
 
 /// The portal address in local emails (`{clientId}` replaced).
@@ -71,7 +73,17 @@ impl LocalResources {
                 .force_path_style(true)
                 .build(),
         );
-        let buckets = create_buckets(&s3, &template.buckets()?, prefix).await?;
+        let bucket_definitions = template.buckets()?;
+        let buckets = create_buckets(&s3, &bucket_definitions, prefix).await?;
+        configure_bucket_notifications(
+            &s3,
+            &aws_sdk_sqs::Client::new(sdk),
+            &bucket_definitions,
+            &buckets,
+            &queues,
+        )
+        .await
+        .context("the buckets' notifications")?;
         aws_sdk_sesv2::Client::new(sdk)
             .create_email_identity()
             .email_identity(sender)
@@ -136,6 +148,7 @@ impl LocalResources {
             dead_letters: BroadcastQueue::new(sqs, self.queue_url("BroadcastDeadLetterQueue")?),
             connections: config::connections_api_at(sdk, connections_endpoint)?,
             storage: FileStorage::new(sdk, &self.bucket),
+            objects: messaging_aws::Objects::new(sdk, &self.bucket),
             signer: tokens::local_cursor_signer(),
             verifier: tokens::local_verifier()?.into(),
             fanout_concurrency: LOCAL_FANOUT_CONCURRENCY,
@@ -154,6 +167,10 @@ impl LocalResources {
                 self.queue_url("NotifyQueue")?,
             ),
             notify_workers: LOCAL_NOTIFY_WORKERS,
+            lifecycle_queue: WorkQueue::new(
+                aws_sdk_sqs::Client::new(sdk),
+                self.queue_url("LifecycleQueue")?,
+            ),
         })
     }
 }

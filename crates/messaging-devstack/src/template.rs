@@ -108,15 +108,7 @@ pub async fn create_queues(
             .await?
             .queue_url
             .ok_or_else(|| anyhow::anyhow!("CreateQueue returned no URL"))?;
-        let arn = client
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| anyhow::anyhow!("queue {url} has no ARN"))?;
+        let arn = queue_arn(client, &url).await?;
         arns.insert(queue.logical_id.clone(), arn);
         urls.insert(queue.logical_id.clone(), url);
     }
@@ -152,4 +144,74 @@ pub async fn create_buckets(
         names.insert(bucket.logical_id.clone(), name);
     }
     Ok(names)
+}
+
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| anyhow::anyhow!("queue {url} has no ARN"))
+}
+
+/// Gives the created buckets the template's notifications to queues (moto sends them to its
+/// SQS as S3 does): `names` from [`create_buckets`], `queues` (URLs) from [`create_queues`].
+pub async fn configure_bucket_notifications(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+    buckets: &[BucketDefinition],
+    names: &BTreeMap<String, String>,
+    queues: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    for bucket in buckets {
+        if bucket.queue_notifications.is_empty() {
+            continue;
+        }
+        let mut configuration = NotificationConfiguration::builder();
+        for notification in &bucket.queue_notifications {
+            let url = queues.get(&notification.queue).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} notifies {}, which is no queue",
+                    bucket.logical_id,
+                    notification.queue
+                )
+            })?;
+            let arn = queue_arn(sqs, url).await?;
+            let mut queue = QueueConfiguration::builder()
+                .queue_arn(arn)
+                .events(Event::from(notification.event.as_str()));
+            if let Some(prefix) = &notification.prefix {
+                queue = queue.filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(
+                            S3KeyFilter::builder()
+                                .filter_rules(
+                                    FilterRule::builder()
+                                        .name(FilterRuleName::Prefix)
+                                        .value(prefix)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
+            configuration = configuration.queue_configurations(queue.build()?);
+        }
+        s3.put_bucket_notification_configuration()
+            .bucket(&names[&bucket.logical_id])
+            .notification_configuration(configuration.build())
+            .send()
+            .await?;
+    }
+    Ok(())
 }

@@ -11,7 +11,8 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use messaging_handlers::services::Services;
 use messaging_handlers::{
-    broadcast, connect, disconnect, file_share, http_api, notify_batch, route, search_indexer,
+    broadcast, connect, disconnect, file_share, http_api, image_preview, lifecycle, notify_batch,
+    route, search_indexer, service_api,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -78,13 +79,19 @@ impl Functions {
             route,
             file_share,
             http_api: http,
+            service_api,
+            image_preview,
+            lifecycle: jobs,
             broadcast,
             notify_batch: notify,
             search_indexer,
         } = services;
+        let jobs = Arc::new(jobs);
         let indexer = Arc::new(search_indexer);
         let files = Arc::new(file_share);
         let http = Arc::new(http);
+        let service_api = Arc::new(service_api);
+        let previews = Arc::new(image_preview);
         let notify = Arc::new(notify);
         let (c, d, r, b) = (
             Arc::new(connect),
@@ -124,6 +131,39 @@ impl Functions {
                 let mut adapter = lambda_http::Adapter::from(handler);
                 let event = lambda_http::LambdaEvent::new(e, lambda_http::Context::default());
                 adapter.call(event).await.map_err(|e| e.to_string())
+            }
+        });
+        functions.register(
+            "service-api",
+            move |e: lambda_http::request::LambdaRequest| {
+                let service = service_api.clone();
+                async move {
+                    use lambda_http::Service;
+                    let handler = lambda_http::service_fn(move |request: lambda_http::Request| {
+                        let service = service.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                service_api::handle(&service, request).await,
+                            )
+                        }
+                    });
+                    let mut adapter = lambda_http::Adapter::from(handler);
+                    let event = lambda_http::LambdaEvent::new(e, lambda_http::Context::default());
+                    adapter.call(event).await.map_err(|e| e.to_string())
+                }
+            },
+        );
+        functions.register("image-preview", move |e: SqsEvent| {
+            let p = previews.clone();
+            async move { Ok(image_preview::handle(&p, e).await) }
+        });
+        // Like its Lambda: the queue's records run steps, the daily schedule starts sweeps.
+        functions.register("lifecycle", move |e: Value| {
+            let jobs = jobs.clone();
+            async move {
+                lifecycle::handle_event(&jobs, e)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         });
         functions.register("broadcast", move |e: SqsEvent| {

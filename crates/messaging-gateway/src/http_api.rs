@@ -12,6 +12,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use base64::Engine;
+use messaging_core::encoding::form_decode;
 use messaging_core::time::now_millis;
 use messaging_devstack::template::HttpRouteDefinition;
 use serde_json::{json, Map, Value};
@@ -36,9 +37,10 @@ pub(crate) fn routes(
             warn!(method = %route.method, path = %route.path, "HTTP API method not served locally");
             continue;
         };
-        let (function, route_key) = (
+        let (function, route_key, iam) = (
             route.function.clone(),
             format!("{} {}", route.method, route.path),
+            route.iam,
         );
         let handler = move |state, peer, params, request| {
             invoke(
@@ -48,6 +50,7 @@ pub(crate) fn routes(
                 request,
                 function.clone(),
                 route_key.clone(),
+                iam,
             )
         };
         let entry = by_path.remove(&route.path).unwrap_or_default();
@@ -72,11 +75,43 @@ async fn invoke(
     request: Request,
     function: String,
     route_key: String,
+    iam: bool,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = to_bytes(body, MAX_BODY_BYTES).await else {
         return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
+    // An AWS_IAM route: API Gateway checks the signature and the caller's policy first.
+    let mut authorizer = None;
+    if iam {
+        let route_arn = format!(
+            "arn:aws:execute-api:{}:123456789012:{}/$default/{}{}",
+            shared.region,
+            shared.api.api_id,
+            parts.method,
+            parts.uri.path()
+        );
+        let signed = crate::sigv4::SignedRequest {
+            method: parts.method.as_str(),
+            raw_path: parts.uri.path(),
+            raw_query: parts.uri.query().unwrap_or_default(),
+            headers: &parts.headers,
+            body: &body,
+        };
+        match crate::sigv4::verify(
+            &shared.service_callers,
+            &shared.region,
+            &route_arn,
+            &signed,
+            now_millis(),
+        ) {
+            Ok(caller) => authorizer = Some(crate::sigv4::authorizer_context(caller)),
+            Err(crate::sigv4::Refused(reason)) => {
+                warn!(route = %route_key, %reason, "AWS_IAM route refused");
+                return message(StatusCode::FORBIDDEN, &reason);
+            }
+        }
+    }
     let mut headers = Map::new();
     for (name, value) in &parts.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).to_string();
@@ -146,6 +181,9 @@ async fn invoke(
     if !query.is_empty() {
         event["queryStringParameters"] = Value::Object(query);
     }
+    if let Some(authorizer) = authorizer {
+        event["requestContext"]["authorizer"] = authorizer;
+    }
     if !params.is_empty() {
         event["pathParameters"] = json!(params);
     }
@@ -204,37 +242,12 @@ fn to_response(response: &Value) -> Response {
 
 /// `application/x-www-form-urlencoded` pairs of a query string, decoded.
 fn form_pairs(query: &str) -> Vec<(String, String)> {
-    fn decode(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() => {
-                    match u8::from_str_radix(
-                        std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                        16,
-                    ) {
-                        Ok(b) => {
-                            out.push(b);
-                            i += 2;
-                        }
-                        Err(_) => out.push(b'%'),
-                    }
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
+            (form_decode(name), form_decode(value))
         })
         .collect()
 }

@@ -16,6 +16,7 @@ mod http_api;
 mod management;
 pub mod routes;
 mod schedule;
+pub mod sigv4;
 mod sqs;
 mod streams;
 mod websocket;
@@ -92,6 +93,9 @@ pub struct GatewayConfig {
     /// Append every text frame sent to a client, one per line, to a file in this directory
     /// (the test command validates them against docs/asyncapi.yaml).
     pub frame_log: Option<std::path::PathBuf>,
+    /// Who may call the HTTP API's `AWS_IAM` routes (the server API), with their keys and
+    /// policies. Default: [`sigv4::ServiceCaller::local_portal_backend`].
+    pub service_callers: Vec<sigv4::ServiceCaller>,
 }
 
 impl GatewayConfig {
@@ -111,6 +115,7 @@ impl GatewayConfig {
             stream_every: None,
             demo: None,
             frame_log: None,
+            service_callers: vec![sigv4::ServiceCaller::local_portal_backend()],
         }
     }
 }
@@ -155,6 +160,7 @@ pub(crate) struct Shared {
     pub sqs_wait_seconds: i32,
     pub failed_visibility_seconds: Option<i32>,
     pub frame_log: Option<FrameLog>,
+    pub service_callers: Vec<sigv4::ServiceCaller>,
 }
 
 /// The `@connections` endpoint of a gateway listening on `addr` (what the broadcast function
@@ -253,6 +259,7 @@ pub async fn start(
         region: config.region.clone(),
         sqs_wait_seconds: config.sqs_wait_seconds,
         failed_visibility_seconds: config.failed_visibility_seconds,
+        service_callers: config.service_callers.clone(),
         frame_log: config
             .frame_log
             .as_deref()

@@ -15,6 +15,8 @@ const USAGE: &str =
     "usage: stackpro-gateway [--listen 127.0.0.1:3001] [--stage local] [--template template.yaml]
     [--idle-timeout SECONDS] [--max-connection SECONDS] [--schedule-every SECONDS]
     [--stream-every SECONDS] [--failed-visibility SECONDS] [--queue LogicalId=URL]... [--demo-dir DIR | --no-demo]
+    [--service-callers FILE]   (JSON: [{accessKeyId, secretAccessKey, arn, allow: [ARN pattern]}];
+                                default: the local portal backend, docs/server-api.md)
 Functions are configured from the environment, as in Lambda; BROADCAST_QUEUE_URL also names
 the template's BroadcastQueue for its SQS event source mapping.";
 
@@ -87,6 +89,13 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     gateway.stream_every = seconds(&flags, "stream-every")?;
     gateway.failed_visibility_seconds =
         seconds(&flags, "failed-visibility")?.map(|d| d.as_secs() as i32);
+    // Who may sign server API calls (the AWS_IAM routes).
+    if let Some(file) = flags.get("service-callers") {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+        gateway.service_callers = serde_json::from_str(&text).with_context(|| {
+            format!("{file}: expected [{{accessKeyId, secretAccessKey, arn, allow}}]")
+        })?;
+    }
     // The demo's build (clients/demo/dist of this checkout unless told).
     gateway.demo = demo.then(|| {
         flags
@@ -108,6 +117,13 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     queues
         .entry("NotifyQueue".to_owned())
         .or_insert_with(|| parts.notify_queue.url().to_owned());
+    // The files bucket's notifications (image-preview), when the stack has the queue.
+    if let Ok(url) = std::env::var("UPLOADS_QUEUE_URL") {
+        queues.entry("UploadsQueue".to_owned()).or_insert(url);
+    }
+    queues
+        .entry("LifecycleQueue".to_owned())
+        .or_insert_with(|| parts.lifecycle_queue.url().to_owned());
     gateway.sqs = Some((aws_sdk_sqs::Client::new(&sdk), queues));
     // The search indexer's stream, read from the emulator as Lambda's mapping would.
     if let (Ok(endpoint), Ok(table)) = (

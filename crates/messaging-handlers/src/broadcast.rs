@@ -688,6 +688,7 @@ async fn notifications_for(
                     NotificationKind::NewMessage
                 },
                 data: spec.data.clone(),
+                actor: Some(spec.sender.clone()),
                 pending: !is_online,
             })
         })

@@ -335,6 +335,14 @@ pub fn ses_max_send_rate() -> Result<f64, ConfigError> {
 }
 
 /// `NOTIFY_QUEUE_URL`: the notification batch's work queue.
+/// `LIFECYCLE_QUEUE_URL`: the steps of exports and erasures (`crate::lifecycle`).
+pub fn lifecycle_queue(sdk: &SdkConfig) -> Result<messaging_aws::WorkQueue, ConfigError> {
+    Ok(messaging_aws::WorkQueue::new(
+        aws_sdk_sqs::Client::new(sdk),
+        required("LIFECYCLE_QUEUE_URL")?,
+    ))
+}
+
 pub fn notify_queue(sdk: &SdkConfig) -> Result<messaging_aws::WorkQueue, ConfigError> {
     Ok(messaging_aws::WorkQueue::new(
         aws_sdk_sqs::Client::new(sdk),

@@ -80,7 +80,7 @@ pub async fn handle(
         .await
     {
         Ok(registered) => {
-            info!(subscriptions = registered.conversations.len(), role = %principal.role, "connected");
+            info!(subscriptions = registered.conversations.len(), role = %registered.principal.role, "connected");
             metrics::emit(&principal.tenant, &[(Metric::Connections, 1.0)]);
             // The ActiveUsers gauge (published by notify-batch) counts who connected today.
             let day = &messaging_core::time::rfc3339_millis(now_millis())[..10];

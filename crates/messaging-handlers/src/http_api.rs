@@ -8,6 +8,8 @@
 //! | `GET /conversations/{conversationId}/messages?limit&cursor&sinceSeq` | `HISTORY` |
 //! | `GET /conversations/{conversationId}/messages/{seq}/thread?limit&cursor` | `THREAD` |
 //! | `GET /search?q&limit&cursor` | `SEARCH_RESULTS` |
+//! | `GET /audit?limit&cursor` | `{entries, nextCursor}`: the tenant's audit log, newest first (OWNER only, [`crate::audit`]) |
+//! | `PUT /retention`, `POST /exports`, `POST /erasures`, `POST /offboarding`, `GET /jobs/{jobId}` | the OWNER's door to the tenant's data lifecycle: the server API's requests of the same names, on the caller's tenant ([`crate::lifecycle_requests`]) |
 //!
 //! Query parameters become the fields of the equivalent WebSocket frame and go through that
 //! frame's own parser, so both doors validate alike.
@@ -23,29 +25,44 @@ use messaging_core::signed::Signer;
 use messaging_core::time::now_millis;
 use messaging_core::{ErrorCode, Principal, ProtocolError};
 
+use crate::audit;
 use crate::config::{self, ConfigError};
+use crate::lifecycle_requests::{self, Doors, Requester};
 use crate::reads::{self, Reads};
+use crate::service_api::body_bytes;
 use crate::unsubscribe;
+use messaging_aws::{FileStorage, WorkQueue};
+use messaging_core::audit::may_read_audit;
+use messaging_core::protocol::parse_service_request;
 
 pub struct HttpApiService {
     pub table: MessagingTable,
     pub cursors: Signer,
     pub verifier: Verifier,
+    /// Where the OWNER's exports, erasures and offboardings start.
+    pub jobs: WorkQueue,
+    /// Signs a finished export's download link.
+    pub storage: FileStorage,
 }
 
 impl HttpApiService {
-    /// As the Lambda builds it: `TABLE_NAME`, `CURSOR_SECRET`, `JWT_*`.
+    /// As the Lambda builds it: `TABLE_NAME`, `CURSOR_SECRET`, `JWT_*`, `LIFECYCLE_QUEUE_URL`,
+    /// `FILES_BUCKET`.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         // The two secrets are read at once, while the table's client is built: a cold start
         // waits for one round trip, not two, and not for the client after it.
         let cursors = config::start_signer(sdk);
         let verifier = config::start_token_verifier(sdk);
         let table = config::table(sdk)?;
+        let jobs = config::lifecycle_queue(sdk)?;
+        let storage = FileStorage::new(sdk, config::required("FILES_BUCKET")?);
         let (cursors, verifier) = tokio::try_join!(cursors, verifier)?;
         Ok(Self {
             table,
             cursors,
             verifier,
+            jobs,
+            storage,
         })
     }
 }
@@ -56,7 +73,7 @@ pub async fn handle(service: &HttpApiService, request: Request) -> Response<Body
         return unsubscribe(service, &request).await;
     }
     let (status, body) = match answer(service, &request).await {
-        Ok(frame) => (StatusCode::OK, frame.to_json()),
+        Ok(answer) => answer,
         Err(e) => {
             info!(code = %e.code, path = request.uri().path(), "HTTP request refused");
             let status = StatusCode::from_u16(e.code.http_status())
@@ -179,8 +196,59 @@ async fn principal(
         .map_err(|e| unauthorized(&format!("the token was refused ({e})")))
 }
 
-async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFrame, ProtocolError> {
+/// The paths of the OWNER's lifecycle requests (their first segment).
+const LIFECYCLE_PATHS: [&str; 5] = ["retention", "exports", "erasures", "offboarding", "jobs"];
+
+/// The OWNER's lifecycle request: parsed by the server API's own parser on the caller's
+/// tenant (the path names no tenant, so no other can be named), carried out as the server
+/// API does, recorded in the audit log as the OWNER's.
+async fn owner_request(
+    service: &HttpApiService,
+    p: &Principal,
+    request: &Request,
+) -> Result<(StatusCode, String), ProtocolError> {
+    if !may_read_audit(p.role) {
+        return Err(ProtocolError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "only the tenant's OWNER sets its retention, exports, erases or offboards it; you are {}",
+                p.role
+            ),
+        ));
+    }
+    let path = format!("/service/tenants/{}{}", p.tenant, request.uri().path());
+    let parsed = parse_service_request(request.method().as_str(), &path, body_bytes(request))?;
+    let doors = Doors {
+        table: &service.table,
+        jobs: &service.jobs,
+        storage: &service.storage,
+    };
+    let (status, body) =
+        lifecycle_requests::carry_out(doors, Requester::Owner(p), &p.tenant, &parsed.action)
+            .await
+            .unwrap_or_else(|| {
+                Err(ProtocolError::new(
+                    ErrorCode::NotFound,
+                    "only the lifecycle requests are served here",
+                ))
+            })?;
+    Ok((status, body.to_string()))
+}
+
+async fn answer(
+    service: &HttpApiService,
+    request: &Request,
+) -> Result<(StatusCode, String), ProtocolError> {
     let p = principal(service, request).await?;
+    let first = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next();
+    if first.is_some_and(|segment| LIFECYCLE_PATHS.contains(&segment)) {
+        return owner_request(service, &p, request).await;
+    }
     let query = request.query_string_parameters();
     let query: Vec<(&str, &str)> = HTTP_QUERY_PARAMETERS
         .iter()
@@ -191,10 +259,15 @@ async fn answer(service: &HttpApiService, request: &Request) -> Result<ServerFra
         table: &service.table,
         cursors: &service.cursors,
     };
-    match read {
+    let frame = match read {
         HttpRead::Conversations(list) => reads::list_conversations(reads, &p, list, None).await,
         HttpRead::History(history) => reads::history(reads, &p, history, None).await,
         HttpRead::Thread(thread) => reads::thread(reads, &p, thread, None).await,
         HttpRead::Search(search) => reads::search(reads, &p, search, None).await,
-    }
+        HttpRead::Audit(list) => {
+            let page = audit::page(&service.table, &service.cursors, &p, list).await?;
+            return Ok((StatusCode::OK, page.to_string()));
+        }
+    };
+    frame.map(|frame| (StatusCode::OK, frame.to_json()))
 }

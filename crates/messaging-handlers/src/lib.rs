@@ -9,9 +9,13 @@
 //! | [`route`], [`file_share`] | `$default`, the file routes | API Gateway WebSocket, through [`websocket`] |
 //! | [`broadcast`] | fan-out | SQS (the jobs of [`outbox`]) |
 //! | [`http_api`] | the portal's HTTP API | API Gateway HTTP API (the [`reads`] of `route`, and unsubscribe links) |
+//! | [`service_api`] | the server API (the portal's backend) | API Gateway HTTP API, `AWS_IAM` routes |
+//! | [`image_preview`] | image sizes and previews | SQS (the files bucket's object-created notifications) |
+//! | [`lifecycle`] | exports and erasures, a step at a time | SQS (its own job steps) |
 //! | [`notify_batch`] | the notification batch | EventBridge schedule |
 //! | [`search_indexer`] | the search index | the table's DynamoDB stream (message items) |
 
+pub mod audit;
 pub mod broadcast;
 pub mod config;
 pub mod connect;
@@ -20,6 +24,9 @@ pub mod event;
 pub mod file_share;
 pub mod http_api;
 pub mod identity;
+pub mod image_preview;
+pub mod lifecycle;
+pub mod lifecycle_requests;
 pub mod metrics;
 pub mod notify_batch;
 pub mod outbox;
@@ -27,6 +34,7 @@ pub mod reads;
 pub mod response;
 pub mod route;
 pub mod search_indexer;
+pub mod service_api;
 pub mod services;
 pub mod telemetry;
 pub mod throttle;

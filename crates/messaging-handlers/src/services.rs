@@ -4,7 +4,8 @@
 
 use crate::identity::Verifier;
 use messaging_aws::{
-    BroadcastQueue, ConnectionsApi, FileStorage, Gauges, Mailer, MessagingTable, Sns, WorkQueue,
+    BroadcastQueue, ConnectionsApi, FileStorage, Gauges, Mailer, MessagingTable, Objects, Sns,
+    WorkQueue,
 };
 use messaging_core::signed::Signer;
 
@@ -14,9 +15,12 @@ use crate::connect::ConnectService;
 use crate::disconnect::DisconnectService;
 use crate::file_share::FileShareService;
 use crate::http_api::HttpApiService;
+use crate::image_preview::ImagePreviewService;
+use crate::lifecycle::LifecycleService;
 use crate::notify_batch::{NotifyBatchService, DEFAULT_WINDOW_MILLIS};
 use crate::route::RouteService;
 use crate::search_indexer::SearchIndexerService;
+use crate::service_api::ServiceApiService;
 use crate::throttle::Limiter;
 use messaging_core::limits::RateLimits;
 
@@ -29,6 +33,8 @@ pub struct Parts {
     /// The `@connections` API of the WebSocket API's stage.
     pub connections: ConnectionsApi,
     pub storage: FileStorage,
+    /// The files bucket's objects (image previews).
+    pub objects: Objects,
     /// Signs page cursors and unsubscribe links.
     pub signer: Signer,
     pub verifier: Verifier,
@@ -55,6 +61,8 @@ pub struct Parts {
     pub notify_queue: WorkQueue,
     /// Notification workers that may run at once.
     pub notify_workers: usize,
+    /// The steps of exports and erasures.
+    pub lifecycle_queue: WorkQueue,
 }
 
 impl Parts {
@@ -72,6 +80,7 @@ impl Parts {
             dead_letters: config::broadcast_dead_letter_queue(sdk)?,
             connections: config::connections_api_at(sdk, connections_endpoint)?,
             storage: FileStorage::new(sdk, config::required("FILES_BUCKET")?),
+            objects: Objects::new(sdk, config::required("FILES_BUCKET")?),
             signer,
             verifier,
             fanout_concurrency: config::fanout_concurrency()?,
@@ -87,6 +96,7 @@ impl Parts {
             rate_limits: config::rate_limits()?,
             notify_queue: config::notify_queue(sdk)?,
             notify_workers: config::notify_workers()?,
+            lifecycle_queue: config::lifecycle_queue(sdk)?,
         })
     }
 }
@@ -98,6 +108,9 @@ pub struct Services {
     pub route: RouteService,
     pub file_share: FileShareService,
     pub http_api: HttpApiService,
+    pub service_api: ServiceApiService,
+    pub image_preview: ImagePreviewService,
+    pub lifecycle: LifecycleService,
     pub broadcast: BroadcastService,
     pub notify_batch: NotifyBatchService,
     pub search_indexer: SearchIndexerService,
@@ -130,7 +143,7 @@ impl Services {
             file_share: FileShareService {
                 table: p.table.clone(),
                 queue: p.queue.clone(),
-                storage: p.storage,
+                storage: p.storage.clone(),
                 cursors: p.signer.clone(),
                 limiter: Limiter::new(p.rate_limits),
                 callers: Default::default(),
@@ -139,6 +152,24 @@ impl Services {
                 table: p.table.clone(),
                 cursors: p.signer.clone(),
                 verifier: p.verifier,
+                jobs: p.lifecycle_queue.clone(),
+                storage: p.storage.clone(),
+            },
+            service_api: ServiceApiService {
+                table: p.table.clone(),
+                queue: p.queue.clone(),
+                jobs: p.lifecycle_queue.clone(),
+                storage: p.storage.clone(),
+            },
+            lifecycle: LifecycleService {
+                table: p.table.clone(),
+                queue: p.lifecycle_queue,
+                objects: p.objects.clone(),
+                page_limit: None,
+            },
+            image_preview: ImagePreviewService {
+                table: p.table.clone(),
+                objects: p.objects,
             },
             broadcast: BroadcastService {
                 table: p.table.clone(),

@@ -293,9 +293,41 @@ impl Template {
                             .collect()
                     })
                     .unwrap_or_default();
+                let queue_notifications = props
+                    .get("NotificationConfiguration")
+                    .and_then(|n| n.get("QueueConfigurations"))
+                    .and_then(Value::as_sequence)
+                    .map(|configurations| {
+                        configurations
+                            .iter()
+                            .filter_map(|c| {
+                                let queue = reference(c.get("Queue"))?;
+                                let event = c.get("Event")?.as_str()?.to_owned();
+                                let prefix = c
+                                    .get("Filter")
+                                    .and_then(|f| f.get("S3Key"))
+                                    .and_then(|k| k.get("Rules"))
+                                    .and_then(Value::as_sequence)
+                                    .and_then(|rules| {
+                                        rules.iter().find(|r| {
+                                            r.get("Name").and_then(Value::as_str) == Some("prefix")
+                                        })
+                                    })
+                                    .and_then(|r| r.get("Value")?.as_str())
+                                    .map(str::to_owned);
+                                Some(QueueNotification {
+                                    queue,
+                                    event,
+                                    prefix,
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 BucketDefinition {
                     logical_id,
                     cors_methods,
+                    queue_notifications,
                 }
             })
             .collect())
@@ -314,6 +346,17 @@ pub struct BucketDefinition {
     /// Methods of its CORS rules (locally allowed from any origin, like the default
     /// `FilesAllowedOrigins`).
     pub cors_methods: Vec<String>,
+    /// Its event notifications to queues (`NotificationConfiguration.QueueConfigurations`).
+    pub queue_notifications: Vec<QueueNotification>,
+}
+
+/// A bucket's notification of `event` for keys under `prefix` to the queue `queue`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueNotification {
+    /// The queue's logical id.
+    pub queue: String,
+    pub event: String,
+    pub prefix: Option<String>,
 }
 
 impl BucketDefinition {
@@ -369,6 +412,9 @@ pub struct HttpRouteDefinition {
     pub method: String,
     /// With `{name}` path parameters, e.g. `/conversations/{conversationId}/messages`.
     pub path: String,
+    /// `Auth.Authorizer: AWS_IAM`: API Gateway answers only SigV4-signed requests of a
+    /// principal allowed `execute-api:Invoke` on the route.
+    pub iam: bool,
 }
 
 /// An EventBridge schedule of a function.
@@ -508,6 +554,11 @@ impl Template {
                 function: self.binary_of(&function_id)?,
                 method: text("Method")?.to_uppercase(),
                 path: text("Path")?,
+                iam: event
+                    .get("Auth")
+                    .and_then(|auth| auth.get("Authorizer"))
+                    .and_then(Value::as_str)
+                    == Some("AWS_IAM"),
             });
         }
         routes.sort_by(|a, b| a.path.cmp(&b.path));
@@ -891,8 +942,37 @@ mod tests {
             wired,
             [
                 ("broadcast", "BroadcastQueue", 10),
+                ("image-preview", "UploadsQueue", 5),
+                ("lifecycle", "LifecycleQueue", 1),
                 ("notify-batch", "NotifyQueue", 1)
             ]
+        );
+        // The workspace's schedules: the notification batch, and the daily retention sweep.
+        let mut every: Vec<(String, u64)> = template
+            .schedules()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.function, s.every.as_secs()))
+            .collect();
+        every.sort();
+        assert_eq!(
+            every,
+            [("lifecycle".into(), 86_400), ("notify-batch".into(), 300)]
+        );
+        // The files bucket notifies the uploads queue of uploads under tenants/ only.
+        let files = template
+            .buckets()
+            .unwrap()
+            .into_iter()
+            .find(|b| b.logical_id == "FilesBucket")
+            .unwrap();
+        assert_eq!(
+            files.queue_notifications,
+            [QueueNotification {
+                queue: "UploadsQueue".into(),
+                event: "s3:ObjectCreated:*".into(),
+                prefix: Some("tenants/".into()),
+            }]
         );
 
         let scheduled = Template::parse(

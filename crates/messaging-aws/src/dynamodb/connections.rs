@@ -42,6 +42,9 @@ pub struct Registered {
     /// It is the user's only connection: the user just came online. (Two connections opened
     /// at the same instant may both see two and neither report it; presence itself is right.)
     pub first_connection: bool,
+    /// Who the connection acts as: the token's principal, with the role and name the portal's
+    /// backend set for the user in their place (server API).
+    pub principal: Principal,
 }
 
 /// What `remove_connection` removed.
@@ -225,9 +228,37 @@ impl MessagingTable {
             }
         }
         let user = self.user(&principal.tenant, &principal.user).await?;
+        // The portal's backend set this user's role or name (server API): they hold over the
+        // token's. The connection cannot send a frame before $connect answers, so nothing acts
+        // with the token's in between.
+        let mut effective = principal.clone();
+        if let Some(u) = &user {
+            if let Some(role) = u.portal_role {
+                effective.role = role;
+            }
+            if let Some(name) = &u.portal_name {
+                effective.name = Some(name.clone());
+            }
+        }
+        if effective != *principal {
+            self.set_connection_identity(connection, effective.role, effective.name.as_deref())
+                .await?;
+            if effective.role != principal.role {
+                // The token's role was written above; the portal's is the user's.
+                self.write_user_role(
+                    &effective.tenant,
+                    &effective.user,
+                    effective.role,
+                    None,
+                    false,
+                )
+                .await?;
+            }
+        }
         Ok(Registered {
             conversations: confirmed,
-            first_connection: user.is_some_and(|u| u.connection_count == 1),
+            first_connection: user.as_ref().is_some_and(|u| u.connection_count == 1),
+            principal: effective,
         })
     }
 

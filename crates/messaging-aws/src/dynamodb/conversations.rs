@@ -80,7 +80,12 @@ impl MessagingTable {
                 last_seq: 0,
             },
         };
-        let mut members = vec![new.created_by.clone()];
+        // The portal's backend (server API) creates as the system, which is no member.
+        let mut members = if new.created_by.is_system() {
+            Vec::new()
+        } else {
+            vec![new.created_by.clone()]
+        };
         for member in &new.members {
             if !members.contains(member) {
                 members.push(member.clone());

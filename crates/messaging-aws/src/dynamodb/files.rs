@@ -20,6 +20,21 @@ pub fn file_object_key(tenant: &TenantId, file: &FileId) -> String {
     format!("tenants/{tenant}/files/{file}")
 }
 
+/// The object key of an image's preview: `previews/{clientId}/{fileId}.jpg`, outside `tenants/`:
+/// the bucket notifies image-preview of objects under `tenants/`, and its own writes are not news.
+pub fn preview_object_key(tenant: &TenantId, file: &FileId) -> String {
+    format!("previews/{tenant}/{file}.jpg")
+}
+
+/// The tenant and file of an uploaded object's key (`tenants/{clientId}/files/{fileId}`,
+/// exactly), or `None` for any other key.
+pub fn file_of_object_key(key: &str) -> Option<(TenantId, FileId)> {
+    let rest = key.strip_prefix("tenants/")?;
+    let (tenant, rest) = rest.split_once('/')?;
+    let file = rest.strip_prefix("files/")?;
+    Some((TenantId::parse(tenant).ok()?, FileId::parse(file).ok()?))
+}
+
 /// A stored file and its object key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFile {
@@ -136,6 +151,29 @@ impl MessagingTable {
             .send()
             .await;
         applied("UpdateItem(file size)", updated)
+    }
+
+    /// Records what the upload of an image gave (`image-preview`). A file deleted meanwhile
+    /// is left alone (`false`).
+    pub async fn set_image_info(
+        &self,
+        tenant: &TenantId,
+        file: &FileId,
+        info: &messaging_core::files::ImageInfo,
+    ) -> Result<bool, AwsError> {
+        let value = serde_dynamo::to_attribute_value(info).map_err(|e| corrupt("image", e))?;
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&table::tenant(tenant).file(file))))
+            .update_expression("SET #image = :image")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#image", "image")
+            .expression_attribute_values(":image", value)
+            .send()
+            .await;
+        applied("UpdateItem(file image)", updated)
     }
 
     /// What `user` was granted on `file`, if anything.

@@ -161,6 +161,12 @@ pub struct UserItem {
     /// The phone number the identity provider verified (E.164).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// The role the portal's backend gave the user (server API): it overrides the token's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal_role: Option<Role>,
+    /// The display name the portal's backend gave the user: it overrides the token's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal_name: Option<String>,
 }
 
 impl UserItem {
@@ -260,6 +266,9 @@ pub struct NotificationItem {
     pub user: UserId,
     #[serde(flatten)]
     pub notification: NotificationView,
+    /// Who caused it (`actorId`): a lifecycle erasure of them removes it.
+    #[serde(rename = "actorId", default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<UserId>,
     /// `pending` until the batch settles it (`sent`, `suppressed`, `in_app_only`), or `live`
     /// (pushed to an open socket when written).
     pub status: NotificationStatus,

@@ -4,18 +4,22 @@
 pub mod items;
 pub mod table;
 
+mod audit;
 mod connections;
 mod conversations;
 mod files;
+mod lifecycle;
 mod limits;
 mod messages;
 mod notifications;
 mod requests;
 mod search;
+mod service;
 
 pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_TTL_MILLIS};
 pub use conversations::{ActivityPosition, JoinOutcome, NewConversation, Recipients};
-pub use files::{file_object_key, StoredFile};
+pub use files::{file_object_key, file_of_object_key, preview_object_key, StoredFile};
+pub use lifecycle::{export_record, ChangedPage, JobRecord, Walk, WalkedItem};
 pub use messages::{
     new_message_id, MessagePage, MessageRange, NewMessage, Sent, StoredMessage, VOID_AFTER_MILLIS,
 };
@@ -24,6 +28,7 @@ pub use notifications::{
     CLAIM_EXPIRY_MILLIS,
 };
 pub use search::line_of;
+pub use service::{Claim, IDEMPOTENCY_STALE_MILLIS, IDEMPOTENCY_TTL_SECONDS};
 
 /// The messaging table: every item of every tenant, in the layout of [`table`].
 #[derive(Debug, Clone)]

@@ -43,6 +43,9 @@ pub struct NewNotification {
     pub user: UserId,
     pub kind: NotificationKind,
     pub data: NotificationData,
+    /// Who caused it (the sender, commenter, sharer): an erasure of them removes it, as it
+    /// quotes them.
+    pub actor: Option<UserId>,
     /// Pending (for email, push and SMS) or already settled (`live`: pushed to an open socket).
     pub pending: bool,
 }
@@ -152,6 +155,7 @@ impl MessagingTable {
                     client_id: n.tenant.clone(),
                     user: n.user.clone(),
                     notification: view.clone(),
+                    actor: n.actor.clone(),
                     status: if n.pending {
                         NotificationStatus::Pending
                     } else {

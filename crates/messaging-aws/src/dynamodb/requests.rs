@@ -318,11 +318,23 @@ impl MessagingTable {
         keys: &[Key],
         consistent: bool,
     ) -> Result<Vec<Item>, AwsError> {
+        self.get_items_projected(keys, consistent, None).await
+    }
+
+    /// As [`Self::get_items`], reading only the attributes `projection` names (a
+    /// ProjectionExpression of plain attribute names).
+    pub(crate) async fn get_items_projected(
+        &self,
+        keys: &[Key],
+        consistent: bool,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, AwsError> {
         let mut items = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(BATCH_GET_SIZE) {
             let mut pending = KeysAndAttributes::builder()
                 .set_keys(Some(chunk.iter().map(key_map).collect()))
                 .consistent_read(consistent)
+                .set_projection_expression(projection.map(str::to_owned))
                 .build()
                 .map_err(build_error)?;
             for round in 0..=UNPROCESSED_ROUNDS {

@@ -7,8 +7,8 @@
 //!
 //! | PK | SK | item | access pattern it serves |
 //! |---|---|---|---|
-//! | `CLIENT#t` | `METADATA` | tenant | portal info; created with its first conversation |
-//! | `CLIENT#t` | `USER#u` | tenant member | role, presence, live connection count (presence flips offline when it reaches 0), the email and phone the identity provider verified (where notifications may go). OWNERs and ADMINs also in GSI1 (`CLIENT#t#STAFF` / `USER#u`): who reads every file |
+//! | `CLIENT#t` | `METADATA` | tenant | portal info; created with its first conversation. `retentionDays` when the tenant keeps its messages that long, and then also in GSI1 (`RETENTION#TENANTS` / `DAYS#{days}#CLIENT#t`: the index projects keys only): the daily sweep's list of tenants to sweep (one Query) |
+//! | `CLIENT#t` | `USER#u` | tenant member | role, presence, live connection count (presence flips offline when it reaches 0), the email and phone the identity provider verified (where notifications may go); `portalRole` / `portalName` when the portal's backend set them (server API `PUT /users/{u}`: they override the token's at every connection). OWNERs and ADMINs also in GSI1 (`CLIENT#t#STAFF` / `USER#u`): who reads every file |
 //! | `CLIENT#t` | `USER#u#CONN#c` | a user's live connection | Query `begins_with USER#u#CONN#`: subscribe all of a user's sockets when they join a conversation |
 //! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join. A send takes its `seq` with one UpdateItem (`lastSeq` + 1, ALL_NEW): never a conflict |
 //! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations, confirmed at `$connect` by one consistent BatchGetItem (the index is eventually consistent: a removed member must not be resubscribed) |
@@ -24,6 +24,9 @@
 //! | `CLIENT#t` | `NOTIFY#PENDING` | "this tenant has pending notifications" (`markedAt`) | UpdateItem by broadcast when it stores pending ones; GSI1 (`NOTIFY#TENANTS#{0..15}`, the shard by tenant / `CLIENT#t`): the batch coordinator's list of tenants with work; deleted by the worker that drained the tenant unless marked again since |
 //! | `CLIENT#t` | `USER#u#PREFS` | notification preferences | GetItem per user per batch |
 //! | `CLIENT#t` | `DIGEST#u#n#{channel}` | one channel's delivery of a batch (7-day TTL) | conditional put before sending: never twice |
+//! | `CLIENT#t` | `IDEM#{key}` | a server API POST's `Idempotency-Key`: the request's hash, `pending` while it runs, then its answer (24 h TTL) | conditional PutItem claims it (new, expired, or a pending claim over 60 s old of the same request); a repeat reads it (consistent GetItem) and gets the stored answer |
+//! | `CLIENT#t` | `AUDIT#{at:013}#{id}` | an audit entry (`messaging_core::audit`): an administrative action, by whom and through which door (400-day TTL) | PutItem after the action (≈ 0.3 KB: 1 WCU). Query `begins_with AUDIT#`, newest first, `limit` ≤ 100 a page (≤ 100 KB: ≤ 13 RCU eventually consistent): the OWNER's audit log |
+//! | `CLIENT#t#JOBS` | `JOB#{jobId}` | a lifecycle job (export, erasure: `messaging_core::lifecycle`): what it is, its counts, and where its walk of `CLIENT#t` stopped (30-day TTL once finished) | GetItem (consistent) and one conditional UpdateItem per step; beside the tenant's partition so the walk never meets it |
 //! | `CLIENT#t` | `LIMITS` | the tenant's rate limits, when an operator set them | GetItem per tenant per minute per sandbox (cached) |
 //! | `CLIENT#t` | `RATE#TENANT#{window}` / `RATE#USER#u#{window}` | sends counted in one 10 s window, added by each sandbox once per batch (2-minute TTL) | UpdateItem ADD, returning the total: what the other sandboxes admitted |
 //! | `CLIENT#t` | `ACTIVE#{day}` | the users connected that UTC day (string set) | GSI1 (`ACTIVE#{day}` / `CLIENT#t`): every tenant's set, for the ActiveUsers metric |
@@ -36,6 +39,7 @@
 //! them some time after expiry, so readers also filter on it.
 
 use messaging_core::notify::Channel;
+use messaging_core::protocol::IdempotencyKey;
 use messaging_core::{CommentId, ConnectionId, ConversationId, FileId, TenantId, UserId};
 
 /// Partition key attribute.
@@ -93,6 +97,10 @@ impl TenantKeys<'_> {
 
     pub fn user(&self, user: &UserId) -> Key {
         self.key(format!("USER#{user}"))
+    }
+
+    pub fn idempotency(&self, key: &IdempotencyKey) -> Key {
+        self.key(format!("IDEM#{key}"))
     }
 
     pub fn user_connection(&self, user: &UserId, connection: &ConnectionId) -> Key {
@@ -243,6 +251,17 @@ impl TenantKeys<'_> {
         ))
     }
 
+    /// An audit entry at `at` (epoch ms; entries sort by it), `id` telling apart two of
+    /// the same millisecond.
+    pub fn audit_entry(&self, at: i64, id: &str) -> Key {
+        self.key(format!("{}{:013}#{id}", self.audit_prefix(), at.max(0)))
+    }
+
+    /// Every entry of the tenant's audit log, oldest first.
+    pub fn audit_prefix(&self) -> &'static str {
+        "AUDIT#"
+    }
+
     /// The tenant's own rate limits (set by an operator).
     pub fn rate_limits(&self) -> Key {
         self.key("LIMITS".to_owned())
@@ -344,9 +363,137 @@ pub fn shard_of(id: &str, shards: usize) -> usize {
     (hash % shards as u64) as usize
 }
 
+/// GSI1 partition of the tenants with a retention (the daily sweep's list).
+pub const RETENTION_TENANTS_GSI1PK: &str = "RETENTION#TENANTS";
+
+/// GSI1 sort key of a tenant with a retention: its days, then its partition key.
+pub fn retention_gsi1sk(tenant: &TenantId, days: u32) -> String {
+    format!("DAYS#{days}#CLIENT#{tenant}")
+}
+
+/// The tenant and days of a [`retention_gsi1sk`].
+pub fn retention_from_gsi1sk(sk: &str) -> Option<(TenantId, u32)> {
+    let (days, pk) = sk.strip_prefix("DAYS#")?.split_once('#')?;
+    Some((tenant_from_pk(pk)?, days.parse().ok()?))
+}
+
 /// GSI1 partition of every tenant's active-users set of a UTC day (`YYYY-MM-DD`).
 pub fn active_users_gsi1pk(day: &str) -> String {
     format!("ACTIVE#{day}")
+}
+
+/// What an item of a tenant's partition is, read from its sort key alone: how the lifecycle
+/// jobs (export, erasure) walk a partition without reading anything else first. Each
+/// variant is one row of the layout table above, with the ids its key holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemKind<'a> {
+    Tenant,
+    User(&'a str),
+    Preferences(&'a str),
+    UserConnection {
+        user: &'a str,
+        connection: &'a str,
+    },
+    Conversation(&'a str),
+    Member {
+        conversation: &'a str,
+        user: &'a str,
+    },
+    Subscription {
+        conversation: &'a str,
+        connection: &'a str,
+    },
+    Message {
+        conversation: &'a str,
+        seq: u64,
+    },
+    ClientMessage {
+        conversation: &'a str,
+        user: &'a str,
+    },
+    SearchBlock,
+    File(&'a str),
+    Share {
+        file: &'a str,
+        user: &'a str,
+    },
+    Grant {
+        file: &'a str,
+        conversation: &'a str,
+    },
+    Comment {
+        file: &'a str,
+    },
+    Notification {
+        user: &'a str,
+    },
+    PendingMarker,
+    Delivery {
+        user: &'a str,
+    },
+    Idempotency,
+    Limits,
+    Rate {
+        user: Option<&'a str>,
+    },
+    Active,
+    Audit,
+    /// A key this version does not know (written by a newer one): left as it is.
+    Unknown,
+}
+
+/// The kind of the item with sort key `sk` in a tenant partition.
+pub fn kind_of(sk: &str) -> ItemKind<'_> {
+    let parts: Vec<&str> = sk.splitn(5, '#').collect();
+    match parts.as_slice() {
+        ["METADATA"] => ItemKind::Tenant,
+        ["LIMITS"] => ItemKind::Limits,
+        ["NOTIFY", "PENDING"] => ItemKind::PendingMarker,
+        ["USER", user] => ItemKind::User(user),
+        ["USER", user, "PREFS"] => ItemKind::Preferences(user),
+        ["USER", user, "CONN", connection] => ItemKind::UserConnection { user, connection },
+        ["CONVERSATION", conversation] => ItemKind::Conversation(conversation),
+        ["CONVERSATION", conversation, "MEMBER", user] => ItemKind::Member { conversation, user },
+        ["CONVERSATION", conversation, "CONN", connection] => ItemKind::Subscription {
+            conversation,
+            connection,
+        },
+        ["CONVERSATION", conversation, "MSG", seq] => match seq.parse() {
+            Ok(seq) => ItemKind::Message { conversation, seq },
+            Err(_) => ItemKind::Unknown,
+        },
+        // The client's id is the last segment and may hold anything, `#` included.
+        ["CONVERSATION", conversation, "CMID", user, _] => {
+            ItemKind::ClientMessage { conversation, user }
+        }
+        ["SEARCH", ..] => ItemKind::SearchBlock,
+        ["FILE", file] => ItemKind::File(file),
+        ["FILE", file, "SHARE", user] => ItemKind::Share { file, user },
+        ["FILE", file, "GRANT", conversation] => ItemKind::Grant { file, conversation },
+        ["FILE", file, "COMMENT", _] => ItemKind::Comment { file },
+        ["NOTIFICATION", user, _] => ItemKind::Notification { user },
+        ["DIGEST", user, ..] => ItemKind::Delivery { user },
+        ["IDEM", _] => ItemKind::Idempotency,
+        ["RATE", "TENANT", _] => ItemKind::Rate { user: None },
+        ["RATE", "USER", user, _] => ItemKind::Rate { user: Some(user) },
+        ["ACTIVE", _] => ItemKind::Active,
+        ["AUDIT", ..] => ItemKind::Audit,
+        _ => ItemKind::Unknown,
+    }
+}
+
+/// The partition of a tenant's lifecycle jobs (exports, erasures): beside the tenant's own,
+/// not in it, so a job walking the tenant's partition never meets its own record.
+pub fn jobs_pk(tenant: &TenantId) -> String {
+    format!("CLIENT#{tenant}#JOBS")
+}
+
+/// A lifecycle job's record.
+pub fn job(tenant: &TenantId, job: &str) -> Key {
+    Key {
+        pk: jobs_pk(tenant),
+        sk: format!("JOB#{job}"),
+    }
 }
 
 /// The connection registry key. Not tenant-scoped: see the module documentation.
@@ -422,6 +569,10 @@ mod tests {
             k.delivery(u, m.as_str(), Channel::Email),
             k.active_users(m.as_str()),
             k.file_comment(&f, &cm),
+            k.file_grant(&f, c),
+            k.idempotency(&IdempotencyKey::parse(m.as_str()).unwrap()),
+            k.audit_entry(seq as i64, m.as_str()),
+            job(t, m.as_str()),
         ];
         keys.iter()
             .map(|key| format!("{}|{}", key.pk, key.sk))
@@ -465,9 +616,60 @@ mod tests {
         assert!(tenant(&t)
             .file_gsi1sk(&f)
             .starts_with(tenant(&t).files_gsi1_prefix()));
+        assert_eq!(
+            retention_from_gsi1sk(&retention_gsi1sk(&t, 30)),
+            Some((t.clone(), 30))
+        );
+        assert_eq!(retention_from_gsi1sk("DAYS#x#CLIENT#123"), None);
     }
 
     proptest! {
+        #[test]
+        fn every_key_reads_back_as_its_own_kind_with_its_ids(
+            t in id(), u in id(), c in id(), n in id(), m in id(), cmid in "[ -~]{1,64}", seq in 0u64..1_000_000_000_000
+        ) {
+            let t = TenantId::parse(t).unwrap();
+            let k = tenant(&t);
+            let (u, c) = (UserId::parse(&u).unwrap(), ConversationId::parse(&c).unwrap());
+            let n = ConnectionId::parse(n).unwrap();
+            let f = FileId::parse(c.as_str()).unwrap();
+            let cm = CommentId::parse(&m).unwrap();
+            let (us, cs, ns) = (u.as_str(), c.as_str(), n.as_str());
+            let expected = [
+                (k.metadata(), ItemKind::Tenant),
+                (k.user(&u), ItemKind::User(us)),
+                (k.preferences(&u), ItemKind::Preferences(us)),
+                (k.user_connection(&u, &n), ItemKind::UserConnection { user: us, connection: ns }),
+                (k.conversation(&c), ItemKind::Conversation(cs)),
+                (k.member(&c, &u), ItemKind::Member { conversation: cs, user: us }),
+                (k.subscription(&c, &n), ItemKind::Subscription { conversation: cs, connection: ns }),
+                (k.message(&c, seq), ItemKind::Message { conversation: cs, seq }),
+                (k.client_message(&c, &u, &cmid), ItemKind::ClientMessage { conversation: cs, user: us }),
+                (k.search_block(8, 3, "2026-01-01T00:00:00.000Z", seq), ItemKind::SearchBlock),
+                (k.file(&f), ItemKind::File(cs)),
+                (k.file_share(&f, &u), ItemKind::Share { file: cs, user: us }),
+                (k.file_grant(&f, &c), ItemKind::Grant { file: cs, conversation: cs }),
+                (k.file_comment(&f, &cm), ItemKind::Comment { file: cs }),
+                (k.notification(&u, &m), ItemKind::Notification { user: us }),
+                (k.pending_marker(), ItemKind::PendingMarker),
+                (k.delivery(&u, &m, Channel::Sms), ItemKind::Delivery { user: us }),
+                (k.idempotency(&IdempotencyKey::parse(&m).unwrap()), ItemKind::Idempotency),
+                (k.rate_limits(), ItemKind::Limits),
+                (k.rate_counter(None, seq as i64), ItemKind::Rate { user: None }),
+                (k.rate_counter(Some(&u), seq as i64), ItemKind::Rate { user: Some(us) }),
+                (k.active_users("2026-12-03"), ItemKind::Active),
+                (k.audit_entry(seq as i64, &m), ItemKind::Audit),
+            ];
+            for (key, kind) in expected {
+                prop_assert_eq!(&key.pk, &k.pk());
+                prop_assert_eq!(kind_of(&key.sk), kind, "{}", key.sk);
+            }
+            // A job's record is outside the tenant's partition, and no other tenant's.
+            prop_assert_ne!(job(&t, "j").pk, k.pk());
+            let within = format!("{}#", k.pk());
+            prop_assert!(job(&t, "j").pk.starts_with(&within));
+        }
+
         #[test]
         fn nothing_built_for_tenant_a_addresses_tenant_b(
             a in id(), b in id(), u in id(), u2 in id(), c in id(), c2 in id(), n in id(), m in id()
@@ -486,6 +688,32 @@ mod tests {
             }
             // And every tenant-scoped key of A lives in A's partition only.
             prop_assert_ne!(tenant(&ta).pk(), tenant(&tb).pk());
+        }
+
+        #[test]
+        fn a_server_api_key_is_its_own_item_and_no_query_prefix_reaches_it(
+            t in id(), key in "[A-Za-z0-9._:-]{1,64}", u in id(), c in id()
+        ) {
+            let t = TenantId::parse(t).unwrap();
+            let k = tenant(&t);
+            let idem = k.idempotency(&IdempotencyKey::parse(&key).unwrap()).sk;
+            let (u, c) = (UserId::parse(u).unwrap(), ConversationId::parse(c).unwrap());
+            let f = FileId::parse(c.as_str()).unwrap();
+            for prefix in [
+                k.user_connections_prefix(&u),
+                k.subscriptions_prefix(&c),
+                k.members_prefix(&c),
+                k.messages_prefix(&c),
+                k.file_shares_prefix(&f),
+                k.file_grants_prefix(&f),
+                k.file_comments_prefix(&f),
+                k.notifications_prefix(&u),
+                k.search_index_prefix().to_owned(),
+                k.audit_prefix().to_owned(),
+            ] {
+                prop_assert!(!idem.starts_with(&prefix), "{idem} matched {prefix}");
+            }
+            prop_assert!(idem.starts_with("IDEM#") && idem.len() == 5 + key.len());
         }
 
         #[test]

@@ -40,11 +40,24 @@ pub struct GetFile {
     pub file: FileRef,
 }
 
-/// `GET_DOWNLOAD_URL`: a presigned GET (needs `download`).
+/// `GET_DOWNLOAD_URL`: a presigned GET of the file (needs `download`), or of its preview
+/// (`variant: "preview"`, an image's small JPEG: needs `read`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[serde(rename_all = "camelCase")]
 pub struct GetDownloadUrl {
+    #[serde(flatten)]
     pub file: FileRef,
+    #[serde(default)]
+    pub variant: DownloadVariant,
+}
+
+/// Which object GET_DOWNLOAD_URL presigns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DownloadVariant {
+    #[default]
+    Original,
+    Preview,
 }
 
 /// `GET_UPLOAD_URL`: a presigned PUT of a new version (needs `edit`), of `size` bytes (the

@@ -66,15 +66,28 @@ pub struct Attachment {
     pub name: String,
     pub size: u64,
     pub mime_type: String,
+    /// An image's size, when known as it was posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// The image had a preview when posted: GET_DOWNLOAD_URL `variant: "preview"` gives it to
+    /// anyone who may read the file. (Absent, it may still come: ask, or GET_FILE.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 impl Attachment {
     pub fn of(file: &FileView) -> Self {
+        let image = file.image.as_ref();
         Self {
             file_id: file.file_id.clone(),
             name: file.name.clone(),
             size: file.size,
             mime_type: file.mime_type.clone(),
+            width: image.and_then(|i| i.width),
+            height: image.and_then(|i| i.height),
+            preview: image.is_some_and(|i| i.preview == crate::files::PreviewStatus::Ready),
         }
     }
 }

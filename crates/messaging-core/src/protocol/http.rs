@@ -1,12 +1,16 @@
 //! The HTTP API's requests (`GET /conversations`, `/conversations/{id}/messages`,
 //! `/conversations/{id}/messages/{seq}/thread`, `/search`): each is the WebSocket read frame of
 //! the same name, its fields taken from the path and the query string, and parsed by that
-//! frame's own parser, so the two doors refuse exactly the same things. Fuzzed as
+//! frame's own parser, so the two doors refuse exactly the same things. `GET /audit` (the
+//! OWNER's audit log, [`ListAudit`]) has no frame: it is read over HTTP only. Fuzzed as
 //! `fuzz/fuzz_targets/http_request.rs`.
 
 use serde_json::{json, Map, Value};
 
+use serde::Deserialize;
+
 use super::{GetHistory, GetThread, ListConversations, Search};
+use crate::audit::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 use crate::error::{ErrorCode, ProtocolError};
 
 /// A read the HTTP API serves.
@@ -16,6 +20,35 @@ pub enum HttpRead {
     History(GetHistory),
     Thread(GetThread),
     Search(Search),
+    Audit(ListAudit),
+}
+
+/// `GET /audit?limit&cursor`: a page of the tenant's audit log, newest first (OWNER only).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListAudit {
+    #[serde(default = "default_audit_limit")]
+    pub limit: u16,
+    /// The `nextCursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+fn default_audit_limit() -> u16 {
+    DEFAULT_AUDIT_LIMIT
+}
+
+impl ListAudit {
+    pub fn from_value(value: &Value) -> Result<Self, ProtocolError> {
+        let list: ListAudit = super::payload(value)?;
+        if list.limit == 0 || list.limit > MAX_AUDIT_LIMIT {
+            return Err(ProtocolError::new(
+                ErrorCode::InvalidField,
+                format!("limit must be 1 to {MAX_AUDIT_LIMIT}"),
+            ));
+        }
+        Ok(list)
+    }
 }
 
 /// Query parameters the reads take: (query name, frame field, whole number?).
@@ -107,6 +140,14 @@ pub fn parse_http_read(
             ])?)?))
         }
         ["search"] => Ok(HttpRead::Search(Search::from_value(&with(&[])?)?)),
+        ["audit"] => {
+            let mut fields = with(&[])?;
+            // The reads' other parameters mean nothing here.
+            if let Value::Object(map) = &mut fields {
+                map.retain(|name, _| name == "limit" || name == "cursor");
+            }
+            Ok(HttpRead::Audit(ListAudit::from_value(&fields)?))
+        }
         _ => Err(ProtocolError::new(
             ErrorCode::NotFound,
             format!("no resource at {}", truncated(path)),
@@ -149,6 +190,25 @@ mod tests {
             parse_http_read("GET", "/search", &[("q", "invoice"), ("q", "ignored")]),
             Ok(HttpRead::Search(_))
         ));
+        assert_eq!(
+            parse_http_read("GET", "/audit", &[("limit", "7"), ("q", "ignored")]),
+            Ok(HttpRead::Audit(ListAudit {
+                limit: 7,
+                cursor: None
+            }))
+        );
+        assert!(matches!(
+            parse_http_read("GET", "/audit", &[]),
+            Ok(HttpRead::Audit(ListAudit { limit: 50, .. }))
+        ));
+        assert_eq!(
+            code(parse_http_read("GET", "/audit", &[("limit", "101")])),
+            ErrorCode::InvalidField
+        );
+        assert_eq!(
+            code(parse_http_read("GET", "/audit", &[("limit", "0")])),
+            ErrorCode::InvalidField
+        );
         assert_eq!(
             code(parse_http_read("POST", "/conversations", &[])),
             ErrorCode::NotFound

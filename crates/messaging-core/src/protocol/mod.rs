@@ -24,6 +24,7 @@ mod commands;
 mod file_commands;
 mod frames;
 mod http;
+mod service;
 mod table;
 
 use std::future::Future;
@@ -43,8 +44,8 @@ pub use commands::{
     MAX_TITLE_CHARS, MAX_TRANSACTION_ACTIONS,
 };
 pub use file_commands::{
-    FileComment, FileRef, GetDownloadUrl, GetFile, GetUploadUrl, ListFileComments, ListFiles,
-    RegisterFile, RevokeFileShare, ShareFile, MAX_COMMENT_CHARS, MAX_FILE_BYTES,
+    DownloadVariant, FileComment, FileRef, GetDownloadUrl, GetFile, GetUploadUrl, ListFileComments,
+    ListFiles, RegisterFile, RevokeFileShare, ShareFile, MAX_COMMENT_CHARS, MAX_FILE_BYTES,
     MAX_FILE_NAME_CHARS,
 };
 pub use frames::{
@@ -52,7 +53,12 @@ pub use frames::{
     MessageView, NotificationView, PageOrder, PresenceStatus, PresignedUrl, ServerFrame,
     MAX_UNREAD_COUNTED,
 };
-pub use http::{parse_http_read, HttpRead, HTTP_QUERY_PARAMETERS};
+pub use http::{parse_http_read, HttpRead, ListAudit, HTTP_QUERY_PARAMETERS};
+pub use service::{
+    idempotency_key_ok, parse_service_request, request_hash, IdempotencyKey, ServiceAction,
+    ServiceRequest, SystemMessage, UserProfile, IDEMPOTENCY_KEY_HEADER, MAX_DISPLAY_NAME_CHARS,
+    MAX_IDEMPOTENCY_KEY_CHARS, MAX_SERVICE_BODY_BYTES, MAX_SYSTEM_TEXT_CHARS,
+};
 
 use crate::error::{ErrorCode, ProtocolError};
 

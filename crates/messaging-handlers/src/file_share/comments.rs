@@ -77,6 +77,7 @@ impl Handle<FileComment> for Call<'_, FileShareService> {
                     message_preview: Some(preview(&view.content)),
                     ..Default::default()
                 },
+                actor: Some(p.user.clone()),
                 pending: true,
             })
             .await;

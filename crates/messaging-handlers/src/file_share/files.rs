@@ -3,12 +3,15 @@
 
 use tracing::info;
 
-use messaging_aws::{AwsError, MessageGroup, NewNotification};
-use messaging_core::files::{may_share, FileEntry, FilePermissions, FileView};
+use messaging_aws::{preview_object_key, AwsError, MessageGroup, NewNotification};
+use messaging_core::audit::AuditAction;
+use messaging_core::files::{
+    is_previewed, may_share, FileEntry, FilePermissions, FileView, PreviewStatus,
+};
 use messaging_core::notify::NotificationKind;
 use messaging_core::protocol::{
-    fitting, GetDownloadUrl, GetFile, GetUploadUrl, Handle, ListFiles, RegisterFile, Reply,
-    RevokeFileShare, ServerFrame, ShareFile, MAX_LIST_BYTES,
+    fitting, DownloadVariant, GetDownloadUrl, GetFile, GetUploadUrl, Handle, ListFiles,
+    RegisterFile, Reply, RevokeFileShare, ServerFrame, ShareFile, MAX_LIST_BYTES,
 };
 use messaging_core::templates::NotificationData;
 use messaging_core::time::{now_millis, rfc3339_millis};
@@ -36,6 +39,7 @@ impl Handle<RegisterFile> for Call<'_, FileShareService> {
             mime_type: file.mime_type,
             owner: p.user.clone(),
             created_at: rfc3339_millis(now_millis()),
+            image: None,
         };
         let stored = match self.service.table.register_file(&p.tenant, &view).await {
             Ok(stored) => stored,
@@ -96,6 +100,12 @@ impl Handle<ShareFile> for Call<'_, FileShareService> {
                 &p.user,
             )
             .await?;
+        self.audit(AuditAction::FileShared, |e| {
+            e.file(&share.file_id)
+                .user(&share.user_id)
+                .detail(&permissions.to_string())
+        })
+        .await;
         let online = self.is_online(&share.user_id).await;
         if online {
             let frame = ServerFrame::FileShared {
@@ -118,6 +128,7 @@ impl Handle<ShareFile> for Call<'_, FileShareService> {
                     file_name: Some(stored.view.name.clone()),
                     ..Default::default()
                 },
+                actor: Some(p.user.clone()),
                 pending: true,
             })
             .await;
@@ -156,6 +167,10 @@ impl Handle<RevokeFileShare> for Call<'_, FileShareService> {
                 ),
             ));
         }
+        self.audit(AuditAction::FileShareRevoked, |e| {
+            e.file(&revoke.file_id).user(&revoke.user_id)
+        })
+        .await;
         let frame = ServerFrame::FileShareRevoked {
             file_id: revoke.file_id.clone(),
             user_id: revoke.user_id.clone(),
@@ -239,14 +254,50 @@ impl Handle<GetDownloadUrl> for Call<'_, FileShareService> {
     async fn handle(&self, get: GetDownloadUrl) -> Reply {
         let file = get.file.file_id;
         let (stored, permissions) = self.access(&file).await?;
-        if !permissions.download {
-            return Err(forbidden("download this file"));
-        }
-        let url = self
-            .service
-            .storage
-            .download_url(&stored.s3_key, &stored.view.name)
-            .await?;
+        let url = match get.variant {
+            DownloadVariant::Original => {
+                if !permissions.download {
+                    return Err(forbidden("download this file"));
+                }
+                self.service
+                    .storage
+                    .download_url(&stored.s3_key, &stored.view.name)
+                    .await?
+            }
+            // A preview is for looking at: whoever may read the file (access checked it).
+            DownloadVariant::Preview => {
+                let image = stored.view.image.as_ref();
+                match image.map(|i| (i.preview, i.reason.as_deref())) {
+                    Some((PreviewStatus::Ready, _)) => {
+                        self.service
+                            .storage
+                            .preview_url(&preview_object_key(&self.principal().tenant, &file))
+                            .await?
+                    }
+                    Some((PreviewStatus::Refused, reason)) => {
+                        return Err(ProtocolError::new(
+                            ErrorCode::PreviewNotAvailable,
+                            format!(
+                                "file \"{file}\" has no preview: {}",
+                                reason.unwrap_or("it could not be made")
+                            ),
+                        ))
+                    }
+                    None if is_previewed(&stored.view.mime_type) => {
+                        return Err(ProtocolError::new(
+                            ErrorCode::PreviewNotAvailable,
+                            format!("file \"{file}\" has no preview yet: it is made a second or two after the upload lands; ask again shortly"),
+                        ))
+                    }
+                    None => {
+                        return Err(ProtocolError::new(
+                            ErrorCode::PreviewNotAvailable,
+                            format!("file \"{file}\" ({}) gets no preview: PNG, JPEG, GIF and WebP images do", stored.view.mime_type),
+                        ))
+                    }
+                }
+            }
+        };
         Ok(Some(ServerFrame::FileUrl {
             request_id: self.request_id(),
             file_id: file,

@@ -3,6 +3,7 @@
 //! fan the change out as its own event.
 
 use messaging_aws::{AwsError, StoredMessage};
+use messaging_core::audit::AuditAction;
 use messaging_core::protocol::{
     AddReaction, DeleteMessage, EditMessage, Handle, MessageView, Reaction, RemoveReaction, Reply,
     ServerFrame,
@@ -86,6 +87,14 @@ async fn delete_message(call: &Call<'_, RouteService>, delete: DeleteMessage) ->
     })
     .await?;
     info!(seq, "message deleted");
+    if deleted.sender_id != p.user {
+        call.audit(AuditAction::MessageDeleted, |e| {
+            e.conversation(&conversation)
+                .seq(seq)
+                .user(&deleted.sender_id)
+        })
+        .await;
+    }
     let frame = ServerFrame::MessageDeleted {
         conversation_id: conversation.clone(),
         seq,

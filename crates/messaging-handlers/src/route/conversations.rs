@@ -2,6 +2,7 @@
 //! of `messaging_core::access`.
 
 use messaging_aws::{AwsError, JoinOutcome, MessageGroup, NewConversation};
+use messaging_core::audit::AuditAction;
 use messaging_core::protocol::{
     AddMembers, CreateConversation, Handle, JoinConversation, RemoveMember, Reply, ServerFrame,
 };
@@ -42,6 +43,12 @@ impl Handle<CreateConversation> for Call<'_, RouteService> {
             Err(e) => return Err(e.into()),
         };
         info!(conversation = %view.conversation_id, kind = %view.kind, "conversation created");
+        let members = new.members.len();
+        self.audit(AuditAction::ConversationCreated, |e| {
+            e.conversation(&view.conversation_id)
+                .detail(&format!("created with {members} other members"))
+        })
+        .await;
         let frame = ServerFrame::ConversationCreated {
             conversation: view.clone(),
         };
@@ -70,6 +77,10 @@ impl Handle<JoinConversation> for Call<'_, RouteService> {
         } = outcome
         {
             info!(conversation = %conversation, subscribed_connections, "joined");
+            self.audit(AuditAction::MemberAdded, |e| {
+                e.conversation(&conversation).user(&p.user)
+            })
+            .await;
             let frame = ServerFrame::MemberJoined {
                 conversation_id: conversation.clone(),
                 user_id: p.user.clone(),
@@ -100,6 +111,10 @@ impl Handle<AddMembers> for Call<'_, RouteService> {
                     user_id: user.clone(),
                 };
                 self.announce(&conversation, &frame).await;
+                self.audit(AuditAction::MemberAdded, |e| {
+                    e.conversation(&conversation).user(user)
+                })
+                .await;
             }
         }
         info!(conversation = %conversation, added = add.members.len(), "members added");
@@ -150,6 +165,10 @@ impl Handle<RemoveMember> for Call<'_, RouteService> {
             .await;
         }
         info!(conversation = %conversation, member = %remove.user_id, "member removed");
+        self.audit(AuditAction::MemberRemoved, |e| {
+            e.conversation(&conversation).user(&remove.user_id)
+        })
+        .await;
         Ok(Some(self.ack().conversation(conversation).into()))
     }
 }
