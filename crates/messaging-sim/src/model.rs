@@ -1,0 +1,217 @@
+//! What the simulator is told: AWS's quotas ([`Quotas`]), how long each call takes
+//! ([`Times`], from the bench or from AWS) and how the system is built ([`Design`]: the code
+//! as it is today, or as docs/scale.md proposes).
+
+use crate::engine::{ms, Time, MILLI, SECOND};
+
+/// AWS quotas, per account and region unless said otherwise. Sources in docs/scale.md.
+#[derive(Clone, Debug)]
+pub struct Quotas {
+    /// API Gateway account-level throttle: requests a second shared by every API of the
+    /// account, each inbound WebSocket message and each `@connections` POST included.
+    pub api_requests_per_second: f64,
+    pub api_burst: f64,
+    /// New WebSocket connections a second, across all WebSocket APIs of the account.
+    pub api_new_connections_per_second: f64,
+    pub api_new_connections_burst: f64,
+    /// Lambda concurrent executions, shared by every function of the account.
+    pub lambda_concurrency: u32,
+    /// One DynamoDB partition: write units a second (1 KB writes).
+    pub partition_write_units: f64,
+    /// One DynamoDB partition: read units a second (4 KB strongly consistent reads; an
+    /// eventually consistent read costs half).
+    pub partition_read_units: f64,
+}
+
+impl Quotas {
+    /// The defaults of a new account.
+    pub fn aws_default() -> Self {
+        Quotas {
+            api_requests_per_second: 10_000.0,
+            api_burst: 5_000.0,
+            api_new_connections_per_second: 500.0,
+            // Not published; one second's worth.
+            api_new_connections_burst: 500.0,
+            lambda_concurrency: 1_000,
+            partition_write_units: 1_000.0,
+            partition_read_units: 3_000.0,
+        }
+    }
+
+    /// Nothing but the machine: the bench's local run has no quota to meet.
+    pub fn unlimited() -> Self {
+        Quotas {
+            api_requests_per_second: 1e12,
+            api_burst: 1e12,
+            api_new_connections_per_second: 1e12,
+            api_new_connections_burst: 1e12,
+            lambda_concurrency: u32::MAX,
+            partition_write_units: 1e12,
+            partition_read_units: 1e12,
+        }
+    }
+}
+
+/// Mean service times (each draw uniform within ±50 % of its mean).
+#[derive(Clone, Debug)]
+pub struct Times {
+    /// route, from the frame's arrival to its first post: token check, membership GetItem,
+    /// the message's transaction, the sequence counter.
+    pub route: Time,
+    /// `$connect` before its writes: the token check, the user's conversations (a GSI Query)
+    /// and their memberships (a consistent BatchGetItem).
+    pub connect: Time,
+    /// One DynamoDB write call (a transaction or a batch).
+    pub write: Time,
+    /// One Query page of subscriptions: fixed part, and per item read.
+    pub query: Time,
+    pub query_per_item: Time,
+    /// One `@connections` POST answered 200, and one answered 429.
+    pub post: Time,
+    pub throttled_post: Time,
+    /// A fan-out job sent to the queue until a broadcast run starts on it.
+    pub queue_hop: Time,
+}
+
+impl Times {
+    /// In an AWS region, warm functions (assumptions in docs/scale.md, "Service times").
+    pub fn aws() -> Self {
+        Times {
+            route: ms(20.0),
+            connect: ms(15.0),
+            write: ms(8.0),
+            query: ms(8.0),
+            query_per_item: 2,
+            post: ms(12.0),
+            throttled_post: ms(4.0),
+            queue_hop: ms(40.0),
+        }
+    }
+
+    /// This machine's bench (bench/results/latest.json): moto, the local gateway and every
+    /// client on two cores. Calibrated from the bench's component measurements, not from the
+    /// end-to-end times it is compared with (docs/scale.md, "Validation").
+    ///
+    /// - `post`: the local gateway delivers about 4,000 posts a second whatever the
+    ///   concurrency (its "raw gateway deliveries/s" column, 3,685-4,561 at 100-5,000
+    ///   recipients); at the bench's concurrency of 64, one post holds its slot 64/4,000 s.
+    /// - `query_per_item`: the "recipient Query on moto" column over the recipients (61 µs a
+    ///   recipient at 1,000, 70 µs at 5,000).
+    /// - `route`: the time to the first delivery of a 2-recipient message (25 ms), less one
+    ///   post and one small Query.
+    /// - `queue_hop`: the local gateway's queue poller (moto's SQS, polled every 20 ms).
+    pub fn local_bench() -> Self {
+        Times {
+            route: ms(22.0),
+            connect: ms(10.0),
+            write: ms(3.0),
+            query: ms(1.5),
+            query_per_item: 66,
+            post: 64 * SECOND / 4_000,
+            throttled_post: MILLI,
+            queue_hop: ms(30.0),
+        }
+    }
+}
+
+/// What happens when API Gateway answers a post with 429.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnThrottle {
+    /// The code today: the SDK's standard retries (3 attempts, full jitter from 1 s, out of a
+    /// retry quota of 500 tokens at 5 a retry), then the job is queued again for the
+    /// recipients that failed, and after 4 attempts it goes to the dead-letter queue: those
+    /// recipients lose the event.
+    Requeue,
+    /// As designed: a 429 halves the run's concurrency (additive increase, multiplicative
+    /// decrease), the post waits a full-jitter backoff from 50 ms and is tried again; a run
+    /// that reaches its deadline hands its remaining recipients to a continuation job. No
+    /// recipient is dropped for throttling.
+    Backoff,
+}
+
+/// How the system is built.
+#[derive(Clone, Debug)]
+pub struct Design {
+    pub name: &'static str,
+    /// route posts a message to this many recipients itself, before its ACK.
+    pub direct_fanout: u32,
+    /// Most recipients of one broadcast run; more go to a next-page job.
+    pub per_run: u32,
+    /// Posts in flight per run.
+    pub post_concurrency: u32,
+    /// First read of a run, each next read this many times larger.
+    pub first_read: u32,
+    pub read_growth: u32,
+    /// Subscriptions per shard: a conversation of `n` recipients keeps them in
+    /// `ceil(n / shard_size)` partitions and fans out one job per shard, each its own message
+    /// group, in parallel. 0: today's one subscription range in the tenant's partition and
+    /// one message group per conversation.
+    pub shard_size: u32,
+    /// Write units a connect spends in the tenant's partition besides its subscriptions
+    /// (today: the user's connection item and presence, both in a transaction: 2 + 2).
+    pub tenant_writes_per_connect: f64,
+    pub on_throttle: OnThrottle,
+    /// How long a route may post before it queues the rest, and a broadcast run before it
+    /// hands the rest to a continuation.
+    pub direct_budget: Time,
+    pub run_budget: Time,
+}
+
+impl Design {
+    /// The code as it is (crates/messaging-handlers: route's DIRECT_FANOUT 128 and
+    /// DIRECT_BUDGET_MILLIS, broadcast's FANOUT_PER_RUN, FIRST_READ, READ_GROWTH,
+    /// MAX_ATTEMPTS; the template's FanoutConcurrency 64).
+    pub fn today() -> Self {
+        Design {
+            name: "today",
+            direct_fanout: 128,
+            per_run: 2_000,
+            post_concurrency: 64,
+            first_read: 250,
+            read_growth: 2,
+            shard_size: 0,
+            tenant_writes_per_connect: 4.0,
+            on_throttle: OnThrottle::Requeue,
+            direct_budget: 3 * SECOND,
+            run_budget: 25 * SECOND,
+        }
+    }
+
+    /// As docs/scale.md proposes: subscriptions in shards of 2,000, one parallel fan-out job
+    /// per shard, per-user items out of the tenant's partition, backoff on 429.
+    pub fn sharded() -> Self {
+        Design {
+            name: "sharded",
+            shard_size: 2_000,
+            tenant_writes_per_connect: 0.0,
+            on_throttle: OnThrottle::Backoff,
+            ..Design::today()
+        }
+    }
+
+    /// How many shards a conversation of `recipients` has.
+    pub fn shards(&self, recipients: u32) -> u32 {
+        if self.shard_size == 0 {
+            1
+        } else {
+            recipients.div_ceil(self.shard_size).max(1)
+        }
+    }
+}
+
+/// SDK standard retry mode (aws-smithy-runtime's defaults).
+pub const SDK_ATTEMPTS: u32 = 3;
+pub const SDK_BACKOFF_BASE: Time = SECOND;
+pub const SDK_BACKOFF_CAP: Time = 20 * SECOND;
+pub const SDK_RETRY_QUOTA: f64 = 500.0;
+pub const SDK_RETRY_COST: f64 = 5.0;
+/// broadcast's MAX_ATTEMPTS: runs of one job before the dead-letter queue.
+pub const JOB_ATTEMPTS: u32 = 4;
+/// The designed backoff after a 429.
+pub const BACKOFF_BASE: Time = 50 * MILLI;
+pub const BACKOFF_CAP: Time = 2 * SECOND;
+/// The client SDK's reconnect backoff (clients/messaging-client/src/backoff.ts).
+pub const CLIENT_BACKOFF_BASE: Time = SECOND;
+pub const CLIENT_BACKOFF_CAP: Time = 30 * SECOND;
+/// A subscription item (keys, connection id, user, ttl): bytes read per recipient.
+pub const SUBSCRIPTION_BYTES: f64 = 200.0;
