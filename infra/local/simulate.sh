@@ -5,6 +5,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# Every scenario (no names given): what an earlier run wrote goes first, so no stale variant
+# is plotted.
+names=0
+for a in "$@"; do [[ "$a" == -* ]] || names=$((names + 1)); done
+if [[ $names -eq 0 ]]; then
+  rm -f docs/scale/*.csv docs/scale/*.png docs/scale/results.md
+fi
 cargo run --quiet --release --locked -p messaging-sim -- --out docs/scale "$@"
 bash infra/local/venv.sh plot
 .venv-plot/bin/python infra/local/plot_scale.py docs/scale

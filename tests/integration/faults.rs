@@ -32,6 +32,19 @@ struct Deal {
     carol: Client,
 }
 
+/// The jobs in the broadcast dead-letter queue.
+async fn dead_letters(d: &Deal) -> Vec<aws_sdk_sqs::types::Message> {
+    d.stack
+        .sqs
+        .receive_message()
+        .queue_url(&d.stack.dlq_url)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+}
+
 async fn deal() -> Deal {
     deal_on(TestStack::with_fault_proxy().await).await
 }
@@ -487,7 +500,8 @@ async fn connections_gone_throttled_failing_or_slow_get_each_event_once() {
     let erin = d.stack.connect_as("acme", "bob", Role::User).await;
     let frank = d.stack.connect_as("acme", "carol", Role::User).await;
     // owner's second socket is gone (410); bob's second is throttled 3 times (429, past the
-    // SDK's attempts, so the job retries it); carol's first fails 3 times (500).
+    // SDK's attempts: the run pauses and tries it again); carol's first fails 3 times (500,
+    // past the SDK's attempts: a retry job).
     d.stack.gateway.mark_gone(dave.connection.as_str());
     d.stack.gateway.limit(erin.connection.as_str(), 3);
     d.stack.gateway.fail(d.carol.connection.as_str(), 3);
@@ -519,7 +533,51 @@ async fn connections_gone_throttled_failing_or_slow_get_each_event_once() {
         stored: stored(&d.stack).await.len(),
         delivered: "8/8 live sockets".into(),
         duplicates: "0 stored, 0 posts".into(),
-        retried: "only the 429 and 500 sockets (a retry job each); the 410 socket removed".into(),
+        retried: "only the 429 socket (by the run itself, after its pause) and the 500 one (a retry job); the 410 socket removed".into(),
+    });
+}
+
+#[tokio::test]
+async fn a_socket_throttled_past_every_attempt_gets_the_event_once_and_nothing_is_dead_lettered() {
+    // Posted by route itself (its 3 s budget, then a continuation), and by the broadcast
+    // function (every message queued).
+    for queued in [false, true] {
+        let d = if queued {
+            queued_deal().await
+        } else {
+            deal().await
+        };
+        // 12 × 429: the job's 4 attempts × the SDK's 3. Before backoff, each attempt spent
+        // the SDK's 3 and queued a retry job, and the fourth sent the job to the dead-letter
+        // queue: bob never got the message live.
+        d.stack.gateway.limit(d.bob.connection.as_str(), 12);
+        let ack = send(&d.stack, &d.owner, &chat("m1", "through the throttle")).await;
+        assert_eq!(ack["type"], "ACK");
+        d.stack.pump().await;
+        let posts = d.stack.gateway.take();
+        for client in [&d.bob, &d.carol] {
+            let (count, seqs) = received(&posts, client);
+            assert_eq!(
+                (count, seqs.len()),
+                (1, 1),
+                "queued {queued}: {}",
+                client.connection
+            );
+        }
+        let dead = dead_letters(&d).await;
+        assert!(
+            dead.is_empty(),
+            "queued {queued}: throttling sent a job to the DLQ: {dead:?}"
+        );
+        assert_eq!(stored(&d.stack).await.len(), 1);
+    }
+    record(Row {
+        case: "`@connections`: 429 × 12 for one socket (the job's 4 attempts × the SDK's 3)",
+        accepted: 1,
+        stored: 1,
+        delivered: "2/2, posted by route and by broadcast".into(),
+        duplicates: "0 stored, 0 posts".into(),
+        retried: "the throttled post, by its run after a jittered pause (then a continuation job, never an attempt); nothing in the DLQ".into(),
     });
 }
 
@@ -600,16 +658,7 @@ async fn a_job_failing_every_time_reaches_the_dead_letter_queue_after_max_receiv
         d.stack.events.release(&event, &failed, 0).await.unwrap();
     }
     d.proxy.heal();
-    let dead = d
-        .stack
-        .sqs
-        .receive_message()
-        .queue_url(&d.stack.dlq_url)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
+    let dead = dead_letters(&d).await;
     assert_eq!(dead.len(), 1, "in the dead-letter queue");
     assert!(d.stack.gateway.take().is_empty());
     assert_eq!(

@@ -12,7 +12,10 @@ pub enum PostOutcome {
     Delivered,
     /// 410: the connection is closed; its records should be removed.
     Gone,
-    /// Throttled, timed out, 5xx: worth retrying later.
+    /// 429 (`LimitExceededException`): the account's API Gateway requests a second are spent
+    /// (docs/scale.md). Not this connection's fault: the sender slows down and tries again.
+    Throttled(String),
+    /// Timed out, 5xx: worth retrying later.
     Retryable(String),
     /// Will not succeed on retry (payload too large, access denied).
     Permanent(String),
@@ -41,7 +44,7 @@ impl ConnectionsApi {
             Err(SdkError::ServiceError(e)) => match e.err() {
                 PostToConnectionError::GoneException(_) => PostOutcome::Gone,
                 PostToConnectionError::LimitExceededException(_) => {
-                    PostOutcome::Retryable("LimitExceededException".into())
+                    PostOutcome::Throttled("LimitExceededException".into())
                 }
                 PostToConnectionError::PayloadTooLargeException(_) => {
                     PostOutcome::Permanent("PayloadTooLargeException".into())
@@ -52,7 +55,9 @@ impl ConnectionsApi {
                 other => {
                     let status = e.raw().status().as_u16();
                     let text = DisplayErrorContext(other).to_string();
-                    if status >= 500 || status == 429 {
+                    if status == 429 {
+                        PostOutcome::Throttled(text)
+                    } else if status >= 500 {
                         PostOutcome::Retryable(text)
                     } else {
                         PostOutcome::Permanent(text)

@@ -9,6 +9,15 @@
 //! retryable failures are re-queued for just the recipients that failed (so the others are
 //! not sent a duplicate), who must still be subscribed when the retry runs.
 //!
+//! Throttling (429 from `@connections`: the account's API Gateway requests a second are
+//! spent, docs/scale.md) is met with backoff, never with loss: the run pauses every post for
+//! a full-jitter delay that doubles with each 429 in a row ([`THROTTLE_BACKOFF_BASE`] to
+//! [`THROTTLE_BACKOFF_CAP`]) and tries the post again, up to [`MAX_THROTTLED_TRIES`] times;
+//! a recipient still throttled then (or at the run's deadline) goes to a continuation job,
+//! which is not an attempt: throttling alone never sends a job to the dead-letter queue. The
+//! continuation queues behind the conversation's later jobs, so such a recipient may receive
+//! a later event first; clients order by `seq` (docs/protocol.md).
+//!
 //! Notifications: a message notifies at most [`MAX_NOTIFIED_MEMBERS`] members. In a
 //! conversation with more members than that, only the members it @mentions are notified (at
 //! most [`MAX_MENTIONS`]); everyone still sees it unread when they open the conversation.
@@ -60,6 +69,13 @@ pub const FANOUT_PER_RUN: usize = 2_000;
 pub const FIRST_READ: usize = 250;
 /// How much larger each read of a run is than the one before.
 pub const READ_GROWTH: usize = 2;
+/// Tries of one post that API Gateway answers 429, within a run, before its recipient goes to
+/// a continuation job.
+pub const MAX_THROTTLED_TRIES: u32 = 8;
+/// The pause after a first 429; each 429 in a row doubles it, up to [`THROTTLE_BACKOFF_CAP`]
+/// (full jitter: a uniformly random time below it). Eight tries wait ~3.5 s on average.
+pub const THROTTLE_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(50);
+pub const THROTTLE_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most notifications one message writes: the members of a conversation up to this size.
 pub const MAX_NOTIFIED_MEMBERS: usize = 200;
 /// Most @mentions of one message that notify (the producer keeps no more either).
@@ -132,8 +148,11 @@ pub struct JobReport {
     pub delivered: usize,
     pub pruned: usize,
     pub requeued: usize,
-    /// Recipients left to a continuation job (the run's deadline came first).
+    /// Recipients left to a continuation job (the run's deadline came first, or API Gateway
+    /// still throttled their post after [`MAX_THROTTLED_TRIES`]).
     pub continued: usize,
+    /// Posts answered 429 (each try counted), every one tried again.
+    pub throttled: usize,
     pub permanent_failures: usize,
     pub query_pages: usize,
     pub consumed_read_units: f64,
@@ -393,6 +412,7 @@ pub async fn deliver(
         let posting = post_in_order(fanout, frame, targets, cutoff);
         let Some((conversation, after)) = follow else {
             let posted = posting.await;
+            report.throttled += posted.throttled;
             outcomes.extend(posted.outcomes);
             unstarted = posted.unstarted;
             break;
@@ -400,6 +420,7 @@ pub async fn deliver(
         // This read's recipients are posted while the next read is answered.
         let reading = read_page(fanout.table, job, conversation, Some(&after), limit);
         let (posted, next) = futures_util::future::join(posting, reading).await;
+        report.throttled += posted.throttled;
         outcomes.extend(posted.outcomes);
         if !posted.unstarted.is_empty() {
             // Out of time: the rest of the page, from the first recipient not reached.
@@ -425,6 +446,10 @@ pub async fn deliver(
     for (connection, outcome) in outcomes {
         match outcome {
             PostOutcome::Delivered => report.delivered += 1,
+            PostOutcome::Throttled(reason) => {
+                warn!(connection_id = %connection, %reason, "still throttled; a continuation job tries again");
+                unstarted.push(connection);
+            }
             PostOutcome::Gone => {
                 prune(fanout, job, &connection).await;
                 report.pruned += 1;
@@ -504,6 +529,8 @@ pub async fn deliver(
         delivered = report.delivered,
         pruned = report.pruned,
         requeued = report.requeued,
+        continued = report.continued,
+        throttled = report.throttled,
         query_pages = report.query_pages,
         consumed_read_units = report.consumed_read_units,
         "broadcast done"
@@ -572,9 +599,12 @@ struct Posted {
     unstarted: Vec<ConnectionId>,
     /// The last recipient whose post started.
     last_started: Option<ConnectionId>,
+    /// Tries answered 429.
+    throttled: usize,
 }
 
-/// Posts `frame` to `targets`, starting the posts in their order until `cutoff`.
+/// Posts `frame` to `targets`, starting the posts in their order until `cutoff`. A post
+/// answered 429 is tried again after the run's pause ([`Pacer`]).
 async fn post_in_order(
     fanout: &Fanout<'_>,
     frame: &[u8],
@@ -591,10 +621,29 @@ async fn post_in_order(
         last_started = Some(next.clone());
         Some(next)
     });
-    let outcomes = stream::iter(started)
+    let pacer = Pacer::default();
+    let pacer = &pacer;
+    let outcomes: Vec<(ConnectionId, PostOutcome)> = stream::iter(started)
         .map(|connection| async move {
-            let outcome = fanout.api.post(&connection, frame).await;
-            (connection, outcome)
+            let mut tries = 0;
+            loop {
+                pacer.wait().await;
+                match fanout.api.post(&connection, frame).await {
+                    PostOutcome::Throttled(reason) => {
+                        tries += 1;
+                        pacer.throttled();
+                        if tries >= MAX_THROTTLED_TRIES || past(cutoff) {
+                            return (connection, PostOutcome::Throttled(reason));
+                        }
+                    }
+                    outcome => {
+                        if outcome == PostOutcome::Delivered {
+                            pacer.delivered();
+                        }
+                        return (connection, outcome);
+                    }
+                }
+            }
         })
         .buffer_unordered(fanout.concurrency)
         .collect()
@@ -603,7 +652,65 @@ async fn post_in_order(
         outcomes,
         unstarted: targets.collect(),
         last_started,
+        throttled: pacer.throttled_tries(),
     }
+}
+
+/// One run's pace against API Gateway's account throttle. A 429 says the account's requests
+/// a second are spent, whichever connection it was for, so every post of the run waits: the
+/// pause is a uniformly random time below `THROTTLE_BACKOFF_BASE · 2^(n-1)` (at most
+/// [`THROTTLE_BACKOFF_CAP`]) after the n-th 429 in a row; a delivery ends the row. Many runs
+/// throttled at once spread out instead of retrying together (full jitter).
+#[derive(Default)]
+struct Pacer {
+    state: std::sync::Mutex<PacerState>,
+}
+
+#[derive(Default)]
+struct PacerState {
+    resume_at: Option<tokio::time::Instant>,
+    in_a_row: u32,
+    tries: usize,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let until = self.state.lock().expect("pacer").resume_at;
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    fn throttled(&self) {
+        let mut state = self.state.lock().expect("pacer");
+        state.in_a_row += 1;
+        state.tries += 1;
+        let pause = throttle_pause(state.in_a_row, random_unit());
+        let until = tokio::time::Instant::now() + pause;
+        state.resume_at = Some(state.resume_at.map_or(until, |at| at.max(until)));
+    }
+
+    fn delivered(&self) {
+        self.state.lock().expect("pacer").in_a_row = 0;
+    }
+
+    fn throttled_tries(&self) -> usize {
+        self.state.lock().expect("pacer").tries
+    }
+}
+
+/// The pause after the `in_a_row`-th 429 in a row, `unit` uniform in [0, 1).
+fn throttle_pause(in_a_row: u32, unit: f64) -> std::time::Duration {
+    let ceiling = THROTTLE_BACKOFF_BASE
+        .saturating_mul(1u32 << in_a_row.saturating_sub(1).min(16))
+        .min(THROTTLE_BACKOFF_CAP);
+    ceiling.mul_f64(unit.clamp(0.0, 1.0))
+}
+
+/// Uniform in [0, 1), from the operating system's random source (a v4 UUID's random bits).
+fn random_unit() -> f64 {
+    let bits = uuid::Uuid::new_v4().as_u128() as u64;
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Members who are not connected get a pending notification (email and the other channels,
@@ -783,5 +890,54 @@ async fn prune(fanout: &Fanout<'_>, job: &BroadcastJob, connection: &ConnectionI
         .await
     {
         warn!(connection_id = %connection, error = %e, "could not remove a gone subscription");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_throttle_pause_doubles_with_each_429_in_a_row_up_to_its_cap_and_is_jittered_below_it() {
+        let ceiling = |n| throttle_pause(n, 1.0);
+        assert_eq!(ceiling(1), Duration::from_millis(50));
+        assert_eq!(ceiling(2), Duration::from_millis(100));
+        assert_eq!(ceiling(5), Duration::from_millis(800));
+        assert_eq!(ceiling(6), Duration::from_millis(1_600));
+        assert_eq!(ceiling(7), THROTTLE_BACKOFF_CAP);
+        assert_eq!(ceiling(u32::MAX), THROTTLE_BACKOFF_CAP);
+        assert_eq!(throttle_pause(3, 0.0), Duration::ZERO);
+        assert_eq!(throttle_pause(3, 0.5), Duration::from_millis(100));
+        for _ in 0..1_000 {
+            let u = random_unit();
+            assert!((0.0..1.0).contains(&u), "{u}");
+        }
+        // The eight tries' pauses on average: half of each ceiling.
+        let mean: Duration = (1..=MAX_THROTTLED_TRIES)
+            .map(|n| throttle_pause(n, 0.5))
+            .sum();
+        assert!(mean < Duration::from_secs(4), "{mean:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_every_post_of_the_run_waits_and_a_delivery_ends_the_row() {
+        let pacer = Pacer::default();
+        let start = tokio::time::Instant::now();
+        pacer.wait().await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "no pause before a 429");
+        for _ in 0..3 {
+            pacer.throttled();
+        }
+        assert_eq!(pacer.state.lock().unwrap().in_a_row, 3);
+        pacer.wait().await;
+        assert!(
+            start.elapsed() <= Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
+        pacer.delivered();
+        assert_eq!(pacer.state.lock().unwrap().in_a_row, 0);
+        assert_eq!(pacer.throttled_tries(), 3);
     }
 }

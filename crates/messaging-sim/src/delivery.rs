@@ -9,8 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use crate::engine::{Queue, Rng, Time, MILLI, SECOND};
 use crate::model::{
     Design, OnThrottle, Quotas, Times, BACKOFF_BASE, BACKOFF_CAP, CLIENT_BACKOFF_BASE,
-    CLIENT_BACKOFF_CAP, JOB_ATTEMPTS, SDK_ATTEMPTS, SDK_BACKOFF_BASE, SDK_BACKOFF_CAP,
-    SDK_RETRY_COST, SDK_RETRY_QUOTA,
+    CLIENT_BACKOFF_CAP, JOB_ATTEMPTS, MAX_THROTTLED_TRIES, SDK_ATTEMPTS, SDK_BACKOFF_BASE,
+    SDK_BACKOFF_CAP, SDK_RETRY_COST, SDK_RETRY_QUOTA,
 };
 use crate::quota::{Latencies, Pool, Series, TokenBucket};
 
@@ -107,8 +107,13 @@ struct Run {
     pending: VecDeque<u32>,
     in_flight: u32,
     next_read: u32,
-    window: f64,
     failed: Vec<u32>,
+    /// Still throttled after the run's tries (or at its deadline): a continuation job.
+    throttled_out: Vec<u32>,
+    /// Backoff: no post starts before this (the run's pause after a 429), and the 429s in a
+    /// row that set it.
+    resume_at: Time,
+    in_a_row: u32,
     attempt: u32,
     retry_tokens: f64,
     deadline: Time,
@@ -129,15 +134,18 @@ enum Ev {
     Read {
         run: usize,
     },
+    /// `attempt`: the SDK's attempt within one call; `tries`: the run's calls for this post.
     Try {
         run: usize,
         recipient: u32,
         attempt: u32,
+        tries: u32,
     },
     Done {
         run: usize,
         recipient: u32,
         attempt: u32,
+        tries: u32,
         ok: bool,
     },
 }
@@ -251,8 +259,23 @@ impl Sim<'_> {
                 run,
                 recipient,
                 attempt,
+                tries,
             } => {
                 let now = self.q.now;
+                let resume_at = self.runs[run].resume_at;
+                if attempt == 0 && now < resume_at {
+                    // A new call waits out the run's pause (broadcast's Pacer).
+                    self.q.at(
+                        resume_at,
+                        Ev::Try {
+                            run,
+                            recipient,
+                            attempt,
+                            tries,
+                        },
+                    );
+                    return;
+                }
                 let ok = self.api.take(now, 1.0);
                 let took = if ok {
                     self.report.posts += 1;
@@ -268,6 +291,7 @@ impl Sim<'_> {
                         run,
                         recipient,
                         attempt,
+                        tries,
                         ok,
                     },
                 );
@@ -276,8 +300,9 @@ impl Sim<'_> {
                 run,
                 recipient,
                 attempt,
+                tries,
                 ok,
-            } => self.done(run, recipient, attempt, ok),
+            } => self.done(run, recipient, attempt, tries, ok),
         }
     }
 
@@ -447,8 +472,10 @@ impl Sim<'_> {
             pending: VecDeque::new(),
             in_flight: 0,
             next_read: self.design.first_read,
-            window: f64::from(self.design.post_concurrency),
             failed: Vec::new(),
+            throttled_out: Vec::new(),
+            resume_at: 0,
+            in_a_row: 0,
             attempt,
             retry_tokens: SDK_RETRY_QUOTA,
             deadline: self.q.now + budget,
@@ -499,7 +526,7 @@ impl Sim<'_> {
             );
         }
         let r = &mut self.runs[run];
-        while f64::from(r.in_flight) < r.window.floor().max(1.0) {
+        while r.in_flight < self.design.post_concurrency.max(1) {
             let Some(recipient) = r.pending.pop_front() else {
                 break;
             };
@@ -510,6 +537,7 @@ impl Sim<'_> {
                     run,
                     recipient,
                     attempt: 0,
+                    tries: 0,
                 },
             );
         }
@@ -519,9 +547,8 @@ impl Sim<'_> {
         }
     }
 
-    fn done(&mut self, run: usize, recipient: u32, attempt: u32, ok: bool) {
+    fn done(&mut self, run: usize, recipient: u32, attempt: u32, tries: u32, ok: bool) {
         let now = self.q.now;
-        let concurrency = f64::from(self.design.post_concurrency);
         if ok {
             let msg = self.runs[run].msg;
             self.report.delivered += 1;
@@ -532,39 +559,46 @@ impl Sim<'_> {
             let r = &mut self.runs[run];
             r.in_flight -= 1;
             r.retry_tokens = (r.retry_tokens + 1.0).min(SDK_RETRY_QUOTA);
-            r.window = (r.window + 1.0 / r.window).min(concurrency);
+            r.in_a_row = 0;
             self.pump(run);
             return;
         }
-        // When to try this recipient again, if at all.
+        // A 429. The SDK's own retries first (both designs), then what the run does.
         let r = &mut self.runs[run];
-        let again = match self.design.on_throttle {
-            OnThrottle::Requeue
-                if attempt + 1 < SDK_ATTEMPTS && r.retry_tokens >= SDK_RETRY_COST =>
-            {
-                r.retry_tokens -= SDK_RETRY_COST;
-                Some(
-                    self.rng
-                        .full_jitter(SDK_BACKOFF_BASE, SDK_BACKOFF_CAP, attempt),
-                )
-            }
-            OnThrottle::Requeue => None,
-            OnThrottle::Backoff => {
-                r.window = (r.window / 2.0).max(1.0);
-                Some(
-                    self.rng
-                        .full_jitter(BACKOFF_BASE, BACKOFF_CAP, attempt.min(8)),
-                )
+        let again = if attempt + 1 < SDK_ATTEMPTS && r.retry_tokens >= SDK_RETRY_COST {
+            r.retry_tokens -= SDK_RETRY_COST;
+            let wait = self
+                .rng
+                .full_jitter(SDK_BACKOFF_BASE, SDK_BACKOFF_CAP, attempt);
+            Some((now + wait, attempt + 1, tries))
+        } else {
+            match self.design.on_throttle {
+                OnThrottle::Requeue => None,
+                OnThrottle::Backoff => {
+                    r.in_a_row += 1;
+                    let pause = self
+                        .rng
+                        .full_jitter(BACKOFF_BASE, BACKOFF_CAP, r.in_a_row - 1);
+                    r.resume_at = r.resume_at.max(now + pause);
+                    if tries + 1 >= MAX_THROTTLED_TRIES || now >= r.deadline {
+                        r.throttled_out.push(recipient);
+                        r.in_flight -= 1;
+                        self.pump(run);
+                        return;
+                    }
+                    Some((r.resume_at, 0, tries + 1))
+                }
             }
         };
         match again {
             // The post keeps its place among those in flight while it waits.
-            Some(wait) => self.q.after(
-                wait,
+            Some((at, attempt, tries)) => self.q.at(
+                at,
                 Ev::Try {
                     run,
                     recipient,
-                    attempt: attempt + 1,
+                    attempt,
+                    tries,
                 },
             ),
             None => {
@@ -579,8 +613,21 @@ impl Sim<'_> {
         let r = &mut self.runs[run];
         r.finished = true;
         let failed = std::mem::take(&mut r.failed);
+        let throttled = std::mem::take(&mut r.throttled_out);
         let (msg, group, attempt) = (r.msg, r.group, r.attempt);
         let conv = self.conversation(msg);
+        if !throttled.is_empty() {
+            // Not an attempt: a continuation, behind the group's later jobs.
+            let key = group.map_or((conv, 0), |g| self.groups[g].key);
+            self.enqueue(
+                key,
+                Job {
+                    msg,
+                    recipients: Recipients::List(throttled.into()),
+                    attempt,
+                },
+            );
+        }
         match group {
             None => {
                 self.answer(msg);
@@ -737,24 +784,31 @@ mod tests {
     }
 
     #[test]
-    fn throttled_posts_are_lost_today_and_only_delayed_with_backoff() {
-        // 50,000 recipients against the default account throttle.
-        let traffic = one_message(50_000);
-        let quotas = Quotas::aws_default();
+    fn throttled_posts_were_lost_by_requeueing_and_are_only_delayed_with_backoff() {
+        // 20,000 requests a second offered to 2,000 a second.
+        let traffic = chatting(2_000, 9, 2_000.0, 2.0, 5);
+        let quotas = Quotas {
+            api_requests_per_second: 2_000.0,
+            api_burst: 500.0,
+            ..Quotas::aws_default()
+        };
+        let before = run(&traffic, &quotas, &Design::before_backoff(), 1);
         let today = run(&traffic, &quotas, &Design::today(), 1);
-        let backoff = run(
-            &traffic,
-            &quotas,
-            &Design {
-                on_throttle: OnThrottle::Backoff,
-                ..Design::today()
-            },
-            1,
+        assert!(
+            before.lost > 0,
+            "the dead-letter queue took throttled recipients"
         );
-        let sharded = run(&traffic, &quotas, &Design::sharded(), 1);
-        assert_eq!(backoff.delivered, 50_000);
+        assert_eq!(before.delivered + before.lost, before.expected);
+        assert_eq!(today.lost + today.unfinished, 0);
+        assert_eq!(today.delivered, today.expected);
+        assert!(today.throttled_posts > 0, "the throttle is met");
+    }
+
+    #[test]
+    fn an_announcement_over_the_account_throttle_is_paced_not_dropped() {
+        let traffic = one_message(50_000);
+        let sharded = run(&traffic, &Quotas::aws_default(), &Design::sharded(), 1);
         assert_eq!(sharded.delivered, 50_000);
-        assert_eq!(sharded.lost + sharded.unfinished, 0);
         assert!(sharded.throttled_posts > 0, "the throttle is met");
         // 50,000 posts at 10,000 a second after a 5,000 burst: no sooner than 4.5 s.
         assert!(
@@ -762,6 +816,5 @@ mod tests {
             "{}",
             sharded.last_delivery
         );
-        assert_eq!(today.delivered + today.lost + today.unfinished, 50_000);
     }
 }

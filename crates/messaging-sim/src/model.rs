@@ -117,15 +117,16 @@ impl Times {
 /// What happens when API Gateway answers a post with 429.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnThrottle {
-    /// The code today: the SDK's standard retries (3 attempts, full jitter from 1 s, out of a
+    /// The code before 2026-12-03: the SDK's standard retries (3 attempts, full jitter from 1 s, out of a
     /// retry quota of 500 tokens at 5 a retry), then the job is queued again for the
     /// recipients that failed, and after 4 attempts it goes to the dead-letter queue: those
     /// recipients lose the event.
     Requeue,
-    /// As designed: a 429 halves the run's concurrency (additive increase, multiplicative
-    /// decrease), the post waits a full-jitter backoff from 50 ms and is tried again; a run
-    /// that reaches its deadline hands its remaining recipients to a continuation job. No
-    /// recipient is dropped for throttling.
+    /// The code since 2026-12-03 (broadcast's `Pacer`): after the SDK's retries, a 429
+    /// pauses every new post of the run for a full jitter below 50 ms · 2^(n-1) (at most 2 s)
+    /// after the n-th 429 in a row, and the post is tried again, up to 8 times; a recipient
+    /// still throttled then, or at the run's deadline, goes to a continuation job, which is
+    /// not an attempt. No recipient is dropped for throttling.
     Backoff,
 }
 
@@ -160,7 +161,7 @@ pub struct Design {
 impl Design {
     /// The code as it is (crates/messaging-handlers: route's DIRECT_FANOUT 128 and
     /// DIRECT_BUDGET_MILLIS, broadcast's FANOUT_PER_RUN, FIRST_READ, READ_GROWTH,
-    /// MAX_ATTEMPTS; the template's FanoutConcurrency 64).
+    /// MAX_ATTEMPTS and its backoff on 429; the template's FanoutConcurrency 64).
     pub fn today() -> Self {
         Design {
             name: "today",
@@ -171,20 +172,29 @@ impl Design {
             read_growth: 2,
             shard_size: 0,
             tenant_writes_per_connect: 4.0,
-            on_throttle: OnThrottle::Requeue,
+            on_throttle: OnThrottle::Backoff,
             direct_budget: 3 * SECOND,
             run_budget: 25 * SECOND,
         }
     }
 
+    /// The code before 2026-12-03: a 429 after the SDK's retries queued the recipient again
+    /// as a new attempt, and the fourth went to the dead-letter queue.
+    pub fn before_backoff() -> Self {
+        Design {
+            name: "before (requeue on 429)",
+            on_throttle: OnThrottle::Requeue,
+            ..Design::today()
+        }
+    }
+
     /// As docs/scale.md proposes: subscriptions in shards of 2,000, one parallel fan-out job
-    /// per shard, per-user items out of the tenant's partition, backoff on 429.
+    /// per shard, per-user items out of the tenant's partition.
     pub fn sharded() -> Self {
         Design {
             name: "sharded",
             shard_size: 2_000,
             tenant_writes_per_connect: 0.0,
-            on_throttle: OnThrottle::Backoff,
             ..Design::today()
         }
     }
@@ -207,9 +217,10 @@ pub const SDK_RETRY_QUOTA: f64 = 500.0;
 pub const SDK_RETRY_COST: f64 = 5.0;
 /// broadcast's MAX_ATTEMPTS: runs of one job before the dead-letter queue.
 pub const JOB_ATTEMPTS: u32 = 4;
-/// The designed backoff after a 429.
+/// broadcast's THROTTLE_BACKOFF_BASE, THROTTLE_BACKOFF_CAP and MAX_THROTTLED_TRIES.
 pub const BACKOFF_BASE: Time = 50 * MILLI;
 pub const BACKOFF_CAP: Time = 2 * SECOND;
+pub const MAX_THROTTLED_TRIES: u32 = 8;
 /// The client SDK's reconnect backoff (clients/messaging-client/src/backoff.ts).
 pub const CLIENT_BACKOFF_BASE: Time = SECOND;
 pub const CLIENT_BACKOFF_CAP: Time = 30 * SECOND;

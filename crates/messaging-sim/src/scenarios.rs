@@ -4,7 +4,7 @@
 
 use crate::delivery::{self, DeliveryReport, Traffic};
 use crate::engine::{secs, Time, MILLI, SECOND};
-use crate::model::{Design, OnThrottle, Quotas, Times};
+use crate::model::{Design, Quotas, Times};
 use crate::storm::{self, Storm, StormReport};
 
 /// A scenario's results.
@@ -222,15 +222,6 @@ pub fn announcement(seed: u64) -> Outcome {
     };
     let variants = [
         Variant::at_defaults(Design::today()),
-        Variant {
-            label: "default",
-            design: Design {
-                name: "today+backoff",
-                on_throttle: OnThrottle::Backoff,
-                ..Design::today()
-            },
-            quotas: Quotas::aws_default(),
-        },
         Variant::at_defaults(Design::sharded()),
         Variant {
             label: "50,000 requests/s",
@@ -257,12 +248,13 @@ pub fn chatting(seed: u64, seconds: f64) -> Outcome {
         lambda_concurrency: 3_000,
         ..Quotas::aws_default()
     };
+    // Conversations of 10 are posted by route alone: sharding changes nothing here.
     let variants = [
+        Variant::at_defaults(Design::before_backoff()),
         Variant::at_defaults(Design::today()),
-        Variant::at_defaults(Design::sharded()),
         Variant {
             label: "150,000 requests/s, 3,000 Lambda",
-            design: Design::sharded(),
+            design: Design::today(),
             quotas: raised,
         },
     ];
