@@ -9,10 +9,14 @@
 //! retryable failures are re-queued for just the recipients that failed (so the others are
 //! not sent a duplicate), who must still be subscribed when the retry runs.
 //!
+//! The `@connections` client makes no retries of its own; a run does. A post failing for a
+//! passing reason (5xx, a timeout) is called again up to [`POST_ATTEMPTS`] times after a
+//! jittered pause, then goes to a retry job.
 //! Throttling (429 from `@connections`: the account's API Gateway requests a second are
-//! spent, docs/scale.md) is met with backoff, never with loss: the run pauses every post for
-//! a full-jitter delay that doubles with each 429 in a row ([`THROTTLE_BACKOFF_BASE`] to
-//! [`THROTTLE_BACKOFF_CAP`]) and tries the post again, up to [`MAX_THROTTLED_TRIES`] times;
+//! spent, docs/scale.md) is met with backoff, never with loss: the run ([`Pacer`]) pauses
+//! every new call for a full-jitter delay that doubles with each pause in a row
+//! ([`THROTTLE_BACKOFF_BASE`] to [`THROTTLE_BACKOFF_CAP`]) and halves the calls it lets in
+//! flight, then tries the post again, up to [`MAX_THROTTLED_TRIES`] calls;
 //! a recipient still throttled then (or at the run's deadline) goes to a continuation job,
 //! which is not an attempt: throttling alone never sends a job to the dead-letter queue. The
 //! continuation queues behind the conversation's later jobs, so such a recipient may receive
@@ -69,6 +73,12 @@ pub const FANOUT_PER_RUN: usize = 2_000;
 pub const FIRST_READ: usize = 250;
 /// How much larger each read of a run is than the one before.
 pub const READ_GROWTH: usize = 2;
+/// Calls of one post that fails for a passing reason (5xx, a timeout), within a run, before
+/// its recipient goes to a retry job (the SDK's standard mode makes 3 too; the `@connections`
+/// client has no SDK retries of its own: config::connections_api_at).
+pub const POST_ATTEMPTS: u32 = 3;
+/// The pause before a post's second call after a passing failure; doubled before its third.
+pub const RETRY_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(100);
 /// Tries of one post that API Gateway answers 429, within a run, before its recipient goes to
 /// a continuation job.
 pub const MAX_THROTTLED_TRIES: u32 = 8;
@@ -621,27 +631,33 @@ async fn post_in_order(
         last_started = Some(next.clone());
         Some(next)
     });
-    let pacer = Pacer::default();
+    let pacer = Pacer::new(fanout.concurrency);
     let pacer = &pacer;
     let outcomes: Vec<(ConnectionId, PostOutcome)> = stream::iter(started)
         .map(|connection| async move {
-            let mut tries = 0;
+            let (mut throttled, mut failed) = (0, 0);
             loop {
-                pacer.wait().await;
-                match fanout.api.post(&connection, frame).await {
+                pacer.admit().await;
+                let outcome = fanout.api.post(&connection, frame).await;
+                pacer.answered(&outcome);
+                match outcome {
                     PostOutcome::Throttled(reason) => {
-                        tries += 1;
-                        pacer.throttled();
-                        if tries >= MAX_THROTTLED_TRIES || past(cutoff) {
+                        throttled += 1;
+                        if throttled >= MAX_THROTTLED_TRIES || past(cutoff) {
                             return (connection, PostOutcome::Throttled(reason));
                         }
                     }
-                    outcome => {
-                        if outcome == PostOutcome::Delivered {
-                            pacer.delivered();
+                    // A 5xx or a timeout: this post alone waits and is tried again, as the
+                    // SDK's standard retries would (the client has none of its own).
+                    PostOutcome::Retryable(reason) => {
+                        failed += 1;
+                        if failed >= POST_ATTEMPTS || past(cutoff) {
+                            return (connection, PostOutcome::Retryable(reason));
                         }
-                        return (connection, outcome);
+                        let pause = retry_pause(failed, random_unit());
+                        tokio::time::sleep(pause).await;
                     }
+                    outcome => return (connection, outcome),
                 }
             }
         })
@@ -657,41 +673,93 @@ async fn post_in_order(
 }
 
 /// One run's pace against API Gateway's account throttle. A 429 says the account's requests
-/// a second are spent, whichever connection it was for, so every post of the run waits: the
-/// pause is a uniformly random time below `THROTTLE_BACKOFF_BASE · 2^(n-1)` (at most
-/// [`THROTTLE_BACKOFF_CAP`]) after the n-th 429 in a row; a delivery ends the row. Many runs
-/// throttled at once spread out instead of retrying together (full jitter).
-#[derive(Default)]
+/// a second are spent, whichever connection it was for, so the whole run slows down (AIMD,
+/// as TCP does): it pauses every new call for a uniformly random time below
+/// `THROTTLE_BACKOFF_BASE · 2^(n-1)` (at most [`THROTTLE_BACKOFF_CAP`]) after the n-th pause
+/// in a row, and halves the calls it lets in flight (at least one); each delivery ends the row
+/// and lets `1/window` more in flight, back up to the run's concurrency. A 429 during a pause
+/// (a call in flight when it began: one wave of them) adds neither. Many runs throttled at
+/// once spread out instead of retrying together (full jitter). Simulated against the account
+/// throttle in docs/scale.md (an announcement to 50,000: ~4,300 calls answered 429 instead of
+/// ~159,000 with the pause alone).
 struct Pacer {
     state: std::sync::Mutex<PacerState>,
+    /// A call ended: a waiting one may start.
+    freed: tokio::sync::Notify,
 }
 
-#[derive(Default)]
 struct PacerState {
     resume_at: Option<tokio::time::Instant>,
     in_a_row: u32,
+    window: f64,
+    most: f64,
+    in_flight: usize,
     tries: usize,
 }
 
 impl Pacer {
-    async fn wait(&self) {
-        let until = self.state.lock().expect("pacer").resume_at;
-        if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
+    fn new(concurrency: usize) -> Self {
+        let most = concurrency.max(1) as f64;
+        Pacer {
+            state: std::sync::Mutex::new(PacerState {
+                resume_at: None,
+                in_a_row: 0,
+                window: most,
+                most,
+                in_flight: 0,
+                tries: 0,
+            }),
+            freed: tokio::sync::Notify::new(),
         }
     }
 
-    fn throttled(&self) {
-        let mut state = self.state.lock().expect("pacer");
-        state.in_a_row += 1;
-        state.tries += 1;
-        let pause = throttle_pause(state.in_a_row, random_unit());
-        let until = tokio::time::Instant::now() + pause;
-        state.resume_at = Some(state.resume_at.map_or(until, |at| at.max(until)));
+    /// Waits for the run's pause to end and for a place in its window, and takes it.
+    async fn admit(&self) {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let pause = {
+                let mut state = self.state.lock().expect("pacer");
+                let now = tokio::time::Instant::now();
+                match state.resume_at {
+                    Some(at) if at > now => Some(at),
+                    _ if (state.in_flight as f64) < state.window.floor().max(1.0) => {
+                        state.in_flight += 1;
+                        return;
+                    }
+                    _ => None,
+                }
+            };
+            match pause {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => freed.await,
+            }
+        }
     }
 
-    fn delivered(&self) {
-        self.state.lock().expect("pacer").in_a_row = 0;
+    /// A call admitted by [`Self::admit`] was answered.
+    fn answered(&self, outcome: &PostOutcome) {
+        let mut state = self.state.lock().expect("pacer");
+        state.in_flight = state.in_flight.saturating_sub(1);
+        match outcome {
+            PostOutcome::Delivered => {
+                state.in_a_row = 0;
+                state.window = (state.window + 1.0 / state.window).min(state.most);
+            }
+            PostOutcome::Throttled(_) => {
+                state.tries += 1;
+                let now = tokio::time::Instant::now();
+                if state.resume_at.is_none_or(|at| at <= now) {
+                    state.in_a_row += 1;
+                    state.resume_at = Some(now + throttle_pause(state.in_a_row, random_unit()));
+                    state.window = (state.window / 2.0).max(1.0);
+                }
+            }
+            _ => {}
+        }
+        drop(state);
+        self.freed.notify_waiters();
     }
 
     fn throttled_tries(&self) -> usize {
@@ -705,6 +773,14 @@ fn throttle_pause(in_a_row: u32, unit: f64) -> std::time::Duration {
         .saturating_mul(1u32 << in_a_row.saturating_sub(1).min(16))
         .min(THROTTLE_BACKOFF_CAP);
     ceiling.mul_f64(unit.clamp(0.0, 1.0))
+}
+
+/// The pause before the `failed`+1-th call of a post that failed for a passing reason: full
+/// jitter below `RETRY_BACKOFF_BASE · 2^(failed-1)`.
+fn retry_pause(failed: u32, unit: f64) -> std::time::Duration {
+    RETRY_BACKOFF_BASE
+        .saturating_mul(1u32 << failed.saturating_sub(1).min(8))
+        .mul_f64(unit.clamp(0.0, 1.0))
 }
 
 /// Uniform in [0, 1), from the operating system's random source (a v4 UUID's random bits).
@@ -920,24 +996,57 @@ mod tests {
         assert!(mean < Duration::from_secs(4), "{mean:?}");
     }
 
+    #[test]
+    fn a_post_that_failed_waits_below_100_then_200_ms() {
+        assert_eq!(retry_pause(1, 1.0), Duration::from_millis(100));
+        assert_eq!(retry_pause(2, 1.0), Duration::from_millis(200));
+        assert_eq!(retry_pause(2, 0.25), Duration::from_millis(50));
+        assert_eq!(retry_pause(1, 0.0), Duration::ZERO);
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn after_a_429_every_post_of_the_run_waits_and_a_delivery_ends_the_row() {
-        let pacer = Pacer::default();
+    async fn a_429_pauses_the_run_and_halves_its_window_and_deliveries_grow_it_back() {
+        let throttled = PostOutcome::Throttled("429".into());
+        let pacer = Pacer::new(8);
         let start = tokio::time::Instant::now();
-        pacer.wait().await;
-        assert_eq!(start.elapsed(), Duration::ZERO, "no pause before a 429");
-        for _ in 0..3 {
-            pacer.throttled();
+        for _ in 0..8 {
+            pacer.admit().await;
         }
-        assert_eq!(pacer.state.lock().unwrap().in_a_row, 3);
-        pacer.wait().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "8 in flight at once, no pause"
+        );
+        // The whole wave answers 429: one pause (below 50 ms), the window halved once.
+        for _ in 0..8 {
+            pacer.answered(&throttled);
+        }
+        {
+            let state = pacer.state.lock().unwrap();
+            assert_eq!((state.in_a_row, state.window, state.in_flight), (1, 4.0, 0));
+        }
+        assert_eq!(pacer.throttled_tries(), 8);
+        // Four get in after the pause; the fifth waits for one of them to be answered.
+        for _ in 0..4 {
+            pacer.admit().await;
+        }
         assert!(
-            start.elapsed() <= Duration::from_millis(200),
+            start.elapsed() < Duration::from_millis(50),
             "{:?}",
             start.elapsed()
         );
-        pacer.delivered();
-        assert_eq!(pacer.state.lock().unwrap().in_a_row, 0);
-        assert_eq!(pacer.throttled_tries(), 3);
+        let fifth = tokio::time::timeout(Duration::from_secs(5), pacer.admit()).await;
+        assert!(fifth.is_err(), "the window holds four");
+        // A 429 after the pause: a longer pause, the window halved again.
+        pacer.answered(&throttled);
+        assert_eq!(pacer.state.lock().unwrap().window, 2.0);
+        assert_eq!(pacer.state.lock().unwrap().in_a_row, 2);
+        // Deliveries end the row and grow the window by 1/window each.
+        for _ in 0..3 {
+            pacer.answered(&PostOutcome::Delivered);
+        }
+        let state = pacer.state.lock().unwrap();
+        assert_eq!(state.in_a_row, 0);
+        assert!(state.window > 3.0 && state.window < 3.5, "{}", state.window);
     }
 }

@@ -131,8 +131,12 @@ pub fn connections_api_at(sdk: &SdkConfig, endpoint: &str) -> Result<Connections
             reason: "must be an http(s) URL such as https://abc123.execute-api.us-east-1.amazonaws.com/prod".into(),
         });
     }
+    // No SDK retries: broadcast's post loop retries itself (broadcast::post_in_order), so a
+    // 429 is met by the run's pause at once instead of the SDK's own backoff (1 s, then 2 s,
+    // per post, out of a retry quota the whole sandbox shares): docs/scale.md.
     let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
         .endpoint_url(endpoint)
+        .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
         .build();
     Ok(ConnectionsApi::new(
         aws_sdk_apigatewaymanagement::Client::from_conf(config),

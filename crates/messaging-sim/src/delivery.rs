@@ -114,6 +114,8 @@ struct Run {
     /// row that set it.
     resume_at: Time,
     in_a_row: u32,
+    /// Posts in flight allowed: halved by each pause, grown by 1/window a delivery.
+    window: f64,
     attempt: u32,
     retry_tokens: f64,
     deadline: Time,
@@ -476,6 +478,7 @@ impl Sim<'_> {
             throttled_out: Vec::new(),
             resume_at: 0,
             in_a_row: 0,
+            window: f64::from(self.design.post_concurrency.max(1)),
             attempt,
             retry_tokens: SDK_RETRY_QUOTA,
             deadline: self.q.now + budget,
@@ -526,7 +529,7 @@ impl Sim<'_> {
             );
         }
         let r = &mut self.runs[run];
-        while r.in_flight < self.design.post_concurrency.max(1) {
+        while f64::from(r.in_flight) < r.window.floor().max(1.0) {
             let Some(recipient) = r.pending.pop_front() else {
                 break;
             };
@@ -560,12 +563,19 @@ impl Sim<'_> {
             r.in_flight -= 1;
             r.retry_tokens = (r.retry_tokens + 1.0).min(SDK_RETRY_QUOTA);
             r.in_a_row = 0;
+            r.window =
+                (r.window + 1.0 / r.window).min(f64::from(self.design.post_concurrency.max(1)));
             self.pump(run);
             return;
         }
-        // A 429. The SDK's own retries first (both designs), then what the run does.
+        // A 429. Before backoff the SDK retried it first; the code's `@connections` client now
+        // makes no retries of its own, and the run paces itself.
+        let sdk_attempts = match self.design.on_throttle {
+            OnThrottle::Requeue => SDK_ATTEMPTS,
+            OnThrottle::Backoff => 1,
+        };
         let r = &mut self.runs[run];
-        let again = if attempt + 1 < SDK_ATTEMPTS && r.retry_tokens >= SDK_RETRY_COST {
+        let again = if attempt + 1 < sdk_attempts && r.retry_tokens >= SDK_RETRY_COST {
             r.retry_tokens -= SDK_RETRY_COST;
             let wait = self
                 .rng
@@ -575,11 +585,15 @@ impl Sim<'_> {
             match self.design.on_throttle {
                 OnThrottle::Requeue => None,
                 OnThrottle::Backoff => {
-                    r.in_a_row += 1;
-                    let pause = self
-                        .rng
-                        .full_jitter(BACKOFF_BASE, BACKOFF_CAP, r.in_a_row - 1);
-                    r.resume_at = r.resume_at.max(now + pause);
+                    // A 429 during the run's pause (a post in flight when it began) adds none.
+                    if now >= r.resume_at {
+                        r.in_a_row += 1;
+                        let pause = self
+                            .rng
+                            .full_jitter(BACKOFF_BASE, BACKOFF_CAP, r.in_a_row - 1);
+                        r.resume_at = now + pause;
+                        r.window = (r.window / 2.0).max(1.0);
+                    }
                     if tries + 1 >= MAX_THROTTLED_TRIES || now >= r.deadline {
                         r.throttled_out.push(recipient);
                         r.in_flight -= 1;

@@ -122,11 +122,13 @@ pub enum OnThrottle {
     /// recipients that failed, and after 4 attempts it goes to the dead-letter queue: those
     /// recipients lose the event.
     Requeue,
-    /// The code since 2026-12-03 (broadcast's `Pacer`): after the SDK's retries, a 429
-    /// pauses every new post of the run for a full jitter below 50 ms · 2^(n-1) (at most 2 s)
-    /// after the n-th 429 in a row, and the post is tried again, up to 8 times; a recipient
-    /// still throttled then, or at the run's deadline, goes to a continuation job, which is
-    /// not an attempt. No recipient is dropped for throttling.
+    /// The code since 2026-12-03 (broadcast's `Pacer`; the `@connections` client makes no SDK
+    /// retries): a 429 pauses every new call of the run for a full jitter below
+    /// 50 ms · 2^(n-1) (at most 2 s) after the n-th pause in a row and halves the calls the
+    /// run lets in flight (a 429 during a pause adds neither); a delivery ends the row and lets
+    /// 1/window more in flight. The post is tried again, up to 8 calls; a recipient still
+    /// throttled then, or at the run's deadline, goes to a continuation job, which is not an
+    /// attempt. No recipient is dropped for throttling.
     Backoff,
 }
 
