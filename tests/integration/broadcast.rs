@@ -130,12 +130,53 @@ async fn events_of_one_conversation_are_delivered_in_the_order_they_were_accepte
             .map(|f| f["data"]["content"]["text"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(texts, sent);
+        // Typing is a state: starts and stops of one batch collapse to the latest (the next
+        // test), so each client sees some of the three pairs, ending stopped.
         let typing: Vec<&str> = frames
             .iter()
             .filter_map(|f| f["type"].as_str().filter(|t| t.starts_with("TYPING")))
             .collect();
-        assert_eq!(typing, ["TYPING_START", "TYPING_STOP"].repeat(3));
+        assert!(!typing.is_empty() && typing.len() <= 6, "{typing:?}");
+        assert_eq!(typing.last(), Some(&"TYPING_STOP"), "{typing:?}");
     }
+}
+
+#[tokio::test]
+async fn typing_churn_in_one_batch_reaches_each_member_as_its_latest_state_in_one_post() {
+    let stack = TestStack::new().await;
+    let (owner, clients) = general_with_connections(&stack, 3).await;
+    let typing = |t: &str| json!({ "type": t, "conversationId": "general" });
+    for _ in 0..4 {
+        stack.send(&owner, &typing("TYPING_START")).await;
+        stack.send(&owner, &typing("TYPING_STOP")).await;
+    }
+    stack.send(&owner, &typing("TYPING_START")).await;
+    // Nine typing events queued in the conversation's group: one receive, one batch.
+    let event = stack.events.receive(0).await.unwrap().expect("the batch");
+    assert_eq!(event.records.len(), 9);
+    let response = messaging_handlers::broadcast::handle(&stack.broadcast, event.clone()).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "every job done, the skipped included"
+    );
+    stack.events.complete(&event, &response).await.unwrap();
+    assert_eq!(
+        stack.queued(&stack.queue_url).await,
+        0,
+        "the skipped jobs are deleted too"
+    );
+    let posts = stack.gateway.take();
+    for client in &clients {
+        let frames = frames_for(&posts, client);
+        let kinds: Vec<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["TYPING_START"],
+            "{}: the latest state, once",
+            client.connection
+        );
+    }
+    assert_eq!(posts.len(), clients.len(), "one post per member, not nine");
 }
 
 #[tokio::test]

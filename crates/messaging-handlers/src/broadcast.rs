@@ -250,15 +250,28 @@ fn groups_in_order(records: Vec<SqsMessage>) -> Vec<Vec<SqsMessage>> {
         .collect()
 }
 
-/// Runs one group's jobs in order; returns the message ids to report as failed.
+/// Runs one group's jobs in order; returns the message ids to report as failed. A typing or
+/// presence event that a later job of the same batch and group supersedes ([`superseded`])
+/// is not posted: it succeeds as it is.
 async fn handle_group(
     service: &BroadcastService,
     records: Vec<SqsMessage>,
     cutoff: Option<i64>,
 ) -> Vec<String> {
     let mut failed = Vec::new();
-    for record in records {
+    let skip = superseded(&records);
+    if skip.iter().any(|s| *s) {
+        info!(
+            collapsed = skip.iter().filter(|s| **s).count(),
+            jobs = records.len(),
+            "typing and presence events superseded within the batch are not posted"
+        );
+    }
+    for (record, superseded) in records.into_iter().zip(skip) {
         let id = record.message_id.clone().unwrap_or_default();
+        if superseded && failed.is_empty() {
+            continue;
+        }
         if !failed.is_empty() || past(cutoff) {
             // A later job must not overtake one that will be redelivered; a job there is no
             // time left for is redelivered whole.
@@ -277,6 +290,53 @@ async fn handle_group(
         }
     }
     failed
+}
+
+/// Which jobs of one group's batch a later job of the same batch supersedes: typing
+/// (TYPING_START / TYPING_STOP) and presence (PRESENCE) are states, and a client needs only
+/// the latest of each user's; the later job must have the same audience (recipients, page,
+/// excluded connection) so that everyone the earlier one would reach gets the later one. Any
+/// other event (messages, edits, reactions, members) is never skipped, and a skipped event's
+/// place in the group's order does not matter: the state it carried is replaced.
+fn superseded(records: &[SqsMessage]) -> Vec<bool> {
+    let keys: Vec<Option<String>> = records
+        .iter()
+        .map(|r| {
+            let job: BroadcastJob = serde_json::from_str(r.body.as_deref()?).ok()?;
+            state_key(&job)
+        })
+        .collect();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut skip = vec![false; records.len()];
+    for (i, key) in keys.iter().enumerate().rev() {
+        if let Some(key) = key {
+            skip[i] = !seen.insert(key.as_str());
+        }
+    }
+    skip
+}
+
+/// The state a typing or presence job sets (kind, user, audience), or `None` for an event.
+fn state_key(job: &BroadcastJob) -> Option<String> {
+    if job.frame.len() > 1_024 || job.notify.is_some() {
+        return None;
+    }
+    let frame: serde_json::Value = serde_json::from_str(&job.frame).ok()?;
+    let kind = match frame["type"].as_str()? {
+        "TYPING_START" | "TYPING_STOP" => "typing",
+        "PRESENCE" => "presence",
+        _ => return None,
+    };
+    let user = frame["userId"].as_str()?;
+    let audience = serde_json::json!([
+        job.group(),
+        job.tenant,
+        job.only,
+        job.after,
+        job.exclude,
+        frame["conversationId"],
+    ]);
+    Some(format!("{kind}\u{0}{user}\u{0}{audience}"))
 }
 
 /// Moves a job that can never succeed to the dead-letter queue. `Err` when even that fails
@@ -1048,5 +1108,57 @@ mod tests {
         let state = pacer.state.lock().unwrap();
         assert_eq!(state.in_a_row, 0);
         assert!(state.window > 3.0 && state.window < 3.5, "{}", state.window);
+    }
+
+    fn record(frame: &str, exclude: Option<&str>) -> SqsMessage {
+        let mut job = BroadcastJob::new(
+            "e",
+            messaging_core::TenantId::parse("acme").unwrap(),
+            messaging_aws::Audience::Subscribers(ConversationId::parse("general").unwrap()),
+            frame.into(),
+        );
+        job.exclude = exclude.map(|c| ConnectionId::parse(c).unwrap());
+        let mut record = SqsMessage::default();
+        record.body = Some(serde_json::to_string(&job).unwrap());
+        record
+    }
+
+    #[test]
+    fn only_the_latest_typing_and_presence_of_a_user_and_audience_in_a_batch_is_posted() {
+        let start =
+            r#"{"type":"TYPING_START","conversationId":"general","userId":"ann","expiresAt":1}"#;
+        let stop = r#"{"type":"TYPING_STOP","conversationId":"general","userId":"ann"}"#;
+        let bob =
+            r#"{"type":"TYPING_START","conversationId":"general","userId":"bob","expiresAt":1}"#;
+        let online = r#"{"type":"PRESENCE","userId":"ann","status":"online"}"#;
+        let away = r#"{"type":"PRESENCE","userId":"ann","status":"away"}"#;
+        let message = r#"{"type":"NEW_MESSAGE","data":{"userId":"ann"}}"#;
+        let records = [
+            record(start, Some("c1")),
+            record(message, Some("c1")),
+            record(bob, Some("c2")),
+            record(stop, Some("c1")),
+            record(online, None),
+            record(message, Some("c1")),
+            record(start, Some("c9")),
+            record(away, None),
+            record(stop, Some("c1")),
+        ];
+        assert_eq!(
+            superseded(&records),
+            [
+                true,  // ann's start, then her stop (same connection excluded)
+                false, // a message is an event, never skipped
+                false, // bob's own state
+                true,  // superseded by the last stop
+                true,  // online, then away
+                false, false, // from another connection of ann's: another audience
+                false, false,
+            ]
+        );
+        // A malformed body is never skipped (it is dead-lettered as before).
+        let mut bad = SqsMessage::default();
+        bad.body = Some("not json".into());
+        assert_eq!(superseded(&[bad, record(stop, None)]), [false, false]);
     }
 }
