@@ -588,6 +588,7 @@ pub async fn deliver(
     let mut values = vec![
         (Metric::Deliveries, report.delivered as f64),
         (Metric::PrunedConnections, report.pruned as f64),
+        (Metric::ThrottledPosts, report.throttled as f64),
         (Metric::NotificationsQueued, report.notified as f64),
     ];
     if let (Some(at), true) = (job.accepted_at, complete) {

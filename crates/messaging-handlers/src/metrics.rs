@@ -38,6 +38,9 @@ pub enum Metric {
     NotificationsSent,
     /// Frames refused by a rate limit (THROTTLED).
     Throttled,
+    /// `@connections` calls API Gateway answered 429 (the account's requests a second spent:
+    /// docs/scale.md); each was tried again.
+    ThrottledPosts,
 }
 
 impl Metric {
@@ -52,6 +55,7 @@ impl Metric {
             Metric::NotificationsQueued => "NotificationsQueued",
             Metric::NotificationsSent => "NotificationsSent",
             Metric::Throttled => "Throttled",
+            Metric::ThrottledPosts => "ThrottledPosts",
         }
     }
 
