@@ -43,7 +43,15 @@ export function check(contract, frame) {
   if (frame === null || typeof frame !== "object" || Array.isArray(frame)) return "not a JSON object";
   const validate = typeof frame.type === "string" ? contract.byType.get(frame.type) : contract.gatewayError;
   if (!validate) return `type ${JSON.stringify(frame.type)} is not in the contract`;
-  if (validate(frame)) return undefined;
+  if (validate(frame)) {
+    if (frame.type !== "BATCH") return undefined;
+    // A BATCH's events are frames of their own: each checked against its type.
+    for (const [i, event] of frame.events.entries()) {
+      const broken = check(contract, event);
+      if (broken) return `/events/${i} (${event.type}): ${broken}`;
+    }
+    return undefined;
+  }
   return validate.errors.map((e) => `${e.instancePath || "/"} ${e.message}${e.params?.additionalProperty ? ` (${e.params.additionalProperty})` : ""}`).join("; ");
 }
 
@@ -64,6 +72,7 @@ function selfTest(contract) {
     { type: "NEW_MESSAGE", data: message },
     { type: "ERROR", code: "THROTTLED", message: "slow down", retryable: true, retryAfterMs: 6200 },
     { message: "Internal server error", connectionId: "abc=", requestId: "def=" },
+    { type: "BATCH", events: [{ type: "NEW_MESSAGE", data: message }, { type: "PRESENCE", userId: "bob", status: "away" }] },
   ];
   const bad = [
     [{ type: "ACK", action: "PING", extra: 1 }, "a field the contract does not list"],
@@ -72,6 +81,9 @@ function selfTest(contract) {
     [{ type: "ERROR", code: "NOPE", message: "x", retryable: false }, "an unknown error code"],
     [{ type: "TELEPORT" }, "an unknown type"],
     [{ type: "HISTORY", conversationId: "456", order: "sideways", messages: [], members: [] }, "a wrong enum"],
+    [{ type: "BATCH", events: [{ type: "NEW_MESSAGE", data: message }, { type: "PRESENCE", userId: "bob" }] }, "a broken event in a batch"],
+    [{ type: "BATCH", events: [{ type: "NEW_MESSAGE", data: message }] }, "a batch of one"],
+    [{ type: "BATCH", events: [{ type: "NEW_MESSAGE", data: message }, { type: "BATCH", events: [] }] }, "a nested batch"],
   ];
   for (const frame of good) {
     const why = check(contract, frame);

@@ -579,3 +579,71 @@ async fn beyond_the_direct_fan_out_route_posts_one_page_and_broadcast_the_rest_e
     }
     assert!(frames_for(&all, &owner).is_empty());
 }
+
+#[tokio::test]
+async fn a_burst_of_events_in_one_batch_reaches_each_connection_as_one_frame_in_order() {
+    let stack = TestStack::new().await;
+    let owner = stack.connect_as("123", "owner", Role::Owner).await;
+    let create =
+        json!({ "type": "CREATE_CONVERSATION", "conversationId": "general", "kind": "general" });
+    assert_eq!(stack.send(&owner, &create).await.1["type"], "ACK");
+    let bob = stack.connect_as("123", "bob", Role::User).await;
+    let carol = stack.connect_as("123", "carol", Role::User).await;
+    for who in [&bob, &carol] {
+        let join = json!({ "type": "JOIN_CONVERSATION", "conversationId": "general" });
+        assert_eq!(stack.send(who, &join).await.1["type"], "ACK");
+    }
+    let message = json!({ "type": "CHAT_MESSAGE", "conversationId": "general", "content": { "text": "lunch?" } });
+    let seq = stack.send(&owner, &message).await.1["seq"]
+        .as_u64()
+        .unwrap();
+    stack.pump().await;
+    stack.gateway.take();
+    // Four events queued in the conversation's group, one batch.
+    for emoji in ["👍", "🍕"] {
+        let react = json!({ "type": "ADD_REACTION", "conversationId": "general", "seq": seq, "emoji": emoji });
+        assert_eq!(stack.send(&bob, &react).await.1["type"], "ACK");
+    }
+    let read = json!({ "type": "MARK_READ", "conversationId": "general", "seq": seq });
+    assert_eq!(stack.send(&carol, &read).await.1["type"], "ACK");
+    let typing = json!({ "type": "TYPING_START", "conversationId": "general" });
+    stack.send(&owner, &typing).await;
+    let responses = stack.pump().await;
+    assert_eq!(responses.len(), 1, "one batch");
+    assert!(responses[0].batch_item_failures.is_empty());
+    let posts = stack.gateway.take();
+    let kinds = |client: &Client| -> Vec<String> {
+        frames_for(&posts, client)
+            .iter()
+            .map(|f| f["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Each connection: one post, its events in the order accepted, its own left out.
+    for (client, expected) in [
+        (
+            &owner,
+            vec!["REACTIONS_CHANGED", "REACTIONS_CHANGED", "READ_RECEIPT"],
+        ),
+        (&bob, vec!["READ_RECEIPT", "TYPING_START"]),
+        (
+            &carol,
+            vec!["REACTIONS_CHANGED", "REACTIONS_CHANGED", "TYPING_START"],
+        ),
+    ] {
+        let raw: Vec<&(String, String)> = posts
+            .iter()
+            .filter(|(c, _)| c == client.connection.as_str())
+            .collect();
+        assert_eq!(raw.len(), 1, "{}: one frame", client.connection);
+        assert!(raw[0].1.starts_with(r#"{"type":"BATCH""#), "{}", raw[0].1);
+        assert_eq!(kinds(client), expected, "{}", client.connection);
+    }
+    // 4 events for 3 connections (less each one's own): 8 deliveries in 3 posts.
+    assert_eq!(posts.len(), 3);
+    let last = frames_for(&posts, &carol);
+    assert_eq!(
+        last[1]["reactions"]["🍕"],
+        json!(["bob"]),
+        "the later reaction state last"
+    );
+}

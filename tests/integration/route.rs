@@ -259,6 +259,8 @@ async fn typing_indicators_fan_out_with_an_expiry_and_are_never_stored() {
     stack.gateway.take();
     let before = stack.snapshot().await;
 
+    // Delivered one at a time: the start with its expiry, then the stop. (Waiting together
+    // in one batch, the stop alone would go: typing is a state, broadcast's collapse.)
     let (status, frame) = stack
         .send(
             &carol,
@@ -266,6 +268,7 @@ async fn typing_indicators_fan_out_with_an_expiry_and_are_never_stored() {
         )
         .await;
     assert_eq!((status, frame), (200, Value::Null), "typing gets no ACK");
+    stack.pump().await;
     stack
         .send(
             &carol,
@@ -273,7 +276,6 @@ async fn typing_indicators_fan_out_with_an_expiry_and_are_never_stored() {
         )
         .await;
     assert_eq!(stack.snapshot().await, before, "typing wrote to the table");
-
     stack.pump().await;
     let to_owner = frames_for(&stack.gateway.take(), &owner);
     assert_eq!(to_owner.len(), 2, "{to_owner:?}");

@@ -189,6 +189,8 @@ pub fn management_client(gateway: &RunningGateway) -> aws_sdk_apigatewaymanageme
 /// A real WebSocket client.
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The rest of a BATCH frame's events, handed out one by one by [`WsClient::next`].
+    batched: std::collections::VecDeque<Value>,
 }
 
 /// How a connection ended, as the client saw it.
@@ -201,7 +203,10 @@ pub enum Ended {
 impl WsClient {
     pub async fn connect(url: &str) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
         let (socket, _) = tokio_tungstenite::connect_async(url).await?;
-        Ok(Self { socket })
+        Ok(Self {
+            socket,
+            batched: std::collections::VecDeque::new(),
+        })
     }
 
     pub async fn send(&mut self, frame: &Value) {
@@ -240,10 +245,18 @@ impl WsClient {
         self.socket.send(message).await
     }
 
-    /// The next JSON frame within `within`, skipping pings.
+    /// The next JSON frame within `within`, skipping pings; a BATCH frame's events one by one,
+    /// as the client SDK applies them.
     pub async fn next(&mut self, within: Duration) -> Option<Value> {
+        if let Some(event) = self.batched.pop_front() {
+            return Some(event);
+        }
         let text = self.next_raw(within).await?;
-        Some(serde_json::from_str(&text).expect("JSON frame"))
+        let frame: Value = serde_json::from_str(&text).expect("JSON frame");
+        let mut events = crate::unbatched(frame);
+        let first = events.remove(0);
+        self.batched.extend(events);
+        Some(first)
     }
 
     /// The next ACK or ERROR (within five seconds).

@@ -545,8 +545,29 @@ pub fn frames_for(deliveries: &[(String, String)], client: &Client) -> Vec<Value
     deliveries
         .iter()
         .filter(|(connection, _)| connection == client.connection.as_str())
-        .map(|(_, body)| serde_json::from_str(body).unwrap())
+        .flat_map(|(_, body)| unbatched(serde_json::from_str(body).unwrap()))
         .collect()
+}
+
+/// A frame as the events it carries: a BATCH frame's events in their order (docs/protocol.md),
+/// any other frame alone.
+pub fn unbatched(frame: Value) -> Vec<Value> {
+    if frame["type"] == "BATCH" {
+        let events = frame["events"].as_array().cloned().unwrap_or_default();
+        assert!(
+            events.len() >= 2,
+            "a BATCH holds two events or more: {frame}"
+        );
+        assert!(
+            events
+                .iter()
+                .all(|e| e["type"].is_string() && e["type"] != "BATCH"),
+            "a BATCH holds events, not batches: {frame}"
+        );
+        events
+    } else {
+        vec![frame]
+    }
 }
 
 /// A CHAT_MESSAGE frame.

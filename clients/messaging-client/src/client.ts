@@ -10,6 +10,7 @@ import {
   IDEMPOTENT_REQUESTS,
   MAX_FRAME_BYTES,
   type Ack,
+  type BatchFrame,
   type Answers,
   type ClientFrame,
   type Message,
@@ -662,16 +663,20 @@ export class MessagingClient extends Emitter<ClientEvents> {
       link.seen.add(data);
       if (link.seen.size > DUPLICATE_WINDOW) link.seen.delete(link.seen.values().next().value as string);
     }
-    let frame: ServerFrame;
+    let frame: ServerFrame | BatchFrame;
     try {
       const parsed: unknown = JSON.parse(data);
-      if (parsed === null || typeof parsed !== "object" || typeof (parsed as { type?: unknown }).type !== "string") return;
-      frame = parsed as ServerFrame;
+      if (!isFrame(parsed)) return;
+      frame = parsed as ServerFrame | BatchFrame;
     } catch {
       return;
     }
-    this.#apply(link, frame);
-    this.emit("frame", frame);
+    // A BATCH carries events in their order: each is applied as if it had come alone.
+    const events = frame.type === "BATCH" ? unbatch(frame) : [frame];
+    for (const event of events) {
+      this.#apply(link, event);
+      this.emit("frame", event);
+    }
   }
 
   #apply(link: Link, frame: ServerFrame): void {
@@ -1036,3 +1041,13 @@ function describe(error: unknown): string {
 }
 
 export type { PresenceStatus };
+
+function isFrame(value: unknown): value is { type: string } {
+  return value !== null && typeof value === "object" && typeof (value as { type?: unknown }).type === "string";
+}
+
+/** A BATCH frame's events: objects with a type, never a nested BATCH (anything else is dropped). */
+function unbatch(frame: BatchFrame): ServerFrame[] {
+  if (!Array.isArray(frame.events)) return [];
+  return frame.events.filter((event): event is ServerFrame => isFrame(event) && (event.type as string) !== "BATCH");
+}

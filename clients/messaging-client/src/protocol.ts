@@ -307,6 +307,16 @@ export type ServerFrame =
   | { type: "PREFERENCES"; requestId?: string; preferences: Preferences }
   | ({ type: "FILE_URL"; requestId?: string; fileId: string } & PresignedUrl);
 
+/**
+ * Several events for one connection in one frame (docs/protocol.md, "BATCH"): the server sends
+ * events of a conversation that waited together in its broadcast queue this way, in their
+ * order. The client applies each as if it had come alone; a BATCH is never nested.
+ */
+export interface BatchFrame {
+  type: "BATCH";
+  events: ServerFrame[];
+}
+
 export type ServerFrameType = ServerFrame["type"];
 export type ServerFrameOf<T extends ServerFrameType> = Extract<ServerFrame, { type: T }>;
 

@@ -160,6 +160,29 @@ describe("resume", () => {
     assert.equal((c.updates as MessageUpdate[])[1]?.kind, "deleted");
   });
 
+  it("a BATCH frame's events are applied in their order, each as if it had come alone", async () => {
+    const h = setup({ gapWaitMs: 60_000 });
+    h.server.add("456");
+    await h.connected();
+    const c = collect(h);
+    await c.conversation.open();
+    const frames: string[] = [];
+    h.client.on("frame", (f) => frames.push(f.type));
+    h.sockets.last.receive({
+      type: "BATCH",
+      events: [
+        { type: "NEW_MESSAGE", data: message("456", 2) },
+        { type: "REACTIONS_CHANGED", conversationId: "456", seq: 2, messageId: "m2", reactions: { "👍": ["bob"] } },
+        { type: "BATCH", events: [] },
+        { type: "NEW_MESSAGE", data: message("456", 3) },
+        "not a frame",
+      ],
+    });
+    assert.deepEqual(c.seqs, [2, 3]);
+    assert.deepEqual(c.updates.map((u) => u.kind), ["reactions"]);
+    assert.deepEqual(frames, ["NEW_MESSAGE", "REACTIONS_CHANGED", "NEW_MESSAGE"], "a nested BATCH and a non-frame are dropped");
+  });
+
   it("a conversation you are removed from ends, and its catch-up stops", async () => {
     const h = setup();
     await h.connected();

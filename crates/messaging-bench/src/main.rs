@@ -2,6 +2,7 @@
 //! and cost per million messages, on the local stack. Results go to `bench/results/` as
 //! `latest.json` and `latest.md`. Run it with `./infra/local/bench.sh`.
 
+mod burst;
 mod coldstart;
 mod cost;
 mod fanout;
@@ -30,6 +31,7 @@ struct Options {
     cold_only: bool,
     /// Only the rate-limit scenario, written to throttle.json / throttle.md.
     throttle_only: bool,
+    burst_only: bool,
     steady_only: bool,
     throttle_seconds: f64,
     /// The soak alone (`soak.rs`), with moto's pid to sample its memory.
@@ -81,6 +83,7 @@ fn options() -> anyhow::Result<Options> {
         cold_runs: number("--cold-runs", "20")? as usize,
         cold_only: args.iter().any(|a| a == "--cold-only"),
         throttle_only: args.iter().any(|a| a == "--throttle-only"),
+        burst_only: args.iter().any(|a| a == "--burst-only"),
         steady_only: args.iter().any(|a| a == "--steady-only"),
         throttle_seconds: number("--throttle-seconds", "10")?,
         soak: args.iter().any(|a| a == "--soak"),
@@ -164,6 +167,41 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         println!("{}", serde_json::to_string_pretty(&steady)?);
+        return Ok(());
+    }
+
+    if o.burst_only {
+        // A burst of conversation events: what coalesced delivery posts (docs/scale.md).
+        let stack = stack::Stack::start(&o.endpoint, o.concurrency).await?;
+        let result = burst::run(&stack, 50, 10, 0).await?;
+        stack.gateway.shutdown().await;
+        std::fs::create_dir_all(&o.out)?;
+        std::fs::write(
+            o.out.join("burst.json"),
+            serde_json::to_string_pretty(&result)?,
+        )?;
+        let machine = report::Machine::describe();
+        let md = format!(
+            "# StackPro Messaging — a burst of conversation events (bench)\n\nMeasured {} on {} ({} cores), {}. {}\n\n\
+             {} connections in one conversation; {} of them each add a reaction to the same message, mark it read, start and stop typing, at once: {} events. \
+             Before coalescing each event went to each of the other {} connections in a frame of its own: {} API Gateway messages (1.0 per event per recipient).\n\n\
+             | events | deliveries owed (frames before) | events received | frames posted | of them BATCH | messages per event per recipient |\n\
+             |---|---|---|---|---|---|\n\
+             | {} | {} | {} | {} | {} | **{:.3}** (before: 1.000) |\n",
+            machine.date, machine.cpu, machine.cores, machine.rustc, machine.emulator,
+            result.clients, result.senders, result.events, result.clients - 1, result.deliveries_owed,
+            result.events, result.deliveries_owed, result.events_received, result.frames_posted,
+            result.batch_frames, result.messages_per_event_per_recipient,
+        );
+        std::fs::write(o.out.join("burst.md"), md)?;
+        eprintln!(
+            "burst: {} events, {} frames for {} deliveries owed ({:.3} per event per recipient); wrote {}/burst.json and burst.md",
+            result.events,
+            result.frames_posted,
+            result.deliveries_owed,
+            result.messages_per_event_per_recipient,
+            o.out.display()
+        );
         return Ok(());
     }
 

@@ -49,6 +49,7 @@ use messaging_core::notify::NotificationKind;
 use messaging_core::protocol::{PresenceStatus, ServerFrame};
 use messaging_core::{ConnectionId, ConversationId, UserId};
 
+use crate::coalesce;
 use crate::config::{self, ConfigError};
 use crate::metrics::{self, Metric};
 use crate::outbox;
@@ -267,29 +268,223 @@ async fn handle_group(
             "typing and presence events superseded within the batch are not posted"
         );
     }
-    for (record, superseded) in records.into_iter().zip(skip) {
-        let id = record.message_id.clone().unwrap_or_default();
-        if superseded && failed.is_empty() {
+    let jobs: Vec<Option<BroadcastJob>> = records
+        .iter()
+        .map(|r| serde_json::from_str(r.body.as_deref().unwrap_or_default()).ok())
+        .collect();
+    let ids: Vec<String> = records
+        .iter()
+        .map(|r| r.message_id.clone().unwrap_or_default())
+        .collect();
+    // Jobs before this index are not tried together again (a batch too large to read at once).
+    let mut alone_until = 0;
+    let mut i = 0;
+    while i < records.len() {
+        if skip[i] && failed.is_empty() {
+            i += 1;
             continue;
         }
         if !failed.is_empty() || past(cutoff) {
             // A later job must not overtake one that will be redelivered; a job there is no
             // time left for is redelivered whole.
-            failed.push(id);
+            failed.push(ids[i].clone());
+            i += 1;
             continue;
         }
-        match handle_record(service, &record, cutoff).await {
+        let end = if i >= alone_until {
+            together(&jobs, &skip, i)
+        } else {
+            i
+        };
+        if end > i {
+            let batch: Vec<&BroadcastJob> = (i..end)
+                .filter(|&k| !skip[k])
+                .filter_map(|k| jobs[k].as_ref())
+                .collect();
+            match deliver_together(&service.fanout(), &batch, cutoff).await {
+                Ok(true) => {
+                    i = end;
+                    continue;
+                }
+                // Too many subscribers to read at once: each job runs alone.
+                Ok(false) => alone_until = end,
+                Err(e) => {
+                    warn!(error = %e, jobs = batch.len(), "batched delivery failed; SQS will redeliver its jobs");
+                    failed.extend((i..end).map(|k| ids[k].clone()));
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        let record = &records[i];
+        match handle_record(service, record, cutoff).await {
             Ok(_) => {}
-            Err(e) if e.is_permanent() => dead_letter(service, &record, &e)
+            Err(e) if e.is_permanent() => dead_letter(service, record, &e)
                 .await
-                .unwrap_or_else(|()| failed.push(id)),
+                .unwrap_or_else(|()| failed.push(ids[i].clone())),
             Err(e) => {
-                warn!(sqs_message_id = %id, error = %e, "broadcast job failed; SQS will redeliver it");
-                failed.push(id);
+                warn!(sqs_message_id = %ids[i], error = %e, "broadcast job failed; SQS will redeliver it");
+                failed.push(ids[i].clone());
+            }
+        }
+        i += 1;
+    }
+    failed
+}
+
+/// The end (exclusive) of the jobs from `start` that go out together: consecutive jobs of one
+/// conversation that may join a batch ([`coalesce::joinable`]; superseded ones among them are
+/// skipped), at least two posted, their frames within [`coalesce::MAX_BATCH_BYTES`]. `start`
+/// when there are no such jobs.
+fn together(jobs: &[Option<BroadcastJob>], skip: &[bool], start: usize) -> usize {
+    let now = now_millis();
+    let Some(conversation) = jobs[start]
+        .as_ref()
+        .and_then(|j| coalesce::joinable(j, now))
+    else {
+        return start;
+    };
+    let (mut end, mut posted, mut frames) = (start, 0, Vec::new());
+    while end < jobs.len() {
+        if skip[end] {
+            end += 1;
+            continue;
+        }
+        let Some(job) = jobs[end]
+            .as_ref()
+            .filter(|j| coalesce::joinable(j, now) == Some(conversation))
+        else {
+            break;
+        };
+        frames.push(job.frame.as_str());
+        if coalesce::batch_bytes(frames.iter().copied()) > coalesce::MAX_BATCH_BYTES {
+            break;
+        }
+        posted += 1;
+        end += 1;
+    }
+    if posted >= 2 {
+        end
+    } else {
+        start
+    }
+}
+
+/// Delivers `jobs` (events of one conversation, each to all its subscribers but the one it
+/// excludes) with one post per connection: its events in their order, as one BATCH frame when
+/// more than one is for it. `Ok(false)`: the conversation has more subscribers than one read
+/// (a run's page); nothing was posted, and the jobs are to run one by one. Connections a post
+/// could not reach get what was for them in a retry job (a passing failure; the job's next
+/// attempt) or a continuation (throttled, or out of time) of each job.
+async fn deliver_together(
+    fanout: &Fanout<'_>,
+    jobs: &[&BroadcastJob],
+    cutoff: Option<i64>,
+) -> Result<bool, JobError> {
+    let first = jobs[0];
+    let read = first_read(fanout, first, fanout.per_run.max(1))
+        .await
+        .map_err(JobError::Recipients)?;
+    if read.more.is_some() {
+        return Ok(false);
+    }
+    let targets: Vec<(ConnectionId, String, Vec<usize>)> = read
+        .recipients
+        .connections
+        .into_iter()
+        .filter_map(|(connection, _)| {
+            let mine: Vec<usize> = (0..jobs.len())
+                .filter(|&k| jobs[k].exclude.as_ref() != Some(&connection))
+                .collect();
+            if mine.is_empty() {
+                return None;
+            }
+            let frames: Vec<&str> = mine.iter().map(|&k| jobs[k].frame.as_str()).collect();
+            Some((connection, coalesce::frame_for(&frames), mine))
+        })
+        .collect();
+    let pacer = Pacer::new(fanout.concurrency);
+    let pacer = &pacer;
+    let posted: Vec<(ConnectionId, Vec<usize>, Option<PostOutcome>)> = stream::iter(targets)
+        .map(|(connection, frame, mine)| async move {
+            if past(cutoff) {
+                return (connection, mine, None);
+            }
+            let outcome = post_one(fanout, pacer, &connection, frame.as_bytes(), cutoff).await;
+            (connection, mine, Some(outcome))
+        })
+        .buffer_unordered(fanout.concurrency)
+        .collect()
+        .await;
+    // Per job: the connections to retry, and those to continue.
+    let mut retry: Vec<Vec<ConnectionId>> = vec![Vec::new(); jobs.len()];
+    let mut continued: Vec<Vec<ConnectionId>> = vec![Vec::new(); jobs.len()];
+    let (mut posts, mut events, mut pruned) = (0usize, 0usize, 0usize);
+    for (connection, mine, outcome) in posted {
+        match outcome {
+            Some(PostOutcome::Delivered) => {
+                posts += 1;
+                events += mine.len();
+            }
+            Some(PostOutcome::Gone) => {
+                prune(fanout, first, &connection).await;
+                pruned += 1;
+            }
+            Some(PostOutcome::Retryable(reason)) => {
+                warn!(connection_id = %connection, %reason, "post failed; will retry");
+                for k in mine {
+                    retry[k].push(connection.clone());
+                }
+            }
+            Some(PostOutcome::Permanent(reason)) => {
+                error!(connection_id = %connection, %reason, "post failed permanently");
+            }
+            Some(PostOutcome::Throttled(_)) | None => {
+                for k in mine {
+                    continued[k].push(connection.clone());
+                }
             }
         }
     }
-    failed
+    for (k, job) in jobs.iter().enumerate() {
+        let (again, rest) = (
+            std::mem::take(&mut retry[k]),
+            std::mem::take(&mut continued[k]),
+        );
+        if !again.is_empty() {
+            let count = again.len();
+            fanout
+                .queue
+                .send(&job.retry(again))
+                .await
+                .map_err(|error| JobError::Requeue { count, error })?;
+        }
+        if !rest.is_empty() {
+            let count = rest.len();
+            fanout
+                .queue
+                .send(&job.continuation(rest))
+                .await
+                .map_err(|error| JobError::Requeue { count, error })?;
+        }
+    }
+    metrics::emit(
+        &first.tenant,
+        &[
+            (Metric::Deliveries, events as f64),
+            (Metric::PrunedConnections, pruned as f64),
+            (Metric::ThrottledPosts, pacer.throttled_tries() as f64),
+        ],
+    );
+    info!(
+        jobs = jobs.len(),
+        posts,
+        events,
+        pruned,
+        throttled = pacer.throttled_tries(),
+        "batched delivery done"
+    );
+    Ok(true)
 }
 
 /// Which jobs of one group's batch a later job of the same batch supersedes: typing
@@ -696,31 +891,8 @@ async fn post_in_order(
     let pacer = &pacer;
     let outcomes: Vec<(ConnectionId, PostOutcome)> = stream::iter(started)
         .map(|connection| async move {
-            let (mut throttled, mut failed) = (0, 0);
-            loop {
-                pacer.admit().await;
-                let outcome = fanout.api.post(&connection, frame).await;
-                pacer.answered(&outcome);
-                match outcome {
-                    PostOutcome::Throttled(reason) => {
-                        throttled += 1;
-                        if throttled >= MAX_THROTTLED_TRIES || past(cutoff) {
-                            return (connection, PostOutcome::Throttled(reason));
-                        }
-                    }
-                    // A 5xx or a timeout: this post alone waits and is tried again, as the
-                    // SDK's standard retries would (the client has none of its own).
-                    PostOutcome::Retryable(reason) => {
-                        failed += 1;
-                        if failed >= POST_ATTEMPTS || past(cutoff) {
-                            return (connection, PostOutcome::Retryable(reason));
-                        }
-                        let pause = retry_pause(failed, random_unit());
-                        tokio::time::sleep(pause).await;
-                    }
-                    outcome => return (connection, outcome),
-                }
-            }
+            let outcome = post_one(fanout, pacer, &connection, frame, cutoff).await;
+            (connection, outcome)
         })
         .buffer_unordered(fanout.concurrency)
         .collect()
@@ -730,6 +902,42 @@ async fn post_in_order(
         unstarted: targets.collect(),
         last_started,
         throttled: pacer.throttled_tries(),
+    }
+}
+
+/// Posts `frame` to `connection` at the run's pace: a 429 is tried again after the run's
+/// pause, up to [`MAX_THROTTLED_TRIES`] calls; a passing failure (5xx, a timeout) up to
+/// [`POST_ATTEMPTS`] calls after a jittered pause of its own. Returns the last outcome.
+async fn post_one(
+    fanout: &Fanout<'_>,
+    pacer: &Pacer,
+    connection: &ConnectionId,
+    frame: &[u8],
+    cutoff: Option<i64>,
+) -> PostOutcome {
+    let (mut throttled, mut failed) = (0, 0);
+    loop {
+        pacer.admit().await;
+        let outcome = fanout.api.post(connection, frame).await;
+        pacer.answered(&outcome);
+        match outcome {
+            PostOutcome::Throttled(_) => {
+                throttled += 1;
+                if throttled >= MAX_THROTTLED_TRIES || past(cutoff) {
+                    return outcome;
+                }
+            }
+            // A 5xx or a timeout: this post alone waits and is tried again, as the SDK's
+            // standard retries would (the client has none of its own).
+            PostOutcome::Retryable(_) => {
+                failed += 1;
+                if failed >= POST_ATTEMPTS || past(cutoff) {
+                    return outcome;
+                }
+                tokio::time::sleep(retry_pause(failed, random_unit())).await;
+            }
+            outcome => return outcome,
+        }
     }
 }
 

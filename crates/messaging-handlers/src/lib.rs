@@ -17,6 +17,7 @@
 
 pub mod audit;
 pub mod broadcast;
+pub mod coalesce;
 pub mod config;
 pub mod connect;
 pub mod disconnect;
