@@ -26,7 +26,10 @@ const EVENTS: [&str; 4] = [
 pub struct BurstResult {
     pub clients: usize,
     pub senders: usize,
-    /// Events sent (each sender: a reaction, a read mark, typing start and stop).
+    /// Reactions and read marks refused (retryably: they conflicted), so no event.
+    pub refused: usize,
+    /// Events accepted (each sender: a reaction, a read mark, typing start and stop; less the
+    /// refused).
     pub events: usize,
     /// Deliveries owed without collapsing or coalescing: each event to every connection but
     /// its sender's, each in a frame of its own (the frames posted before coalescing).
@@ -76,17 +79,18 @@ pub async fn run(
     let senders = senders.min(clients).min(emojis.len());
     for (i, client) in all.iter().take(senders).enumerate() {
         for frame in [
-            json!({ "type": "ADD_REACTION", "conversationId": "burst", "seq": seq, "emoji": emojis[i] }),
-            json!({ "type": "MARK_READ", "conversationId": "burst", "seq": seq }),
+            json!({ "type": "ADD_REACTION", "requestId": format!("b-react-{i}"), "conversationId": "burst", "seq": seq, "emoji": emojis[i] }),
+            json!({ "type": "MARK_READ", "requestId": format!("b-read-{i}"), "conversationId": "burst", "seq": seq }),
             json!({ "type": "TYPING_START", "conversationId": "burst" }),
             json!({ "type": "TYPING_STOP", "conversationId": "burst" }),
         ] {
             client.outgoing.send(frame.to_string())?;
         }
     }
-    let events = senders * EVENTS.len();
-    let deliveries_owed = events * (clients - 1);
     let (mut events_received, mut frames_posted, mut batch_frames) = (0, 0, 0);
+    // Reactions and read marks answered: ACKed ones are events, refused ones are not (ten
+    // reactions to one message at once may conflict: the client is told to retry).
+    let (mut acked, mut refused) = (0usize, 0usize);
     let mut quiet_since = Instant::now();
     while quiet_since.elapsed() < Duration::from_secs(3) {
         let Ok(Some((_, text, _))) =
@@ -96,6 +100,17 @@ pub async fn run(
         };
         quiet_since = Instant::now();
         let frame: Value = serde_json::from_str(&text)?;
+        if frame["requestId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("b-"))
+        {
+            if frame["type"] == "ACK" {
+                acked += 1;
+            } else {
+                refused += 1;
+            }
+            continue;
+        }
         let carried: Vec<Value> = if frame["type"] == "BATCH" {
             frame["events"].as_array().cloned().unwrap_or_default()
         } else {
@@ -114,9 +129,13 @@ pub async fn run(
             batch_frames += 1;
         }
     }
+    // Each sender's typing start and stop are events too (they get no answer).
+    let events = acked + 2 * senders;
+    let deliveries_owed = events * (clients - 1);
     Ok(BurstResult {
         clients,
         senders,
+        refused,
         events,
         deliveries_owed,
         events_received,

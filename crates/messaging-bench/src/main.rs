@@ -183,13 +183,13 @@ async fn main() -> anyhow::Result<()> {
         let machine = report::Machine::describe();
         let md = format!(
             "# StackPro Messaging — a burst of conversation events (bench)\n\nMeasured {} on {} ({} cores), {}. {}\n\n\
-             {} connections in one conversation; {} of them each add a reaction to the same message, mark it read, start and stop typing, at once: {} events. \
+             {} connections in one conversation; {} of them each add a reaction to the same message, mark it read, start and stop typing, at once: {} events accepted ({} reactions or read marks refused retryably: they conflicted). \
              Before coalescing each event went to each of the other {} connections in a frame of its own: {} API Gateway messages (1.0 per event per recipient).\n\n\
              | events | deliveries owed (frames before) | events received | frames posted | of them BATCH | messages per event per recipient |\n\
              |---|---|---|---|---|---|\n\
              | {} | {} | {} | {} | {} | **{:.3}** (before: 1.000) |\n",
             machine.date, machine.cpu, machine.cores, machine.rustc, machine.emulator,
-            result.clients, result.senders, result.events, result.clients - 1, result.deliveries_owed,
+            result.clients, result.senders, result.events, result.refused, result.clients - 1, result.deliveries_owed,
             result.events, result.deliveries_owed, result.events_received, result.frames_posted,
             result.batch_frames, result.messages_per_event_per_recipient,
         );
