@@ -260,7 +260,14 @@ async fn handle_group(
     cutoff: Option<i64>,
 ) -> Vec<String> {
     let mut failed = Vec::new();
-    let skip = superseded(&records);
+    // Each body parsed once: the collapse, the batching and the run all read it.
+    let jobs: Vec<Result<BroadcastJob, String>> = records
+        .iter()
+        .map(|r| {
+            serde_json::from_str(r.body.as_deref().unwrap_or_default()).map_err(|e| e.to_string())
+        })
+        .collect();
+    let skip = superseded(&jobs);
     if skip.iter().any(|s| *s) {
         info!(
             collapsed = skip.iter().filter(|s| **s).count(),
@@ -268,10 +275,6 @@ async fn handle_group(
             "typing and presence events superseded within the batch are not posted"
         );
     }
-    let jobs: Vec<Option<BroadcastJob>> = records
-        .iter()
-        .map(|r| serde_json::from_str(r.body.as_deref().unwrap_or_default()).ok())
-        .collect();
     let ids: Vec<String> = records
         .iter()
         .map(|r| r.message_id.clone().unwrap_or_default())
@@ -299,7 +302,7 @@ async fn handle_group(
         if end > i {
             let batch: Vec<&BroadcastJob> = (i..end)
                 .filter(|&k| !skip[k])
-                .filter_map(|k| jobs[k].as_ref())
+                .filter_map(|k| jobs[k].as_ref().ok())
                 .collect();
             match deliver_together(&service.fanout(), &batch, cutoff).await {
                 Ok(true) => {
@@ -317,7 +320,11 @@ async fn handle_group(
             }
         }
         let record = &records[i];
-        match handle_record(service, record, cutoff).await {
+        let outcome = match &jobs[i] {
+            Ok(job) => run_job_until(service, job, cutoff).await,
+            Err(e) => Err(JobError::Malformed(e.clone())),
+        };
+        match outcome {
             Ok(_) => {}
             Err(e) if e.is_permanent() => dead_letter(service, record, &e)
                 .await
@@ -336,10 +343,11 @@ async fn handle_group(
 /// conversation that may join a batch ([`coalesce::joinable`]; superseded ones among them are
 /// skipped), at least two posted, their frames within [`coalesce::MAX_BATCH_BYTES`]. `start`
 /// when there are no such jobs.
-fn together(jobs: &[Option<BroadcastJob>], skip: &[bool], start: usize) -> usize {
+fn together(jobs: &[Result<BroadcastJob, String>], skip: &[bool], start: usize) -> usize {
     let now = now_millis();
     let Some(conversation) = jobs[start]
         .as_ref()
+        .ok()
         .and_then(|j| coalesce::joinable(j, now))
     else {
         return start;
@@ -352,6 +360,7 @@ fn together(jobs: &[Option<BroadcastJob>], skip: &[bool], start: usize) -> usize
         }
         let Some(job) = jobs[end]
             .as_ref()
+            .ok()
             .filter(|j| coalesce::joinable(j, now) == Some(conversation))
         else {
             break;
@@ -493,16 +502,13 @@ async fn deliver_together(
 /// excluded connection) so that everyone the earlier one would reach gets the later one. Any
 /// other event (messages, edits, reactions, members) is never skipped, and a skipped event's
 /// place in the group's order does not matter: the state it carried is replaced.
-fn superseded(records: &[SqsMessage]) -> Vec<bool> {
-    let keys: Vec<Option<String>> = records
+fn superseded(jobs: &[Result<BroadcastJob, String>]) -> Vec<bool> {
+    let keys: Vec<Option<String>> = jobs
         .iter()
-        .map(|r| {
-            let job: BroadcastJob = serde_json::from_str(r.body.as_deref()?).ok()?;
-            state_key(&job)
-        })
+        .map(|job| state_key(job.as_ref().ok()?))
         .collect();
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut skip = vec![false; records.len()];
+    let mut skip = vec![false; jobs.len()];
     for (i, key) in keys.iter().enumerate().rev() {
         if let Some(key) = key {
             skip[i] = !seen.insert(key.as_str());
@@ -561,17 +567,6 @@ async fn dead_letter(
             Err(())
         }
     }
-}
-
-async fn handle_record(
-    service: &BroadcastService,
-    record: &SqsMessage,
-    cutoff: Option<i64>,
-) -> Result<JobReport, JobError> {
-    let body = record.body.as_deref().unwrap_or_default();
-    let job: BroadcastJob =
-        serde_json::from_str(body).map_err(|e| JobError::Malformed(e.to_string()))?;
-    run_job_until(service, &job, cutoff).await
 }
 
 fn past(cutoff: Option<i64>) -> bool {
@@ -1319,7 +1314,7 @@ mod tests {
         assert!(state.window > 3.0 && state.window < 3.5, "{}", state.window);
     }
 
-    fn record(frame: &str, exclude: Option<&str>) -> SqsMessage {
+    fn record(frame: &str, exclude: Option<&str>) -> Result<BroadcastJob, String> {
         let mut job = BroadcastJob::new(
             "e",
             messaging_core::TenantId::parse("acme").unwrap(),
@@ -1327,9 +1322,7 @@ mod tests {
             frame.into(),
         );
         job.exclude = exclude.map(|c| ConnectionId::parse(c).unwrap());
-        let mut record = SqsMessage::default();
-        record.body = Some(serde_json::to_string(&job).unwrap());
-        record
+        Ok(job)
     }
 
     #[test]
@@ -1366,8 +1359,7 @@ mod tests {
             ]
         );
         // A malformed body is never skipped (it is dead-lettered as before).
-        let mut bad = SqsMessage::default();
-        bad.body = Some("not json".into());
+        let bad = Err("not json".to_owned());
         assert_eq!(superseded(&[bad, record(stop, None)]), [false, false]);
     }
 }
