@@ -2,8 +2,7 @@
 //! moto, and read back by the tenant's OWNER (only) through the HTTP API of the local gateway,
 //! newest first, page by page.
 
-use messaging_core::{Principal, Role, TenantId, UserId};
-use messaging_devstack::tokens;
+use messaging_core::Role;
 use messaging_gateway::sigv4::ServiceCaller;
 use serde_json::{json, Value};
 use test_support::gateway::GatewayStack;
@@ -11,13 +10,7 @@ use test_support::service_api::{call, Auth};
 use test_support::{chat, create, http};
 
 fn token(tenant: &str, user: &str, role: Role) -> String {
-    let principal = Principal {
-        tenant: TenantId::parse(tenant).unwrap(),
-        user: UserId::parse(user).unwrap(),
-        role,
-        name: None,
-    };
-    tokens::mint_local(&principal, 600).unwrap()
+    test_support::local_token(tenant, user, role)
 }
 
 async fn audit(gw: &GatewayStack, query: &str, bearer: &str) -> (u16, Value) {

@@ -1,20 +1,13 @@
 //! The portal HTTP API through the local gateway: template routes, payload-2.0 events through
 //! lambda_http's adapter, the same token check and the same answers as the WebSocket reads.
 
-use messaging_core::{Principal, Role, TenantId, UserId};
-use messaging_devstack::tokens;
+use messaging_core::Role;
 use serde_json::{json, Value};
 use test_support::gateway::GatewayStack;
 use test_support::{chat, create, http, TestStack};
 
 fn token(tenant: &str, user: &str, role: Role) -> String {
-    let principal = Principal {
-        tenant: TenantId::parse(tenant).unwrap(),
-        user: UserId::parse(user).unwrap(),
-        role,
-        name: None,
-    };
-    tokens::mint_local(&principal, 600).unwrap()
+    test_support::local_token(tenant, user, role)
 }
 
 async fn get(stack: &GatewayStack, path: &str, bearer: Option<&str>) -> (u16, Value) {

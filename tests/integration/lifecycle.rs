@@ -118,17 +118,7 @@ async fn portal(stack: &TestStack) -> (Client, Client, Client) {
     for (who, file) in [(&bob, "bob-notes"), (&carol, "carol-plan")] {
         let register = json!({ "type": "REGISTER_FILE", "fileId": file, "name": format!("{file}.txt"), "size": 5, "mimeType": "text/plain" });
         let registered = send(stack, who, register).await;
-        let upload = &registered["upload"];
-        let headers: Vec<(String, String)> = upload["headers"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .filter(|(k, _)| k.as_str() != "content-length")
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-            .collect();
-        let (status, _) =
-            http::request("PUT", upload["url"].as_str().unwrap(), &headers, b"notes").await;
-        assert_eq!(status, 200);
+        http::put_presigned(&registered["upload"], b"notes").await;
     }
     let share = |file: &str, user: &str| json!({ "type": "SHARE_FILE", "fileId": file, "userId": user, "permissions": { "comment": true } });
     send(stack, &bob, share("bob-notes", "carol")).await;

@@ -49,19 +49,7 @@ async fn send(stack: &TestStack, who: &Client, frame: Value) -> Value {
 async fn upload(stack: &TestStack, who: &Client, id: &str, mime: &str, bytes: &[u8]) {
     let registered = send(stack, who, json!({ "type": "REGISTER_FILE", "fileId": id, "name": format!("{id}.png"), "size": bytes.len(), "mimeType": mime })).await;
     assert_eq!(registered["type"], "FILE", "{registered}");
-    put(&registered["upload"], bytes).await;
-}
-
-async fn put(url: &Value, bytes: &[u8]) {
-    let headers: Vec<(String, String)> = url["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| k.as_str() != "content-length")
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let (status, _) = http::request("PUT", url["url"].as_str().unwrap(), &headers, bytes).await;
-    assert_eq!(status, 200);
+    http::put_presigned(&registered["upload"], bytes).await;
 }
 
 async fn preview_url(stack: &TestStack, who: &Client, id: &str) -> Value {
@@ -258,7 +246,7 @@ async fn hostile_images_are_refused_with_the_reason_and_no_preview_is_stored() {
         json!({ "type": "GET_UPLOAD_URL", "fileId": "avatar", "size": bytes.len() }),
     )
     .await;
-    put(&next, &bytes).await;
+    http::put_presigned(&next, &bytes).await;
     stack.pump_uploads().await;
     assert!(objects_under(&stack, "previews/acme/").await.is_empty());
     assert_eq!(

@@ -72,3 +72,17 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// PUTs `bytes` to a presigned upload (`{url, headers}` as REGISTER_FILE answers it), with the
+/// headers it was signed for (the length is the body's own), and checks S3 took it.
+pub async fn put_presigned(upload: &serde_json::Value, bytes: &[u8]) {
+    let headers: Vec<(String, String)> = upload["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "content-length")
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let (status, _) = request("PUT", upload["url"].as_str().unwrap(), &headers, bytes).await;
+    assert_eq!(status, 200, "the presigned upload");
+}

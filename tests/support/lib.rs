@@ -549,6 +549,18 @@ pub fn frames_for(deliveries: &[(String, String)], client: &Client) -> Vec<Value
         .collect()
 }
 
+/// A bearer token of the local stack's issuer for `user` of `tenant` with `role`, valid ten
+/// minutes (the HTTP API's and the gateway's callers).
+pub fn local_token(tenant: &str, user: &str, role: Role) -> String {
+    let principal = Principal {
+        tenant: TenantId::parse(tenant).unwrap(),
+        user: UserId::parse(user).unwrap(),
+        role,
+        name: None,
+    };
+    tokens::mint_local(&principal, 600).unwrap()
+}
+
 /// A frame as the events it carries: a BATCH frame's events in their order (docs/protocol.md),
 /// any other frame alone.
 pub fn unbatched(frame: Value) -> Vec<Value> {
