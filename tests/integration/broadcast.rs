@@ -314,9 +314,11 @@ async fn an_orphaned_subscription_is_removed_on_410_even_without_its_connection_
     );
     let items = stack.snapshot().await;
     assert!(
-        !items.contains_key(
-            &keys("123").name(|k| k.subscription(&conversation("general"), &connection(&orphan)))
-        ),
+        !items.contains_key(&keys("123").name(|k| k.subscription(
+            &conversation("general"),
+            0,
+            &connection(&orphan)
+        ))),
         "orphan subscription left"
     );
 }

@@ -492,9 +492,10 @@ async fn members_are_added_and_removed_live_and_removal_stops_delivery() {
         "NOT_A_MEMBER"
     );
     let items = stack.snapshot().await;
-    assert!(!items.keys().any(|k| [&bob, &carol].iter().any(
-        |c| *k == keys("acme").name(|k| k.subscription(&conversation("team"), &c.connection))
-    )));
+    assert!(!items
+        .keys()
+        .any(|k| [&bob, &carol].iter().any(|c| *k
+            == keys("acme").name(|k| k.subscription(&conversation("team"), 0, &c.connection)))));
     let registry = &items[&item_name(&connection_key(bob.connection.as_str()))];
     assert!(registry
         .get("subscriptions")
@@ -554,7 +555,9 @@ async fn a_removed_member_reconnecting_past_a_stale_index_is_not_resubscribed() 
         "a removed member received the conversation"
     );
     let items = stack.snapshot().await;
-    assert!(!items.contains_key(
-        &acme.name(|k| k.subscription(&conversation("deal"), &bob_again.connection))
-    ));
+    assert!(!items.contains_key(&acme.name(|k| k.subscription(
+        &conversation("deal"),
+        0,
+        &bob_again.connection
+    ))));
 }

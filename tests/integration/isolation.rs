@@ -164,9 +164,11 @@ async fn a_410_for_a_connection_still_connecting_keeps_it() {
     stack.pump().await;
     let items = stack.snapshot().await;
     assert!(items.contains_key(&item_name(&connection_key(connecting.connection.as_str()))));
-    assert!(items.contains_key(
-        &keys("acme").name(|k| k.subscription(&conversation("team"), &connecting.connection))
-    ));
+    assert!(items.contains_key(&keys("acme").name(|k| k.subscription(
+        &conversation("team"),
+        0,
+        &connecting.connection
+    ))));
     assert_eq!(
         items[&keys("acme").name(|k| k.user(&user("bob")))]["connectionCount"]
             .as_n()
@@ -221,9 +223,11 @@ async fn a_dead_recipient_is_pruned_on_410_while_the_others_still_receive() {
         "the dead connection's records remain: {left:?}"
     );
     assert!(items.contains_key(&item_name(&connection_key(bob_laptop.connection.as_str()))));
-    assert!(items.contains_key(
-        &keys("acme").name(|k| k.subscription(&conversation("team"), &bob_laptop.connection))
-    ));
+    assert!(items.contains_key(&keys("acme").name(|k| k.subscription(
+        &conversation("team"),
+        0,
+        &bob_laptop.connection
+    ))));
     assert_eq!(
         items[&keys("acme").name(|k| k.user(&user("bob")))]["connectionCount"]
             .as_n()

@@ -25,5 +25,6 @@ mod route;
 mod sdk_e2e;
 mod search;
 mod service_api;
+mod shards;
 mod template_lint;
 mod throttle;

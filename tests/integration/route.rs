@@ -300,7 +300,8 @@ async fn disconnect_removes_every_subscription_of_the_connection() {
         let k = keys("123");
         let mut own = vec![k.name(|k| k.user_connection(&user("owner"), &connection(id)))];
         own.extend(
-            ["a", "b", "c"].map(|c| k.name(|k| k.subscription(&conversation(c), &connection(id)))),
+            ["a", "b", "c"]
+                .map(|c| k.name(|k| k.subscription(&conversation(c), 0, &connection(id)))),
         );
         items
             .keys()
@@ -320,8 +321,15 @@ async fn disconnect_removes_every_subscription_of_the_connection() {
     // Nothing of any connection is left: no registry, no user connection, no subscription.
     let k = keys("123");
     let mut prefixes = vec![k.prefix(|k| k.user_connections_prefix(&user("owner")))];
-    prefixes
-        .extend(["a", "b", "c"].map(|c| k.prefix(|k| k.subscriptions_prefix(&conversation(c)))));
+    prefixes.extend(["a", "b", "c"].map(|c| {
+        k.value(|k| {
+            format!(
+                "{}|{}",
+                k.subscriptions_pk(&conversation(c), 0),
+                messaging_aws::table::SUBSCRIPTION_PREFIX
+            )
+        })
+    }));
     for client in [&owner, &reconnected] {
         prefixes.push(item_name(&connection_key(client.connection.as_str())));
     }

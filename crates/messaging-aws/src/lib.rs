@@ -46,8 +46,9 @@ pub use dynamodb::{
     export_record, file_object_key, file_of_object_key, items, new_message_id, notification_id,
     preview_object_key, table, ChangedPage, Claim, ConnectionRecord, Delivery, JobRecord,
     JoinOutcome, MessagePage, MessageRange, MessagingTable, NewConversation, NewMessage,
-    NewNotification, PendingCursor, Recipients, Registered, RemovedConnection, Sent, StoredFile,
-    StoredMessage, StoredNotification, Walk, WalkedItem, PRESENCE_TTL_MILLIS, VOID_AFTER_MILLIS,
+    NewNotification, PendingCursor, Recipients, RecipientsPage, Registered, RemovedConnection,
+    Sent, StoredFile, StoredMessage, StoredNotification, Walk, WalkedItem, PRESENCE_TTL_MILLIS,
+    VOID_AFTER_MILLIS,
 };
 pub use error::AwsError;
 pub use request_counter::RequestCounter;

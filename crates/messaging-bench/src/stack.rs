@@ -295,7 +295,11 @@ impl Stack {
                 name: None,
                 connected_at: now,
                 ttl,
-                subscriptions: vec![conversation.clone()],
+                subscriptions: vec![messaging_core::shards::Subscribed {
+                    conversation: conversation.clone(),
+                    shard: 0,
+                }],
+                quiet: Vec::new(),
             })?);
             let member = keys.member(&conversation, &user);
             items.push(serde_dynamo::to_item(MemberItem {
@@ -309,7 +313,7 @@ impl Stack {
                 joined_at: messaging_core::time::rfc3339_millis(now),
                 last_read_seq: 0,
             })?);
-            let subscription = keys.subscription(&conversation, &client.connection);
+            let subscription = keys.subscription(&conversation, 0, &client.connection);
             items.push(serde_dynamo::to_item(SubscriptionItem {
                 pk: subscription.pk,
                 sk: subscription.sk,

@@ -51,6 +51,18 @@ pub struct BroadcastJob {
     /// notification, written by the first attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifySpec>,
+    /// Which shard of the conversation's subscriptions it reads (`crate::shards`): 0 for the
+    /// job first queued, which reads shard 0 and hands every other shard to a job of its own.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shard: u16,
+    /// How many shards the conversation had when the job was split; `None` until then (the
+    /// job first queued: it learns the count from its first read and splits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u16>,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 /// Who a job is for.
@@ -155,6 +167,8 @@ impl BroadcastJob {
             lineage: String::new(),
             accepted_at: None,
             notify: None,
+            shard: 0,
+            shards: None,
         }
     }
 
@@ -188,7 +202,12 @@ impl BroadcastJob {
             | Audience::Users {
                 group: MessageGroup::Conversation(c),
                 ..
-            } => format!("{}#{c}", self.tenant),
+            } if self.shard == 0 => format!("{}#{c}", self.tenant),
+            Audience::Subscribers(c)
+            | Audience::Users {
+                group: MessageGroup::Conversation(c),
+                ..
+            } => format!("{}#{c}#SHARD#{}", self.tenant, self.shard),
             Audience::Users {
                 group: MessageGroup::File(f),
                 ..
@@ -200,6 +219,33 @@ impl BroadcastJob {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, group.as_bytes());
         let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         format!("~{hex}")
+    }
+
+    /// This job as split over `shards` shards: it goes on with shard 0, and
+    /// [`Self::for_shard`] makes the others' jobs. A job split (or made by a split) is never
+    /// split again, so no shard gets an event twice.
+    pub fn split(&self, shards: u16) -> Self {
+        let mut head = self.clone();
+        head.shards = Some(shards);
+        head
+    }
+
+    /// The job for shard `shard` (≥ 1) of a job split over `shards`: the same event to that
+    /// shard's subscribers, in that shard's message group (so each shard is posted in
+    /// parallel with the others, and in order within itself). Its lineage names the shard,
+    /// so the job a replayed split queues again is dropped as a duplicate. Notifications are
+    /// the first job's (shard 0's) to write.
+    pub fn for_shard(&self, shard: u16, shards: u16) -> Self {
+        let mut part = self.clone();
+        part.shard = shard;
+        part.shards = Some(shards);
+        part.only = None;
+        part.after = None;
+        part.notify = None;
+        part.lineage.push('s');
+        part.lineage.push_str(&shard.to_string());
+        part.lineage.push('.');
+        part
     }
 
     /// The next attempt, for just the recipients `only` (they failed).
@@ -385,6 +431,65 @@ mod tests {
             assert_eq!(serde_json::from_str::<BroadcastJob>(&text).unwrap(), job);
             assert_eq!(job.group(), group, "{text}");
         }
+    }
+
+    #[test]
+    fn a_split_job_posts_each_shard_in_its_own_group_once_and_notifies_from_shard_0_only() {
+        let c = ConversationId::parse("FILE").unwrap();
+        let mut head = job(Audience::Subscribers(c));
+        head.notify = Some(NotifySpec {
+            sender: UserId::parse("u").unwrap(),
+            data: crate::templates::NotificationData::default(),
+            mentioned: vec![],
+        });
+        let first = head.split(3);
+        assert_eq!((first.shard, first.shards), (0, Some(3)));
+        assert_eq!(
+            first.group(),
+            "t#FILE",
+            "shard 0 stays in the conversation's group"
+        );
+        assert!(first.notify.is_some());
+        let parts: Vec<BroadcastJob> = (1..3).map(|s| first.for_shard(s, 3)).collect();
+        assert_eq!(parts[0].group(), "t#FILE#SHARD#1");
+        assert_eq!(parts[1].group(), "t#FILE#SHARD#2");
+        // Not the group of a file named like a shard's number.
+        let file = job(Audience::Users {
+            group: MessageGroup::File(FileId::parse("1").unwrap()),
+            users: vec![],
+        });
+        assert_ne!(file.group(), parts[0].group());
+        for part in &parts {
+            assert!(part.notify.is_none());
+            let text = serde_json::to_string(part).unwrap();
+            assert_eq!(&serde_json::from_str::<BroadcastJob>(&text).unwrap(), part);
+        }
+        // Each shard's job has its own deduplication id, the same on every replay of the
+        // split; a shard's next page or retry another again.
+        let ids: std::collections::HashSet<String> = [
+            head.deduplication_id(),
+            parts[0].deduplication_id(),
+            parts[1].deduplication_id(),
+            parts[0]
+                .next_page(ConnectionId::parse("x").unwrap())
+                .deduplication_id(),
+            head.split(3)
+                .for_shard(1, 3)
+                .for_shard(1, 3)
+                .deduplication_id(),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(ids.len(), 5);
+        assert_eq!(
+            head.split(3).for_shard(1, 3).deduplication_id(),
+            parts[0].deduplication_id()
+        );
+        // A job from before shards existed reads as shard 0, not yet split.
+        let old: BroadcastJob =
+            serde_json::from_str(r#"{"id":"e1","tenant":"t","conversation":"c","frame":"{}"}"#)
+                .unwrap();
+        assert_eq!((old.shard, old.shards), (0, None));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod protocol;
 pub mod role;
 pub mod search;
+pub mod shards;
 pub mod signed;
 pub mod templates;
 pub mod time;

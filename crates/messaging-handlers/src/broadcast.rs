@@ -394,7 +394,8 @@ async fn deliver_together(
     let read = first_read(fanout, first, fanout.per_run.max(1))
         .await
         .map_err(JobError::Recipients)?;
-    if read.more.is_some() {
+    // More than a page, or more than one shard to split over: each job runs alone.
+    if read.more.is_some() || read.shards.is_some_and(|s| s > 1) {
         return Ok(false);
     }
     let targets: Vec<(ConnectionId, String, Vec<usize>)> = read
@@ -622,6 +623,9 @@ pub async fn deliver(
     let mut read = first_read(fanout, job, limit)
         .await
         .map_err(JobError::Recipients)?;
+    let split_job = split(fanout, job, read.shards).await?;
+    let job = split_job.as_ref().unwrap_or(job);
+    let sharded = job.shards.is_some_and(|s| s > 1);
     loop {
         report.query_pages += read.recipients.pages;
         report.consumed_read_units += read.recipients.consumed_read_units;
@@ -699,8 +703,11 @@ pub async fn deliver(
         }
     }
     // Everyone connected was read only if this run read the whole list.
-    let whole_list =
-        !report.next_page && remainder.is_none() && job.after.is_none() && job.only.is_none();
+    let whole_list = !report.next_page
+        && remainder.is_none()
+        && job.after.is_none()
+        && job.only.is_none()
+        && !sharded;
 
     let mut retry = Vec::new();
     for (connection, outcome) in outcomes {
@@ -806,6 +813,8 @@ struct Read {
     start: Option<ConnectionId>,
     /// The conversation's subscriptions go on after this one.
     more: Option<ConnectionId>,
+    /// How many shards the conversation has (read with shard 0's first page).
+    shards: Option<u16>,
 }
 
 /// A job's first read: a retry's recipients still subscribed, named users' connections, or
@@ -820,11 +829,14 @@ async fn first_read(
         recipients,
         start: None,
         more: None,
+        shards: None,
     };
     match (&job.audience, &job.only) {
         // A retry or continuation: those of its recipients still subscribed.
         (Audience::Subscribers(conversation), Some(only)) => Ok(whole(
-            table.subscribed(&job.tenant, conversation, only).await?,
+            table
+                .subscribed(&job.tenant, conversation, job.shard, only)
+                .await?,
         )),
         (Audience::Subscribers(conversation), None) => {
             read_page(table, job, conversation, job.after.as_ref(), limit).await
@@ -835,7 +847,7 @@ async fn first_read(
     }
 }
 
-/// The next `limit` subscribers of the job's conversation after `after`.
+/// The next `limit` subscribers of the job's shard of its conversation after `after`.
 async fn read_page(
     table: &MessagingTable,
     job: &BroadcastJob,
@@ -843,14 +855,45 @@ async fn read_page(
     after: Option<&ConnectionId>,
     limit: usize,
 ) -> Result<Read, AwsError> {
-    let (recipients, more) = table
-        .recipients_page(&job.tenant, conversation, after, limit)
+    let page = table
+        .recipients_page(&job.tenant, conversation, job.shard, after, limit)
         .await?;
     Ok(Read {
-        recipients,
+        recipients: page.recipients,
         start: after.cloned(),
-        more,
+        more: page.next,
+        shards: page.shards,
     })
+}
+
+/// A job's split over its conversation's shards, when its first read found more than one
+/// and it was not split before: the jobs of shards 1.. are queued (each in its own message
+/// group: posted in parallel, in order within each shard) before anything is posted, so a run
+/// that cannot queue them has posted nothing, and a replayed split queues jobs SQS drops as
+/// duplicates (the same deduplication ids). Returns the job to go on with: shard 0's.
+async fn split(
+    fanout: &Fanout<'_>,
+    job: &BroadcastJob,
+    shards: Option<u16>,
+) -> Result<Option<BroadcastJob>, JobError> {
+    let Some(shards) = shards.filter(|_| job.shards.is_none()) else {
+        return Ok(None);
+    };
+    let head = job.split(shards);
+    for shard in 1..shards {
+        fanout
+            .queue
+            .send(&head.for_shard(shard, shards))
+            .await
+            .map_err(|error| JobError::Requeue {
+                count: usize::from(shards - shard),
+                error,
+            })?;
+    }
+    if shards > 1 {
+        info!(shards, "split over the conversation's shards");
+    }
+    Ok(Some(head))
 }
 
 /// What posting one read's recipients did.
@@ -1206,7 +1249,7 @@ async fn prune(fanout: &Fanout<'_>, job: &BroadcastJob, connection: &ConnectionI
                     &p.tenant,
                     &p.user,
                     PresenceStatus::Offline,
-                    &removed.subscriptions,
+                    &removed.presence,
                     None,
                 )
                 .await;
@@ -1226,7 +1269,7 @@ async fn prune(fanout: &Fanout<'_>, job: &BroadcastJob, connection: &ConnectionI
     };
     if let Err(e) = fanout
         .table
-        .remove_subscription(&job.tenant, conversation, connection)
+        .remove_subscription(&job.tenant, conversation, job.shard, connection)
         .await
     {
         warn!(connection_id = %connection, error = %e, "could not remove a gone subscription");

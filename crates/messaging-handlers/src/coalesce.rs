@@ -22,7 +22,9 @@ pub const MAX_BATCH_BYTES: usize = MAX_FRAME_BYTES - 64;
 /// The conversation whose subscribers `job` goes to, when it may be delivered together with
 /// others (see the module's documentation); `now`: epoch ms.
 pub fn joinable(job: &BroadcastJob, now: i64) -> Option<&ConversationId> {
-    let whole_list = job.only.is_none() && job.after.is_none() && job.lineage.is_empty();
+    // The job first queued, or one shard's part of it (which reads that shard from its start).
+    let first = job.lineage.is_empty() || job.lineage == format!("s{}.", job.shard);
+    let whole_list = job.only.is_none() && job.after.is_none() && first;
     let live = job.expires_at.is_none_or(|at| at > now);
     if !(whole_list && live && job.notify.is_none() && job.attempt == 0) {
         return None;

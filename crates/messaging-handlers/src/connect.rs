@@ -98,7 +98,7 @@ pub async fn handle(
                     tenant,
                     user,
                     PresenceStatus::Online,
-                    &registered.conversations,
+                    &registered.presence,
                     Some(&connection),
                 )
                 .await;

@@ -52,7 +52,7 @@ pub async fn handle(
             &p.tenant,
             &p.user,
             PresenceStatus::Offline,
-            &removed.subscriptions,
+            &removed.presence,
             None,
         )
         .await;

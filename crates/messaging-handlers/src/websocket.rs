@@ -320,6 +320,7 @@ mod tests {
             },
             connected_at: 0,
             subscriptions: Vec::new(),
+            presence: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use serde_dynamo::{from_item, to_item};
 
+use messaging_core::shards::{shard_of, Subscribed};
 use messaging_core::{ConnectionId, ConversationId, Principal, TenantId, UserId};
 
 use messaging_core::protocol::PresenceStatus;
@@ -13,7 +14,9 @@ use messaging_core::time::now_millis;
 use messaging_core::token::Contacts;
 use tracing::warn;
 
-use super::items::{ConnectionItem, MemberItem, SubscriptionItem, UserConnectionItem, UserItem};
+use super::items::{
+    ConnectionItem, MemberItem, SizingItem, SubscriptionItem, UserConnectionItem, UserItem,
+};
 use super::requests::{
     build_error, decode_all, epoch_seconds, expires_in, key_map, n, s, transact_put,
 };
@@ -32,6 +35,9 @@ pub struct ConnectionRecord {
     /// Epoch milliseconds.
     pub connected_at: i64,
     pub subscriptions: Vec<ConversationId>,
+    /// Those of them its user's presence changes are announced to (the small ones:
+    /// `messaging_core::shards::PRESENCE_MAX_MEMBERS`).
+    pub presence: Vec<ConversationId>,
 }
 
 /// What `register_connection` did.
@@ -39,6 +45,8 @@ pub struct ConnectionRecord {
 pub struct Registered {
     /// The conversations the connection was subscribed to.
     pub conversations: Vec<ConversationId>,
+    /// Those of them the user's coming online is announced to (the small ones).
+    pub presence: Vec<ConversationId>,
     /// It is the user's only connection: the user just came online. (Two connections opened
     /// at the same instant may both see two and neither report it; presence itself is right.)
     pub first_connection: bool,
@@ -53,6 +61,8 @@ pub struct RemovedConnection {
     pub principal: Principal,
     /// The conversations it was subscribed to (its subscriptions are deleted).
     pub subscriptions: Vec<ConversationId>,
+    /// Those of them its user's going offline is announced to (the small ones).
+    pub presence: Vec<ConversationId>,
     /// This was the user's last connection: presence is now offline.
     pub went_offline: bool,
 }
@@ -87,6 +97,7 @@ impl MessagingTable {
             connected_at,
             ttl,
             subscriptions: Vec::new(),
+            quiet: Vec::new(),
         };
         let user_connection = keys.user_connection(&principal.user, connection);
         let user_connection_item = UserConnectionItem {
@@ -200,7 +211,8 @@ impl MessagingTable {
             .iter()
             .map(|c| (c.clone(), connection.clone(), principal.user.clone()))
             .collect();
-        self.subscribe(&principal.tenant, &subscriptions, ttl)
+        let (written, quiet) = self
+            .subscribe(&principal.tenant, &subscriptions, ttl)
             .await?;
         // The index may still list a membership that was just removed: keep only what the
         // table confirms now. Read after subscribing, so a removal racing this connect is
@@ -218,13 +230,24 @@ impl MessagingTable {
                 count = stale.len(),
                 "the index listed memberships the table no longer has; not subscribed"
             );
+            let stale: Vec<&Subscribed> = written
+                .iter()
+                .filter(|(s, _)| stale.contains(&s.conversation))
+                .map(|(s, _)| s)
+                .collect();
             let keys: Vec<_> = stale
                 .iter()
-                .map(|c| table::tenant(&principal.tenant).subscription(c, connection))
+                .map(|s| {
+                    table::tenant(&principal.tenant).subscription(
+                        &s.conversation,
+                        s.shard,
+                        connection,
+                    )
+                })
                 .collect();
             self.delete_keys(&keys).await?;
-            for conversation in &stale {
-                self.forget_subscription(connection, conversation).await?;
+            for subscribed in stale {
+                self.forget_subscription(connection, subscribed).await?;
             }
         }
         let user = self.user(&principal.tenant, &principal.user).await?;
@@ -255,7 +278,13 @@ impl MessagingTable {
                 .await?;
             }
         }
+        let presence = confirmed
+            .iter()
+            .filter(|c| !quiet.contains(c))
+            .cloned()
+            .collect();
         Ok(Registered {
+            presence,
             conversations: confirmed,
             first_connection: user.as_ref().is_some_and(|u| u.connection_count == 1),
             principal: effective,
@@ -330,6 +359,7 @@ impl MessagingTable {
         if item.ttl <= epoch_seconds(now_millis()) {
             return Ok(None);
         }
+        let (subscriptions, presence) = (item.conversations(), item.presence_audience());
         Ok(Some(ConnectionRecord {
             connection_id: item.connection_id,
             principal: Principal {
@@ -339,7 +369,8 @@ impl MessagingTable {
                 name: item.name,
             },
             connected_at: item.connected_at,
-            subscriptions: item.subscriptions,
+            subscriptions,
+            presence,
         }))
     }
 
@@ -382,7 +413,7 @@ impl MessagingTable {
         children.extend(
             item.subscriptions
                 .iter()
-                .map(|c| keys.subscription(c, connection)),
+                .map(|s| keys.subscription(&s.conversation, s.shard, connection)),
         );
         self.delete_keys(&children).await?;
 
@@ -400,6 +431,7 @@ impl MessagingTable {
             return Ok(None);
         }
         let went_offline = self.decrement_presence(&item.client_id, &item.user).await?;
+        let (subscriptions, presence) = (item.conversations(), item.presence_audience());
         Ok(Some(RemovedConnection {
             principal: Principal {
                 tenant: item.client_id,
@@ -407,7 +439,8 @@ impl MessagingTable {
                 role: item.role,
                 name: item.name,
             },
-            subscriptions: item.subscriptions,
+            subscriptions,
+            presence,
             went_offline,
         }))
     }
@@ -512,47 +545,85 @@ impl MessagingTable {
         applied("UpdateItem(presence offline)", offline)
     }
 
-    /// Subscribes connections to conversations: one subscription item each (batched), and
-    /// each connection's registry item learns its conversations (so removal finds them).
-    /// A registry that is already gone is skipped: its connection closed meanwhile.
+    /// Subscribes connections to conversations: one subscription item each (batched), in the
+    /// shard of the conversation its connection hashes to, and each connection's registry
+    /// item learns its conversations and shards (so removal finds them exactly). Returns what
+    /// was written, and which of the conversations are too large to hear presence changes
+    /// (recorded in each registry as `quiet`). A registry that is already gone is not
+    /// updated: its connection closed meanwhile, and its subscription expires unread.
     pub(crate) async fn subscribe(
         &self,
         tenant: &TenantId,
         subscriptions: &[(ConversationId, ConnectionId, UserId)],
         ttl: i64,
-    ) -> Result<(), AwsError> {
+    ) -> Result<(Vec<(Subscribed, ConnectionId)>, Vec<ConversationId>), AwsError> {
         let keys = table::tenant(tenant);
-        let mut by_connection: HashMap<&ConnectionId, Vec<&ConversationId>> = HashMap::new();
+        let mut conversations: Vec<ConversationId> =
+            subscriptions.iter().map(|(c, _, _)| c.clone()).collect();
+        conversations.sort();
+        conversations.dedup();
+        // Which shard each subscription goes to: its connection's hash among the
+        // conversation's shards as read now (eventually consistent: a count read just before
+        // it grew is still below it, and readers read every shard below the current count).
+        let sizing = self.sizing(tenant, &conversations).await?;
+        let quiet: Vec<ConversationId> = conversations
+            .iter()
+            .filter(|c| {
+                sizing
+                    .get(*c)
+                    .is_some_and(|s| !messaging_core::shards::announces_presence(s.members))
+            })
+            .cloned()
+            .collect();
+        let shard = |conversation: &ConversationId, connection: &ConnectionId| {
+            let shards = sizing.get(conversation).map_or(1, SizingItem::shards);
+            shard_of(connection, shards)
+        };
+        let mut by_connection: HashMap<&ConnectionId, Vec<Subscribed>> = HashMap::new();
         for (conversation, connection, _) in subscriptions {
             by_connection
                 .entry(connection)
                 .or_default()
-                .push(conversation);
+                .push(Subscribed {
+                    conversation: conversation.clone(),
+                    shard: shard(conversation, connection),
+                });
         }
-        for (connection, conversations) in &by_connection {
-            let set = conversations
+        for (connection, subscribed) in &by_connection {
+            let set = subscribed.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            let quiet_here: Vec<String> = subscribed
                 .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>();
-            let result = self
+                .filter(|s| quiet.contains(&s.conversation))
+                .map(|s| s.conversation.to_string())
+                .collect();
+            let update = self
                 .client
                 .update_item()
                 .table_name(&self.name)
                 .set_key(Some(key_map(&table::connection(connection))))
-                .update_expression("ADD #subs :subs")
                 .condition_expression("attribute_exists(PK)")
                 .expression_attribute_names("#subs", "subscriptions")
-                .expression_attribute_values(":subs", AttributeValue::Ss(set))
-                .send()
-                .await;
-            // A registry that is already gone (its connection closed) is skipped.
+                .expression_attribute_values(":subs", AttributeValue::Ss(set));
+            // A string set cannot be empty: `quiet` is added only when there is one.
+            let update = if quiet_here.is_empty() {
+                update.update_expression("ADD #subs :subs")
+            } else {
+                update
+                    .update_expression("ADD #subs :subs, #quiet :quiet")
+                    .expression_attribute_names("#quiet", "quiet")
+                    .expression_attribute_values(":quiet", AttributeValue::Ss(quiet_here))
+            };
+            let result = update.send().await;
+            // A registry that is already gone (its connection closed) is skipped; its
+            // subscription expires unread (a 410 prunes it first).
             applied("UpdateItem(subscriptions)", result)?;
         }
-        let items = subscriptions
-            .iter()
-            .filter(|(_, connection, _)| by_connection.contains_key(connection))
-            .map(|(conversation, connection, user)| {
-                let key = keys.subscription(conversation, connection);
+        let mut written = Vec::new();
+        let mut items = Vec::new();
+        for (conversation, connection, user) in subscriptions {
+            let shard = shard(conversation, connection);
+            let key = keys.subscription(conversation, shard, connection);
+            items.push(
                 to_item(SubscriptionItem {
                     pk: key.pk,
                     sk: key.sk,
@@ -560,10 +631,49 @@ impl MessagingTable {
                     user: user.clone(),
                     ttl,
                 })
-                .map_err(|e| corrupt("subscription", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.put_items(items).await
+                .map_err(|e| corrupt("subscription", e))?,
+            );
+            written.push((
+                Subscribed {
+                    conversation: conversation.clone(),
+                    shard,
+                },
+                connection.clone(),
+            ));
+        }
+        self.put_items(items).await?;
+        Ok((written, quiet))
+    }
+
+    /// The sizing of these conversations' subscriptions (one eventually consistent
+    /// BatchGetItem per 100); a conversation without one has a single shard.
+    pub async fn sizing(
+        &self,
+        tenant: &TenantId,
+        conversations: &[ConversationId],
+    ) -> Result<HashMap<ConversationId, SizingItem>, AwsError> {
+        let keys = table::tenant(tenant);
+        let wanted: Vec<_> = conversations
+            .iter()
+            .map(|c| keys.subscription_sizing(c))
+            .collect();
+        let mut sizing = HashMap::new();
+        for item in self.get_items(&wanted, false).await? {
+            let pk = item
+                .get(table::PK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let Some(conversation) = conversations
+                .iter()
+                .find(|c| keys.subscriptions_pk(c, 0) == pk)
+            else {
+                continue;
+            };
+            let found: SizingItem = from_item(item).map_err(|e| corrupt("sizing", e))?;
+            sizing.insert(conversation.clone(), found);
+        }
+        Ok(sizing)
     }
 
     /// Removes `conversation` from a connection's subscription set (a closed registry is
@@ -571,19 +681,21 @@ impl MessagingTable {
     pub(crate) async fn forget_subscription(
         &self,
         connection: &ConnectionId,
-        conversation: &ConversationId,
+        subscribed: &Subscribed,
     ) -> Result<(), AwsError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.name)
             .set_key(Some(key_map(&table::connection(connection))))
-            .update_expression("DELETE #subs :subs")
+            .update_expression("DELETE #subs :subs, #quiet :quiet")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#subs", "subscriptions")
+            .expression_attribute_names("#quiet", "quiet")
+            .expression_attribute_values(":subs", AttributeValue::Ss(vec![subscribed.to_string()]))
             .expression_attribute_values(
-                ":subs",
-                AttributeValue::Ss(vec![conversation.to_string()]),
+                ":quiet",
+                AttributeValue::Ss(vec![subscribed.conversation.to_string()]),
             )
             .send()
             .await;

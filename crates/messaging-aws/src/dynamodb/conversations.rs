@@ -8,10 +8,13 @@ use serde_dynamo::{from_item, to_item};
 use messaging_core::protocol::{
     ConversationSummary, ConversationView, MemberPresence, PresenceStatus,
 };
+use messaging_core::shards::Subscribed;
 use messaging_core::time::rfc3339_millis;
 use messaging_core::{ChannelKind, ConnectionId, ConversationId, TenantId, UserId};
 
-use super::items::{ConversationItem, MemberItem, SubscriptionItem, UserItem};
+use super::items::{
+    ConnectionItem, ConversationItem, MemberItem, SizingItem, SubscriptionItem, UserItem,
+};
 use super::requests::{
     build_error, decode_all, epoch_seconds, expires_in, gsi1sk_of, key_map, n, query_read_units, s,
     transact_put, with_prefix,
@@ -45,6 +48,16 @@ pub struct NewConversation {
 pub enum JoinOutcome {
     Joined { subscribed_connections: usize },
     AlreadyMember,
+}
+
+/// One page of a shard's subscribers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecipientsPage {
+    pub recipients: Recipients,
+    /// The connection the next page starts after, when there may be more.
+    pub next: Option<ConnectionId>,
+    /// How many shards the conversation has: read with shard 0's first page only.
+    pub shards: Option<u16>,
 }
 
 /// Every live connection subscribed to a conversation.
@@ -132,11 +145,42 @@ impl MessagingTable {
             .send()
             .await
             .map_err(|e| classify_transaction("TransactWriteItems(create conversation)", e))?;
+        // Its members counted (an atomic counter, as `add_member` counts).
+        self.count_members(&new.tenant, &new.conversation, members.len())
+            .await?;
         for member in &members {
             self.subscribe_user(&new.tenant, &new.conversation, member)
                 .await?;
         }
         Ok(item.conversation)
+    }
+
+    /// Counts `added` new members in the conversation's sizing (an atomic counter: adds to
+    /// one conversation in parallel never conflict, as a transaction on its sizing item
+    /// would), fixing its shard size at its first write. The count only sizes the shards: a
+    /// count left short by a failure after the memberships were written sizes them a little
+    /// smaller, and every reader and writer still sees the same count.
+    async fn count_members(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        added: usize,
+    ) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(
+                &table::tenant(tenant).subscription_sizing(conversation),
+            )))
+            .update_expression("ADD #members :added SET #size = if_not_exists(#size, :size)")
+            .expression_attribute_names("#members", "members")
+            .expression_attribute_names("#size", "shardSize")
+            .expression_attribute_values(":added", n(added as i64))
+            .expression_attribute_values(":size", n(i64::from(self.shard_size)))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem(count members)", e))?;
+        Ok(())
     }
 
     fn member_item(
@@ -199,6 +243,7 @@ impl MessagingTable {
         if !self.put_new(&item, "member").await? {
             return Ok(JoinOutcome::AlreadyMember);
         }
+        self.count_members(tenant, conversation, 1).await?;
         let subscribed_connections = self.subscribe_user(tenant, conversation, user).await?;
         Ok(JoinOutcome::Joined {
             subscribed_connections,
@@ -247,8 +292,8 @@ impl MessagingTable {
         Ok(subscriptions.len())
     }
 
-    /// Everyone to deliver a conversation's events to: **one Query** over the conversation's
-    /// subscriptions, paged by DynamoDB's 1 MB limit. Eventually consistent (half the read
+    /// Everyone to deliver a conversation's events to: the sizing, then **one Query per
+    /// shard**, each paged by DynamoDB's 1 MB limit. Eventually consistent (half the read
     /// cost); expired subscriptions are skipped.
     pub async fn recipients(
         &self,
@@ -256,46 +301,67 @@ impl MessagingTable {
         conversation: &ConversationId,
     ) -> Result<Recipients, AwsError> {
         let keys = table::tenant(tenant);
-        let (pk, prefix) = (keys.pk(), keys.subscriptions_prefix(conversation));
-        let pages = self
-            .query_all("Query(recipients)", |q| with_prefix(q, &pk, &prefix))
-            .await?;
+        let shards = self
+            .sizing(tenant, std::slice::from_ref(conversation))
+            .await?
+            .get(conversation)
+            .map_or(1, SizingItem::shards);
         let now = epoch_seconds(messaging_core::time::now_millis());
-        let subscriptions: Vec<SubscriptionItem> = decode_all(pages.items, "subscription")?;
-        let connections = subscriptions
-            .into_iter()
-            .filter(|sub| sub.ttl > now)
-            .map(|sub| (sub.connection_id, sub.user))
-            .collect();
-        Ok(Recipients {
-            connections,
-            pages: pages.pages,
-            consumed_read_units: pages.consumed_read_units,
-        })
+        let mut all = Recipients::default();
+        for shard in 0..shards {
+            let pk = keys.subscriptions_pk(conversation, shard);
+            let pages = self
+                .query_all("Query(recipients)", |q| {
+                    with_prefix(q, &pk, table::SUBSCRIPTION_PREFIX)
+                })
+                .await?;
+            let subscriptions: Vec<SubscriptionItem> = decode_all(pages.items, "subscription")?;
+            all.connections.extend(
+                subscriptions
+                    .into_iter()
+                    .filter(|sub| sub.ttl > now)
+                    .map(|sub| (sub.connection_id, sub.user)),
+            );
+            all.pages += pages.pages;
+            all.consumed_read_units += pages.consumed_read_units;
+        }
+        Ok(all)
     }
 
-    /// Up to `limit` of a conversation's recipients after connection `after` (in key order):
-    /// one Query (Limit `limit`), and the connection the next page starts after, if there may
-    /// be more. Broadcast reads a page per run, so a run's work is bounded however many
-    /// sockets a conversation has.
+    /// Up to `limit` of the recipients in shard `shard` of a conversation after connection
+    /// `after` (in key order): one Query (Limit `limit`), and the connection the next page
+    /// starts after, if there may be more. Broadcast reads a page per run, so a run's work is
+    /// bounded however many sockets a conversation has. Shard 0's first page also returns how
+    /// many shards the conversation has (its sizing item sorts first: the same Query).
     pub async fn recipients_page(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
+        shard: u16,
         after: Option<&ConnectionId>,
         limit: usize,
-    ) -> Result<(Recipients, Option<ConnectionId>), AwsError> {
+    ) -> Result<RecipientsPage, AwsError> {
         let keys = table::tenant(tenant);
-        let output = with_prefix(
-            self.client.query().table_name(&self.name),
-            &keys.pk(),
-            &keys.subscriptions_prefix(conversation),
-        )
-        .set_exclusive_start_key(after.map(|c| key_map(&keys.subscription(conversation, c))))
-        .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-        .send()
-        .await
-        .map_err(|e| classify("Query(recipients page)", e))?;
+        let pk = keys.subscriptions_pk(conversation, shard);
+        let with_sizing = shard == 0 && after.is_none();
+        let query = self.client.query().table_name(&self.name);
+        let query = if with_sizing {
+            query
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_values(":pk", s(&pk))
+        } else {
+            with_prefix(query, &pk, table::SUBSCRIPTION_PREFIX)
+        };
+        let limit = limit.max(1) + usize::from(with_sizing);
+        let output = query
+            .set_exclusive_start_key(
+                after.map(|c| key_map(&keys.subscription(conversation, shard, c))),
+            )
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("Query(recipients page)", e))?;
         // Eventually consistent: a subscription of the last second may be missed (its
         // connection catches up by `seq`).
         let consumed = query_read_units(output.items.as_deref().unwrap_or_default(), false);
@@ -303,8 +369,21 @@ impl MessagingTable {
             .last_evaluated_key
             .as_ref()
             .is_some_and(|k| !k.is_empty());
-        let subscriptions: Vec<SubscriptionItem> =
-            decode_all(output.items.unwrap_or_default(), "subscription")?;
+        let mut sizing = None;
+        let mut items = output.items.unwrap_or_default();
+        if with_sizing {
+            if let Some(at) = items.iter().position(|item| {
+                item.get(table::SK)
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some(table::SIZING_SK)
+            }) {
+                let found: SizingItem =
+                    from_item(items.remove(at)).map_err(|e| corrupt("sizing", e))?;
+                sizing = Some(found);
+            }
+        }
+        let subscriptions: Vec<SubscriptionItem> = decode_all(items, "subscription")?;
         let next = if more {
             subscriptions.last().map(|s| s.connection_id.clone())
         } else {
@@ -316,28 +395,31 @@ impl MessagingTable {
             .filter(|sub| sub.ttl > now)
             .map(|sub| (sub.connection_id, sub.user))
             .collect();
-        Ok((
-            Recipients {
+        Ok(RecipientsPage {
+            recipients: Recipients {
                 connections,
                 pages: 1,
                 consumed_read_units: consumed,
             },
             next,
-        ))
+            shards: with_sizing.then(|| sizing.map_or(1, |s| s.shards())),
+        })
     }
 
-    /// Which of these connections are still subscribed to the conversation (one consistent
-    /// BatchGetItem per 100): the recipients of a retry, who may have left since.
+    /// Which of these connections are still subscribed to the conversation in shard `shard`
+    /// (one consistent BatchGetItem per 100): the recipients of a retry, who may have left
+    /// since.
     pub async fn subscribed(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
+        shard: u16,
         connections: &[ConnectionId],
     ) -> Result<Recipients, AwsError> {
         let keys = table::tenant(tenant);
         let wanted: Vec<_> = connections
             .iter()
-            .map(|c| keys.subscription(conversation, c))
+            .map(|c| keys.subscription(conversation, shard, c))
             .collect();
         let now = epoch_seconds(messaging_core::time::now_millis());
         let subscriptions: Vec<SubscriptionItem> =
@@ -560,14 +642,29 @@ impl MessagingTable {
         if !applied("DeleteItem(member)", deleted)? {
             return Ok(false);
         }
+        // Where each live connection's subscription is: its registry says (one consistent
+        // BatchGetItem), whatever the conversation's shards are now.
         let connections = self.user_connections(tenant, user).await?;
-        let subscriptions: Vec<_> = connections
+        let registries: Vec<_> = connections.iter().map(table::connection).collect();
+        let registries: Vec<ConnectionItem> =
+            decode_all(self.get_items(&registries, true).await?, "connection")?;
+        let mine: Vec<(ConnectionId, Subscribed)> = registries
+            .into_iter()
+            .filter_map(|r| {
+                let subscribed = r
+                    .subscriptions
+                    .into_iter()
+                    .find(|s| s.conversation == *conversation)?;
+                Some((r.connection_id, subscribed))
+            })
+            .collect();
+        let subscriptions: Vec<_> = mine
             .iter()
-            .map(|c| keys.subscription(conversation, c))
+            .map(|(c, s)| keys.subscription(conversation, s.shard, c))
             .collect();
         self.delete_keys(&subscriptions).await?;
-        for connection in &connections {
-            self.forget_subscription(connection, conversation).await?;
+        for (connection, subscribed) in &mine {
+            self.forget_subscription(connection, subscribed).await?;
         }
         Ok(true)
     }
@@ -676,14 +773,15 @@ impl MessagingTable {
         Ok((summaries, next))
     }
 
-    /// Deletes one subscription (a recipient that turned out to be gone).
+    /// Deletes one subscription, in shard `shard` (a recipient that turned out to be gone).
     pub async fn remove_subscription(
         &self,
         tenant: &TenantId,
         conversation: &ConversationId,
+        shard: u16,
         connection: &ConnectionId,
     ) -> Result<(), AwsError> {
-        self.delete_keys(&[table::tenant(tenant).subscription(conversation, connection)])
+        self.delete_keys(&[table::tenant(tenant).subscription(conversation, shard, connection)])
             .await
     }
 }

@@ -10,6 +10,7 @@ use messaging_core::files::{CommentView, FilePermissions, FileView};
 use messaging_core::notify::{NotificationStatus, Preferences};
 use messaging_core::protocol::NotificationView;
 use messaging_core::protocol::{ConversationView, MessageView, PresenceStatus};
+use messaging_core::shards::Subscribed;
 use messaging_core::{ConnectionId, ConversationId, FileId, Role, TenantId, UserId};
 
 /// `CONNECTION#c | METADATA`: who is behind a connection.
@@ -29,14 +30,44 @@ pub struct ConnectionItem {
     /// Epoch milliseconds.
     pub connected_at: i64,
     pub ttl: i64,
-    /// Conversations this connection is subscribed to (a DynamoDB string set), so that
-    /// disconnecting removes exactly its subscriptions.
+    /// Conversations this connection is subscribed to, each with the shard its subscription
+    /// was written to (a DynamoDB string set of `conversation` or `conversation#shard`), so
+    /// that disconnecting removes exactly its subscriptions.
     #[serde(
         default,
         with = "serde_dynamo::string_set",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub subscriptions: Vec<ConversationId>,
+    pub subscriptions: Vec<Subscribed>,
+    /// Those of its conversations too large to hear its user's presence changes
+    /// (`messaging_core::shards::PRESENCE_MAX_MEMBERS`), as they were when it subscribed.
+    #[serde(
+        default,
+        with = "serde_dynamo::string_set",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub quiet: Vec<ConversationId>,
+}
+
+impl ConnectionItem {
+    /// The conversations it is subscribed to.
+    pub fn conversations(&self) -> Vec<ConversationId> {
+        self.subscriptions
+            .iter()
+            .map(|s| s.conversation.clone())
+            .collect()
+    }
+
+    /// The conversations its user's presence changes are announced to: its conversations
+    /// but the quiet ones.
+    pub fn presence_audience(&self) -> Vec<ConversationId> {
+        self.subscriptions
+            .iter()
+            .map(|s| &s.conversation)
+            .filter(|c| !self.quiet.contains(c))
+            .cloned()
+            .collect()
+    }
 }
 
 /// `CLIENT#t | USER#u#CONN#c`: one live connection of a user.
@@ -84,7 +115,8 @@ pub struct MemberItem {
     pub last_read_seq: u64,
 }
 
-/// `CLIENT#t | CONVERSATION#v#CONN#c`: deliver this conversation's events to connection c.
+/// `CLIENT#t#CONVERSATION#v#SUBS#s | CONN#c`: deliver this conversation's events to
+/// connection c.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionItem {
@@ -95,6 +127,28 @@ pub struct SubscriptionItem {
     pub connection_id: ConnectionId,
     pub user: UserId,
     pub ttl: i64,
+}
+
+/// `CLIENT#t#CONVERSATION#v#SUBS#0 | #SHARDS`: how many shards the conversation's
+/// subscriptions are spread over (`messaging_core::shards`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SizingItem {
+    /// Members ever added (never decremented: the count of shards only grows).
+    #[serde(default)]
+    pub members: u64,
+    #[serde(default = "default_shard_size")]
+    pub shard_size: u32,
+}
+
+fn default_shard_size() -> u32 {
+    messaging_core::shards::DEFAULT_SHARD_SIZE
+}
+
+impl SizingItem {
+    pub fn shards(&self) -> u16 {
+        messaging_core::shards::shards_for(self.members, self.shard_size)
+    }
 }
 
 /// `CLIENT#t | CONVERSATION#v#MSG#m`: a stored chat message: the seed's schema, exactly as

@@ -17,9 +17,10 @@ use serde_json::Value;
 use messaging_core::lifecycle::{JobId, JobState, JobView, JOB_KEPT_DAYS};
 use messaging_core::search::Block;
 use messaging_core::time::parse_rfc3339_millis;
-use messaging_core::{ConversationId, FileId, TenantId, UserId};
+use messaging_core::{ConnectionId, ConversationId, FileId, TenantId, UserId};
 
 use super::files::{file_object_key, preview_object_key};
+use super::items::{ConnectionItem, SizingItem};
 use super::requests::{epoch_seconds, key_map, n, s, Item};
 use super::table::{self, ItemKind, Key};
 use super::MessagingTable;
@@ -382,18 +383,106 @@ impl MessagingTable {
     /// registry entries of the connections among them; how many items it deleted.
     pub async fn delete_page(&self, items: &[WalkedItem]) -> Result<u64, AwsError> {
         let mut keys = Vec::with_capacity(items.len());
+        let mut outside = 0;
         for item in items {
             let Some(key) = item.key() else { continue };
-            if let ItemKind::UserConnection { connection, .. } = item.kind() {
-                keys.push(Key {
-                    pk: format!("CONNECTION#{connection}"),
-                    sk: "METADATA".into(),
-                });
+            match item.kind() {
+                ItemKind::UserConnection { connection, .. } => {
+                    keys.extend(self.connection_and_subscriptions(connection).await?);
+                }
+                // Its subscription shards, outside the partition: whatever a registry did not
+                // name (a connection whose registry expired first) goes too.
+                ItemKind::Conversation(conversation) => {
+                    let tenant = item.text(table::PK).and_then(table::tenant_from_pk);
+                    if let (Some(tenant), Ok(conversation)) =
+                        (tenant, ConversationId::parse(conversation))
+                    {
+                        outside += self
+                            .delete_subscription_shards(&tenant, &conversation)
+                            .await?;
+                    }
+                }
+                _ => {}
             }
             keys.push(key);
         }
         self.delete_keys(&keys).await?;
-        Ok(keys.len() as u64)
+        Ok(keys.len() as u64 + outside)
+    }
+
+    /// A connection's registry key and the keys of the subscriptions it records (in their
+    /// shards, outside the tenant's partition): what goes with the connection.
+    async fn connection_and_subscriptions(&self, connection: &str) -> Result<Vec<Key>, AwsError> {
+        let Ok(connection) = ConnectionId::parse(connection) else {
+            return Ok(Vec::new());
+        };
+        let registry = table::connection(&connection);
+        let mut keys = Vec::new();
+        if let Some(item) = self
+            .get_as::<ConnectionItem>(&registry, "connection")
+            .await?
+        {
+            let subscriptions = table::tenant(&item.client_id);
+            keys.extend(
+                item.subscriptions
+                    .iter()
+                    .map(|s| subscriptions.subscription(&s.conversation, s.shard, &connection)),
+            );
+        }
+        keys.push(registry);
+        Ok(keys)
+    }
+
+    /// Deletes every item of a conversation's subscription shards and its sizing (an
+    /// offboarding); how many. Keys only are read, every shard below the count.
+    async fn delete_subscription_shards(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u64, AwsError> {
+        let keys = table::tenant(tenant);
+        let shards = self
+            .sizing(tenant, std::slice::from_ref(conversation))
+            .await?
+            .get(conversation)
+            .map_or(1, SizingItem::shards);
+        let mut deleted = 0;
+        for shard in 0..shards {
+            let pk = keys.subscriptions_pk(conversation, shard);
+            let mut start: Option<Item> = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.name)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", table::PK)
+                    .expression_attribute_values(":pk", s(&pk))
+                    .projection_expression("PK, SK")
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| classify("Query(subscription shard)", e))?;
+                let found: Vec<Key> = output
+                    .items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|item| {
+                        Some(Key {
+                            pk: pk.clone(),
+                            sk: item.get(table::SK)?.as_s().ok()?.clone(),
+                        })
+                    })
+                    .collect();
+                deleted += found.len() as u64;
+                self.delete_keys(&found).await?;
+                match output.last_evaluated_key {
+                    Some(last) if !last.is_empty() => start = Some(last),
+                    _ => break,
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Deletes the records of `tenant`'s jobs other than `keep` (an offboarding's last
@@ -487,10 +576,7 @@ impl MessagingTable {
                 Action::Delete => deletes.push(key),
                 Action::DeleteConnection(connection) => {
                     deletes.push(key);
-                    deletes.push(Key {
-                        pk: format!("CONNECTION#{connection}"),
-                        sk: "METADATA".into(),
-                    });
+                    deletes.extend(self.connection_and_subscriptions(&connection).await?);
                 }
                 Action::Tombstone => {
                     if self.tombstone(&key, user).await? {

@@ -17,7 +17,9 @@ mod search;
 mod service;
 
 pub use connections::{ConnectionRecord, Registered, RemovedConnection, PRESENCE_TTL_MILLIS};
-pub use conversations::{ActivityPosition, JoinOutcome, NewConversation, Recipients};
+pub use conversations::{
+    ActivityPosition, JoinOutcome, NewConversation, Recipients, RecipientsPage,
+};
 pub use files::{file_object_key, file_of_object_key, preview_object_key, StoredFile};
 pub use lifecycle::{export_record, ChangedPage, JobRecord, Walk, WalkedItem};
 pub use messages::{
@@ -35,6 +37,9 @@ pub use service::{Claim, IDEMPOTENCY_STALE_MILLIS, IDEMPOTENCY_TTL_SECONDS};
 pub struct MessagingTable {
     client: aws_sdk_dynamodb::Client,
     name: String,
+    /// Subscriptions a shard of a conversation created through this table is sized for
+    /// (`messaging_core::shards`; fixed in the conversation's sizing by its first write).
+    shard_size: u32,
 }
 
 impl MessagingTable {
@@ -42,7 +47,15 @@ impl MessagingTable {
         Self {
             client,
             name: name.into(),
+            shard_size: messaging_core::shards::DEFAULT_SHARD_SIZE,
         }
+    }
+
+    /// Conversations created from now on get shards of `size` subscriptions (tests and
+    /// demonstrations that show many shards without tens of thousands of members).
+    pub fn with_shard_size(mut self, size: u32) -> Self {
+        self.shard_size = size.max(1);
+        self
     }
 
     pub fn name(&self) -> &str {

@@ -12,7 +12,9 @@
 //! | `CLIENT#t` | `USER#u#CONN#c` | a user's live connection | Query `begins_with USER#u#CONN#`: subscribe all of a user's sockets when they join a conversation |
 //! | `CLIENT#t` | `CONVERSATION#v` | conversation | metadata, `lastActivity`; GetItem before join. A send takes its `seq` with one UpdateItem (`lastSeq` + 1, ALL_NEW): never a conflict |
 //! | `CLIENT#t` | `CONVERSATION#v#MEMBER#u` | membership | GetItem: access check on every send. GSI1 (`CLIENT#t#USER#u` / `CONVERSATION#v`): a user's conversations, confirmed at `$connect` by one consistent BatchGetItem (the index is eventually consistent: a removed member must not be resubscribed) |
-//! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | fan-out subscription | **one Query** `begins_with CONVERSATION#v#CONN#` = every socket to deliver to (1 MB ≈ 8,000 recipients a page) |
+//! | `CLIENT#t#CONVERSATION#v#SUBS#s` | `CONN#c` | fan-out subscription of connection c, in shard `s` of the conversation's `shards` (`messaging_core::shards`: `s` = a hash of `c`, fixed when written and recorded in c's registry) | **one Query per shard** = every socket of that shard to deliver to (1 MB ≈ 8,000 recipients a page); one broadcast job per shard, in parallel. Outside the tenant's partition so that a connect storm writes each conversation's shards, not one key (docs/scale.md) |
+//! | `CLIENT#t#CONVERSATION#v#SUBS#0` | `#SHARDS` | the conversation's sizing: `members` (members ever added: only grows) and `shardSize`, fixed by its first write; `shards = ceil(members / shardSize)` | sorts before every `CONN#`, so shard 0's first Query page returns it with the first subscribers (no extra read for a fan-out); BatchGetItem at `$connect` and join (which shard to write). Updated in the transaction that adds a member |
+//! | `CLIENT#t` | `CONVERSATION#v#CONN#c` | a subscription written before shards (read by nothing now; expires within 24 h) | erasure and offboarding still delete it |
 //! | `CLIENT#t` | `CONVERSATION#v#MSG#{seq:012}` | message, keyed by its sequence number | Query a `seq` range: history pages newest first, catch-up "after S" oldest first. A thread reply is also in GSI1 (`CLIENT#t#CONVERSATION#v#THREAD#{parent}` / `MSG#{seq}`): a thread's replies. A void (a `seq` a send gave up: a tombstone by `stackpro.system`) is written on `attribute_not_exists` by that send or by a history read |
 //! | `CLIENT#t` | `CONVERSATION#v#CMID#u#{clientMessageId}` | idempotency key of a send (24 h TTL) | written in the send transaction: a resend with the same id fails its condition and stores nothing |
 //! | `CLIENT#t` | `SEARCH#{level:02}#{bucket:02}#{newest timestamp}#{content id:016x}` | search index block: the words of one hash bucket of one indexer batch, one line per message (`messaging_core::search::Block`) | written by the search indexer from the table's stream, never on the message path. Per level (1, 8, 64), Query `begins_with SEARCH#{level}#{bucket of the word}#`, newest first: candidate messages for a word |
@@ -60,6 +62,12 @@ pub const CONNECTION_TTL_SECONDS: i64 = 24 * 60 * 60;
 
 /// How long a client message id protects against a resend.
 pub const CLIENT_MESSAGE_ID_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+/// Sort key prefix of a subscription in its shard's partition.
+pub const SUBSCRIPTION_PREFIX: &str = "CONN#";
+
+/// Sort key of a conversation's sizing item: `#` sorts before `CONN#`.
+pub const SIZING_SK: &str = "#SHARDS";
 
 /// Digits of a `seq` inside a key: sorts numerically up to 10^12 - 1 messages.
 fn seq_part(seq: u64) -> String {
@@ -123,12 +131,30 @@ impl TenantKeys<'_> {
         format!("CONVERSATION#{conversation}#MEMBER#")
     }
 
-    pub fn subscription(&self, conversation: &ConversationId, connection: &ConnectionId) -> Key {
-        self.key(format!("CONVERSATION#{conversation}#CONN#{connection}"))
+    /// The partition of shard `shard` of a conversation's subscriptions.
+    pub fn subscriptions_pk(&self, conversation: &ConversationId, shard: u16) -> String {
+        format!("{}#CONVERSATION#{conversation}#SUBS#{shard}", self.pk())
     }
 
-    pub fn subscriptions_prefix(&self, conversation: &ConversationId) -> String {
-        format!("CONVERSATION#{conversation}#CONN#")
+    /// Connection `connection`'s subscription, in shard `shard`.
+    pub fn subscription(
+        &self,
+        conversation: &ConversationId,
+        shard: u16,
+        connection: &ConnectionId,
+    ) -> Key {
+        Key {
+            pk: self.subscriptions_pk(conversation, shard),
+            sk: format!("{SUBSCRIPTION_PREFIX}{connection}"),
+        }
+    }
+
+    /// The conversation's sizing item (how many shards), first in shard 0's partition.
+    pub fn subscription_sizing(&self, conversation: &ConversationId) -> Key {
+        Key {
+            pk: self.subscriptions_pk(conversation, 0),
+            sk: SIZING_SK.into(),
+        }
     }
 
     pub fn message(&self, conversation: &ConversationId, seq: u64) -> Key {
@@ -558,7 +584,9 @@ mod tests {
             k.user_connection(u, n),
             k.conversation(c),
             k.member(c, u),
-            k.subscription(c, n),
+            k.subscription(c, 0, n),
+            k.subscription(c, 63, n),
+            k.subscription_sizing(c),
             k.message(c, seq),
             k.client_message(c, u, m.as_str()),
             k.search_block(64, 63, "2026-01-01T00:00:00.000Z", u64::MAX),
@@ -642,7 +670,7 @@ mod tests {
                 (k.user_connection(&u, &n), ItemKind::UserConnection { user: us, connection: ns }),
                 (k.conversation(&c), ItemKind::Conversation(cs)),
                 (k.member(&c, &u), ItemKind::Member { conversation: cs, user: us }),
-                (k.subscription(&c, &n), ItemKind::Subscription { conversation: cs, connection: ns }),
+                (Key { pk: k.pk(), sk: format!("CONVERSATION#{cs}#CONN#{ns}") }, ItemKind::Subscription { conversation: cs, connection: ns }),
                 (k.message(&c, seq), ItemKind::Message { conversation: cs, seq }),
                 (k.client_message(&c, &u, &cmid), ItemKind::ClientMessage { conversation: cs, user: us }),
                 (k.search_block(8, 3, "2026-01-01T00:00:00.000Z", seq), ItemKind::SearchBlock),
@@ -664,10 +692,21 @@ mod tests {
                 prop_assert_eq!(&key.pk, &k.pk());
                 prop_assert_eq!(kind_of(&key.sk), kind, "{}", key.sk);
             }
-            // A job's record is outside the tenant's partition, and no other tenant's.
-            prop_assert_ne!(job(&t, "j").pk, k.pk());
+            // A job's record and the subscription shards are outside the tenant's partition,
+            // and in no other tenant's.
             let within = format!("{}#", k.pk());
-            prop_assert!(job(&t, "j").pk.starts_with(&within));
+            for pk in [
+                job(&t, "j").pk,
+                k.subscription(&c, 0, &n).pk,
+                k.subscription(&c, 7, &n).pk,
+                k.subscription_sizing(&c).pk,
+            ] {
+                prop_assert_ne!(&pk, &k.pk());
+                prop_assert!(pk.starts_with(&within));
+                prop_assert!(tenant_from_pk(&pk).is_none(), "{} reads as a tenant", pk);
+            }
+            // The sizing item sorts before every subscription of its shard.
+            prop_assert!(k.subscription_sizing(&c).sk < k.subscription(&c, 0, &n).sk);
         }
 
         #[test]
@@ -701,7 +740,7 @@ mod tests {
             let f = FileId::parse(c.as_str()).unwrap();
             for prefix in [
                 k.user_connections_prefix(&u),
-                k.subscriptions_prefix(&c),
+                SUBSCRIPTION_PREFIX.to_owned(),
                 k.members_prefix(&c),
                 k.messages_prefix(&c),
                 k.file_shares_prefix(&f),
@@ -718,26 +757,26 @@ mod tests {
 
         #[test]
         fn a_conversation_prefix_matches_only_its_own_children(
-            t in id(), c in id(), c2 in id(), n in id(), u in id(), m in id()
+            t in id(), c in id(), c2 in id(), u in id(), m in id()
         ) {
             prop_assume!(c != c2);
             let t = TenantId::parse(t).unwrap();
             let k = tenant(&t);
             let (c, c2) = (ConversationId::parse(c).unwrap(), ConversationId::parse(c2).unwrap());
-            let n = ConnectionId::parse(n).unwrap();
             let other = [
-                k.subscription(&c2, &n).sk,
                 k.member(&c2, &UserId::parse(u).unwrap()).sk,
                 k.message(&c2, m.len() as u64).sk,
             ];
-            for prefix in [k.subscriptions_prefix(&c), k.members_prefix(&c), k.messages_prefix(&c)] {
+            for prefix in [k.members_prefix(&c), k.messages_prefix(&c)] {
                 for sk in &other {
                     prop_assert!(!sk.starts_with(&prefix), "{sk} matched {prefix}");
                 }
             }
-            // Subscriptions, members and messages of one conversation never mix either.
-            prop_assert!(!k.subscription(&c, &n).sk.starts_with(&k.messages_prefix(&c)));
-            prop_assert!(!k.subscription(&c, &n).sk.starts_with(&k.members_prefix(&c)));
+            // Another conversation's subscriptions are in partitions of their own, shard by shard.
+            for (s, s2) in [(0, 0), (1, 1), (0, 1)] {
+                prop_assert_ne!(k.subscriptions_pk(&c, s), k.subscriptions_pk(&c2, s2));
+            }
+            prop_assert_ne!(k.subscriptions_pk(&c, 1), k.subscriptions_pk(&c, 10));
         }
     }
 }

@@ -68,8 +68,8 @@ impl Handle<SetPresence> for Call<'_, RouteService> {
                 .connection(&self.caller.connection_id)
                 .await
             {
-                Ok(Some(record)) => record.subscriptions,
-                _ => self.caller.subscriptions.clone(),
+                Ok(Some(record)) => record.presence,
+                _ => self.caller.presence.clone(),
             };
             outbox::announce_presence(
                 &self.service.queue,
