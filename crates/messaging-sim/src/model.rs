@@ -163,7 +163,10 @@ pub struct Design {
 impl Design {
     /// The code as it is (crates/messaging-handlers: route's DIRECT_FANOUT 128 and
     /// DIRECT_BUDGET_MILLIS, broadcast's FANOUT_PER_RUN, FIRST_READ, READ_GROWTH,
-    /// MAX_ATTEMPTS and its backoff on 429; the template's FanoutConcurrency 64).
+    /// MAX_ATTEMPTS and its backoff on 429; the template's FanoutConcurrency 64;
+    /// messaging_core::shards' DEFAULT_SHARD_SIZE): subscriptions in shards of 2,000, one
+    /// fan-out job per shard in a message group of its own; the user's connection item and
+    /// presence still in the tenant's partition.
     pub fn today() -> Self {
         Design {
             name: "today",
@@ -172,11 +175,21 @@ impl Design {
             post_concurrency: 64,
             first_read: 250,
             read_growth: 2,
-            shard_size: 0,
+            shard_size: 2_000,
             tenant_writes_per_connect: 4.0,
             on_throttle: OnThrottle::Backoff,
             direct_budget: 3 * SECOND,
             run_budget: 25 * SECOND,
+        }
+    }
+
+    /// The code before subscription shards: every subscription of a conversation in the
+    /// tenant's partition, one message group per conversation (what the bench measured).
+    pub fn before_shards() -> Self {
+        Design {
+            name: "before shards",
+            shard_size: 0,
+            ..Design::today()
         }
     }
 
@@ -186,16 +199,15 @@ impl Design {
         Design {
             name: "before (requeue on 429)",
             on_throttle: OnThrottle::Requeue,
-            ..Design::today()
+            ..Design::before_shards()
         }
     }
 
-    /// As docs/scale.md proposes: subscriptions in shards of 2,000, one parallel fan-out job
-    /// per shard, per-user items out of the tenant's partition.
-    pub fn sharded() -> Self {
+    /// As docs/scale.md proposes next: today's shards, and the per-user items (connection,
+    /// presence) out of the tenant's partition, in the user's own partition key.
+    pub fn user_partitions() -> Self {
         Design {
-            name: "sharded",
-            shard_size: 2_000,
+            name: "+ per-user partitions",
             tenant_writes_per_connect: 0.0,
             ..Design::today()
         }

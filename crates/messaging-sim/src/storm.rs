@@ -285,8 +285,8 @@ mod tests {
 
     #[test]
     fn a_storm_within_every_quota_connects_everyone_at_once() {
-        // 5,000 users in a minute: 83 connects a second, 7 write units each today (583 of
-        // the partition's 1,000).
+        // 5,000 users in a minute: 83 connects a second, 4 write units each in the tenant's
+        // partition today (333 of its 1,000), the subscriptions in their shards.
         let r = run(&storm(5_000), &Quotas::aws_default(), &Design::today());
         assert_eq!(r.connected, 5_000);
         assert_eq!(r.write_throttles, 0);
@@ -296,26 +296,40 @@ mod tests {
     }
 
     #[test]
-    fn today_the_tenant_partition_binds_before_api_gateway_and_sharding_moves_the_limit() {
+    fn the_tenant_partition_binds_before_api_gateway_until_the_per_user_items_leave_it() {
         // 20,000 users in a minute: 333 connects a second, under API Gateway's 500.
         let s = storm(20_000);
+        let before = run(&s, &Quotas::aws_default(), &Design::before_shards());
         let today = run(&s, &Quotas::aws_default(), &Design::today());
-        let sharded = run(&s, &Quotas::aws_default(), &Design::sharded());
-        // 7 units a connect into one partition of 1,000: at most ~143 connects a second, and
-        // connects that fail after their writes were throttled come back and write again.
+        let sharded = run(&s, &Quotas::aws_default(), &Design::user_partitions());
+        // Before shards 7 units a connect went into the tenant's partition of 1,000 (at most
+        // ~143 connects a second); today's shards take the subscriptions out, and its 4 units
+        // (connection item and presence) still make 1,333 a second. Connects that fail after
+        // their writes were throttled come back and write again.
+        assert!(before.write_throttles > today.write_throttles);
+        assert!(before.connected <= today.connected);
         assert!(today.write_throttles > 0 && today.failed_connects > 0);
         assert!(
-            today.tenant_partition_utilisation > 0.9,
-            "{}",
+            before.tenant_partition_utilisation > 0.9 && today.tenant_partition_utilisation > 0.5,
+            "{} then {}",
+            before.tenant_partition_utilisation,
             today.tenant_partition_utilisation
         );
         assert!(
-            today.connected < 20_000 || today.last_connected > 140 * SECOND,
+            before.connected < 20_000 || before.last_connected > 140 * SECOND,
+            "{} connected, the last at {}",
+            before.connected,
+            before.last_connected
+        );
+        // Today everyone gets in, but later than they arrive (the arrivals end at 60 s).
+        assert!(
+            today.last_connected > 61 * SECOND,
             "{} connected, the last at {}",
             today.connected,
             today.last_connected
         );
-        // Sharded: no partition throttles, nobody refused, everyone in as they arrive.
+        // With per-user partitions: no partition throttles, nobody refused, everyone in as
+        // they arrive.
         assert_eq!(sharded.connected, 20_000);
         assert_eq!((sharded.write_throttles, sharded.api_refused), (0, 0));
         assert!(
@@ -340,7 +354,7 @@ mod tests {
             api_new_connections_burst: 200.0,
             ..Quotas::aws_default()
         };
-        let r = run(&s, &quotas, &Design::sharded());
+        let r = run(&s, &quotas, &Design::user_partitions());
         assert_eq!(r.connected, 20_000);
         assert!(r.api_refused > 0);
         // 20,000 at 200 a second: no sooner than 100 s.
