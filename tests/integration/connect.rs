@@ -66,8 +66,23 @@ async fn a_valid_token_records_the_connection_and_marks_the_user_online() {
     // Today's active users (the ActiveUsers gauge) count alice.
     let day = &messaging_core::time::rfc3339_millis(messaging_core::time::now_millis())[..10];
     let active = &items[&alice_keys.name(|k| k.active_users(day))];
-    assert_eq!(active["users"].as_ss().unwrap(), &["alice".to_owned()]);
+    assert_eq!(active["count"].as_n().unwrap(), "1");
+    assert_eq!(user["activeDay"].as_s().unwrap(), day);
     assert_eq!(items.len(), 4, "unexpected items: {:?}", items.keys());
+
+    // A second connection the same day counts her once; bob is the second user counted.
+    stack.connect_as("123", "alice", Role::Owner).await;
+    stack.connect_as("123", "bob", Role::User).await;
+    let items = stack.snapshot().await;
+    let active = &items[&alice_keys.name(|k| k.active_users(day))];
+    assert_eq!(active["count"].as_n().unwrap(), "2");
+    assert!(
+        active.get("users").is_none(),
+        "no user ids on the tenant's day item"
+    );
+    let table = messaging_aws::MessagingTable::new(stack.dynamodb.clone(), &stack.table_name);
+    let counts = table.active_users(day).await.unwrap();
+    assert_eq!(counts[&messaging_core::TenantId::parse("123").unwrap()], 2);
 }
 
 #[tokio::test]

@@ -83,13 +83,16 @@ pub async fn handle(
             info!(subscriptions = registered.conversations.len(), role = %registered.principal.role, "connected");
             metrics::emit(&principal.tenant, &[(Metric::Connections, 1.0)]);
             // The ActiveUsers gauge (published by notify-batch) counts who connected today.
+            // Once a day: the user item read at registration says whether today is counted.
             let day = &messaging_core::time::rfc3339_millis(now_millis())[..10];
-            if let Err(e) = service
-                .table
-                .record_active(&principal.tenant, &principal.user, day)
-                .await
-            {
-                warn!(error = %e, "active user not recorded");
+            if registered.active_day.as_deref() != Some(day) {
+                if let Err(e) = service
+                    .table
+                    .record_active(&principal.tenant, &principal.user, day)
+                    .await
+                {
+                    warn!(error = %e, "active user not recorded");
+                }
             }
             if registered.first_connection {
                 let (tenant, user) = (&principal.tenant, &principal.user);

@@ -47,6 +47,8 @@ pub struct Registered {
     pub conversations: Vec<ConversationId>,
     /// Those of them the user's coming online is announced to (the small ones).
     pub presence: Vec<ConversationId>,
+    /// The last UTC day the user was counted active (connect counts a user once a day).
+    pub active_day: Option<String>,
     /// It is the user's only connection: the user just came online. (Two connections opened
     /// at the same instant may both see two and neither report it; presence itself is right.)
     pub first_connection: bool,
@@ -284,6 +286,7 @@ impl MessagingTable {
             .cloned()
             .collect();
         Ok(Registered {
+            active_day: user.as_ref().and_then(|u| u.active_day.clone()),
             presence,
             conversations: confirmed,
             first_connection: user.as_ref().is_some_and(|u| u.connection_count == 1),

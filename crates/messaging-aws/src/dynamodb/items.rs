@@ -221,6 +221,10 @@ pub struct UserItem {
     /// The display name the portal's backend gave the user: it overrides the token's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub portal_name: Option<String>,
+    /// The last UTC day (`YYYY-MM-DD`) the user was counted among the tenant's active users
+    /// (`MessagingTable::record_active`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_day: Option<String>,
 }
 
 impl UserItem {

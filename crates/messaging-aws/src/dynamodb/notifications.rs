@@ -25,8 +25,12 @@ use crate::error::{applied, classify, corrupt, AwsError};
 const NOTIFICATION_TTL_SECONDS: i64 = 30 * 24 * 60 * 60;
 /// How long a delivery marker is kept (far longer than any retry).
 const DELIVERY_TTL_SECONDS: i64 = 7 * 24 * 60 * 60;
-/// How long a tenant's active-users set of a day is kept (the gauge reads today's).
+/// How long a tenant's active-users count of a day is kept (the gauge reads today's).
 const ACTIVE_USERS_TTL_SECONDS: i64 = 8 * 24 * 60 * 60;
+/// The user item's attribute naming the last UTC day the user was counted active.
+const ACTIVE_DAY: &str = "activeDay";
+/// The tenant's day item's count of its active users.
+const ACTIVE_COUNT: &str = "count";
 
 /// Notifications written at the same time by one call.
 pub const PUT_CONCURRENCY: usize = 16;
@@ -535,31 +539,55 @@ impl MessagingTable {
         self.put_item(&item, "preferences").await
     }
 
-    /// Counts `user` as active on UTC day `day` (`YYYY-MM-DD`).
+    /// Counts `user` as active on UTC day `day` (`YYYY-MM-DD`), once: the user's own item
+    /// remembers the day it was last counted (a conditional UpdateItem of that small item,
+    /// which only the day's first connect passes), and that first connect adds one to the
+    /// tenant's counter for the day. Returns whether this call counted the user.
+    ///
+    /// Not a set of the day's users on one item, as before: a write costs 1 WCU per KB of
+    /// the whole item, so a set rewritten by every connect cost ~120 WCU a connect at 10,000
+    /// users a day, and stopped growing at 400 KB (~30,000 users; docs/scale.md).
     pub async fn record_active(
         &self,
         tenant: &TenantId,
         user: &UserId,
         day: &str,
-    ) -> Result<(), AwsError> {
+    ) -> Result<bool, AwsError> {
         let keys = table::tenant(tenant);
+        let first = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(key_map(&keys.user(user))))
+            .update_expression("SET #day = :day")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(#day) OR #day <> :day)",
+            )
+            .expression_attribute_names("#day", ACTIVE_DAY)
+            .expression_attribute_values(":day", s(day))
+            .send()
+            .await;
+        // Counted already today (or no such user: connect writes the user item first).
+        if !applied("UpdateItem(active day)", first)? {
+            return Ok(false);
+        }
         self.client
             .update_item()
             .table_name(&self.name)
             .set_key(Some(key_map(&keys.active_users(day))))
-            .update_expression("ADD #users :user SET #g1pk = :g1pk, #g1sk = :g1sk, #ttl = :ttl")
-            .expression_attribute_names("#users", "users")
+            .update_expression("ADD #count :one SET #g1pk = :g1pk, #g1sk = :g1sk, #ttl = :ttl")
+            .expression_attribute_names("#count", ACTIVE_COUNT)
             .expression_attribute_names("#g1pk", GSI1PK)
             .expression_attribute_names("#g1sk", GSI1SK)
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":user", AttributeValue::Ss(vec![user.to_string()]))
+            .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":g1pk", s(table::active_users_gsi1pk(day)))
             .expression_attribute_values(":g1sk", s(keys.active_users_gsi1sk()))
             .expression_attribute_values(":ttl", n(expires_in(ACTIVE_USERS_TTL_SECONDS)))
             .send()
             .await
             .map_err(|e| classify("UpdateItem(active users)", e))?;
-        Ok(())
+        Ok(true)
     }
 
     /// Active users per tenant on `day` (GSI1, then BatchGetItem).
@@ -572,10 +600,17 @@ impl MessagingTable {
         let mut counts = HashMap::new();
         for item in self.get_items(&keys, false).await? {
             let tenant = key_of(&item).and_then(|key| table::tenant_from_pk(&key.pk));
-            let users = item
+            // The counter; a day's item written before it was a set of the users.
+            let counted = item
+                .get(ACTIVE_COUNT)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let listed = item
                 .get("users")
                 .and_then(|v| v.as_ss().ok())
                 .map_or(0, Vec::len);
+            let users = counted + listed;
             if let Some(tenant) = tenant {
                 counts.insert(tenant, users);
             }
