@@ -648,6 +648,20 @@ impl MessagingTable {
         Ok((written, quiet))
     }
 
+    /// How many shards a conversation's subscriptions are spread over (its sizing, read
+    /// eventually consistent; 1 without one).
+    pub(crate) async fn shard_count(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> Result<u16, AwsError> {
+        Ok(self
+            .sizing(tenant, std::slice::from_ref(conversation))
+            .await?
+            .get(conversation)
+            .map_or(1, SizingItem::shards))
+    }
+
     /// The sizing of these conversations' subscriptions (one eventually consistent
     /// BatchGetItem per 100); a conversation without one has a single shard.
     pub async fn sizing(

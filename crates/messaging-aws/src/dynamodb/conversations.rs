@@ -301,11 +301,7 @@ impl MessagingTable {
         conversation: &ConversationId,
     ) -> Result<Recipients, AwsError> {
         let keys = table::tenant(tenant);
-        let shards = self
-            .sizing(tenant, std::slice::from_ref(conversation))
-            .await?
-            .get(conversation)
-            .map_or(1, SizingItem::shards);
+        let shards = self.shard_count(tenant, conversation).await?;
         let now = epoch_seconds(messaging_core::time::now_millis());
         let mut all = Recipients::default();
         for shard in 0..shards {

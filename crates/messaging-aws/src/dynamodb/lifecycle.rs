@@ -20,7 +20,7 @@ use messaging_core::time::parse_rfc3339_millis;
 use messaging_core::{ConnectionId, ConversationId, FileId, TenantId, UserId};
 
 use super::files::{file_object_key, preview_object_key};
-use super::items::{ConnectionItem, SizingItem};
+use super::items::ConnectionItem;
 use super::requests::{epoch_seconds, key_map, n, s, Item};
 use super::table::{self, ItemKind, Key};
 use super::MessagingTable;
@@ -441,46 +441,12 @@ impl MessagingTable {
         conversation: &ConversationId,
     ) -> Result<u64, AwsError> {
         let keys = table::tenant(tenant);
-        let shards = self
-            .sizing(tenant, std::slice::from_ref(conversation))
-            .await?
-            .get(conversation)
-            .map_or(1, SizingItem::shards);
         let mut deleted = 0;
-        for shard in 0..shards {
+        for shard in 0..self.shard_count(tenant, conversation).await? {
             let pk = keys.subscriptions_pk(conversation, shard);
-            let mut start: Option<Item> = None;
-            loop {
-                let output = self
-                    .client
-                    .query()
-                    .table_name(&self.name)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", table::PK)
-                    .expression_attribute_values(":pk", s(&pk))
-                    .projection_expression("PK, SK")
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| classify("Query(subscription shard)", e))?;
-                let found: Vec<Key> = output
-                    .items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|item| {
-                        Some(Key {
-                            pk: pk.clone(),
-                            sk: item.get(table::SK)?.as_s().ok()?.clone(),
-                        })
-                    })
-                    .collect();
-                deleted += found.len() as u64;
-                self.delete_keys(&found).await?;
-                match output.last_evaluated_key {
-                    Some(last) if !last.is_empty() => start = Some(last),
-                    _ => break,
-                }
-            }
+            deleted += self
+                .delete_partition(&pk, |_| true, "Query(subscription shard)")
+                .await?;
         }
         Ok(deleted)
     }
@@ -493,6 +459,18 @@ impl MessagingTable {
         keep: &JobId,
     ) -> Result<u64, AwsError> {
         let kept = table::job(tenant, keep.as_str());
+        self.delete_partition(&kept.pk, |sk| sk != kept.sk, "Query(jobs)")
+            .await
+    }
+
+    /// Deletes the items of partition `pk` whose sort key `doomed` accepts, a Query page
+    /// (keys only) at a time; how many.
+    async fn delete_partition(
+        &self,
+        pk: &str,
+        doomed: impl Fn(&str) -> bool,
+        operation: &str,
+    ) -> Result<u64, AwsError> {
         let mut deleted = 0;
         let mut start: Option<Item> = None;
         loop {
@@ -502,20 +480,20 @@ impl MessagingTable {
                 .table_name(&self.name)
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_values(":pk", s(table::jobs_pk(tenant)))
+                .expression_attribute_values(":pk", s(pk))
                 .projection_expression("PK, SK")
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| classify("Query(jobs)", e))?;
+                .map_err(|e| classify(operation, e))?;
             let keys: Vec<Key> = output
                 .items
                 .unwrap_or_default()
                 .iter()
                 .filter_map(|item| {
                     let sk = item.get(table::SK)?.as_s().ok()?;
-                    (*sk != kept.sk).then(|| Key {
-                        pk: kept.pk.clone(),
+                    doomed(sk).then(|| Key {
+                        pk: pk.to_owned(),
                         sk: sk.clone(),
                     })
                 })
